@@ -1,0 +1,433 @@
+//! A small YAML document tree that remembers where every node came from.
+//!
+//! We build our own tree from `saphyr-parser` events instead of using a YAML
+//! DOM crate because every later error ("unknown field", "duplicate name",
+//! "volume is read-only") has to point at a line and column, and because we
+//! want go-yaml v2's leniency for string fields (`mode: 0755` is the text
+//! `0755`, not the number 493), which needs the original scalar text and
+//! whether it was quoted.
+//!
+//! Anchors, aliases and `<<` merge keys are supported. Alias expansion and
+//! nesting depth are bounded so hostile input cannot exhaust memory or stack.
+
+use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+use std::collections::HashMap;
+
+use crate::error::{ConfigError, Mark};
+
+/// Nesting deeper than this is refused; real configs are fewer than 10 deep.
+pub(crate) const MAX_DEPTH: usize = 64;
+/// Total nodes (after alias expansion) allowed in one document.
+pub(crate) const MAX_NODES: usize = 1_000_000;
+
+#[derive(Debug, Clone)]
+pub(crate) struct Node {
+    pub kind: Kind,
+    pub mark: Mark,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Kind {
+    Scalar(Scalar),
+    Seq(Vec<Node>),
+    Map(Vec<(Node, Node)>),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Scalar {
+    pub text: String,
+    /// Plain (unquoted, non-block) scalars are the only ones that resolve to
+    /// null, booleans or numbers.
+    pub plain: bool,
+}
+
+impl Node {
+    pub fn is_null(&self) -> bool {
+        matches!(&self.kind, Kind::Scalar(s) if s.plain && matches!(s.text.as_str(), "" | "~" | "null" | "Null" | "NULL"))
+    }
+
+    /// What kind of value this is, for "expected X, found Y" messages.
+    pub fn describe(&self) -> String {
+        match &self.kind {
+            Kind::Seq(_) => "a list".into(),
+            Kind::Map(_) => "a mapping".into(),
+            Kind::Scalar(_) if self.is_null() => "nothing (null)".into(),
+            Kind::Scalar(s) => match resolve(s) {
+                Resolved::Bool(b) => format!("the boolean `{b}`"),
+                Resolved::Int(_) | Resolved::UInt(_) | Resolved::Float(_) => {
+                    format!("the number `{}`", s.text)
+                }
+                _ => format!("the string {:?}", s.text),
+            },
+        }
+    }
+}
+
+/// A plain scalar resolved the way go-yaml v2 (which LinuxKit uses) does:
+/// YAML 1.1 booleans (`yes`, `off`, ...), and integers in decimal, hex and
+/// octal (`0o17` and the 1.1 form `017`).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Resolved<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    Str(&'a str),
+}
+
+pub(crate) fn resolve(s: &Scalar) -> Resolved<'_> {
+    if !s.plain {
+        return Resolved::Str(&s.text);
+    }
+    let t = s.text.as_str();
+    match t {
+        "" | "~" | "null" | "Null" | "NULL" => return Resolved::Null,
+        _ => {}
+    }
+    if let Some(b) = resolve_bool(t) {
+        return Resolved::Bool(b);
+    }
+    if let Some(i) = resolve_int(t) {
+        return i;
+    }
+    if let Some(f) = resolve_float(t) {
+        return Resolved::Float(f);
+    }
+    Resolved::Str(t)
+}
+
+pub(crate) fn resolve_bool(t: &str) -> Option<bool> {
+    match t {
+        "true" | "True" | "TRUE" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "y" | "Y" => {
+            Some(true)
+        }
+        "false" | "False" | "FALSE" | "no" | "No" | "NO" | "off" | "Off" | "OFF" | "n" | "N" => {
+            Some(false)
+        }
+        _ => None,
+    }
+}
+
+pub(crate) fn resolve_int(t: &str) -> Option<Resolved<'static>> {
+    let (neg, body) = match t.as_bytes().first()? {
+        b'-' => (true, &t[1..]),
+        b'+' => (false, &t[1..]),
+        _ => (false, t),
+    };
+    if body.is_empty() {
+        return None;
+    }
+    let digits = body.replace('_', "");
+    let parsed = if let Some(h) = digits.strip_prefix("0x") {
+        u64::from_str_radix(h, 16).ok()
+    } else if let Some(o) = digits.strip_prefix("0o") {
+        u64::from_str_radix(o, 8).ok()
+    } else if let Some(b) = digits.strip_prefix("0b") {
+        u64::from_str_radix(b, 2).ok()
+    } else if digits.len() > 1 && digits.starts_with('0') {
+        u64::from_str_radix(&digits[1..], 8).ok()
+    } else if digits.bytes().all(|c| c.is_ascii_digit()) {
+        digits.parse::<u64>().ok()
+    } else {
+        None
+    }?;
+    if neg {
+        if parsed <= i64::MAX as u64 + 1 {
+            Some(Resolved::Int((parsed as i128).wrapping_neg() as i64))
+        } else {
+            None
+        }
+    } else {
+        Some(Resolved::UInt(parsed))
+    }
+}
+
+fn resolve_float(t: &str) -> Option<f64> {
+    match t {
+        ".inf" | ".Inf" | ".INF" | "+.inf" => return Some(f64::INFINITY),
+        "-.inf" | "-.Inf" | "-.INF" => return Some(f64::NEG_INFINITY),
+        ".nan" | ".NaN" | ".NAN" => return Some(f64::NAN),
+        _ => {}
+    }
+    let ok = t.bytes().any(|c| c.is_ascii_digit())
+        && t
+            .bytes()
+            .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-'));
+    if ok { t.parse().ok() } else { None }
+}
+
+fn mark_of(span: &Span) -> Mark {
+    Mark {
+        line: span.start.line(),
+        column: span.start.col() + 1,
+    }
+}
+
+/// Parses one YAML document. An empty document is an empty mapping.
+pub(crate) fn parse(text: &str) -> Result<Node, ConfigError> {
+    let mut b = Builder::default();
+    let mut parser = Parser::new_from_str(text);
+    let mut docs = 0usize;
+    for ev in &mut parser {
+        let (ev, span) = ev.map_err(|e| {
+            let m = e.marker();
+            ConfigError::at(
+                Mark {
+                    line: m.line(),
+                    column: m.col() + 1,
+                },
+                format!("invalid YAML: {}", e.info()),
+            )
+        })?;
+        let mark = mark_of(&span);
+        match ev {
+            Event::StreamStart | Event::StreamEnd | Event::Nothing | Event::DocumentEnd => {}
+            Event::DocumentStart(_) => {
+                docs += 1;
+                if docs > 1 {
+                    return Err(ConfigError::at(
+                        mark,
+                        "a configuration file holds one YAML document; remove the second `---` or split the file",
+                    ));
+                }
+            }
+            Event::Scalar(text, style, anchor, _tag) => {
+                let plain = matches!(style, ScalarStyle::Plain);
+                let node = Node {
+                    kind: Kind::Scalar(Scalar {
+                        text: text.into_owned(),
+                        plain,
+                    }),
+                    mark,
+                };
+                b.push_value(node, anchor)?;
+            }
+            Event::Alias(id) => {
+                let node = b.anchors.get(&id).cloned().ok_or_else(|| {
+                    ConfigError::at(mark, "alias refers to an anchor that is not defined")
+                })?;
+                b.count += count_nodes(&node);
+                if b.count > MAX_NODES {
+                    return Err(ConfigError::at(
+                        mark,
+                        "document too large after expanding aliases",
+                    ));
+                }
+                b.push_value(node, 0)?;
+            }
+            Event::SequenceStart(anchor, _) => b.open(Open::Seq(Vec::new()), mark, anchor)?,
+            Event::MappingStart(anchor, _) => b.open(Open::Map(Vec::new(), None), mark, anchor)?,
+            Event::SequenceEnd | Event::MappingEnd => b.close()?,
+        }
+    }
+    Ok(b.root.unwrap_or_else(|| Node {
+        kind: Kind::Map(Vec::new()),
+        mark: Mark { line: 1, column: 1 },
+    }))
+}
+
+fn count_nodes(n: &Node) -> usize {
+    match &n.kind {
+        Kind::Scalar(_) => 1,
+        Kind::Seq(v) => 1 + v.iter().map(count_nodes).sum::<usize>(),
+        Kind::Map(v) => {
+            1 + v
+                .iter()
+                .map(|(k, v)| count_nodes(k) + count_nodes(v))
+                .sum::<usize>()
+        }
+    }
+}
+
+enum Open {
+    Seq(Vec<Node>),
+    /// Entries so far, and a key waiting for its value.
+    Map(Vec<(Node, Node)>, Option<Node>),
+}
+
+#[derive(Default)]
+struct Builder {
+    stack: Vec<(Open, Mark, usize)>,
+    anchors: HashMap<usize, Node>,
+    root: Option<Node>,
+    count: usize,
+}
+
+impl Builder {
+    fn open(&mut self, open: Open, mark: Mark, anchor: usize) -> Result<(), ConfigError> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(ConfigError::at(
+                mark,
+                format!("nesting deeper than {MAX_DEPTH} levels"),
+            ));
+        }
+        self.stack.push((open, mark, anchor));
+        Ok(())
+    }
+
+    fn close(&mut self) -> Result<(), ConfigError> {
+        let (open, mark, anchor) = self.stack.pop().expect("parser balances start/end events");
+        let kind = match open {
+            Open::Seq(v) => Kind::Seq(v),
+            Open::Map(entries, _) => Kind::Map(apply_merge_keys(entries)?),
+        };
+        self.push_value(Node { kind, mark }, anchor)
+    }
+
+    fn push_value(&mut self, node: Node, anchor: usize) -> Result<(), ConfigError> {
+        self.count += 1;
+        if self.count > MAX_NODES {
+            return Err(ConfigError::at(node.mark, "document too large"));
+        }
+        if anchor != 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+        match self.stack.last_mut() {
+            None => self.root = Some(node),
+            Some((Open::Seq(v), _, _)) => v.push(node),
+            Some((Open::Map(entries, pending), _, _)) => match pending.take() {
+                None => {
+                    if !matches!(node.kind, Kind::Scalar(_)) {
+                        return Err(ConfigError::at(
+                            node.mark,
+                            "mapping keys must be plain strings, not lists or mappings",
+                        ));
+                    }
+                    *pending = Some(node);
+                }
+                Some(key) => {
+                    let name = key_text(&key);
+                    if name != "<<" {
+                        if let Some((first, _)) = entries.iter().find(|(k, _)| key_text(k) == name)
+                        {
+                            return Err(ConfigError::at(
+                                key.mark,
+                                format!(
+                                    "duplicate key `{name}` (first defined at line {})",
+                                    first.mark.line
+                                ),
+                            ));
+                        }
+                    }
+                    entries.push((key, node));
+                }
+            },
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn key_text(k: &Node) -> &str {
+    match &k.kind {
+        Kind::Scalar(s) => &s.text,
+        _ => "",
+    }
+}
+
+/// Applies YAML merge keys (`<<: *base` or `<<: [*a, *b]`): keys of the merged
+/// mappings are added unless the mapping already defines them.
+fn apply_merge_keys(entries: Vec<(Node, Node)>) -> Result<Vec<(Node, Node)>, ConfigError> {
+    if !entries
+        .iter()
+        .any(|(k, _)| key_text(k) == "<<" && matches!(&k.kind, Kind::Scalar(s) if s.plain))
+    {
+        return Ok(entries);
+    }
+    let mut own = Vec::new();
+    let mut merged = Vec::new();
+    for (k, v) in entries {
+        if key_text(&k) == "<<" {
+            let sources = match v.kind {
+                Kind::Map(m) => vec![m],
+                Kind::Seq(items) => items
+                    .into_iter()
+                    .map(|i| match i.kind {
+                        Kind::Map(m) => Ok(m),
+                        _ => Err(ConfigError::at(i.mark, "`<<` merges mappings only")),
+                    })
+                    .collect::<Result<_, _>>()?,
+                _ => return Err(ConfigError::at(v.mark, "`<<` merges mappings only")),
+            };
+            merged.extend(sources.into_iter().flatten());
+        } else {
+            own.push((k, v));
+        }
+    }
+    for (k, v) in merged {
+        let name = key_text(&k).to_string();
+        if !own.iter().any(|(o, _)| key_text(o) == name) {
+            own.push((k, v));
+        }
+    }
+    Ok(own)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scalar(t: &str) -> Scalar {
+        Scalar {
+            text: t.into(),
+            plain: true,
+        }
+    }
+
+    #[test]
+    fn resolves_like_go_yaml_v2() {
+        assert_eq!(resolve(&scalar("yes")), Resolved::Bool(true));
+        assert_eq!(resolve(&scalar("Off")), Resolved::Bool(false));
+        assert_eq!(resolve(&scalar("0755")), Resolved::UInt(0o755));
+        assert_eq!(resolve(&scalar("0x10")), Resolved::UInt(16));
+        assert_eq!(resolve(&scalar("-5")), Resolved::Int(-5));
+        assert_eq!(resolve(&scalar("~")), Resolved::Null);
+        assert_eq!(resolve(&scalar("1.5")), Resolved::Float(1.5));
+        assert_eq!(resolve(&scalar("abc")), Resolved::Str("abc"));
+        let quoted = Scalar {
+            text: "yes".into(),
+            plain: false,
+        };
+        assert_eq!(resolve(&quoted), Resolved::Str("yes"));
+    }
+
+    #[test]
+    fn marks_are_one_based() {
+        let n = parse("a:\n  b: 1\n").unwrap();
+        let Kind::Map(m) = n.kind else { panic!() };
+        let Kind::Map(inner) = &m[0].1.kind else {
+            panic!()
+        };
+        assert_eq!(inner[0].0.mark, Mark { line: 2, column: 3 });
+    }
+
+    #[test]
+    fn merge_keys_and_aliases() {
+        let n = parse("base: &b {x: 1, y: 2}\nother:\n  <<: *b\n  y: 3\n").unwrap();
+        let Kind::Map(m) = n.kind else { panic!() };
+        let Kind::Map(other) = &m[1].1.kind else {
+            panic!()
+        };
+        let keys: Vec<_> = other.iter().map(|(k, _)| key_text(k)).collect();
+        assert_eq!(keys, ["y", "x"]);
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_a_stack_overflow() {
+        let text = "[".repeat(10_000);
+        assert!(parse(&text).is_err());
+    }
+
+    #[test]
+    fn billion_laughs_is_bounded() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let p = i - 1;
+            text.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let err = parse(&text).unwrap_err();
+        assert!(err.to_string().contains("too large"), "{err}");
+    }
+}
