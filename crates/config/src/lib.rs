@@ -146,7 +146,8 @@ impl Config {
         let o = &mut self.origins;
         o.init.extend(origins.init.into_iter().map(shift));
         o.onboot.extend(origins.onboot.into_iter().map(shift));
-        o.onshutdown.extend(origins.onshutdown.into_iter().map(shift));
+        o.onshutdown
+            .extend(origins.onshutdown.into_iter().map(shift));
         o.services.extend(origins.services.into_iter().map(shift));
         o.files.extend(origins.files.into_iter().map(shift));
         o.volumes.extend(origins.volumes.into_iter().map(shift));
@@ -234,9 +235,7 @@ impl Config {
                 None => break src.spans.get("").copied(),
             }
         };
-        ConfigError::new(message)
-            .with_mark(mark)
-            .in_file(&src.name)
+        ConfigError::new(message).with_mark(mark).in_file(&src.name)
     }
 }
 
@@ -247,4 +246,15 @@ pub fn parse_image_label(image: &str, label: &str) -> Result<ImageConfig, Config
     let name = format!("label org.mobyproject.config of {image}");
     let node = yaml::parse(label).map_err(|e| e.in_file(&name))?;
     de::from_node(&node).map_err(|e| e.in_file(&name))
+}
+
+/// Deserializes any schema type from YAML with this crate's parser, so other
+/// files (a package's `build.yml`) get the same located errors and
+/// go-yaml-compatible scalars. `name` is how errors refer to the input.
+pub fn from_yaml_str<T: serde::de::DeserializeOwned>(
+    name: &str,
+    text: &str,
+) -> Result<T, ConfigError> {
+    let node = yaml::parse(text).map_err(|e| e.in_file(name))?;
+    de::from_node::<T>(&node).map_err(|e| e.in_file(name))
 }

@@ -658,8 +658,11 @@ impl Moby {
     /// Containers in the order LinuxKit allocates ids and lays out bundles:
     /// onboot, then onshutdown, then services.
     pub fn containers(&self) -> impl Iterator<Item = (Section, usize, &Image)> {
-        Section::ALL
-            .into_iter()
-            .flat_map(move |s| self.section(s).iter().enumerate().map(move |(i, c)| (s, i, c)))
+        Section::ALL.into_iter().flat_map(move |s| {
+            self.section(s)
+                .iter()
+                .enumerate()
+                .map(move |(i, c)| (s, i, c))
+        })
     }
 }

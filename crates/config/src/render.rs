@@ -149,10 +149,19 @@ mod tests {
 
     #[test]
     fn quotes_what_yaml_would_misread() {
-        for s in ["yes", "0755", "", "~", "a: b", "@pkg:x", "- x", "1.5", "x #y", "a\nb", "null", "on"] {
+        for s in [
+            "yes", "0755", "", "~", "a: b", "@pkg:x", "- x", "1.5", "x #y", "a\nb", "null", "on",
+        ] {
             assert!(!plain_is_safe(s), "{s:?} must be quoted");
         }
-        for s in ["linuxkit/init:v1", "CAP_SYS_ADMIN", "console=ttyS0 quiet", "/etc/x:/etc/x:ro", "--nobackground", "nofile,1024,2048"] {
+        for s in [
+            "linuxkit/init:v1",
+            "CAP_SYS_ADMIN",
+            "console=ttyS0 quiet",
+            "/etc/x:/etc/x:ro",
+            "--nobackground",
+            "nofile,1024,2048",
+        ] {
             assert!(plain_is_safe(s), "{s:?} can be plain");
         }
     }

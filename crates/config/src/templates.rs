@@ -30,7 +30,10 @@ impl Config {
         let lists: [(&'static str, Vec<&String>); 5] = [
             ("init", m.init.iter().collect()),
             ("onboot", m.onboot.iter().map(|c| &c.image).collect()),
-            ("onshutdown", m.onshutdown.iter().map(|c| &c.image).collect()),
+            (
+                "onshutdown",
+                m.onshutdown.iter().map(|c| &c.image).collect(),
+            ),
             ("services", m.services.iter().map(|c| &c.image).collect()),
             ("volumes", m.volumes.iter().map(|v| &v.image).collect()),
         ];
@@ -53,7 +56,10 @@ impl Config {
                 }
             };
             if dir.is_empty() {
-                return Err(err(self, "`@pkg:` needs a package directory, e.g. `@pkg:./pkg/init`".into()));
+                return Err(err(
+                    self,
+                    "`@pkg:` needs a package directory, e.g. `@pkg:./pkg/init`".into(),
+                ));
             }
             let base = file
                 .filter(|f| *f != "<stdin>")

@@ -255,7 +255,10 @@ impl Config {
                     "volumes",
                     i,
                     "name",
-                    format!("duplicate volume name `{}` (first in volumes[{first}])", v.name),
+                    format!(
+                        "duplicate volume name `{}` (first in volumes[{first}])",
+                        v.name
+                    ),
                 ));
             }
             if !v.image.is_empty() {
@@ -352,10 +355,7 @@ impl Config {
                     None => {
                         return Err(err(
                             at("path"),
-                            format!(
-                                "device `{}` needs an octal `mode`, e.g. \"0666\"",
-                                d.path
-                            ),
+                            format!("device `{}` needs an octal `mode`, e.g. \"0666\"", d.path),
                         ));
                     }
                     Some(m) if parse_mode(m).is_none() => {
@@ -375,7 +375,10 @@ impl Config {
         }
         if let Some(cwd) = &cfg.cwd {
             if !cwd.starts_with('/') {
-                return Err(err("cwd".into(), format!("`cwd` must be an absolute path, not `{cwd}`")));
+                return Err(err(
+                    "cwd".into(),
+                    format!("`cwd` must be an absolute path, not `{cwd}`"),
+                ));
             }
         }
         for (field, value, allow_none) in [
@@ -565,7 +568,10 @@ impl Config {
             ));
         }
         if f.optional && f.source.is_none() {
-            warnings.push(location(&err("optional", String::new())) + ": `optional` has no effect without `source`");
+            warnings.push(
+                location(&err("optional", String::new()))
+                    + ": `optional` has no effect without `source`",
+            );
         }
         if let Some(m) = &f.mode {
             if parse_mode(m).is_none() {
@@ -578,8 +584,7 @@ impl Config {
             }
         }
         if let (Some(src), true) = (&f.source, checks.sources_exist) {
-            let path = expand_home(src, checks.home.as_deref())
-                .map_err(|m| err("source", m))?;
+            let path = expand_home(src, checks.home.as_deref()).map_err(|m| err("source", m))?;
             if !f.optional && !path.exists() {
                 return Err(err(
                     "source",

@@ -151,8 +151,7 @@ fn resolve_float(t: &str) -> Option<f64> {
         _ => {}
     }
     let ok = t.bytes().any(|c| c.is_ascii_digit())
-        && t
-            .bytes()
+        && t.bytes()
             .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-'));
     if ok { t.parse().ok() } else { None }
 }
