@@ -1,1 +1,178 @@
-fn main() {}
+//! `linuxkit` (also answering to `moby`): a thin layer that turns the
+//! command line into calls on the library crates and every failure into one
+//! `Error: ...` line.
+
+mod cli;
+mod commands;
+mod error;
+
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use cli::{CacheCommand, Cli, Command, MetadataCommand, PushCommand, RunArgs, RunBackend};
+use error::{Error, Result};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
+    init_logging(&cli.global);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Help and version go to stdout as usual; a usage mistake becomes the same
+/// single `Error: ...` line and exit status 1 as every other failure (the
+/// reference exits 0 or 1 only).
+fn usage_error(e: clap::Error) -> ExitCode {
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+    let rendered = e.render().to_string();
+    let first = rendered
+        .lines()
+        .next()
+        .unwrap_or("invalid command line")
+        .trim_start_matches("error: ");
+    eprintln!("Error: {first} (see --help)");
+    ExitCode::FAILURE
+}
+
+/// `-q` shows only errors; `-v 0..3` is quiet, info (default), debug, trace.
+fn init_logging(g: &cli::GlobalArgs) {
+    use tracing::Level;
+    let level = match (g.quiet, g.verbose) {
+        (true, _) | (false, 0) => Level::ERROR,
+        (false, 1) => Level::INFO,
+        (false, 2) => Level::DEBUG,
+        _ => Level::TRACE,
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .without_time()
+        .init();
+}
+
+/// The name we were invoked as: `moby` for the seeds' old name, else `linuxkit`.
+fn program_name() -> &'static str {
+    let arg0 = std::env::args_os().next().map(PathBuf::from);
+    match arg0.as_deref().and_then(|p| p.file_stem()) {
+        Some(s) if s == "moby" => "moby",
+        _ => "linuxkit",
+    }
+}
+
+/// The cache directory: `--cache`, else `LINUXKIT_CACHE`, else `~/.linuxkit/cache`.
+#[allow(dead_code)] // used by the cache and build commands as they land
+fn cache_dir(g: &cli::GlobalArgs) -> PathBuf {
+    g.cache
+        .clone()
+        .or_else(|| std::env::var_os("LINUXKIT_CACHE").map(PathBuf::from))
+        .unwrap_or_else(|| {
+            let home = std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_default();
+            home.join(".linuxkit").join("cache")
+        })
+}
+
+fn not_implemented(what: &str) -> Result<()> {
+    Err(Error::NotImplemented(what.to_string()))
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match &cli.command {
+        Command::Build(args) => commands::build::run(args, &linuxkit_pkg::PkgOptions::default()),
+        Command::Pkg(args) => commands::pkg::run(args),
+        Command::Cache(c) => not_implemented(match c {
+            CacheCommand::Clean { .. } => "cache clean",
+            CacheCommand::Rm { .. } => "cache rm",
+            CacheCommand::Ls => "cache ls",
+            CacheCommand::Export { .. } => "cache export",
+            CacheCommand::Import { .. } => "cache import",
+            CacheCommand::Pull { .. } => "cache pull",
+            CacheCommand::Push { .. } => "cache push",
+        }),
+        Command::Metadata(MetadataCommand::Create { .. }) => not_implemented("metadata create"),
+        Command::Push(p) => not_implemented(match p {
+            PushCommand::Aws(_) => "push aws",
+            PushCommand::Azure(_) => "push azure",
+            PushCommand::Equinixmetal(_) => "push equinixmetal",
+            PushCommand::Gcp(_) => "push gcp",
+            PushCommand::Openstack(_) => "push openstack",
+            PushCommand::Scaleway(_) => "push scaleway",
+            PushCommand::Vcenter(_) => "push vcenter",
+        }),
+        Command::Run(r) => run_backend(r),
+        Command::Serve(_) => not_implemented("serve"),
+        Command::Version(v) => {
+            let version = env!("CARGO_PKG_VERSION");
+            let commit = option_env!("LINUXKIT_COMMIT").unwrap_or("unknown");
+            if v.short {
+                println!("{version}");
+            } else if v.commit {
+                println!("{commit}");
+            } else {
+                println!("{} version {version}", program_name());
+                println!("commit: {commit}");
+            }
+            Ok(())
+        }
+        Command::Completion { shell } => {
+            let mut cmd = Cli::command();
+            let shell = match shell {
+                cli::Shell::Bash => clap_complete::Shell::Bash,
+                cli::Shell::Zsh => clap_complete::Shell::Zsh,
+                cli::Shell::Fish => clap_complete::Shell::Fish,
+            };
+            clap_complete::generate(shell, &mut cmd, program_name(), &mut std::io::stdout());
+            Ok(())
+        }
+    }
+}
+
+fn run_backend(r: &RunArgs) -> Result<()> {
+    let name = match (&r.backend, &r.path) {
+        (None, None) => {
+            return Err(Error::Usage(
+                "run needs an image: `linuxkit run qemu NAME` (or `linuxkit run NAME` for the default backend)".into(),
+            ));
+        }
+        // The default backend on Linux is QEMU.
+        (None, Some(_)) | (Some(RunBackend::Qemu(_)), _) => "run qemu",
+        (Some(RunBackend::Aws(_)), _) => "run aws",
+        (Some(RunBackend::Azure(_)), _) => "run azure",
+        (Some(RunBackend::Equinixmetal(_)), _) => "run equinixmetal",
+        (Some(RunBackend::Gcp(_)), _) => "run gcp",
+        (Some(RunBackend::Hyperkit(_)), _) => "run hyperkit",
+        (Some(RunBackend::Hyperv(_)), _) => "run hyperv",
+        (Some(RunBackend::Openstack(_)), _) => "run openstack",
+        (Some(RunBackend::Scaleway(_)), _) => "run scaleway",
+        (Some(RunBackend::Vbox(_)), _) => "run vbox",
+        (Some(RunBackend::Vcenter(_)), _) => "run vcenter",
+        (Some(RunBackend::Virtualization(_)), _) => "run virtualization",
+        (Some(RunBackend::Vmware(_)), _) => "run vmware",
+    };
+    not_implemented(name)
+}

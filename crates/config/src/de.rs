@@ -133,12 +133,28 @@ impl<'a> NodeDe<'a> {
 }
 
 macro_rules! deserialize_int {
-    ($($method:ident => $visit:ident),* $(,)?) => {$(
+    ($($method:ident => $ty:ty),* $(,)?) => {$(
         fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ConfigError> {
-            let r = self.int().and_then(|i| match i {
-                Resolved::Int(i) => visitor.$visit(i),
-                Resolved::UInt(u) => visitor.visit_u64(u),
-                _ => unreachable!("resolve_int yields integers"),
+            let r = self.int().and_then(|i| {
+                let fits = match i {
+                    Resolved::Int(i) => <$ty>::try_from(i).is_ok(),
+                    Resolved::UInt(u) => <$ty>::try_from(u).is_ok(),
+                    _ => false,
+                };
+                if !fits {
+                    let unbounded = u64::try_from(<$ty>::MAX).map_or(true, |m| m == u64::MAX);
+                    let expected = if <$ty>::MIN == 0 && unbounded {
+                        "a non-negative integer".to_string()
+                    } else {
+                        format!("an integer from {} to {}", <$ty>::MIN, <$ty>::MAX)
+                    };
+                    return Err(self.mismatch(&expected));
+                }
+                match i {
+                    Resolved::Int(i) => visitor.visit_i64(i),
+                    Resolved::UInt(u) => visitor.visit_u64(u),
+                    _ => unreachable!("checked above"),
+                }
             });
             self.locate(r)
         }
@@ -184,11 +200,11 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
     }
 
     deserialize_int! {
-        deserialize_i8 => visit_i64, deserialize_i16 => visit_i64,
-        deserialize_i32 => visit_i64, deserialize_i64 => visit_i64,
-        deserialize_u8 => visit_i64, deserialize_u16 => visit_i64,
-        deserialize_u32 => visit_i64, deserialize_u64 => visit_i64,
-        deserialize_i128 => visit_i64, deserialize_u128 => visit_i64,
+        deserialize_i8 => i8, deserialize_i16 => i16,
+        deserialize_i32 => i32, deserialize_i64 => i64,
+        deserialize_u8 => u8, deserialize_u16 => u16,
+        deserialize_u32 => u32, deserialize_u64 => u64,
+        deserialize_i128 => i128, deserialize_u128 => u128,
     }
 
     fn deserialize_f32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ConfigError> {
@@ -325,10 +341,16 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
     fn deserialize_struct<V: Visitor<'de>>(
         self,
         _name: &'static str,
-        _fields: &'static [&'static str],
+        fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, ConfigError> {
-        self.deserialize_map(visitor)
+        if matches!(self.node.kind, Kind::Map(_)) || self.node.is_null() {
+            return self.deserialize_map(visitor);
+        }
+        let some: Vec<String> = fields.iter().take(2).map(|f| format!("`{f}`")).collect();
+        let expected = format!("a mapping of fields such as {}", some.join(" and "));
+        let r = Err(self.mismatch(&expected));
+        self.locate(r)
     }
 
     fn deserialize_enum<V: Visitor<'de>>(
@@ -396,15 +418,13 @@ impl<'de> MapAccess<'de> for Map<'de, '_> {
             return Ok(None);
         };
         self.value = Some((v, join(self.path, crate::yaml::key_text(k))));
-        let key = NodeDe {
+        // Key errors (unknown field) are located at the key and named by the
+        // path of the mapping that holds it.
+        seed.deserialize(NodeDe {
             node: k,
             path: self.path.to_string(),
-        };
-        let r = seed.deserialize(NodeDe {
-            node: k,
-            path: String::new(),
-        });
-        key.locate(r).map(Some)
+        })
+        .map(Some)
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(

@@ -217,6 +217,21 @@ impl Config {
         }
     }
 
+    /// An error about the kernel section as a whole, at its `kernel:` key
+    /// in the file that set `field`.
+    pub(crate) fn kernel_section_error(&self, field: &str, message: &str) -> ConfigError {
+        match self.origins.kernel.get(field) {
+            Some(o) => {
+                let section = Origin {
+                    file: o.file,
+                    path: "kernel#key".into(),
+                };
+                self.error_at_origin(&section, "", message.to_string())
+            }
+            None => self.kernel_error(field, message),
+        }
+    }
+
     fn error_at_origin(&self, o: &Origin, sub: &str, message: String) -> ConfigError {
         let src = &self.sources[o.file];
         let mut path = if sub.is_empty() {

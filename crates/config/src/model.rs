@@ -103,13 +103,17 @@ impl<'de> Deserialize<'de> for IdSpec {
                 f.write_str("a numeric id or a name")
             }
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<IdSpec, E> {
-                u32::try_from(v)
-                    .map(IdSpec::Id)
-                    .map_err(|_| E::custom(format!("id {v} is larger than 4294967295")))
+                u32::try_from(v).map(IdSpec::Id).map_err(|_| {
+                    E::custom(format!(
+                        "id {v} is larger than 4294967295; give an id from 0 to 4294967295, `root`, or a container name"
+                    ))
+                })
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<IdSpec, E> {
                 if v < 0 {
-                    return Err(E::custom(format!("id {v} is negative")));
+                    return Err(E::custom(format!(
+                        "id {v} is negative; give an id from 0 to 4294967295, `root`, or a container name"
+                    )));
                 }
                 self.visit_u64(v as u64)
             }

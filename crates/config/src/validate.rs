@@ -141,7 +141,7 @@ fn valid_volume_name(s: &str) -> bool {
 /// image crate's job.
 fn image_ref_problem(r: &str) -> Option<String> {
     if r.trim().is_empty() {
-        return Some("image reference is empty".into());
+        return Some("image reference is empty; give an image such as `alpine:3.20`".into());
     }
     if r.contains("://") {
         return Some(format!(
@@ -173,7 +173,7 @@ impl Config {
                 .into_iter()
                 .find(|f| self.origins.kernel.contains_key(f))
                 .unwrap_or("image");
-            return Err(self.kernel_error(field, "the kernel section needs an `image`"));
+            return Err(self.kernel_section_error(field, "the kernel section needs an `image`"));
         }
         if !k.image.is_empty() {
             if let Some(p) = image_ref_problem(&k.image) {
@@ -251,13 +251,15 @@ impl Config {
                 ));
             }
             if let Some(first) = seen.insert(&v.name, i) {
+                let first = self.error_at("volumes", first, "name", "");
                 return Err(self.error_at(
                     "volumes",
                     i,
                     "name",
                     format!(
-                        "duplicate volume name `{}` (first in volumes[{first}])",
-                        v.name
+                        "duplicate volume name `{}` (first used at {}); rename one of them",
+                        v.name,
+                        location(&first)
                     ),
                 ));
             }
@@ -325,7 +327,7 @@ impl Config {
         }
         for (j, mnt) in cfg.mounts.iter().flatten().enumerate() {
             self.check_mount(mnt)
-                .map_err(|m| err(format!("mounts[{j}]"), m))?;
+                .map_err(|(f, m)| err(format!("mounts[{j}].{f}"), m))?;
         }
         for (j, t) in cfg.tmpfs.iter().flatten().enumerate() {
             let dst = t.split(':').next().unwrap_or_default();
@@ -490,19 +492,26 @@ impl Config {
     }
 
     /// Volumes may be mounted through `mounts:` too (the reference does not
-    /// recognise volume names there; we do).
-    fn check_mount(&self, m: &Mount) -> Result<(), String> {
+    /// recognise volume names there; we do). The error names the field to
+    /// change.
+    fn check_mount(&self, m: &Mount) -> Result<(), (&'static str, String)> {
         if !m.destination.starts_with('/') {
-            return Err(format!(
-                "mount destination `{}` must be an absolute path",
-                m.destination
+            return Err((
+                "destination",
+                format!(
+                    "mount destination `{}` must be an absolute path",
+                    m.destination
+                ),
             ));
         }
         let opts: Vec<&str> = m.options.iter().map(String::as_str).collect();
         if m.source.is_empty() || m.source.starts_with('/') || m.kind != "bind" {
             return Ok(());
         }
+        let is_volume = self.moby.volumes.iter().any(|v| v.name == m.source);
+        let field = if is_volume { "options" } else { "source" };
         self.check_volume_use(&m.source, &opts, "mount")
+            .map_err(|e| (field, e))
     }
 
     fn check_volume_use(&self, src: &str, opts: &[&str], what: &str) -> Result<(), String> {

@@ -169,16 +169,17 @@ pub(crate) fn parse(text: &str) -> Result<Node, ConfigError> {
     let mut parser = Parser::new_from_str(text);
     let mut docs = 0usize;
     for ev in &mut parser {
-        let (ev, span) = ev.map_err(|e| {
-            let m = e.marker();
-            ConfigError::at(
-                Mark {
+        let (ev, span) = match ev {
+            Ok(ev) => ev,
+            Err(e) => {
+                let m = e.marker();
+                let mark = Mark {
                     line: m.line(),
                     column: m.col() + 1,
-                },
-                format!("invalid YAML: {}", e.info()),
-            )
-        })?;
+                };
+                return Err(syntax_error(text, &b, mark, m.index(), e.info()));
+            }
+        };
         let mark = mark_of(&span);
         match ev {
             Event::StreamStart | Event::StreamEnd | Event::Nothing | Event::DocumentEnd => {}
@@ -224,6 +225,109 @@ pub(crate) fn parse(text: &str) -> Result<Node, ConfigError> {
         kind: Kind::Map(Vec::new()),
         mark: Mark { line: 1, column: 1 },
     }))
+}
+
+/// Turns the parser's message into one that says what to change, at the
+/// place to change it.
+fn syntax_error(text: &str, b: &Builder, mark: Mark, index: usize, info: &str) -> ConfigError {
+    if info.contains("tab") {
+        if let Some(at) = tab_in_indentation(text, mark.line) {
+            return ConfigError::at(
+                at,
+                "invalid YAML: a tab is used for indentation; indent with spaces only",
+            );
+        }
+    }
+    if info.contains("unknown anchor") {
+        let name: String = text
+            .chars()
+            .skip(index)
+            .skip_while(|c| *c == '*')
+            .take_while(|c| !c.is_whitespace() && !matches!(c, ',' | '[' | ']' | '{' | '}'))
+            .collect();
+        return ConfigError::at(
+            mark,
+            format!(
+                "invalid YAML: alias `*{name}` refers to an anchor that is not defined; define it first with `&{name}`"
+            ),
+        );
+    }
+    // Inside `[...]` or `{...}`, most errors are a missing closing bracket.
+    let open = b
+        .stack
+        .last()
+        .and_then(|(_, at, _)| match char_at(text, *at)? {
+            '[' => Some((*at, "[", "]")),
+            '{' => Some((*at, "{", "}")),
+            _ => None,
+        });
+    let about_brackets = !info.contains("quoted scalar");
+    if let (Some((at, open, close)), true) = (open, about_brackets) {
+        let rest_is_blank = text
+            .chars()
+            .skip(index)
+            .collect::<String>()
+            .lines()
+            .all(|l| {
+                let l = l.trim();
+                l.is_empty() || l.starts_with('#')
+            });
+        if rest_is_blank {
+            return ConfigError::at(
+                at,
+                format!("invalid YAML: this `{open}` is never closed; add the missing `{close}`"),
+            );
+        }
+        return ConfigError::at(
+            mark,
+            format!(
+                "invalid YAML: {info} (inside the `{open}` at line {} column {}; is a `{close}` missing?)",
+                at.line, at.column
+            ),
+        );
+    }
+    if info.contains("quoted scalar") {
+        return ConfigError::at(
+            mark,
+            format!("invalid YAML: {info}; is the closing quote of this string missing?"),
+        );
+    }
+    if info.contains("mapping values are not allowed") {
+        return ConfigError::at(
+            mark,
+            format!("invalid YAML: {info}; put a value that contains `: ` in quotes"),
+        );
+    }
+    ConfigError::at(mark, format!("invalid YAML: {info}"))
+}
+
+fn char_at(text: &str, m: Mark) -> Option<char> {
+    text.split('\n')
+        .nth(m.line.checked_sub(1)?)?
+        .chars()
+        .nth(m.column.checked_sub(1)?)
+}
+
+/// The first tab in the indentation of line `near` (1-based), of the line
+/// after it, or else of the closest line before it.
+fn tab_in_indentation(text: &str, near: usize) -> Option<Mark> {
+    let lines: Vec<&str> = text.split('\n').collect();
+    let tab_at = |line: usize| -> Option<Mark> {
+        let l = lines.get(line.checked_sub(1)?)?;
+        let indent: Vec<char> = l.chars().take_while(|c| matches!(c, ' ' | '\t')).collect();
+        if indent.len() == l.trim_end_matches('\r').chars().count() {
+            return None; // a blank line
+        }
+        let col = indent.iter().position(|c| *c == '\t')?;
+        Some(Mark {
+            line,
+            column: col + 1,
+        })
+    };
+    [near, near + 1]
+        .into_iter()
+        .chain((1..near).rev())
+        .find_map(tab_at)
 }
 
 fn count_nodes(n: &Node) -> usize {
@@ -303,7 +407,7 @@ impl Builder {
                             return Err(ConfigError::at(
                                 key.mark,
                                 format!(
-                                    "duplicate key `{name}` (first defined at line {})",
+                                    "duplicate key `{name}`: it is already set at line {}; remove one of them",
                                     first.mark.line
                                 ),
                             ));

@@ -1,1 +1,38 @@
-//! placeholder
+//! LinuxKit packages: `build.yml`, package hashes and tags.
+//!
+//! A LinuxKit *package* is a directory with a `build.yml` (and usually a
+//! Dockerfile) that builds one image, e.g. `pkg/init` → `linuxkit/init`.
+//! Images are content-addressed by their sources: the tag is the git tree
+//! hash of the package directory, so `linuxkit.yml` files can pin
+//! `linuxkit/init:<hash>`, CI can tell whether an image already exists
+//! without building it, and an unchanged directory never gets rebuilt.
+//!
+//! That only works if every tool computes the same tag for the same tree, so
+//! this crate follows the reference LinuxKit's rules exactly — including the
+//! odd ones (the tag of a package outside git is `latest`; a dirty package's
+//! tag hashes file contents but not names). [`Package::load`] documents the
+//! algorithm step by step; [`BuildYml`] is the file format.
+//!
+//! ```no_run
+//! use linuxkit_pkg::{Package, PkgOptions};
+//! let p = Package::load("pkg/init".as_ref(), &PkgOptions::default())?;
+//! println!("{}", p.tag()); // linuxkit/init:<git tree hash of pkg/init>
+//! # Ok::<(), linuxkit_pkg::PkgError>(())
+//! ```
+//!
+//! Building packages (the daemonless builder, and images assembled from
+//! Debian packages) comes later and will extend [`BuildYml`].
+
+mod build_yml;
+mod error;
+mod git;
+mod package;
+mod tag;
+
+pub use build_yml::{
+    BuildYml, DEFAULT_ARCHES, DEFAULT_DOCKERFILE, DEFAULT_GIT_REPO, DEFAULT_ORG,
+    DEFAULT_TAG_TEMPLATE, Depends, DockerImages,
+};
+pub use error::PkgError;
+pub use package::{DEFAULT_BUILD_YML, DEFAULT_HASH_COMMIT, Package, PkgOptions, Source};
+pub use tag::{TagTemplate, TemplateError, reference_expand};

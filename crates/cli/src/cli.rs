@@ -1,0 +1,556 @@
+//! The command-line tree, with the reference's command names, flag spellings
+//! and defaults, so scripts written for LinuxKit keep working.
+//!
+//! Note the reference's quirks that we keep on purpose: the single-output
+//! flag is the long flag `--o` (not `-o`), and `-v` takes a level (`-v 2`).
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "linuxkit",
+    version,
+    about = "Build and run small, immutable, bootable Linux systems from OCI images described in YAML",
+    propagate_version = true,
+    disable_help_subcommand = false
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Directory for caching and finding cached images [env: LINUXKIT_CACHE; default: ~/.linuxkit/cache]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+    /// Registry mirror: `URL` for docker.io, or `REGISTRY=URL` [env: LINUXKIT_MIRROR]
+    #[arg(long, global = true, value_name = "[REGISTRY=]URL")]
+    pub mirror: Vec<String>,
+    /// Extra CA certificate(s) to trust when talking to registries
+    #[arg(long = "cert-file", global = true, value_name = "FILE")]
+    pub cert_file: Vec<PathBuf>,
+    /// Quiet execution: only errors
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Verbosity of logging: 0 = quiet, 1 = info, 2 = debug, 3 = trace
+    #[arg(short, long, global = true, value_name = "LEVEL", default_value_t = 1,
+          value_parser = clap::value_parser!(u8).range(0..=3))]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build an image from one or more YAML files
+    Build(BuildArgs),
+    /// Manage the local image cache
+    #[command(subcommand)]
+    Cache(CacheCommand),
+    /// Create a metadata ISO
+    #[command(subcommand)]
+    Metadata(MetadataCommand),
+    /// Build and manage packages (component images)
+    Pkg(PkgArgs),
+    /// Push an image to a cloud provider
+    #[command(subcommand)]
+    Push(PushCommand),
+    /// Run an image on a local hypervisor or a cloud
+    Run(RunArgs),
+    /// Serve a directory over HTTP (for iPXE and metadata)
+    Serve(ServeArgs),
+    /// Print the version
+    Version(VersionArgs),
+    /// Print a shell completion script: `linuxkit completion bash > /etc/bash_completion.d/linuxkit`
+    Completion {
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+/// Every output format the reference knows, by its `--format` name.
+pub const FORMATS: &[&str] = &[
+    "aws",
+    "docker",
+    "dynamic-vhd",
+    "gcp",
+    "iso-bios",
+    "iso-efi",
+    "iso-efi-initrd",
+    "kernel+erofs",
+    "kernel+initrd",
+    "kernel+iso",
+    "kernel+squashfs",
+    "qcow2-bios",
+    "qcow2-efi",
+    "raw-bios",
+    "raw-efi",
+    "rpi3",
+    "tar",
+    "tar-kernel-initrd",
+    "vhd",
+    "vmdk",
+];
+
+/// Formats that can be written to a pipe (`--o -`).
+pub const STREAMABLE: &[&str] = &["docker", "tar"];
+
+#[derive(Debug, Args)]
+#[command(after_help = "Example: linuxkit build --format kernel+initrd --dir out linuxkit.yml")]
+pub struct BuildArgs {
+    /// Configuration files, merged in order; `-` reads standard input
+    #[arg(required = true, value_name = "FILE[.yml]")]
+    pub files: Vec<String>,
+    /// Name to use for output files [default: the last file's base name, `moby` for stdin]
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Directory for output files [default: the current directory]
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// File to use for a single output, or '-' for stdout
+    #[arg(long = "o", value_name = "FILE")]
+    pub output: Option<String>,
+    /// Size for output image, if supported and fixed size (M or G suffix; a bare number is GB)
+    #[arg(long, default_value = "1024M")]
+    pub size: String,
+    /// Always pull images, even if cached
+    #[arg(long)]
+    pub pull: bool,
+    /// Check for images in docker before the linuxkit cache
+    #[arg(long)]
+    pub docker: bool,
+    /// Decompress the Linux kernel
+    #[arg(long = "decompress-kernel")]
+    pub decompress_kernel: bool,
+    /// Target architecture
+    #[arg(long, default_value = host_arch())]
+    pub arch: String,
+    /// Formats to create (repeat or separate by commas) [default: kernel+initrd, or tar with --o]
+    #[arg(
+        short,
+        long = "format",
+        value_delimiter = ',',
+        value_name = "FORMAT",
+        long_help = "Formats to create (repeat or separate by commas) [default: kernel+initrd, or tar with --o]\n\nFormats: aws, docker, dynamic-vhd, gcp, iso-bios, iso-efi, iso-efi-initrd, kernel+erofs, kernel+initrd, kernel+iso, kernel+squashfs, qcow2-bios, qcow2-efi, raw-bios, raw-efi, rpi3, tar, tar-kernel-initrd, vhd, vmdk"
+    )]
+    pub formats: Vec<String>,
+    /// Tar file from a previous build to reuse unchanged sections from
+    #[arg(long = "input-tar", value_name = "FILE")]
+    pub input_tar: Option<PathBuf>,
+    /// Do not include an SBOM
+    #[arg(long = "no-sbom")]
+    pub no_sbom: bool,
+    /// Use the current time in the SBOM (not reproducible)
+    #[arg(long = "sbom-current-time")]
+    pub sbom_current_time: bool,
+    /// Path of the SBOM inside the root filesystem
+    #[arg(long = "sbom-output", default_value = "sbom.spdx.json")]
+    pub sbom_output: String,
+    /// Print the merged, resolved configuration and stop
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+}
+
+/// The Go name of the host architecture, as the reference's `--arch` takes it.
+pub const fn host_arch() -> &'static str {
+    match std::env::consts::ARCH.as_bytes() {
+        b"x86_64" => "amd64",
+        b"aarch64" => "arm64",
+        b"riscv64" => "riscv64",
+        b"s390x" => "s390x",
+        _ => std::env::consts::ARCH,
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Remove the whole cache
+    Clean {
+        /// Only remove images that are also available in a registry
+        #[arg(long = "published-only")]
+        published_only: bool,
+    },
+    /// Remove images from the cache
+    Rm {
+        #[arg(required = true)]
+        images: Vec<String>,
+        #[arg(long = "published-only")]
+        published_only: bool,
+    },
+    /// List images in the cache
+    Ls,
+    /// Export an image from the cache
+    Export {
+        image: String,
+        /// Architecture to export
+        #[arg(long, default_value = host_arch())]
+        arch: String,
+        /// Output file, `-` for standard output
+        #[arg(long, required = true)]
+        outfile: String,
+        #[arg(long, value_enum, default_value = "oci")]
+        format: ExportFormat,
+        /// Name to give the exported image
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Import an OCI tar into the cache (`-` for standard input)
+    Import { file: String },
+    /// Pull images into the cache
+    Pull {
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Push images from the cache to their registry
+    Push {
+        #[arg(required = true)]
+        images: Vec<String>,
+        /// Push under another name
+        #[arg(long = "remote-name")]
+        remote_name: Option<String>,
+        /// Also push per-architecture tags (`TAG-ARCH`)
+        #[arg(long = "with-arch-tags")]
+        with_arch_tags: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ExportFormat {
+    Oci,
+    Docker,
+    Filesystem,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MetadataCommand {
+    /// Create an ISO holding a `config` file with DATA, for `run --data`
+    Create {
+        /// The ISO file to write
+        iso: PathBuf,
+        /// The metadata (usually JSON)
+        data: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PkgArgs {
+    #[command(flatten)]
+    pub opts: PkgOpts,
+    #[command(subcommand)]
+    pub command: PkgCommand,
+}
+
+/// Flags shared by every `pkg` sub-command. Only flags given on the command
+/// line override the package's build.yml.
+#[derive(Debug, Clone, Args)]
+pub struct PkgOpts {
+    /// Disable build caching
+    #[arg(long = "disable-cache", global = true, conflicts_with = "enable_cache")]
+    pub disable_cache: bool,
+    /// Enable build caching
+    #[arg(long = "enable-cache", global = true)]
+    pub enable_cache: bool,
+    /// Disallow network use during the build
+    #[arg(long, global = true, conflicts_with = "network")]
+    pub nonetwork: bool,
+    /// Allow network use during the build
+    #[arg(long, global = true)]
+    pub network: bool,
+    /// Override the organisation (registry namespace) of the image
+    #[arg(long, global = true)]
+    pub org: Option<String>,
+    /// Override the name of the package's yml file
+    #[arg(long = "build-yml", global = true, default_value = "build.yml")]
+    pub build_yml: String,
+    /// Override the image hash (default: the package's git tree hash)
+    #[arg(long, global = true)]
+    pub hash: Option<String>,
+    /// Override the tag; `{{.Hash}}` stands for the hash
+    #[arg(long, global = true)]
+    pub tag: Option<String>,
+    /// The commit to hash
+    #[arg(long = "hash-commit", global = true, default_value = "HEAD")]
+    pub hash_commit: String,
+    /// Hash this ancestor directory instead of the package directory
+    #[arg(long = "hash-path", global = true)]
+    pub hash_path: Option<PathBuf>,
+    /// Mark the package dirty whatever git says
+    #[arg(long = "force-dirty", global = true)]
+    pub force_dirty: bool,
+    /// Development build: org is $USER, hash is `dev`
+    #[arg(long, global = true)]
+    pub dev: bool,
+    /// Registry credentials, `REGISTRY=USER:PASSWORD`
+    #[arg(long = "registry-creds", global = true, value_delimiter = ',')]
+    pub registry_creds: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PkgCommand {
+    /// Build packages into the local cache
+    Build(PkgBuildArgs),
+    /// Manage the package builder
+    #[command(subcommand)]
+    Builder(BuilderCommand),
+    /// Build and push packages (deprecated: use `pkg build --push`)
+    Push(PkgBuildArgs),
+    /// Print the tag a package builds to
+    #[command(name = "show-tag")]
+    ShowTag {
+        #[arg(required = true, value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+        /// Show the canonical name, e.g. docker.io/linuxkit/foo:1234
+        #[arg(long)]
+        canonical: bool,
+    },
+    /// Push the multi-arch index of packages
+    #[command(visible_alias = "index")]
+    Manifest {
+        #[arg(required = true, value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+        #[arg(long)]
+        release: Option<String>,
+    },
+    /// Tag a remote image with another tag
+    #[command(name = "remote-tag")]
+    RemoteTag { from: String, to: String },
+    /// Update `@pkg:` hashes in files under a directory
+    #[command(name = "update-hashes")]
+    UpdateHashes {
+        #[arg(long = "hash-dir", required = true)]
+        hash_dir: PathBuf,
+        #[arg(long = "strict-deps")]
+        strict_deps: bool,
+        #[arg(long, default_value = host_arch())]
+        arch: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PkgBuildArgs {
+    #[arg(required = true, value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// Build even if the image is already cached
+    #[arg(long, conflicts_with_all = ["nobuild", "pull"])]
+    pub force: bool,
+    /// Pull the image if it exists in the registry instead of building
+    #[arg(long)]
+    pub pull: bool,
+    /// Push the image after building
+    #[arg(long)]
+    pub push: bool,
+    /// Build even if cached images exist
+    #[arg(long = "ignore-cached")]
+    pub ignore_cached: bool,
+    /// Store the result in the Docker engine too
+    #[arg(long)]
+    pub docker: bool,
+    /// Only check whether a build is needed
+    #[arg(long)]
+    pub nobuild: bool,
+    /// Push a multi-arch index too
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub manifest: bool,
+    /// Print what would be built and stop
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+    /// Platforms to build, e.g. linux/amd64,linux/arm64
+    #[arg(long)]
+    pub platforms: Option<String>,
+    /// Platforms not to build
+    #[arg(long = "skip-platforms", conflicts_with = "platforms")]
+    pub skip_platforms: Option<String>,
+    /// Release tag to push as well
+    #[arg(long)]
+    pub release: Option<String>,
+    /// File(s) of build arguments
+    #[arg(long = "build-arg-file")]
+    pub build_arg_file: Vec<PathBuf>,
+    /// Refresh the package lockfile (Debian package versions)
+    #[arg(long)]
+    pub update: bool,
+    /// Progress output: auto, plain, tty
+    #[arg(long, default_value = "auto")]
+    pub progress: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BuilderCommand {
+    /// Show the builder's disk use
+    Du,
+    /// Prune the builder's cache
+    Prune,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PushCommand {
+    /// Push to Amazon Web Services
+    Aws(ImagePath),
+    /// Push to Microsoft Azure
+    Azure(ImagePath),
+    /// Push to Equinix Metal
+    #[command(visible_alias = "packet")]
+    Equinixmetal(ImagePath),
+    /// Push to Google Cloud Platform
+    Gcp(ImagePath),
+    /// Push to OpenStack
+    Openstack(ImagePath),
+    /// Push to Scaleway
+    Scaleway(ImagePath),
+    /// Push to VMware vCenter
+    Vcenter(ImagePath),
+}
+
+#[derive(Debug, Args)]
+pub struct ImagePath {
+    /// The image (path or name prefix)
+    pub path: String,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub shared: RunShared,
+    /// The image to run with the default backend (QEMU on Linux)
+    pub path: Option<String>,
+    #[command(subcommand)]
+    pub backend: Option<RunBackend>,
+}
+
+/// Flags of `run` shared by every backend.
+#[derive(Debug, Clone, Args)]
+pub struct RunShared {
+    /// Number of CPUs
+    #[arg(long, global = true, default_value_t = 1)]
+    pub cpus: u32,
+    /// Amount of memory in MB
+    #[arg(long, global = true, default_value_t = 1024)]
+    pub mem: u32,
+    /// Disk config: [file=]path[,size=1G][,format=qcow2|raw]
+    #[arg(long, global = true)]
+    pub disk: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunBackend {
+    /// Run on QEMU
+    Qemu(QemuArgs),
+    /// Run on Amazon Web Services
+    Aws(ImagePath),
+    /// Run on Microsoft Azure
+    Azure(ImagePath),
+    /// Run on Equinix Metal
+    #[command(visible_alias = "packet")]
+    Equinixmetal(ImagePath),
+    /// Run on Google Cloud Platform
+    Gcp(ImagePath),
+    /// Run on HyperKit (macOS)
+    Hyperkit(ImagePath),
+    /// Run on Hyper-V (Windows)
+    Hyperv(ImagePath),
+    /// Run on OpenStack
+    Openstack(ImagePath),
+    /// Run on Scaleway
+    Scaleway(ImagePath),
+    /// Run on VirtualBox
+    Vbox(ImagePath),
+    /// Run on VMware vCenter
+    Vcenter(ImagePath),
+    /// Run on Apple's Virtualization framework (macOS)
+    Virtualization(ImagePath),
+    /// Run on VMware Workstation/Fusion
+    Vmware(ImagePath),
+}
+
+#[derive(Debug, Args)]
+pub struct QemuArgs {
+    /// Path prefix of the image (`NAME` for NAME-kernel/NAME-initrd.img), an ISO, or a disk
+    pub path: String,
+    /// Show a graphical console instead of the serial console on stdio
+    #[arg(long)]
+    pub gui: bool,
+    /// Boot with UEFI firmware
+    #[arg(long)]
+    pub uefi: bool,
+    /// Boot the image as an ISO
+    #[arg(long)]
+    pub iso: bool,
+    /// Boot NAME-kernel with NAME-squashfs.img as root
+    #[arg(long)]
+    pub squashfs: bool,
+    /// Boot NAME-kernel with NAME-initrd.img
+    #[arg(long)]
+    pub kernel: bool,
+    /// Directory for the VM's state [default: PATH-state]
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    /// Metadata for the guest, put on a CD as the file `config`
+    #[arg(long, conflicts_with = "data_file")]
+    pub data: Option<String>,
+    /// File whose contents are the guest's metadata
+    #[arg(long = "data-file")]
+    pub data_file: Option<PathBuf>,
+    /// UEFI firmware file
+    #[arg(long, default_value = "/usr/share/ovmf/OVMF.fd")]
+    pub fw: PathBuf,
+    /// Accelerator: kvm, tcg, or kvm:tcg [default: kvm:tcg when KVM works, else tcg]
+    #[arg(long, env = "LINUXKIT_QEMU_ACCEL")]
+    pub accel: Option<String>,
+    /// Guest architecture: x86_64, aarch64, s390x
+    #[arg(long, default_value = std::env::consts::ARCH)]
+    pub arch: String,
+    /// QEMU binary to use
+    #[arg(long)]
+    pub qemu: Option<PathBuf>,
+    /// Run in the background, with a pid file in the state directory
+    #[arg(long)]
+    pub detached: bool,
+    /// Networking: user, bridge[,NAME], tap[,NAME], none
+    #[arg(long, default_value = "user")]
+    pub networking: String,
+    /// Publish a port: HOST:GUEST[/udp] (user networking only)
+    #[arg(long)]
+    pub publish: Vec<String>,
+    /// Enable USB
+    #[arg(long)]
+    pub usb: bool,
+    /// Extra QEMU -device arguments
+    #[arg(long)]
+    pub device: Vec<String>,
+    /// virtiofsd binary
+    #[arg(long)]
+    pub virtiofsd: Option<PathBuf>,
+    /// Share a host directory: PATH[,tag=TAG]
+    #[arg(long)]
+    pub virtiofs: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on
+    #[arg(long, default_value = ":8080")]
+    pub port: String,
+    /// Directory to serve
+    #[arg(long, default_value = ".")]
+    pub directory: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    /// Print only the version number
+    #[arg(long, conflicts_with = "commit")]
+    pub short: bool,
+    /// Print only the commit
+    #[arg(long)]
+    pub commit: bool,
+}

@@ -1,0 +1,228 @@
+//! `linuxkit build`: YAML files → resolved config → (later issues) images,
+//! root filesystem and outputs.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use linuxkit_config::{Checks, Config};
+
+use crate::cli::{BuildArgs, FORMATS, STREAMABLE};
+use crate::error::{Error, IoContext, Result};
+
+/// A configuration input: a file or standard input.
+struct Input {
+    /// How errors name it.
+    name: String,
+    text: String,
+}
+
+/// Reads `arg`: `-` is standard input; a path that does not exist is tried
+/// again with `.yml` appended, as the reference does.
+fn read_input(arg: &str) -> Result<Input> {
+    if arg == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context(|| "reading the configuration from standard input".into())?;
+        return Ok(Input {
+            name: "<stdin>".into(),
+            text,
+        });
+    }
+    if arg.starts_with("http://") || arg.starts_with("https://") {
+        return Err(Error::Usage(format!(
+            "cannot read {arg}: configurations from URLs are not supported yet; download the file and pass its path"
+        )));
+    }
+    let mut path = PathBuf::from(arg);
+    if !path.exists() && path.extension().is_none() {
+        let with_ext = PathBuf::from(format!("{arg}.yml"));
+        if with_ext.exists() {
+            path = with_ext;
+        }
+    }
+    let bytes = std::fs::read(&path).context(|| format!("cannot read {}", path.display()))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        Error::Usage(format!(
+            "{}: not UTF-8 text (invalid byte at offset {})",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        ))
+    })?;
+    Ok(Input {
+        name: path.display().to_string(),
+        text,
+    })
+}
+
+/// Loads, merges, resolves `@pkg:` templates and validates the configuration.
+pub fn load_config(files: &[String], pkg_opts: &linuxkit_pkg::PkgOptions) -> Result<Config> {
+    let inputs = files
+        .iter()
+        .map(|f| read_input(f))
+        .collect::<Result<Vec<_>>>()?;
+    let mut config = Config::parse_all(inputs.iter().map(|i| (i.name.as_str(), i.text.as_str())))?;
+    config.resolve_templates(|dir: &Path| {
+        linuxkit_pkg::Package::load(dir, pkg_opts)
+            .map(|p| p.full_tag())
+            .map_err(|e| e.to_string())
+    })?;
+    for w in config.validate(&Checks::default())? {
+        tracing::warn!("{w}");
+    }
+    Ok(config)
+}
+
+/// The output name: `--name`, else the last file's base name without its
+/// extension, `moby` for standard input.
+fn output_name(args: &BuildArgs) -> String {
+    if let Some(n) = &args.name {
+        return n.clone();
+    }
+    let last = args.files.last().map(String::as_str).unwrap_or("-");
+    if last == "-" {
+        return "moby".into();
+    }
+    let base = Path::new(last)
+        .file_name()
+        .map(|b| b.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "moby".into());
+    match base.rsplit_once('.') {
+        Some((stem, _)) if !stem.is_empty() => stem.to_string(),
+        _ => base,
+    }
+}
+
+/// The reference's rules for `--format`, `--o`, `--name` and `--dir`.
+fn check_flags(args: &BuildArgs) -> Result<Vec<String>> {
+    let mut formats: Vec<String> = Vec::new();
+    for f in &args.formats {
+        if !FORMATS.contains(&f.as_str()) {
+            let hint = strsim_best(f)
+                .map(|s| format!(", did you mean `{s}`?"))
+                .unwrap_or_default();
+            return Err(Error::Usage(format!(
+                "unknown format `{f}`{hint} (known formats: {})",
+                FORMATS.join(", ")
+            )));
+        }
+        if !formats.contains(f) {
+            formats.push(f.clone());
+        }
+    }
+    if formats.is_empty() {
+        formats.push(
+            if args.output.is_some() {
+                "tar"
+            } else {
+                "kernel+initrd"
+            }
+            .to_string(),
+        );
+    }
+    if formats.len() > 1 {
+        if let Some(f) = formats.iter().find(|f| STREAMABLE.contains(&f.as_str())) {
+            return Err(Error::Usage(format!(
+                "format type {f} must be the only format specified"
+            )));
+        }
+    }
+    if let Some(o) = &args.output {
+        if formats.len() != 1 {
+            return Err(Error::Usage(
+                "--o can only be used when building a single output format".into(),
+            ));
+        }
+        if args.name.is_some() {
+            return Err(Error::Usage(
+                "--o cannot be used together with --name".into(),
+            ));
+        }
+        if args.dir.is_some() {
+            return Err(Error::Usage(
+                "--o cannot be used together with --dir".into(),
+            ));
+        }
+        if !STREAMABLE.contains(&formats[0].as_str()) {
+            return Err(Error::Usage(format!(
+                "--o cannot be used for format {}: it cannot be streamed (use --dir and --name)",
+                formats[0]
+            )));
+        }
+        if args.input_tar.as_deref() == Some(Path::new(o)) {
+            return Err(Error::Usage(
+                "--input-tar and --o cannot be the same file".into(),
+            ));
+        }
+    }
+    if args.input_tar.is_some() && args.pull {
+        return Err(Error::Usage(
+            "cannot use --input-tar and --pull together".into(),
+        ));
+    }
+    // Formats that write the same file name cannot be combined.
+    for (a, b, file) in [
+        ("iso-bios", "kernel+iso", "NAME.iso"),
+        ("vhd", "dynamic-vhd", "NAME.vhd"),
+        ("tar", "rpi3", "NAME.tar"),
+    ] {
+        if formats.iter().any(|f| f == a) && formats.iter().any(|f| f == b) {
+            return Err(Error::Usage(format!(
+                "formats {a} and {b} both write {file}; build them in separate runs or with different --name"
+            )));
+        }
+    }
+    if let Some(dir) = &args.dir {
+        if !args.dry_run && !dir.is_dir() {
+            return Err(Error::Usage(format!(
+                "output directory {} does not exist; create it first",
+                dir.display()
+            )));
+        }
+    }
+    parse_size(&args.size)?;
+    Ok(formats)
+}
+
+/// `--size`: `1024M`, `2G`, or a bare number of GB; in MiB.
+pub fn parse_size(s: &str) -> Result<u64> {
+    let bad = || {
+        Error::Usage(format!(
+            "invalid --size `{s}`: use a number with M or G, e.g. 1024M"
+        ))
+    };
+    let (num, mult) = match s.as_bytes().last() {
+        None => return Ok(0),
+        Some(b'M') | Some(b'm') => (&s[..s.len() - 1], 1),
+        Some(b'G') | Some(b'g') => (&s[..s.len() - 1], 1024),
+        _ => (s, 1024),
+    };
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(bad)
+}
+
+pub fn run(args: &BuildArgs, pkg_opts: &linuxkit_pkg::PkgOptions) -> Result<()> {
+    let formats = check_flags(args)?;
+    let _name = output_name(args);
+    let config = load_config(&args.files, pkg_opts)?;
+    if args.dry_run {
+        print!("{}", linuxkit_config::to_yaml(&config.moby));
+        return Ok(());
+    }
+    Err(Error::NotImplemented(format!(
+        "build --format {}",
+        formats.join(",")
+    )))
+}
+
+/// The known format closest to a misspelt one.
+fn strsim_best(f: &str) -> Option<&'static str> {
+    FORMATS
+        .iter()
+        .map(|k| (strsim::jaro_winkler(f, k), *k))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| k)
+}

@@ -1,0 +1,38 @@
+//! The one error type of the command line: every failure ends as a single
+//! `Error: ...` line on stderr and exit status 1.
+
+use linuxkit_config::ConfigError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A configuration problem, already located (`file:line:col: ...`).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+    /// Flags or arguments that do not fit together.
+    #[error("{0}")]
+    Usage(String),
+    /// A command of the reference's tree whose implementation has not landed yet.
+    #[error("`linuxkit {0}` is not implemented yet")]
+    NotImplemented(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Adds "what we were doing" to I/O errors.
+pub trait IoContext<T> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|source| Error::Io {
+            context: what(),
+            source,
+        })
+    }
+}

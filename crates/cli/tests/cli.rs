@@ -1,0 +1,294 @@
+//! The `linuxkit` binary end to end: exit codes, the one-line `Error:`
+//! contract, `build --dry-run`, merging, stdin, `moby`, completions.
+
+use assert_cmd::Command;
+use std::path::{Path, PathBuf};
+
+fn linuxkit() -> Command {
+    Command::cargo_bin("linuxkit").unwrap()
+}
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+/// Runs and returns (status code, stdout, stderr).
+fn run(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// Failures print exactly one line, `Error: ...`, and exit 1.
+fn assert_one_error_line(stderr: &str, contains: &str) {
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "expected one line, got: {stderr}");
+    assert!(lines[0].starts_with("Error: "), "{stderr}");
+    assert!(
+        lines[0].contains(contains),
+        "{:?} lacks {contains:?}",
+        lines[0]
+    );
+}
+
+#[test]
+fn version_prints_name_and_version() {
+    let (code, out, _) = run(linuxkit().arg("version"));
+    assert_eq!(code, 0);
+    assert!(
+        out.starts_with(&format!("linuxkit version {}\n", env!("CARGO_PKG_VERSION"))),
+        "{out}"
+    );
+    let (_, short, _) = run(linuxkit().args(["version", "--short"]));
+    assert_eq!(short.trim(), env!("CARGO_PKG_VERSION"));
+}
+
+#[test]
+fn answers_to_moby() {
+    let dir = tempfile::tempdir().unwrap();
+    let moby = dir.path().join("moby");
+    std::os::unix::fs::symlink(assert_cmd::cargo::cargo_bin("linuxkit"), &moby).unwrap();
+    let out = std::process::Command::new(&moby)
+        .arg("version")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("moby version "));
+    let out = std::process::Command::new(&moby)
+        .args(["build", "--dry-run"])
+        .arg(examples().join("minimal.yml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn dry_run_prints_the_resolved_config_which_parses_back() {
+    let file = examples().join("linuxkit.yml");
+    let (code, out, err) = run(linuxkit().args(["build", "--dry-run"]).arg(&file));
+    assert_eq!(code, 0, "{err}");
+    let original = std::fs::read_to_string(&file).unwrap();
+    let want = linuxkit_config::Config::parse("linuxkit.yml", &original)
+        .unwrap()
+        .moby;
+    let got = linuxkit_config::Config::parse("stdout", &out).unwrap().moby;
+    assert_eq!(got, want);
+    assert!(out.contains("  - name: nginx\n"), "{out}");
+}
+
+#[test]
+fn dry_run_is_byte_identical_across_runs() {
+    let file = examples().join("linuxkit.yml");
+    let (_, a, _) = run(linuxkit().args(["build", "--dry-run"]).arg(&file));
+    let (_, b, _) = run(linuxkit().args(["build", "--dry-run"]).arg(&file));
+    assert_eq!(a, b);
+}
+
+#[test]
+fn several_files_merge_in_order_and_stdin_is_dash() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.yml");
+    std::fs::write(&a, "kernel:\n  image: k:1\n  cmdline: one\ninit: [i:1]\n").unwrap();
+    let (code, out, err) = run(linuxkit()
+        .args(["build", "--dry-run"])
+        .arg(&a)
+        .arg("-")
+        .write_stdin("kernel:\n  cmdline: two\ninit: [i:2]\n"));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        "kernel:\n  image: k:1\n  cmdline: two\ninit:\n  - i:1\n  - i:2\n"
+    );
+}
+
+#[test]
+fn a_missing_yml_extension_is_added() {
+    let (code, _, err) = run(linuxkit()
+        .args(["build", "--dry-run"])
+        .arg(examples().join("minimal")));
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn config_errors_are_one_located_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("bad.yml");
+    std::fs::write(&f, "services:\n  - name: x\n    imgae: nginx\n").unwrap();
+    let (code, _, err) = run(linuxkit().args(["build", "--dry-run"]).arg(&f));
+    assert_eq!(code, 1);
+    assert_one_error_line(
+        &err,
+        &format!(
+            "{}:3:5: services[0]: unknown field `imgae`, did you mean `image`?",
+            f.display()
+        ),
+    );
+}
+
+#[test]
+fn errors_in_a_second_file_name_that_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.yml");
+    let b = dir.path().join("b.yml");
+    std::fs::write(&a, "services:\n  - name: x\n    image: x:1\n").unwrap();
+    std::fs::write(
+        &b,
+        "services:\n  - name: y\n    image: y:1\n    capabilities: [CAP_NET_ADMN]\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(linuxkit().args(["build", "--dry-run"]).arg(&a).arg(&b));
+    assert_eq!(code, 1);
+    assert_one_error_line(
+        &err,
+        &format!(
+            "{}:4:20: unknown capability `CAP_NET_ADMN`, did you mean `CAP_NET_ADMIN`?",
+            b.display()
+        ),
+    );
+}
+
+#[test]
+fn unreadable_input_is_a_clear_error() {
+    let (code, _, err) = run(linuxkit().args(["build", "--dry-run", "/nonexistent/x.yml"]));
+    assert_eq!(code, 1);
+    assert_one_error_line(&err, "cannot read /nonexistent/x.yml");
+}
+
+#[test]
+fn format_rules_of_the_reference() {
+    let f = examples().join("minimal.yml");
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--format", "tar,kernel+initrd"],
+            "format type tar must be the only format specified",
+        ),
+        (
+            &["--format", "iso-bios", "--format", "kernel+iso"],
+            "formats iso-bios and kernel+iso both write NAME.iso",
+        ),
+        (
+            &["--format", "iso-bio"],
+            "unknown format `iso-bio`, did you mean `iso-bios`?",
+        ),
+        (
+            &["--format", "iso-bios", "--o", "x.iso"],
+            "--o cannot be used for format iso-bios",
+        ),
+        (
+            &["--o", "-", "--name", "x"],
+            "--o cannot be used together with --name",
+        ),
+        (&["--size", "12Q"], "invalid --size `12Q`"),
+        (
+            &["--dir", "/nonexistent-dir"],
+            "output directory /nonexistent-dir does not exist",
+        ),
+    ];
+    for (flags, msg) in cases {
+        let (code, _, err) = run(linuxkit().arg("build").args(*flags).arg(&f));
+        assert_eq!(code, 1, "{flags:?}");
+        assert_one_error_line(&err, msg);
+    }
+}
+
+#[test]
+fn usage_mistakes_are_one_line_too() {
+    let (code, _, err) = run(linuxkit().args(["build", "--no-such-flag", "x.yml"]));
+    assert_eq!(code, 1);
+    assert_one_error_line(&err, "--no-such-flag");
+    let (code, _, err) = run(linuxkit().args(["-v", "7", "version"]));
+    assert_eq!(code, 1);
+    assert_one_error_line(&err, "7");
+}
+
+#[test]
+fn later_issues_report_not_implemented() {
+    for args in [
+        vec!["cache", "ls"],
+        vec!["run", "qemu", "x"],
+        vec!["run", "x"],
+        vec!["push", "gcp", "x"],
+        vec!["serve"],
+    ] {
+        let (code, _, err) = run(linuxkit().args(&args));
+        assert_eq!(code, 1, "{args:?}");
+        assert_one_error_line(&err, "is not implemented yet");
+    }
+    let (code, _, err) = run(linuxkit().arg("build").arg(examples().join("minimal.yml")));
+    assert_eq!(code, 1);
+    assert_one_error_line(
+        &err,
+        "`linuxkit build --format kernel+initrd` is not implemented yet",
+    );
+}
+
+#[test]
+fn completions_for_three_shells() {
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef linuxkit"),
+        ("fish", "complete -c linuxkit"),
+    ] {
+        let (code, out, _) = run(linuxkit().args(["completion", shell]));
+        assert_eq!(code, 0);
+        assert!(out.contains(marker), "{shell}");
+        assert!(
+            out.contains("show-tag"),
+            "{shell} completion lacks sub-commands"
+        );
+    }
+}
+
+#[test]
+fn help_lists_the_reference_tree() {
+    let (code, out, _) = run(linuxkit().arg("--help"));
+    assert_eq!(code, 0);
+    for c in [
+        "build", "cache", "metadata", "pkg", "push", "run", "serve", "version",
+    ] {
+        assert!(out.contains(&format!("  {c} ")), "{c} missing from help");
+    }
+    let (_, out, _) = run(linuxkit().args(["build", "--help"]));
+    for flag in [
+        "--name",
+        "--dir",
+        "--o <FILE>",
+        "--size",
+        "--pull",
+        "--decompress-kernel",
+        "--arch",
+        "--format",
+        "--input-tar",
+        "--no-sbom",
+        "--dry-run",
+        "--cache",
+        "--mirror",
+        "--quiet",
+        "--verbose",
+    ] {
+        assert!(out.contains(flag), "build --help lacks {flag}");
+    }
+    let (_, out, _) = run(linuxkit().args(["run", "qemu", "--help"]));
+    for flag in [
+        "--cpus",
+        "--mem",
+        "--disk",
+        "--publish",
+        "--networking",
+        "--state",
+        "--data-file",
+        "--accel",
+        "--uefi",
+        "--fw",
+        "--detached",
+    ] {
+        assert!(out.contains(flag), "run qemu --help lacks {flag}");
+    }
+}
