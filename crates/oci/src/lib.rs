@@ -1,7 +1,24 @@
-//! OCI images for LinuxKit: image references (Docker reference grammar),
-//! the registry client (pull and push over the OCI distribution API), and the
-//! local cache, an OCI image layout at `~/.linuxkit/cache` that is
-//! compatible with the reference's.
+//! OCI images for LinuxKit: image references (the Docker reference grammar),
+//! a registry client (pull and push over the OCI distribution API), and the
+//! local cache, an OCI image layout at `~/.linuxkit/cache` compatible with
+//! the reference's.
 //!
-//! Filled in by the "OCI images, registry client and cache" issue; until
-//! then the CLI's `cache` commands report that they are not implemented.
+//! The cache is the only place images live: a build reads every image from
+//! it and touches the network only for images it lacks (or with `--pull`).
+//! Blobs are verified against their digest before they become visible, and
+//! `index.json` names an image only once all its blobs are in place, so a run
+//! killed at any point leaves a cache the next run can use.
+
+mod cache;
+mod digest;
+mod error;
+mod reference;
+mod registry;
+mod types;
+
+pub use cache::{Cache, CacheLock, CachedImage, REF_NAME_ANNOTATION};
+pub use digest::Digest;
+pub use error::{Error, Result};
+pub use reference::ImageRef;
+pub use registry::{Mirror, Registry, RegistryOptions};
+pub use types::{Descriptor, Index, Manifest, Platform, media_type};

@@ -1,0 +1,517 @@
+//! The local image cache: an OCI image layout, as the reference keeps it.
+//!
+//! ```text
+//! CACHE/oci-layout            {"imageLayoutVersion": "1.0.0"}
+//! CACHE/index.json            one descriptor per image, named by the
+//!                             org.opencontainers.image.ref.name annotation
+//!                             (the canonical reference, docker.io/library/x:tag)
+//! CACHE/blobs/sha256/HEX      manifests, indexes, configs, layers
+//! CACHE/.lock                 flock(2) held while index.json is rewritten
+//! CACHE/.tmp/                 blobs being written (ours; other tools ignore it)
+//! ```
+//!
+//! Crash safety comes from ordering, not from repair: a blob is written to
+//! `.tmp/`, hashed while written, checked against its digest, synced and
+//! renamed into `blobs/` (atomic); `index.json` is rewritten (temp + rename,
+//! under the lock) only after every blob of the image is in place. A run
+//! killed at any point therefore leaves either the old or the new
+//! `index.json`, each naming only complete images, plus at worst some stray
+//! temporary files or unreferenced blobs, which [`Cache::gc`] removes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sha2::{Digest as _, Sha256};
+
+use crate::digest::Digest;
+use crate::error::{Error, Result, io};
+use crate::reference::ImageRef;
+use crate::types::{Descriptor, Index, Manifest, Platform, Probe, media_type};
+
+/// The annotation that names an image in `index.json`.
+pub const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+#[derive(Debug, Clone)]
+pub struct Cache {
+    root: PathBuf,
+}
+
+/// Holds the cache's lock until dropped. Needed to change `index.json` or
+/// delete blobs; reading and adding blobs need no lock.
+#[derive(Debug)]
+pub struct CacheLock {
+    _file: File,
+}
+
+/// An image resolved in the cache for one platform, with every blob present.
+#[derive(Debug, Clone)]
+pub struct CachedImage {
+    /// The canonical name it is cached under.
+    pub name: String,
+    /// What `index.json` points at (an index or a manifest).
+    pub top: Descriptor,
+    /// The platform manifest's digest.
+    pub manifest_digest: Digest,
+    pub manifest: Manifest,
+    /// The raw image config (OCI or Docker).
+    pub config: Vec<u8>,
+}
+
+impl Cache {
+    /// Opens (creating if needed) the cache at `root`.
+    pub fn open(root: &Path) -> Result<Cache> {
+        let cache = Cache {
+            root: root.to_path_buf(),
+        };
+        fs::create_dir_all(cache.blobs_dir()).map_err(io("cannot create the cache at", root))?;
+        fs::create_dir_all(cache.temp_dir()).map_err(io("cannot create", cache.temp_dir()))?;
+        let layout = root.join("oci-layout");
+        match fs::read(&layout) {
+            Ok(bytes) => {
+                let v: serde_json::Value =
+                    serde_json::from_slice(&bytes).map_err(|e| Error::Cache {
+                        path: root.to_path_buf(),
+                        reason: format!("oci-layout is not JSON ({e})"),
+                    })?;
+                if v.get("imageLayoutVersion")
+                    .and_then(|v| v.as_str())
+                    .is_none()
+                {
+                    return Err(Error::Cache {
+                        path: root.to_path_buf(),
+                        reason: "oci-layout has no imageLayoutVersion".into(),
+                    });
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                cache.write_atomic(&layout, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+            }
+            Err(e) => return Err(io("cannot read", &layout)(e)),
+        }
+        if !cache.index_path().exists() {
+            let _lock = cache.lock()?;
+            if !cache.index_path().exists() {
+                cache.write_index(&Index {
+                    media_type: None,
+                    ..Index::new(Vec::new())
+                })?;
+            }
+        }
+        Ok(cache)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn blobs_dir(&self) -> PathBuf {
+        self.root.join("blobs").join("sha256")
+    }
+
+    fn temp_dir(&self) -> PathBuf {
+        self.root.join(".tmp")
+    }
+
+    fn index_path(&self) -> PathBuf {
+        self.root.join("index.json")
+    }
+
+    /// Takes the cache's exclusive lock, waiting for another process that
+    /// holds it.
+    pub fn lock(&self) -> Result<CacheLock> {
+        let path = self.root.join(".lock");
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io("cannot open the cache lock", &path))?;
+        file.lock().map_err(io("cannot lock", &path))?;
+        Ok(CacheLock { _file: file })
+    }
+
+    pub fn blob_path(&self, d: &Digest) -> PathBuf {
+        self.blobs_dir().join(d.hex())
+    }
+
+    pub fn has_blob(&self, d: &Digest) -> bool {
+        self.blob_path(d).is_file()
+    }
+
+    pub fn read_blob(&self, d: &Digest) -> Result<Vec<u8>> {
+        let p = self.blob_path(d);
+        fs::read(&p).map_err(io("cannot read cached blob", p))
+    }
+
+    /// A new temporary file in the cache (same filesystem as `blobs/`, so it
+    /// can be renamed into place). Its name carries our pid so a later
+    /// [`Cache::gc`] can tell abandoned files from ones still being written.
+    pub fn temp_file(&self) -> Result<(PathBuf, File)> {
+        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let path = self
+            .temp_dir()
+            .join(format!("{}-{n}-{nanos}", std::process::id()));
+        let file = File::options()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(io("cannot create", &path))?;
+        Ok((path, file))
+    }
+
+    /// Moves a fully written temporary file into `blobs/` if its content
+    /// hashes to `expected`; otherwise deletes it and fails. `actual` is the
+    /// digest computed while writing.
+    pub fn commit_blob(
+        &self,
+        temp: &Path,
+        file: File,
+        expected: &Digest,
+        actual: &Digest,
+        what: &str,
+    ) -> Result<()> {
+        if actual != expected {
+            drop(file);
+            let _ = fs::remove_file(temp);
+            return Err(Error::DigestMismatch {
+                expected: expected.to_string(),
+                actual: actual.to_string(),
+                what: what.to_string(),
+            });
+        }
+        file.sync_all().map_err(io("cannot sync", temp))?;
+        drop(file);
+        let dest = self.blob_path(expected);
+        fs::rename(temp, &dest).map_err(io("cannot move blob into", &dest))
+    }
+
+    /// Stores `bytes` under their digest, which is returned.
+    pub fn write_blob(&self, bytes: &[u8]) -> Result<Digest> {
+        let d = Digest::of(bytes);
+        self.write_blob_verified(&d, bytes, "blob")?;
+        Ok(d)
+    }
+
+    /// Stores `bytes`, refusing them unless they hash to `expected`.
+    pub fn write_blob_verified(&self, expected: &Digest, bytes: &[u8], what: &str) -> Result<()> {
+        self.write_blob_from(expected, &mut &bytes[..], what)
+            .map(|_| ())
+    }
+
+    /// Streams a blob from `reader` into the cache, verifying it; returns its
+    /// size. Does nothing if the blob is already cached.
+    pub fn write_blob_from(
+        &self,
+        expected: &Digest,
+        reader: &mut dyn Read,
+        what: &str,
+    ) -> Result<u64> {
+        if self.has_blob(expected) {
+            return Ok(fs::metadata(self.blob_path(expected))
+                .map(|m| m.len())
+                .unwrap_or(0));
+        }
+        let (temp, mut file) = self.temp_file()?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut size = 0u64;
+        let result = (|| -> Result<()> {
+            loop {
+                let n = reader
+                    .read(&mut buf)
+                    .map_err(io("cannot read blob for", &temp))?;
+                if n == 0 {
+                    return Ok(());
+                }
+                hasher.update(&buf[..n]);
+                file.write_all(&buf[..n])
+                    .map_err(io("cannot write", &temp))?;
+                size += n as u64;
+            }
+        })();
+        if let Err(e) = result {
+            drop(file);
+            let _ = fs::remove_file(&temp);
+            return Err(e);
+        }
+        self.commit_blob(&temp, file, expected, &Digest::from_hasher(hasher), what)?;
+        Ok(size)
+    }
+
+    /// Writes `bytes` to `path` atomically (temp file in the cache + rename).
+    fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+        let (temp, mut file) = self.temp_file()?;
+        let r = file
+            .write_all(bytes)
+            .and_then(|_| file.sync_all())
+            .map_err(io("cannot write", &temp))
+            .and_then(|_| fs::rename(&temp, path).map_err(io("cannot replace", path)));
+        if r.is_err() {
+            let _ = fs::remove_file(&temp);
+        }
+        r
+    }
+
+    /// The cache's `index.json`.
+    pub fn index(&self) -> Result<Index> {
+        let p = self.index_path();
+        let bytes = fs::read(&p).map_err(io("cannot read", &p))?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::Cache {
+            path: self.root.clone(),
+            reason: format!("index.json is not a valid OCI index ({e})"),
+        })
+    }
+
+    /// Writes `index.json`; entries are sorted by name so the file does not
+    /// depend on the order of pulls. The caller holds the lock.
+    fn write_index(&self, index: &Index) -> Result<()> {
+        let mut index = index.clone();
+        index
+            .manifests
+            .sort_by(|a, b| name_of(a).cmp(&name_of(b)).then(a.digest.cmp(&b.digest)));
+        let bytes = serde_json::to_vec_pretty(&index).expect("index serializes");
+        self.write_atomic(&self.index_path(), &bytes)
+    }
+
+    /// Names `desc` as `name` in `index.json`, replacing what had that name.
+    pub fn tag(&self, name: &str, mut desc: Descriptor) -> Result<()> {
+        desc.annotations
+            .insert(REF_NAME_ANNOTATION.into(), name.into());
+        let _lock = self.lock()?;
+        let mut index = self.index()?;
+        index
+            .manifests
+            .retain(|d| name_of(d).as_deref() != Some(name));
+        index.manifests.push(desc);
+        self.write_index(&index)
+    }
+
+    /// Every named image: (name, descriptor), sorted by name.
+    pub fn images(&self) -> Result<Vec<(String, Descriptor)>> {
+        let mut out: Vec<_> = self
+            .index()?
+            .manifests
+            .into_iter()
+            .filter_map(|d| name_of(&d).map(|n| (n, d)))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    /// What `index.json` has for `image` (by canonical name; a digest
+    /// reference also matches an entry with that digest).
+    pub fn resolve(&self, image: &ImageRef) -> Result<Option<Descriptor>> {
+        let name = image.canonical();
+        let index = self.index()?;
+        Ok(index
+            .manifests
+            .iter()
+            .find(|d| name_of(d).as_deref() == Some(name.as_str()))
+            .or_else(|| {
+                image
+                    .digest()
+                    .and_then(|dg| index.manifests.iter().find(|d| d.digest == dg))
+            })
+            .cloned())
+    }
+
+    /// Resolves `image` for `platform` with all its blobs present, or `None`
+    /// if it (or some blob of it) is not cached.
+    pub fn image(&self, image: &ImageRef, platform: &Platform) -> Result<Option<CachedImage>> {
+        let Some(top) = self.resolve(image)? else {
+            return Ok(None);
+        };
+        let name = image.canonical();
+        let Some(manifest_desc) = self.platform_manifest(&name, &top, platform)? else {
+            return Ok(None);
+        };
+        let manifest_digest = Digest::parse(&manifest_desc.digest)?;
+        if !self.has_blob(&manifest_digest) {
+            return Ok(None);
+        }
+        let manifest: Manifest = parse_json(&self.read_blob(&manifest_digest)?, &name, "manifest")?;
+        for d in std::iter::once(&manifest.config).chain(&manifest.layers) {
+            if !self.has_blob(&Digest::parse(&d.digest)?) {
+                return Ok(None);
+            }
+        }
+        let config = self.read_blob(&Digest::parse(&manifest.config.digest)?)?;
+        Ok(Some(CachedImage {
+            name,
+            top,
+            manifest_digest,
+            manifest,
+            config,
+        }))
+    }
+
+    /// The manifest descriptor for `platform` under `top`: `top` itself if it
+    /// is a manifest, else the matching entry of the index. An index whose
+    /// blob is missing yields `None`; one without the platform is an error.
+    fn platform_manifest(
+        &self,
+        name: &str,
+        top: &Descriptor,
+        platform: &Platform,
+    ) -> Result<Option<Descriptor>> {
+        if media_type::is_manifest(&top.media_type) {
+            return Ok(Some(top.clone()));
+        }
+        let digest = Digest::parse(&top.digest)?;
+        if !self.has_blob(&digest) {
+            return Ok(None);
+        }
+        let bytes = self.read_blob(&digest)?;
+        let probe: Probe = parse_json(&bytes, name, "index")?;
+        if !media_type::is_index(probe.kind()) {
+            return Ok(Some(top.clone()));
+        }
+        let index: Index = parse_json(&bytes, name, "index")?;
+        select_platform(name, &index, platform).map(Some)
+    }
+
+    /// Removes the named images, then their blobs that no other image uses.
+    /// Returns the names that were not in the cache.
+    pub fn remove(&self, names: &[String]) -> Result<Vec<String>> {
+        let lock = self.lock()?;
+        let mut index = self.index()?;
+        let mut missing = Vec::new();
+        for n in names {
+            let before = index.manifests.len();
+            index
+                .manifests
+                .retain(|d| name_of(d).as_deref() != Some(n.as_str()));
+            if index.manifests.len() == before {
+                missing.push(n.clone());
+            }
+        }
+        self.write_index(&index)?;
+        self.gc(&lock)?;
+        Ok(missing)
+    }
+
+    /// Empties the cache (the reference removes the directory).
+    pub fn clean(&self) -> Result<()> {
+        let lock = self.lock()?;
+        self.write_index(&Index {
+            media_type: None,
+            ..Index::new(Vec::new())
+        })?;
+        self.gc(&lock)?;
+        Ok(())
+    }
+
+    /// Deletes blobs no image in `index.json` reaches, and temporary files
+    /// left by processes that no longer run. Returns the number of files
+    /// removed.
+    pub fn gc(&self, _lock: &CacheLock) -> Result<usize> {
+        let mut keep = BTreeSet::new();
+        for d in self.index()?.manifests {
+            self.mark(&d, &mut keep, 0)?;
+        }
+        let mut removed = 0;
+        let dir = self.blobs_dir();
+        for entry in fs::read_dir(&dir).map_err(io("cannot list", &dir))? {
+            let entry = entry.map_err(io("cannot list", &dir))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !keep.contains(&name) {
+                fs::remove_file(entry.path()).map_err(io("cannot remove", entry.path()))?;
+                removed += 1;
+            }
+        }
+        let tmp = self.temp_dir();
+        for entry in fs::read_dir(&tmp).map_err(io("cannot list", &tmp))? {
+            let entry = entry.map_err(io("cannot list", &tmp))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let pid = name.split('-').next().and_then(|p| p.parse::<u32>().ok());
+            let alive = pid.is_some_and(|p| {
+                p == std::process::id() || Path::new(&format!("/proc/{p}")).exists()
+            });
+            if !alive {
+                let _ = fs::remove_file(entry.path());
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    fn mark(&self, d: &Descriptor, keep: &mut BTreeSet<String>, depth: usize) -> Result<()> {
+        let Ok(digest) = Digest::parse(&d.digest) else {
+            return Ok(());
+        };
+        if !keep.insert(digest.hex().to_string()) || depth > 8 || !self.has_blob(&digest) {
+            return Ok(());
+        }
+        if media_type::is_index(&d.media_type) || media_type::is_manifest(&d.media_type) {
+            let bytes = self.read_blob(&digest)?;
+            let Ok(probe) = serde_json::from_slice::<Probe>(&bytes) else {
+                return Ok(());
+            };
+            if media_type::is_index(probe.kind()) {
+                if let Ok(index) = serde_json::from_slice::<Index>(&bytes) {
+                    for m in &index.manifests {
+                        self.mark(m, keep, depth + 1)?;
+                    }
+                }
+            } else if let Ok(m) = serde_json::from_slice::<Manifest>(&bytes) {
+                for c in std::iter::once(&m.config).chain(&m.layers) {
+                    if let Ok(cd) = Digest::parse(&c.digest) {
+                        keep.insert(cd.hex().to_string());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The name annotation of an `index.json` entry.
+fn name_of(d: &Descriptor) -> Option<String> {
+    d.annotations.get(REF_NAME_ANNOTATION).cloned()
+}
+
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    image: &str,
+    what: &'static str,
+) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| Error::Json {
+        image: image.to_string(),
+        what,
+        reason: e.to_string(),
+    })
+}
+
+/// The index entry for `platform`, or an error listing what the image has.
+pub(crate) fn select_platform(
+    image: &str,
+    index: &Index,
+    platform: &Platform,
+) -> Result<Descriptor> {
+    index
+        .manifests
+        .iter()
+        .find(|m| m.platform.as_ref().is_some_and(|p| platform.matches(p)))
+        .cloned()
+        .ok_or_else(|| {
+            let available: BTreeMap<String, ()> = index
+                .manifests
+                .iter()
+                .filter_map(|m| m.platform.as_ref().map(|p| (p.to_string(), ())))
+                .collect();
+            Error::NoPlatform {
+                image: image.to_string(),
+                platform: platform.to_string(),
+                available: available.into_keys().collect::<Vec<_>>().join(", "),
+            }
+        })
+}

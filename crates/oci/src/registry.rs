@@ -1,0 +1,580 @@
+//! Pulling images from registries into the cache, and pushing them back.
+//!
+//! The distribution protocol, authentication (anonymous, basic, and the
+//! bearer-token dance) and manifest negotiation are `oci-client`'s; this
+//! module adds what LinuxKit needs around it: credentials from
+//! `~/.docker/config.json` (including `credsStore`/`credHelpers`), mirrors,
+//! plain HTTP only for loopback registries (or ones named insecure),
+//! platform selection, parallel downloads with retries and progress bars,
+//! and verification of every byte before the cache sees it.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::{StreamExt, TryStreamExt, stream};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::OciDistributionError;
+use oci_client::manifest::OciDescriptor;
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference, RegistryOperation};
+use sha2::{Digest as _, Sha256};
+
+use crate::cache::{Cache, CachedImage, parse_json, select_platform};
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::reference::{ImageRef, host_of};
+use crate::types::{Descriptor, Index, Manifest, Platform, Probe, media_type};
+
+/// A pull-through mirror: images of `registry` are fetched from `url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mirror {
+    pub registry: String,
+    /// `host[:port]` of the mirror.
+    pub host: String,
+    pub plain_http: bool,
+}
+
+impl Mirror {
+    /// `--mirror` values: `URL` (a mirror of docker.io) or `REGISTRY=URL`,
+    /// where URL starts with `http://` or `https://`.
+    pub fn parse(s: &str) -> Result<Mirror> {
+        let (registry, url) = match s.split_once('=') {
+            Some((r, u)) => (r.to_string(), u),
+            None => ("docker.io".to_string(), s),
+        };
+        let (plain_http, rest) = if let Some(r) = url.strip_prefix("http://") {
+            (true, r)
+        } else if let Some(r) = url.strip_prefix("https://") {
+            (false, r)
+        } else {
+            return Err(Error::Other(format!(
+                "invalid mirror `{s}`: the URL must start with http:// or https://"
+            )));
+        };
+        let host = rest.trim_end_matches('/').to_string();
+        if host.is_empty() || host.contains('/') {
+            return Err(Error::Other(format!(
+                "invalid mirror `{s}`: expected [REGISTRY=]http(s)://HOST[:PORT]"
+            )));
+        }
+        Ok(Mirror {
+            registry,
+            host,
+            plain_http,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RegistryOptions {
+    pub platform: Platform,
+    pub mirrors: Vec<Mirror>,
+    /// Registries (`host[:port]`) that may be reached over plain HTTP besides
+    /// loopback ones.
+    pub insecure: Vec<String>,
+    /// Show progress bars (on a terminal).
+    pub progress: bool,
+    /// Blobs downloaded at once.
+    pub concurrency: usize,
+    /// Attempts per request on server errors and broken connections.
+    pub attempts: u32,
+    /// Delay before the first retry; doubles each time.
+    pub backoff: Duration,
+}
+
+impl Default for RegistryOptions {
+    fn default() -> Self {
+        RegistryOptions {
+            platform: Platform::linux(host_arch()),
+            mirrors: Vec::new(),
+            insecure: Vec::new(),
+            progress: true,
+            concurrency: 4,
+            attempts: 4,
+            backoff: Duration::from_millis(300),
+        }
+    }
+}
+
+/// The Go name of the host architecture.
+pub fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+/// A registry client. Cheap to keep around: it reuses connections and tokens
+/// per registry.
+pub struct Registry {
+    opts: RegistryOptions,
+    rt: tokio::runtime::Runtime,
+    clients: Mutex<HashMap<String, Arc<Client>>>,
+    progress: MultiProgress,
+}
+
+/// Whether an error is worth another attempt: server errors and transport
+/// failures are; "not found", "unauthorized" and bad digests are not.
+fn transient(e: &OciDistributionError) -> bool {
+    match e {
+        OciDistributionError::ServerError { code, .. } => *code >= 500 || *code == 429,
+        OciDistributionError::RequestError(_) | OciDistributionError::IoError(_) => true,
+        _ => false,
+    }
+}
+
+impl Registry {
+    pub fn new(opts: RegistryOptions) -> Result<Registry> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Other(format!("cannot start the download runtime: {e}")))?;
+        let progress = MultiProgress::with_draw_target(if opts.progress {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        });
+        Ok(Registry {
+            opts,
+            rt,
+            clients: Mutex::new(HashMap::new()),
+            progress,
+        })
+    }
+
+    /// The oci-client reference for `image`, redirected to its mirror.
+    fn target(&self, image: &ImageRef) -> (Reference, bool) {
+        let mut r = image.inner().clone();
+        let mut plain =
+            image.is_loopback() || self.opts.insecure.iter().any(|i| i == image.registry());
+        if let Some(m) = self
+            .opts
+            .mirrors
+            .iter()
+            .find(|m| m.registry == image.registry())
+        {
+            r.set_mirror_registry(m.host.clone());
+            // An http:// mirror is the user's explicit choice.
+            plain = m.plain_http;
+        }
+        (r, plain)
+    }
+
+    fn client(&self, host: &str, plain_http: bool) -> Arc<Client> {
+        let mut clients = self.clients.lock().expect("client map lock");
+        clients
+            .entry(host.to_string())
+            .or_insert_with(|| {
+                let protocol = if plain_http {
+                    ClientProtocol::HttpsExcept(vec![host.to_string()])
+                } else {
+                    ClientProtocol::Https
+                };
+                Arc::new(Client::new(ClientConfig {
+                    protocol,
+                    connect_timeout: Some(Duration::from_secs(10)),
+                    read_timeout: Some(Duration::from_secs(60)),
+                    platform_resolver: None,
+                    ..ClientConfig::default()
+                }))
+            })
+            .clone()
+    }
+
+    /// Pulls `image` for the configured platform into `cache`: the index (if
+    /// any, as the reference does: the whole index, but only this platform's
+    /// blobs), the manifest, config and layers. Blobs already cached are not
+    /// fetched again. The image is named in the cache only once complete.
+    pub fn pull(&self, cache: &Cache, image: &ImageRef) -> Result<CachedImage> {
+        let (target, plain) = self.target(image);
+        let client = self.client(target.resolve_registry(), plain);
+        let auth = credentials(image.registry());
+        let name = image.canonical();
+        let err = |reason: String| Error::Registry {
+            registry: target.resolve_registry().to_string(),
+            action: "cannot pull",
+            image: name.clone(),
+            reason,
+        };
+        self.rt.block_on(async {
+            let (bytes, top_digest) = self
+                .retry(|| client.pull_manifest_raw(&target, &auth, media_type::ACCEPTED))
+                .await
+                .map_err(|e| err(describe(&e)))?;
+            let top_digest = verified(&bytes, image.digest().unwrap_or(""), &top_digest, &name)?;
+            let probe: Probe = parse_json(&bytes, &name, "manifest")?;
+            let top_type = probe.kind().to_string();
+            let top = Descriptor {
+                media_type: top_type.clone(),
+                digest: top_digest.to_string(),
+                size: bytes.len() as u64,
+                platform: None,
+                annotations: Default::default(),
+            };
+            let (manifest_digest, manifest_bytes) = if media_type::is_index(&top_type) {
+                let index: Index = parse_json(&bytes, &name, "index")?;
+                let chosen = select_platform(&name, &index, &self.opts.platform)?;
+                let d = Digest::parse(&chosen.digest)?;
+                let mref = target.clone_with_digest(d.to_string());
+                let (mbytes, _) = self
+                    .retry(|| client.pull_manifest_raw(&mref, &auth, media_type::ACCEPTED))
+                    .await
+                    .map_err(|e| err(describe(&e)))?;
+                let d = verified(&mbytes, d.as_str(), "", &name)?;
+                cache.write_blob_verified(&top_digest, &bytes, "index")?;
+                (d, mbytes.to_vec())
+            } else if media_type::is_manifest(&top_type) {
+                (top_digest.clone(), bytes.to_vec())
+            } else {
+                return Err(Error::MediaType {
+                    image: name.clone(),
+                    media_type: top_type,
+                });
+            };
+            let manifest: Manifest = parse_json(&manifest_bytes, &name, "manifest")?;
+            let blobs: Vec<&Descriptor> = std::iter::once(&manifest.config)
+                .chain(&manifest.layers)
+                .collect();
+            let jobs = blobs
+                .into_iter()
+                .map(|d| self.fetch_blob(cache, &client, &target, &auth, d, &name));
+            stream::iter(jobs)
+                .buffer_unordered(self.opts.concurrency.max(1))
+                .try_collect::<Vec<()>>()
+                .await?;
+            cache.write_blob_verified(&manifest_digest, &manifest_bytes, "manifest")?;
+            cache.tag(&name, top)?;
+            Ok(())
+        })?;
+        cache
+            .image(image, &self.opts.platform)?
+            .ok_or_else(|| Error::NotCached {
+                image: name.clone(),
+            })
+    }
+
+    /// Downloads one blob into the cache unless it is there, verifying its
+    /// digest as it streams; retried on transient failures.
+    async fn fetch_blob(
+        &self,
+        cache: &Cache,
+        client: &Client,
+        target: &Reference,
+        auth: &RegistryAuth,
+        d: &Descriptor,
+        image: &str,
+    ) -> Result<()> {
+        let digest = Digest::parse(&d.digest)?;
+        if cache.has_blob(&digest) {
+            return Ok(());
+        }
+        // Make sure we hold a token before streaming (pull_blob_stream does
+        // not authenticate by itself).
+        let _ = client.auth(target, auth, RegistryOperation::Pull).await;
+        let bar = self.progress.add(ProgressBar::new(d.size));
+        bar.set_style(
+            ProgressStyle::with_template("{prefix:>12} [{bar:30}] {bytes}/{total_bytes}")
+                .expect("static template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(digest.hex()[..12].to_string());
+        let desc = OciDescriptor {
+            media_type: d.media_type.clone(),
+            digest: d.digest.clone(),
+            size: d.size as i64,
+            ..Default::default()
+        };
+        let mut attempt = 0;
+        let result = loop {
+            attempt += 1;
+            bar.set_position(0);
+            match self
+                .download(cache, client, target, &desc, &digest, &bar)
+                .await
+            {
+                Ok(()) => break Ok(()),
+                Err(Download::Transient(reason)) if attempt < self.opts.attempts => {
+                    tracing::debug!("retrying {digest} after: {reason}");
+                    tokio::time::sleep(self.opts.backoff * 2u32.pow(attempt - 1)).await;
+                }
+                Err(Download::Transient(reason)) => {
+                    break Err(Error::Registry {
+                        registry: target.resolve_registry().to_string(),
+                        action: "cannot pull",
+                        image: image.to_string(),
+                        reason: format!(
+                            "blob {digest}: {reason} (gave up after {attempt} attempts)"
+                        ),
+                    });
+                }
+                Err(Download::Fatal(e)) => break Err(e),
+            }
+        };
+        bar.finish_and_clear();
+        result
+    }
+
+    async fn download(
+        &self,
+        cache: &Cache,
+        client: &Client,
+        target: &Reference,
+        desc: &OciDescriptor,
+        digest: &Digest,
+        bar: &ProgressBar,
+    ) -> std::result::Result<(), Download> {
+        let mut s = match client.pull_blob_stream(target, desc).await {
+            Ok(s) => s.stream,
+            Err(e) if transient(&e) => return Err(Download::Transient(describe(&e))),
+            Err(e) => {
+                return Err(Download::Fatal(Error::Registry {
+                    registry: target.resolve_registry().to_string(),
+                    action: "cannot pull",
+                    image: target.whole(),
+                    reason: format!("blob {digest}: {}", describe(&e)),
+                }));
+            }
+        };
+        let (temp, mut file) = cache.temp_file().map_err(Download::Fatal)?;
+        let mut hasher = Sha256::new();
+        let mut failure = None;
+        while let Some(chunk) = s.next().await {
+            match chunk {
+                Ok(bytes) => {
+                    hasher.update(&bytes);
+                    if let Err(e) = file.write_all(&bytes) {
+                        failure = Some(Download::Fatal(crate::error::io("cannot write", &temp)(e)));
+                        break;
+                    }
+                    bar.inc(bytes.len() as u64);
+                }
+                Err(e) => {
+                    // oci-client reports a digest mismatch at the end of the
+                    // stream as an I/O error; our own check below is
+                    // authoritative, so only transport errors end up here.
+                    if e.to_string().contains("digest") {
+                        break;
+                    }
+                    failure = Some(Download::Transient(e.to_string()));
+                    break;
+                }
+            }
+        }
+        if let Some(f) = failure {
+            drop(file);
+            let _ = std::fs::remove_file(&temp);
+            return Err(f);
+        }
+        cache
+            .commit_blob(
+                &temp,
+                file,
+                digest,
+                &Digest::from_hasher(hasher),
+                "downloaded content",
+            )
+            .map_err(Download::Fatal)
+    }
+
+    async fn retry<T, F, Fut>(&self, mut f: F) -> std::result::Result<T, OciDistributionError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<T, OciDistributionError>>,
+    {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match f().await {
+                Err(e) if transient(&e) && attempt < self.opts.attempts => {
+                    tracing::debug!("retrying after: {e}");
+                    tokio::time::sleep(self.opts.backoff * 2u32.pow(attempt - 1)).await;
+                }
+                r => return r,
+            }
+        }
+    }
+
+    /// Pushes the cached image `local` to the registry as `remote`: every
+    /// blob the registry lacks, each platform manifest, then the top-level
+    /// index or manifest under the tag.
+    pub fn push(&self, cache: &Cache, local: &ImageRef, remote: &ImageRef) -> Result<()> {
+        let name = local.canonical();
+        let top = cache.resolve(local)?.ok_or_else(|| Error::NotCached {
+            image: name.clone(),
+        })?;
+        let (target, plain) = self.target(remote);
+        let client = self.client(target.resolve_registry(), plain);
+        let auth = credentials(remote.registry());
+        let err = |reason: String| Error::Registry {
+            registry: target.resolve_registry().to_string(),
+            action: "cannot push",
+            image: remote.canonical(),
+            reason,
+        };
+        let top_digest = Digest::parse(&top.digest)?;
+        let top_bytes = cache.read_blob(&top_digest)?;
+        let manifests: Vec<(Digest, String)> = if media_type::is_index(&top.media_type) {
+            let index: Index = parse_json(&top_bytes, &name, "index")?;
+            index
+                .manifests
+                .iter()
+                .map(|m| Ok((Digest::parse(&m.digest)?, m.media_type.clone())))
+                .collect::<Result<_>>()?
+        } else {
+            Vec::new()
+        };
+        self.rt.block_on(async {
+            client
+                .auth(&target, &auth, RegistryOperation::Push)
+                .await
+                .map_err(|e| err(describe(&e)))?;
+            let mut to_push = vec![(top_digest.clone(), top.media_type.clone())];
+            to_push.extend(manifests);
+            // Platform manifests first, the tag last: the tag must only ever
+            // point at complete content.
+            for (digest, mt) in to_push.iter().skip(1).chain(std::iter::once(&to_push[0])) {
+                if !cache.has_blob(digest) {
+                    return Err(err(format!(
+                        "manifest {digest} is not in the cache (the image was pulled for one platform only); pull it with `linuxkit cache pull`"
+                    )));
+                }
+                let bytes = cache.read_blob(digest)?;
+                if media_type::is_manifest(mt) {
+                    let m: Manifest = parse_json(&bytes, &name, "manifest")?;
+                    for b in std::iter::once(&m.config).chain(&m.layers) {
+                        let bd = Digest::parse(&b.digest)?;
+                        let exists = self
+                            .retry(|| client.blob_exists(&target, bd.as_str()))
+                            .await
+                            .unwrap_or(false);
+                        if !exists {
+                            let data = cache.read_blob(&bd)?;
+                            self.retry(|| client.push_blob(&target, data.clone(), bd.as_str()))
+                                .await
+                                .map_err(|e| err(format!("blob {bd}: {}", describe(&e))))?;
+                        }
+                    }
+                }
+                let is_top = digest == &top_digest;
+                let dest = if is_top { target.clone() } else { target.clone_with_digest(digest.to_string()) };
+                let ct = reqwest_header(mt)?;
+                self.retry(|| client.push_manifest_raw(&dest, bytes.clone(), ct.clone()))
+                    .await
+                    .map_err(|e| err(format!("manifest {digest}: {}", describe(&e))))?;
+            }
+            Ok(())
+        })
+    }
+}
+
+enum Download {
+    Transient(String),
+    Fatal(Error),
+}
+
+fn reqwest_header(mt: &str) -> Result<http::HeaderValue> {
+    http::HeaderValue::from_str(mt).map_err(|_| Error::Other(format!("invalid media type `{mt}`")))
+}
+
+/// Checks fetched manifest bytes against the digest we asked for (if any)
+/// and the one the registry claims, returning their real digest.
+fn verified(bytes: &[u8], wanted: &str, claimed: &str, image: &str) -> Result<Digest> {
+    let actual = Digest::of(bytes);
+    for expected in [wanted, claimed] {
+        if !expected.is_empty() && expected != actual.as_str() {
+            return Err(Error::DigestMismatch {
+                expected: expected.to_string(),
+                actual: actual.to_string(),
+                what: format!("manifest of {image}"),
+            });
+        }
+    }
+    Ok(actual)
+}
+
+/// A one-line description of a registry error.
+fn describe(e: &OciDistributionError) -> String {
+    match e {
+        OciDistributionError::AuthenticationFailure(m) => {
+            format!(
+                "authentication failed ({m}); check `docker login` credentials in ~/.docker/config.json"
+            )
+        }
+        OciDistributionError::ImageManifestNotFoundError(_) => "image not found".into(),
+        OciDistributionError::RequestError(r) => {
+            let mut s = r.to_string();
+            let mut src = std::error::Error::source(r);
+            while let Some(inner) = src {
+                s = format!("{s}: {inner}");
+                src = inner.source();
+            }
+            s
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Credentials for `registry` from the Docker config (`$DOCKER_CONFIG` or
+/// `~/.docker/config.json`: `auths`, `credsStore`, `credHelpers`); anonymous
+/// if there are none.
+pub(crate) fn credentials(registry: &str) -> RegistryAuth {
+    let keys: Vec<String> = if registry == "docker.io" {
+        vec![
+            "https://index.docker.io/v1/".into(),
+            "index.docker.io".into(),
+            "docker.io".into(),
+        ]
+    } else {
+        vec![
+            registry.to_string(),
+            format!("https://{registry}"),
+            host_of(registry).to_string(),
+        ]
+    };
+    for k in keys {
+        match docker_credential::get_credential(&k) {
+            Ok(docker_credential::DockerCredential::UsernamePassword(u, p)) => {
+                return RegistryAuth::Basic(u, p);
+            }
+            Ok(docker_credential::DockerCredential::IdentityToken(t)) => {
+                return RegistryAuth::Bearer(t);
+            }
+            Err(_) => continue,
+        }
+    }
+    RegistryAuth::Anonymous
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mirrors() {
+        let m = Mirror::parse("http://127.0.0.1:5001").unwrap();
+        assert_eq!(
+            (m.registry.as_str(), m.host.as_str(), m.plain_http),
+            ("docker.io", "127.0.0.1:5001", true)
+        );
+        let m = Mirror::parse("ghcr.io=https://mirror.example/").unwrap();
+        assert_eq!(
+            (m.registry.as_str(), m.host.as_str(), m.plain_http),
+            ("ghcr.io", "mirror.example", false)
+        );
+        assert!(Mirror::parse("mirror.example").is_err());
+        assert!(Mirror::parse("https://a/b").is_err());
+    }
+
+    #[test]
+    fn manifest_verification() {
+        let d = Digest::of(b"x");
+        assert_eq!(verified(b"x", d.as_str(), "", "i").unwrap(), d);
+        assert!(verified(b"y", d.as_str(), "", "i").is_err());
+        assert!(verified(b"y", "", d.as_str(), "i").is_err());
+    }
+}
