@@ -444,7 +444,7 @@ pub struct RunShared {
 #[derive(Debug, Subcommand)]
 pub enum RunBackend {
     /// Run on QEMU
-    Qemu(QemuArgs),
+    Qemu(Box<QemuArgs>),
     /// Run on Amazon Web Services
     Aws(ImagePath),
     /// Run on Microsoft Azure

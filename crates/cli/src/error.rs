@@ -13,6 +13,9 @@ pub enum Error {
         context: String,
         source: std::io::Error,
     },
+    /// Images, registries and the cache.
+    #[error(transparent)]
+    Oci(#[from] linuxkit_oci::Error),
     /// Flags or arguments that do not fit together.
     #[error("{0}")]
     Usage(String),

@@ -11,7 +11,7 @@ use clap::{CommandFactory, Parser};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use cli::{CacheCommand, Cli, Command, MetadataCommand, PushCommand, RunArgs, RunBackend};
+use cli::{Cli, Command, MetadataCommand, PushCommand, RunArgs, RunBackend};
 use error::{Error, Result};
 
 fn main() -> ExitCode {
@@ -84,7 +84,6 @@ fn program_name() -> &'static str {
 }
 
 /// The cache directory: `--cache`, else `LINUXKIT_CACHE`, else `~/.linuxkit/cache`.
-#[allow(dead_code)] // used by the cache and build commands as they land
 fn cache_dir(g: &cli::GlobalArgs) -> PathBuf {
     g.cache
         .clone()
@@ -97,22 +96,51 @@ fn cache_dir(g: &cli::GlobalArgs) -> PathBuf {
         })
 }
 
+/// A registry client configured from the global flags: mirrors from
+/// `--mirror` and `LINUXKIT_MIRROR` (space or comma separated), progress
+/// bars unless `-q`.
+fn registry(
+    g: &cli::GlobalArgs,
+    platform: linuxkit_oci::Platform,
+) -> Result<linuxkit_oci::Registry> {
+    let mut mirrors = Vec::new();
+    let env = std::env::var("LINUXKIT_MIRROR").unwrap_or_default();
+    for m in g
+        .mirror
+        .iter()
+        .map(String::as_str)
+        .chain(env.split([' ', ',']).filter(|s| !s.is_empty()))
+    {
+        mirrors.push(linuxkit_oci::Mirror::parse(m)?);
+    }
+    Ok(linuxkit_oci::Registry::new(
+        linuxkit_oci::RegistryOptions {
+            platform,
+            mirrors,
+            progress: !g.quiet && g.verbose > 0,
+            ..Default::default()
+        },
+    )?)
+}
+
 fn not_implemented(what: &str) -> Result<()> {
     Err(Error::NotImplemented(what.to_string()))
 }
 
 fn run(cli: Cli) -> Result<()> {
     match &cli.command {
-        Command::Build(args) => commands::build::run(args, &linuxkit_pkg::PkgOptions::default()),
+        Command::Build(args) => commands::build::run(
+            args,
+            &linuxkit_pkg::PkgOptions::default(),
+            &cache_dir(&cli.global),
+            || registry(&cli.global, linuxkit_oci::Platform::linux(&args.arch)),
+        ),
         Command::Pkg(args) => commands::pkg::run(args),
-        Command::Cache(c) => not_implemented(match c {
-            CacheCommand::Clean { .. } => "cache clean",
-            CacheCommand::Rm { .. } => "cache rm",
-            CacheCommand::Ls => "cache ls",
-            CacheCommand::Export { .. } => "cache export",
-            CacheCommand::Import { .. } => "cache import",
-            CacheCommand::Pull { .. } => "cache pull",
-            CacheCommand::Push { .. } => "cache push",
+        Command::Cache(c) => commands::cache::run(c, &cache_dir(&cli.global), || {
+            registry(
+                &cli.global,
+                linuxkit_oci::RegistryOptions::default().platform,
+            )
         }),
         Command::Metadata(MetadataCommand::Create { .. }) => not_implemented("metadata create"),
         Command::Push(p) => not_implemented(match p {

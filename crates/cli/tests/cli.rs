@@ -211,22 +211,69 @@ fn usage_mistakes_are_one_line_too() {
 #[test]
 fn later_issues_report_not_implemented() {
     for args in [
-        vec!["cache", "ls"],
         vec!["run", "qemu", "x"],
         vec!["run", "x"],
         vec!["push", "gcp", "x"],
         vec!["serve"],
+        vec!["pkg", "build", "x"],
     ] {
         let (code, _, err) = run(linuxkit().args(&args));
         assert_eq!(code, 1, "{args:?}");
         assert_one_error_line(&err, "is not implemented yet");
     }
-    let (code, _, err) = run(linuxkit().arg("build").arg(examples().join("minimal.yml")));
+}
+
+#[test]
+fn build_pulls_images_and_reports_an_unreachable_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("dead.yml");
+    // Port 1 on loopback: nothing listens there.
+    std::fs::write(&f, "init:\n  - 127.0.0.1:1/x/init:v1\n").unwrap();
+    let (code, _, err) = run(linuxkit()
+        .arg("-q")
+        .arg("--cache")
+        .arg(dir.path().join("cache"))
+        .arg("build")
+        .arg(&f));
     assert_eq!(code, 1);
     assert_one_error_line(
         &err,
-        "`linuxkit build --format kernel+initrd` is not implemented yet",
+        "registry 127.0.0.1:1: cannot pull 127.0.0.1:1/x/init:v1:",
     );
+    assert!(err.contains("Connection refused"), "{err}");
+}
+
+#[test]
+fn a_malformed_image_reference_is_reported_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("bad.yml");
+    std::fs::write(&f, "services:\n  - name: x\n    image: Nginx:latest\n").unwrap();
+    let (code, _, err) = run(linuxkit()
+        .arg("--cache")
+        .arg(dir.path().join("cache"))
+        .arg("build")
+        .arg(&f));
+    assert_eq!(code, 1);
+    assert_one_error_line(
+        &err,
+        &format!(
+            "{}:3:12: invalid image reference `Nginx:latest`: repository names must be lower-case (`nginx`)",
+            f.display()
+        ),
+    );
+}
+
+#[test]
+fn an_empty_cache_lists_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = run(linuxkit()
+        .arg("--cache")
+        .arg(dir.path())
+        .args(["cache", "ls"]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "");
+    assert!(dir.path().join("oci-layout").is_file());
+    assert!(dir.path().join("index.json").is_file());
 }
 
 #[test]

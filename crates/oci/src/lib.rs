@@ -9,6 +9,7 @@
 //! `index.json` names an image only once all its blobs are in place, so a run
 //! killed at any point leaves a cache the next run can use.
 
+mod archive;
 mod cache;
 mod digest;
 mod error;
@@ -16,6 +17,7 @@ mod reference;
 mod registry;
 mod types;
 
+pub use archive::{CONTAINERD_NAME_ANNOTATION, ExportFormat};
 pub use cache::{Cache, CacheLock, CachedImage, REF_NAME_ANNOTATION};
 pub use digest::Digest;
 pub use error::{Error, Result};

@@ -120,12 +120,12 @@ fn check_flags(args: &BuildArgs) -> Result<Vec<String>> {
             .to_string(),
         );
     }
-    if formats.len() > 1 {
-        if let Some(f) = formats.iter().find(|f| STREAMABLE.contains(&f.as_str())) {
-            return Err(Error::Usage(format!(
-                "format type {f} must be the only format specified"
-            )));
-        }
+    if formats.len() > 1
+        && let Some(f) = formats.iter().find(|f| STREAMABLE.contains(&f.as_str()))
+    {
+        return Err(Error::Usage(format!(
+            "format type {f} must be the only format specified"
+        )));
     }
     if let Some(o) = &args.output {
         if formats.len() != 1 {
@@ -172,13 +172,14 @@ fn check_flags(args: &BuildArgs) -> Result<Vec<String>> {
             )));
         }
     }
-    if let Some(dir) = &args.dir {
-        if !args.dry_run && !dir.is_dir() {
-            return Err(Error::Usage(format!(
-                "output directory {} does not exist; create it first",
-                dir.display()
-            )));
-        }
+    if let Some(dir) = &args.dir
+        && !args.dry_run
+        && !dir.is_dir()
+    {
+        return Err(Error::Usage(format!(
+            "output directory {} does not exist; create it first",
+            dir.display()
+        )));
     }
     parse_size(&args.size)?;
     Ok(formats)
@@ -203,7 +204,12 @@ pub fn parse_size(s: &str) -> Result<u64> {
         .ok_or_else(bad)
 }
 
-pub fn run(args: &BuildArgs, pkg_opts: &linuxkit_pkg::PkgOptions) -> Result<()> {
+pub fn run(
+    args: &BuildArgs,
+    pkg_opts: &linuxkit_pkg::PkgOptions,
+    cache_dir: &Path,
+    registry: impl Fn() -> Result<linuxkit_oci::Registry>,
+) -> Result<()> {
     let formats = check_flags(args)?;
     let _name = output_name(args);
     let config = load_config(&args.files, pkg_opts)?;
@@ -211,10 +217,58 @@ pub fn run(args: &BuildArgs, pkg_opts: &linuxkit_pkg::PkgOptions) -> Result<()> 
         print!("{}", linuxkit_config::to_yaml(&config.moby));
         return Ok(());
     }
+    let images = image_refs(&config)?;
+    let cache = linuxkit_oci::Cache::open(cache_dir)?;
+    let platform = linuxkit_oci::Platform::linux(&args.arch);
+    let mut client = None;
+    for image in &images {
+        if !args.pull && cache.image(image, &platform)?.is_some() {
+            tracing::debug!("{image} is cached");
+            continue;
+        }
+        if client.is_none() {
+            client = Some(registry()?);
+        }
+        let reg = client.as_ref().expect("set above");
+        tracing::info!("pulling {image}");
+        reg.pull(&cache, image)?;
+    }
     Err(Error::NotImplemented(format!(
         "build --format {}",
         formats.join(",")
     )))
+}
+
+/// Every image the configuration names, parsed, each once, in YAML order.
+/// A malformed reference is reported at its line.
+fn image_refs(config: &Config) -> Result<Vec<linuxkit_oci::ImageRef>> {
+    let m = &config.moby;
+    let mut out: Vec<linuxkit_oci::ImageRef> = Vec::new();
+    let mut add = |r: &str, err: &dyn Fn(String) -> linuxkit_config::ConfigError| -> Result<()> {
+        let parsed =
+            linuxkit_oci::ImageRef::parse(r).map_err(|e| Error::Config(err(e.to_string())))?;
+        if !out.contains(&parsed) {
+            out.push(parsed);
+        }
+        Ok(())
+    };
+    if !m.kernel.image.is_empty() {
+        add(&m.kernel.image, &|msg| config.kernel_error("image", msg))?;
+    }
+    for (i, r) in m.init.iter().enumerate() {
+        add(r, &|msg| config.error_at("init", i, "", msg))?;
+    }
+    for (section, i, c) in m.containers() {
+        add(&c.image, &|msg| {
+            config.error_at(section.key(), i, "image", msg)
+        })?;
+    }
+    for (i, v) in m.volumes.iter().enumerate() {
+        if !v.image.is_empty() {
+            add(&v.image, &|msg| config.error_at("volumes", i, "image", msg))?;
+        }
+    }
+    Ok(out)
 }
 
 /// The known format closest to a misspelt one.

@@ -1,0 +1,152 @@
+//! `linuxkit cache ...`: the local image cache.
+
+use std::io::Write;
+use std::path::Path;
+
+use linuxkit_oci::{Cache, ExportFormat, ImageRef, Platform, Registry};
+
+use crate::cli::{self, CacheCommand};
+use crate::error::{Error, IoContext, Result};
+
+pub fn run(
+    cmd: &CacheCommand,
+    cache_dir: &Path,
+    registry: impl Fn() -> Result<Registry>,
+) -> Result<()> {
+    let cache = Cache::open(cache_dir)?;
+    match cmd {
+        CacheCommand::Ls => {
+            let mut out = std::io::stdout().lock();
+            for (name, d) in cache.images()? {
+                writeln!(out, "{name} {}", d.digest)
+                    .context(|| "writing to standard output".into())?;
+            }
+            Ok(())
+        }
+        CacheCommand::Rm { images, .. } => {
+            let names = images
+                .iter()
+                .map(|i| ImageRef::parse(i).map(|r| r.canonical()))
+                .collect::<Result<Vec<_>, _>>()?;
+            let missing = cache.remove(&names)?;
+            if missing.is_empty() {
+                Ok(())
+            } else {
+                Err(Error::Usage(format!(
+                    "not in the cache: {}",
+                    missing.join(", ")
+                )))
+            }
+        }
+        CacheCommand::Clean { .. } => Ok(cache.clean()?),
+        CacheCommand::Pull { images } => {
+            let registry = registry()?;
+            for i in images {
+                let r = ImageRef::parse(i)?;
+                let img = registry.pull(&cache, &r)?;
+                tracing::info!("pulled {} ({})", img.name, img.top.digest);
+            }
+            Ok(())
+        }
+        CacheCommand::Push {
+            images,
+            remote_name,
+            ..
+        } => {
+            if remote_name.is_some() && images.len() != 1 {
+                return Err(Error::Usage("--remote-name needs exactly one image".into()));
+            }
+            let registry = registry()?;
+            for i in images {
+                let local = ImageRef::parse(i)?;
+                let remote = match remote_name {
+                    Some(r) => ImageRef::parse(r)?,
+                    None => local.clone(),
+                };
+                registry.push(&cache, &local, &remote)?;
+                tracing::info!("pushed {remote}");
+            }
+            Ok(())
+        }
+        CacheCommand::Export {
+            image,
+            arch,
+            outfile,
+            format,
+            name,
+        } => {
+            let r = ImageRef::parse(image)?;
+            let platform = Platform::linux(arch);
+            let img =
+                cache
+                    .image(&r, &platform)?
+                    .ok_or_else(|| linuxkit_oci::Error::NotCached {
+                        image: r.canonical(),
+                    })?;
+            let format = match format {
+                cli::ExportFormat::Oci => ExportFormat::Oci,
+                cli::ExportFormat::Docker => ExportFormat::Docker,
+                cli::ExportFormat::Filesystem => {
+                    return Err(Error::NotImplemented(
+                        "cache export --format filesystem".into(),
+                    ));
+                }
+            };
+            let name = name.clone().unwrap_or_else(|| r.canonical());
+            if outfile == "-" {
+                let mut out = std::io::stdout().lock();
+                cache.export(&img, &name, format, &mut out)?;
+                return Ok(());
+            }
+            write_atomically(Path::new(outfile), |w| {
+                Ok(cache.export(&img, &name, format, w)?)
+            })
+        }
+        CacheCommand::Import { file } => {
+            let names = if file == "-" {
+                cache.import(&mut std::io::stdin().lock())?
+            } else {
+                let mut f = std::fs::File::open(file).context(|| format!("cannot open {file}"))?;
+                cache.import(&mut f)?
+            };
+            for n in names {
+                tracing::info!("imported {n}");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Writes `path` through a temporary file in the same directory, renamed
+/// into place only on success: a failed run leaves no partial file.
+pub fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> Result<()>,
+) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::io::BufWriter::new(
+            std::fs::File::create(&tmp).context(|| format!("cannot create {}", tmp.display()))?,
+        );
+        write(&mut f)?;
+        let f = f
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .context(|| format!("cannot write {}", tmp.display()))?;
+        f.sync_all()
+            .context(|| format!("cannot write {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).context(|| format!("cannot create {}", path.display()))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
