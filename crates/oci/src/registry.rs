@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -83,6 +84,9 @@ pub struct RegistryOptions {
     pub attempts: u32,
     /// Delay before the first retry; doubles each time.
     pub backoff: Duration,
+    /// The Docker config file to read credentials from (see
+    /// [`default_docker_config`]); `None` for anonymous access only.
+    pub docker_config: Option<PathBuf>,
 }
 
 impl Default for RegistryOptions {
@@ -95,6 +99,7 @@ impl Default for RegistryOptions {
             concurrency: 4,
             attempts: 4,
             backoff: Duration::from_millis(300),
+            docker_config: default_docker_config(),
         }
     }
 }
@@ -193,7 +198,7 @@ impl Registry {
     pub fn pull(&self, cache: &Cache, image: &ImageRef) -> Result<CachedImage> {
         let (target, plain) = self.target(image);
         let client = self.client(target.resolve_registry(), plain);
-        let auth = credentials(image.registry());
+        let auth = credentials(self.opts.docker_config.as_deref(), image.registry());
         let name = image.canonical();
         let err = |reason: String| Error::Registry {
             registry: target.resolve_registry().to_string(),
@@ -409,7 +414,7 @@ impl Registry {
         })?;
         let (target, plain) = self.target(remote);
         let client = self.client(target.resolve_registry(), plain);
-        let auth = credentials(remote.registry());
+        let auth = credentials(self.opts.docker_config.as_deref(), remote.registry());
         let err = |reason: String| Error::Registry {
             registry: target.resolve_registry().to_string(),
             action: "cannot push",
@@ -519,10 +524,21 @@ fn describe(e: &OciDistributionError) -> String {
     }
 }
 
-/// Credentials for `registry` from the Docker config (`$DOCKER_CONFIG` or
-/// `~/.docker/config.json`: `auths`, `credsStore`, `credHelpers`); anonymous
-/// if there are none.
-pub(crate) fn credentials(registry: &str) -> RegistryAuth {
+/// The Docker client configuration file: `$DOCKER_CONFIG/config.json`, else
+/// `~/.docker/config.json`.
+pub fn default_docker_config() -> Option<PathBuf> {
+    std::env::var_os("DOCKER_CONFIG")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")))
+        .map(|d| d.join("config.json"))
+}
+
+/// Credentials for `registry` from a Docker config file (`auths`,
+/// `credsStore`, `credHelpers`); anonymous if there are none.
+pub(crate) fn credentials(config: Option<&Path>, registry: &str) -> RegistryAuth {
+    let Some(bytes) = config.and_then(|p| std::fs::read(p).ok()) else {
+        return RegistryAuth::Anonymous;
+    };
     let keys: Vec<String> = if registry == "docker.io" {
         vec![
             "https://index.docker.io/v1/".into(),
@@ -533,11 +549,11 @@ pub(crate) fn credentials(registry: &str) -> RegistryAuth {
         vec![
             registry.to_string(),
             format!("https://{registry}"),
-            host_of(registry).to_string(),
+            format!("http://{registry}"),
         ]
     };
     for k in keys {
-        match docker_credential::get_credential(&k) {
+        match docker_credential::get_credential_from_reader(&bytes[..], &k) {
             Ok(docker_credential::DockerCredential::UsernamePassword(u, p)) => {
                 return RegistryAuth::Basic(u, p);
             }
@@ -557,6 +573,7 @@ mod tests {
     #[test]
     fn mirrors() {
         let m = Mirror::parse("http://127.0.0.1:5001").unwrap();
+        assert_eq!(m.registry, "docker.io");
         assert_eq!(
             (m.registry.as_str(), m.host.as_str(), m.plain_http),
             ("docker.io", "127.0.0.1:5001", true)
@@ -576,5 +593,33 @@ mod tests {
         assert_eq!(verified(b"x", d.as_str(), "", "i").unwrap(), d);
         assert!(verified(b"y", d.as_str(), "", "i").is_err());
         assert!(verified(b"y", "", d.as_str(), "i").is_err());
+    }
+}
+
+#[cfg(test)]
+mod credential_tests {
+    use super::*;
+
+    #[test]
+    fn reads_auths_of_a_docker_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("config.json");
+        // base64("user:pass")
+        std::fs::write(&p, r#"{"auths":{"127.0.0.1:5000":{"auth":"dXNlcjpwYXNz"},"https://index.docker.io/v1/":{"auth":"aHViOnNlY3JldA=="}}}"#).unwrap();
+        assert_eq!(
+            format!("{:?}", credentials(Some(&p), "127.0.0.1:5000")),
+            format!("{:?}", RegistryAuth::Basic("user".into(), "pass".into()))
+        );
+        assert!(
+            matches!(credentials(Some(&p), "docker.io"), RegistryAuth::Basic(u, _) if u == "hub")
+        );
+        assert!(matches!(
+            credentials(Some(&p), "ghcr.io"),
+            RegistryAuth::Anonymous
+        ));
+        assert!(matches!(
+            credentials(None, "127.0.0.1:5000"),
+            RegistryAuth::Anonymous
+        ));
     }
 }
