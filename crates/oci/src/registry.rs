@@ -26,7 +26,7 @@ use sha2::{Digest as _, Sha256};
 use crate::cache::{Cache, CachedImage, parse_json, select_platform};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::reference::{ImageRef, host_of};
+use crate::reference::ImageRef;
 use crate::types::{Descriptor, Index, Manifest, Platform, Probe, media_type};
 
 /// A pull-through mirror: images of `registry` are fetched from `url`.
