@@ -55,13 +55,40 @@ impl ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (&self.file, self.mark) {
-            (Some(file), Some(m)) => write!(f, "{file}:{}:{}: ", m.line, m.column)?,
-            (Some(file), None) => write!(f, "{file}: ")?,
+            (Some(file), Some(m)) => {
+                one_line(f, file)?;
+                write!(f, ":{}:{}: ", m.line, m.column)?;
+            }
+            (Some(file), None) => {
+                one_line(f, file)?;
+                f.write_str(": ")?;
+            }
             (None, Some(m)) => write!(f, "line {} column {}: ", m.line, m.column)?,
             (None, None) => {}
         }
-        f.write_str(&self.message)
+        one_line(f, &self.message)
     }
+}
+
+/// Writes `s` with line breaks and other control characters escaped (`\n`),
+/// so that an error quoting user text (a key with a newline in it) is still
+/// one line.
+fn one_line(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
+    if !s.chars().any(needs_escape) {
+        return f.write_str(s);
+    }
+    for c in s.chars() {
+        if needs_escape(c) {
+            write!(f, "{}", c.escape_default())?;
+        } else {
+            fmt::Write::write_char(f, c)?;
+        }
+    }
+    Ok(())
+}
+
+fn needs_escape(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')
 }
 
 impl std::error::Error for ConfigError {}
@@ -97,5 +124,12 @@ mod tests {
     fn display_is_one_line_with_location() {
         let e = ConfigError::at(Mark { line: 3, column: 5 }, "boom").in_file("a.yml");
         assert_eq!(e.to_string(), "a.yml:3:5: boom");
+    }
+
+    #[test]
+    fn display_escapes_line_breaks_in_quoted_text() {
+        let e = ConfigError::at(Mark { line: 1, column: 1 }, "unknown field `a\nb\u{85}`")
+            .in_file("x\r.yml");
+        assert_eq!(e.to_string(), "x\\r.yml:1:1: unknown field `a\\nb\\u{85}`");
     }
 }

@@ -21,10 +21,8 @@ pub struct IdMap {
 impl IdMap {
     pub fn new(moby: &Moby) -> IdMap {
         let mut ids = BTreeMap::new();
-        let mut next = FIRST_ALLOCATED_ID;
-        for (_, _, c) in moby.containers() {
-            ids.insert(c.name.clone(), next);
-            next += 1;
+        for (id, (_, _, c)) in (FIRST_ALLOCATED_ID..).zip(moby.containers()) {
+            ids.insert(c.name.clone(), id);
         }
         IdMap { ids }
     }

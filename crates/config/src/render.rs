@@ -42,6 +42,9 @@ pub fn to_json<T: Serialize>(value: &T) -> String {
     String::from_utf8(out).expect("JSON is UTF-8")
 }
 
+/// Longest key written as `key: value`, with a margin below YAML's 1024.
+const MAX_IMPLICIT_KEY: usize = 1000;
+
 fn pad(out: &mut String, n: usize) {
     out.extend(std::iter::repeat_n(' ', n));
 }
@@ -52,7 +55,17 @@ fn emit_map(m: &serde_json::Map<String, Value>, indent: usize, out: &mut String)
         if i > 0 || !out.ends_with("- ") {
             pad(out, indent);
         }
-        out.push_str(&string(k));
+        let key = string(k);
+        // YAML allows at most 1024 characters in an implicit (`key: value`)
+        // key; longer keys must be explicit (`? key` then `: value`).
+        if key.chars().count() > MAX_IMPLICIT_KEY {
+            out.push_str("? ");
+            out.push_str(&key);
+            out.push('\n');
+            pad(out, indent);
+        } else {
+            out.push_str(&key);
+        }
         out.push(':');
         emit_value(v, indent, out);
     }

@@ -175,10 +175,10 @@ impl Config {
                 .unwrap_or("image");
             return Err(self.kernel_section_error(field, "the kernel section needs an `image`"));
         }
-        if !k.image.is_empty() {
-            if let Some(p) = image_ref_problem(&k.image) {
-                return Err(self.kernel_error("image", p));
-            }
+        if !k.image.is_empty()
+            && let Some(p) = image_ref_problem(&k.image)
+        {
+            return Err(self.kernel_error("image", p));
         }
         for (i, r) in m.init.iter().enumerate() {
             if let Some(p) = image_ref_problem(r) {
@@ -263,10 +263,10 @@ impl Config {
                     ),
                 ));
             }
-            if !v.image.is_empty() {
-                if let Some(p) = image_ref_problem(&v.image) {
-                    return Err(self.error_at("volumes", i, "image", p));
-                }
+            if !v.image.is_empty()
+                && let Some(p) = image_ref_problem(&v.image)
+            {
+                return Err(self.error_at("volumes", i, "image", p));
             }
             if v.format == Some(VolumeFormat::Oci) && v.image.is_empty() {
                 return Err(self.error_at(
@@ -375,13 +375,13 @@ impl Config {
                 ));
             }
         }
-        if let Some(cwd) = &cfg.cwd {
-            if !cwd.starts_with('/') {
-                return Err(err(
-                    "cwd".into(),
-                    format!("`cwd` must be an absolute path, not `{cwd}`"),
-                ));
-            }
+        if let Some(cwd) = &cfg.cwd
+            && !cwd.starts_with('/')
+        {
+            return Err(err(
+                "cwd".into(),
+                format!("`cwd` must be an absolute path, not `{cwd}`"),
+            ));
         }
         for (field, value, allow_none) in [
             ("net", &cfg.net, true),
@@ -407,24 +407,24 @@ impl Config {
         for (j, r) in cfg.rlimits.iter().flatten().enumerate() {
             check_rlimit(r).map_err(|m| err(format!("rlimits[{j}]"), m))?;
         }
-        if let Some(p) = &cfg.rootfs_propagation {
-            if !PROPAGATIONS.contains(&p.as_str()) {
-                return Err(err(
-                    "rootfsPropagation".into(),
-                    format!(
-                        "`rootfsPropagation: {p}` must be one of: {}",
-                        PROPAGATIONS.join(", ")
-                    ),
-                ));
-            }
+        if let Some(p) = &cfg.rootfs_propagation
+            && !PROPAGATIONS.contains(&p.as_str())
+        {
+            return Err(err(
+                "rootfsPropagation".into(),
+                format!(
+                    "`rootfsPropagation: {p}` must be one of: {}",
+                    PROPAGATIONS.join(", ")
+                ),
+            ));
         }
-        if let Some(o) = cfg.oom_score_adj {
-            if !(-1000..=1000).contains(&o) {
-                return Err(err(
-                    "oomScoreAdj".into(),
-                    format!("`oomScoreAdj: {o}` must be between -1000 and 1000"),
-                ));
-            }
+        if let Some(o) = cfg.oom_score_adj
+            && !(-1000..=1000).contains(&o)
+        {
+            return Err(err(
+                "oomScoreAdj".into(),
+                format!("`oomScoreAdj: {o}` must be between -1000 and 1000"),
+            ));
         }
         for (field, id) in [("uid", &cfg.uid), ("gid", &cfg.gid)] {
             if let Some(id) = id {
@@ -461,13 +461,14 @@ impl Config {
                 ("user", &b.user),
                 ("uts", &b.uts),
             ] {
-                if let Some(p) = p {
-                    if !p.is_empty() && !p.starts_with('/') {
-                        return Err(err(
-                            format!("runtime.bindNS.{ns}"),
-                            format!("`bindNS.{ns}` must be an absolute path, not `{p}`"),
-                        ));
-                    }
+                if let Some(p) = p
+                    && !p.is_empty()
+                    && !p.starts_with('/')
+                {
+                    return Err(err(
+                        format!("runtime.bindNS.{ns}"),
+                        format!("`bindNS.{ns}` must be an absolute path, not `{p}`"),
+                    ));
                 }
             }
         }
@@ -582,10 +583,10 @@ impl Config {
                     + ": `optional` has no effect without `source`",
             );
         }
-        if let Some(m) = &f.mode {
-            if parse_mode(m).is_none() {
-                return Err(err("mode", invalid_mode(m)));
-            }
+        if let Some(m) = &f.mode
+            && parse_mode(m).is_none()
+        {
+            return Err(err("mode", invalid_mode(m)));
         }
         for (field, id) in [("uid", &f.uid), ("gid", &f.gid)] {
             if let Some(id) = id {
@@ -595,10 +596,15 @@ impl Config {
         if let (Some(src), true) = (&f.source, checks.sources_exist) {
             let path = expand_home(src, checks.home.as_deref()).map_err(|m| err("source", m))?;
             if !f.optional && !path.exists() {
+                let relative = if path.is_relative() {
+                    " (relative paths are relative to the working directory)"
+                } else {
+                    ""
+                };
                 return Err(err(
                     "source",
                     format!(
-                        "source file `{}` does not exist (relative paths are relative to the working directory; add `optional: true` to skip a missing file)",
+                        "source file `{}` does not exist{relative}; fix the path, or add `optional: true` to skip a missing file",
                         path.display()
                     ),
                 ));
@@ -611,9 +617,9 @@ impl Config {
 /// `~/x` → `$HOME/x`.
 pub fn expand_home(src: &str, home: Option<&std::path::Path>) -> Result<PathBuf, String> {
     match src.strip_prefix("~/") {
-        Some(rest) => home
-            .map(|h| h.join(rest))
-            .ok_or_else(|| format!("cannot expand `{src}`: HOME is not set")),
+        Some(rest) => home.map(|h| h.join(rest)).ok_or_else(|| {
+            format!("cannot expand `{src}`: HOME is not set; set HOME or give an absolute path")
+        }),
         None => Ok(PathBuf::from(src)),
     }
 }

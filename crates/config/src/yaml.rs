@@ -19,6 +19,9 @@ use crate::error::{ConfigError, Mark};
 pub(crate) const MAX_DEPTH: usize = 64;
 /// Total nodes (after alias expansion) allowed in one document.
 pub(crate) const MAX_NODES: usize = 1_000_000;
+/// Total scalar text (after alias expansion) allowed in one document: a
+/// large scalar repeated by aliases must not exhaust memory either.
+pub(crate) const MAX_BYTES: usize = 64 << 20;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Node {
@@ -193,6 +196,7 @@ pub(crate) fn parse(text: &str) -> Result<Node, ConfigError> {
                 }
             }
             Event::Scalar(text, style, anchor, _tag) => {
+                b.bytes += text.len();
                 let plain = matches!(style, ScalarStyle::Plain);
                 let node = Node {
                     kind: Kind::Scalar(Scalar {
@@ -204,20 +208,26 @@ pub(crate) fn parse(text: &str) -> Result<Node, ConfigError> {
                 b.push_value(node, anchor)?;
             }
             Event::Alias(id) => {
-                let node = b.anchors.get(&id).cloned().ok_or_else(|| {
+                let node = b.anchors.get(&id).ok_or_else(|| {
                     ConfigError::at(mark, "alias refers to an anchor that is not defined")
                 })?;
-                b.count += count_nodes(&node);
-                if b.count > MAX_NODES {
+                // Check the size before copying the aliased node.
+                let (nodes, bytes) = size(node);
+                b.count += nodes;
+                b.bytes += bytes;
+                if b.count > MAX_NODES || b.bytes > MAX_BYTES {
                     return Err(ConfigError::at(
                         mark,
                         "document too large after expanding aliases",
                     ));
                 }
+                let node = node.clone();
                 b.push_value(node, 0)?;
             }
             Event::SequenceStart(anchor, _) => b.open(Open::Seq(Vec::new()), mark, anchor)?,
-            Event::MappingStart(anchor, _) => b.open(Open::Map(Vec::new(), None), mark, anchor)?,
+            Event::MappingStart(anchor, _) => {
+                b.open(Open::Map(Vec::new(), None, HashMap::new()), mark, anchor)?
+            }
             Event::SequenceEnd | Event::MappingEnd => b.close()?,
         }
     }
@@ -230,13 +240,13 @@ pub(crate) fn parse(text: &str) -> Result<Node, ConfigError> {
 /// Turns the parser's message into one that says what to change, at the
 /// place to change it.
 fn syntax_error(text: &str, b: &Builder, mark: Mark, index: usize, info: &str) -> ConfigError {
-    if info.contains("tab") {
-        if let Some(at) = tab_in_indentation(text, mark.line) {
-            return ConfigError::at(
-                at,
-                "invalid YAML: a tab is used for indentation; indent with spaces only",
-            );
-        }
+    if info.contains("tab")
+        && let Some(at) = tab_in_indentation(text, mark.line)
+    {
+        return ConfigError::at(
+            at,
+            "invalid YAML: a tab is used for indentation; indent with spaces only",
+        );
     }
     if info.contains("unknown anchor") {
         let name: String = text
@@ -330,23 +340,25 @@ fn tab_in_indentation(text: &str, near: usize) -> Option<Mark> {
         .find_map(tab_at)
 }
 
-fn count_nodes(n: &Node) -> usize {
+/// Nodes in `n`, and bytes of scalar text.
+fn size(n: &Node) -> (usize, usize) {
+    let add = |a: (usize, usize), b: (usize, usize)| (a.0 + b.0, a.1 + b.1);
     match &n.kind {
-        Kind::Scalar(_) => 1,
-        Kind::Seq(v) => 1 + v.iter().map(count_nodes).sum::<usize>(),
-        Kind::Map(v) => {
-            1 + v
-                .iter()
-                .map(|(k, v)| count_nodes(k) + count_nodes(v))
-                .sum::<usize>()
-        }
+        Kind::Scalar(s) => (1, s.text.len()),
+        Kind::Seq(v) => v.iter().map(size).fold((1, 0), add),
+        Kind::Map(v) => v
+            .iter()
+            .map(|(k, v)| add(size(k), size(v)))
+            .fold((1, 0), add),
     }
 }
 
 enum Open {
     Seq(Vec<Node>),
-    /// Entries so far, and a key waiting for its value.
-    Map(Vec<(Node, Node)>, Option<Node>),
+    /// Entries so far, a key waiting for its value, and the line of each
+    /// key so far (a hash map: checking each key against all earlier ones
+    /// made a mapping with many keys take quadratic time).
+    Map(Vec<(Node, Node)>, Option<Node>, HashMap<String, usize>),
 }
 
 #[derive(Default)]
@@ -355,6 +367,7 @@ struct Builder {
     anchors: HashMap<usize, Node>,
     root: Option<Node>,
     count: usize,
+    bytes: usize,
 }
 
 impl Builder {
@@ -373,7 +386,7 @@ impl Builder {
         let (open, mark, anchor) = self.stack.pop().expect("parser balances start/end events");
         let kind = match open {
             Open::Seq(v) => Kind::Seq(v),
-            Open::Map(entries, _) => Kind::Map(apply_merge_keys(entries)?),
+            Open::Map(entries, _, _) => Kind::Map(apply_merge_keys(entries)?),
         };
         self.push_value(Node { kind, mark }, anchor)
     }
@@ -389,7 +402,7 @@ impl Builder {
         match self.stack.last_mut() {
             None => self.root = Some(node),
             Some((Open::Seq(v), _, _)) => v.push(node),
-            Some((Open::Map(entries, pending), _, _)) => match pending.take() {
+            Some((Open::Map(entries, pending, lines), _, _)) => match pending.take() {
                 None => {
                     if !matches!(node.kind, Kind::Scalar(_)) {
                         return Err(ConfigError::at(
@@ -402,16 +415,15 @@ impl Builder {
                 Some(key) => {
                     let name = key_text(&key);
                     if name != "<<" {
-                        if let Some((first, _)) = entries.iter().find(|(k, _)| key_text(k) == name)
-                        {
+                        if let Some(first) = lines.get(name) {
                             return Err(ConfigError::at(
                                 key.mark,
                                 format!(
-                                    "duplicate key `{name}`: it is already set at line {}; remove one of them",
-                                    first.mark.line
+                                    "duplicate key `{name}`: it is already set at line {first}; remove one of them"
                                 ),
                             ));
                         }
+                        lines.insert(name.to_string(), key.mark.line);
                     }
                     entries.push((key, node));
                 }
@@ -431,16 +443,15 @@ pub(crate) fn key_text(k: &Node) -> &str {
 /// Applies YAML merge keys (`<<: *base` or `<<: [*a, *b]`): keys of the merged
 /// mappings are added unless the mapping already defines them.
 fn apply_merge_keys(entries: Vec<(Node, Node)>) -> Result<Vec<(Node, Node)>, ConfigError> {
-    if !entries
-        .iter()
-        .any(|(k, _)| key_text(k) == "<<" && matches!(&k.kind, Kind::Scalar(s) if s.plain))
-    {
+    let is_merge = |k: &Node| key_text(k) == "<<" && matches!(&k.kind, Kind::Scalar(s) if s.plain);
+    if !entries.iter().any(|(k, _)| is_merge(k)) {
         return Ok(entries);
     }
     let mut own = Vec::new();
     let mut merged = Vec::new();
+    let mut own_keys = std::collections::HashSet::new();
     for (k, v) in entries {
-        if key_text(&k) == "<<" {
+        if is_merge(&k) {
             let sources = match v.kind {
                 Kind::Map(m) => vec![m],
                 Kind::Seq(items) => items
@@ -454,12 +465,12 @@ fn apply_merge_keys(entries: Vec<(Node, Node)>) -> Result<Vec<(Node, Node)>, Con
             };
             merged.extend(sources.into_iter().flatten());
         } else {
+            own_keys.insert(key_text(&k).to_string());
             own.push((k, v));
         }
     }
     for (k, v) in merged {
-        let name = key_text(&k).to_string();
-        if !own.iter().any(|(o, _)| key_text(o) == name) {
+        if own_keys.insert(key_text(&k).to_string()) {
             own.push((k, v));
         }
     }
@@ -532,5 +543,29 @@ mod tests {
         }
         let err = parse(&text).unwrap_err();
         assert!(err.to_string().contains("too large"), "{err}");
+    }
+
+    #[test]
+    fn large_scalar_repeated_by_aliases_is_bounded() {
+        let big = "x".repeat(1 << 20);
+        let text = format!("init: [&a \"{big}\"{}]\n", ", *a".repeat(100));
+        let err = parse(&text).unwrap_err();
+        assert!(err.to_string().contains("too large"), "{err}");
+        let text = format!("init: [&a \"{big}\"{}]\n", ", *a".repeat(10));
+        assert!(parse(&text).is_ok());
+    }
+
+    #[test]
+    fn many_keys_are_not_quadratic() {
+        let mut text = String::from("m:\n");
+        for i in 0..200_000 {
+            text.push_str(&format!("  k{i}: v\n"));
+        }
+        let start = std::time::Instant::now();
+        parse(&text).unwrap();
+        assert!(start.elapsed() < std::time::Duration::from_secs(20));
+        text.push_str("  k7: again\n");
+        let err = parse(&text).unwrap_err();
+        assert!(err.to_string().contains("duplicate key `k7`"), "{err}");
     }
 }
