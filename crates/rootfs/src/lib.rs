@@ -1,5 +1,18 @@
 //! Root filesystem assembly: resolved config + cached images → one ordered
 //! stream of filesystem entries (kernel, init images, volumes, container
-//! bundles with `config.json`/`runtime.json`, `files`).
+//! bundles with `config.json`/`runtime.json`, `files`), which the output
+//! writers turn into a tar, an initrd, or a disk image.
 //!
-//! Filled in by the "root filesystem assembly" issue.
+//! The stream is the contract between assembly and outputs: [`Entry`]
+//! values with their content, pushed into an [`EntrySink`]. Nothing here
+//! knows about output formats, and no output writer knows about YAML.
+
+mod entry;
+mod error;
+// mod flatten;
+// mod spec;
+
+pub use entry::{Entry, EntryKind, EntrySink, DEFAULT_MTIME};
+pub use error::{Error, Result};
+// pub use flatten::{Compression, Layer, flatten_layers};
+// pub use spec::{RuntimeConfig, oci_config, runtime_config};
