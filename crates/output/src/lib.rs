@@ -1,6 +1,10 @@
-//! Output format writers (`tar`, `kernel+initrd`, `iso-bios`, `iso-efi`,
-//! raw/qcow2/vhd/vmdk disks, cloud images), all written natively, without
-//! helper containers.
-//!
-//! Filled in by the "root filesystem assembly" and "bootable output formats"
-//! issues.
+//! Output format writers. Each takes the root filesystem stream (entries
+//! pushed through [`linuxkit_rootfs::EntrySink`]) and writes one output
+//! format; all are written natively, without helper containers, and
+//! byte-for-byte reproducibly.
+
+mod cpio;
+mod tar;
+
+pub use cpio::{Compression, Compressor, CpioWriter, InitrdSink};
+pub use tar::TarWriter;
