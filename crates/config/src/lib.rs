@@ -25,7 +25,7 @@ pub use ids::IdMap;
 pub use model::*;
 pub use render::{to_json, to_yaml};
 pub use templates::PKG_TEMPLATE_PREFIX;
-pub use validate::Checks;
+pub use validate::{Checks, expand_home, parse_mode};
 
 use std::collections::HashMap;
 
