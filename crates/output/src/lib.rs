@@ -4,7 +4,11 @@
 //! byte-for-byte reproducibly.
 
 mod cpio;
+mod formats;
 mod tar;
 
 pub use cpio::{Compression, Compressor, CpioWriter, InitrdSink};
+pub use formats::{
+    Error, OutputOptions, Producer, Result, SUPPORTED, Staged, output_files, write_format,
+};
 pub use tar::TarWriter;
