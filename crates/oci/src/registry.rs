@@ -17,7 +17,7 @@ use std::time::Duration;
 use futures_util::{StreamExt, TryStreamExt, stream};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use oci_client::client::{ClientConfig, ClientProtocol};
-use oci_client::errors::OciDistributionError;
+use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::manifest::OciDescriptor;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference, RegistryOperation};
@@ -346,6 +346,7 @@ impl Registry {
             }
         };
         let (temp, mut file) = cache.temp_file().map_err(Download::Fatal)?;
+        let mut guard = TempGuard(Some(temp.clone()));
         let mut hasher = Sha256::new();
         let mut failure = None;
         while let Some(chunk) = s.next().await {
@@ -365,25 +366,26 @@ impl Registry {
                     if e.to_string().contains("digest") {
                         break;
                     }
-                    failure = Some(Download::Transient(e.to_string()));
+                    failure = Some(Download::Transient(with_sources(&e)));
                     break;
                 }
             }
         }
         if let Some(f) = failure {
             drop(file);
-            let _ = std::fs::remove_file(&temp);
             return Err(f);
         }
-        cache
-            .commit_blob(
-                &temp,
-                file,
-                digest,
-                &Digest::from_hasher(hasher),
-                "downloaded content",
-            )
-            .map_err(Download::Fatal)
+        let committed = cache.commit_blob(
+            &temp,
+            file,
+            digest,
+            &Digest::from_hasher(hasher),
+            "downloaded content",
+        );
+        if committed.is_ok() {
+            guard.0 = None;
+        }
+        committed.map_err(Download::Fatal)
     }
 
     async fn retry<T, F, Fut>(&self, mut f: F) -> std::result::Result<T, OciDistributionError>
@@ -482,6 +484,20 @@ enum Download {
     Fatal(Error),
 }
 
+/// Deletes a download's temporary file when dropped while still armed: on
+/// errors, and when the download is abandoned because its future is dropped
+/// (another blob of the same pull failed), which would otherwise leave the
+/// partial file in the cache's `.tmp/`.
+struct TempGuard(Option<PathBuf>);
+
+impl Drop for TempGuard {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
 fn reqwest_header(mt: &str) -> Result<http::HeaderValue> {
     http::HeaderValue::from_str(mt).map_err(|_| Error::Other(format!("invalid media type `{mt}`")))
 }
@@ -511,17 +527,39 @@ fn describe(e: &OciDistributionError) -> String {
             )
         }
         OciDistributionError::ImageManifestNotFoundError(_) => "image not found".into(),
-        OciDistributionError::RequestError(r) => {
-            let mut s = r.to_string();
-            let mut src = std::error::Error::source(r);
-            while let Some(inner) = src {
-                s = format!("{s}: {inner}");
-                src = inner.source();
-            }
-            s
+        // A 401 left after trying the credentials we have (none, or ones the
+        // registry or its token service refused).
+        OciDistributionError::UnauthorizedError { url } => format!(
+            "authentication required: the registry refused access to {url}; log in with `docker login` or check the credentials in the Docker config"
+        ),
+        OciDistributionError::RegistryError { envelope, .. }
+            if envelope.errors.iter().any(|e| {
+                matches!(
+                    e.code,
+                    OciErrorCode::ManifestUnknown
+                        | OciErrorCode::NameUnknown
+                        | OciErrorCode::NotFound
+                )
+            }) =>
+        {
+            format!("image not found ({envelope})")
         }
+        OciDistributionError::RequestError(r) => with_sources(r),
         other => other.to_string(),
     }
+}
+
+/// `e` followed by its chain of causes: transport errors say what went wrong
+/// ("connection refused", "end of file before message length reached") only
+/// in their sources.
+fn with_sources(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s = format!("{s}: {inner}");
+        src = inner.source();
+    }
+    s
 }
 
 /// The Docker client configuration file: `$DOCKER_CONFIG/config.json`, else
