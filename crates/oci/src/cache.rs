@@ -7,6 +7,8 @@
 //!                             (the canonical reference, docker.io/library/x:tag)
 //! CACHE/blobs/sha256/HEX      manifests, indexes, configs, layers
 //! CACHE/.lock                 flock(2) held while index.json is rewritten
+//! CACHE/.gc.lock              shared while pulling or building, exclusive
+//!                             while deleting blobs
 //! CACHE/.tmp/                 blobs being written (ours; other tools ignore it)
 //! ```
 //!
@@ -125,6 +127,36 @@ impl Cache {
     /// holds it.
     pub fn lock(&self) -> Result<CacheLock> {
         let path = self.root.join(".lock");
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io("cannot open the cache lock", &path))?;
+        file.lock().map_err(io("cannot lock", &path))?;
+        Ok(CacheLock { _file: file })
+    }
+
+    /// Takes a shared "in use" lock that [`Cache::remove`] and
+    /// [`Cache::clean`] wait for (they take it exclusively before deleting
+    /// blobs). Pulls hold it while downloading and builds while reading, so
+    /// blobs written but not yet named in `index.json`, or being read, are
+    /// never collected from under them.
+    pub fn pin(&self) -> Result<CacheLock> {
+        let path = self.root.join(".gc.lock");
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io("cannot open the cache lock", &path))?;
+        file.lock_shared().map_err(io("cannot lock", &path))?;
+        Ok(CacheLock { _file: file })
+    }
+
+    /// The exclusive side of [`Cache::pin`].
+    fn exclusive_pin(&self) -> Result<CacheLock> {
+        let path = self.root.join(".gc.lock");
         let file = File::options()
             .create(true)
             .truncate(false)
@@ -345,6 +377,21 @@ impl Cache {
             }
         }
         let config = self.read_blob(&Digest::parse(&manifest.config.digest)?)?;
+        // A single-platform image says its platform in its config; one for
+        // another platform does not satisfy this request.
+        if let Ok(c) = serde_json::from_slice::<serde_json::Value>(&config) {
+            let field = |k: &str| c.get(k).and_then(|v| v.as_str()).filter(|s| !s.is_empty());
+            if let (Some(os), Some(arch)) = (field("os"), field("architecture")) {
+                let p = Platform {
+                    os: os.to_string(),
+                    architecture: arch.to_string(),
+                    variant: field("variant").map(str::to_string),
+                };
+                if !platform.matches(&p) {
+                    return Ok(None);
+                }
+            }
+        }
         Ok(Some(CachedImage {
             name,
             top,
@@ -382,6 +429,7 @@ impl Cache {
     /// Removes the named images, then their blobs that no other image uses.
     /// Returns the names that were not in the cache.
     pub fn remove(&self, names: &[String]) -> Result<Vec<String>> {
+        let _pin = self.exclusive_pin()?;
         let lock = self.lock()?;
         let mut index = self.index()?;
         let mut missing = Vec::new();
@@ -401,6 +449,7 @@ impl Cache {
 
     /// Empties the cache (the reference removes the directory).
     pub fn clean(&self) -> Result<()> {
+        let _pin = self.exclusive_pin()?;
         let lock = self.lock()?;
         self.write_index(&Index {
             media_type: None,
@@ -514,4 +563,96 @@ pub(crate) fn select_platform(
                 available: available.into_keys().collect::<Vec<_>>().join(", "),
             }
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Caches a one-layer single-platform image and names it.
+    fn single(cache: &Cache, name: &str, arch: &str) -> ImageRef {
+        let layer = cache.write_blob(b"not really a tar").unwrap();
+        let config = format!(r#"{{"os":"linux","architecture":"{arch}","config":{{}}}}"#);
+        let config_d = cache.write_blob(config.as_bytes()).unwrap();
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": media_type::OCI_MANIFEST,
+            "config": {"mediaType": media_type::OCI_CONFIG, "digest": config_d.as_str(), "size": config.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer.as_str(), "size": 16}],
+        });
+        let bytes = serde_json::to_vec(&manifest).unwrap();
+        let md = cache.write_blob(&bytes).unwrap();
+        cache
+            .tag(
+                name,
+                Descriptor {
+                    media_type: media_type::OCI_MANIFEST.into(),
+                    digest: md.to_string(),
+                    size: bytes.len() as u64,
+                    platform: None,
+                    annotations: BTreeMap::new(),
+                },
+            )
+            .unwrap();
+        ImageRef::parse(name).unwrap()
+    }
+
+    #[test]
+    fn a_single_platform_image_only_serves_its_platform() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let r = single(&cache, "example.com/a:1", "arm64");
+        assert!(
+            cache
+                .image(&r, &Platform::linux("arm64"))
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            cache
+                .image(&r, &Platform::linux("amd64"))
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn removal_waits_for_a_pinned_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let r = single(&cache, "example.com/a:1", "amd64");
+        let pin = cache.pin().unwrap();
+        let c2 = cache.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let t = std::thread::spawn(move || {
+            c2.remove(&["example.com/a:1".to_string()]).unwrap();
+            tx.send(()).unwrap();
+        });
+        assert!(
+            rx.recv_timeout(std::time::Duration::from_millis(300))
+                .is_err(),
+            "remove must wait while the cache is pinned"
+        );
+        assert!(
+            cache
+                .image(&r, &Platform::linux("amd64"))
+                .unwrap()
+                .is_some()
+        );
+        drop(pin);
+        rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
+        t.join().unwrap();
+        assert!(
+            cache
+                .image(&r, &Platform::linux("amd64"))
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("blobs/sha256"))
+                .unwrap()
+                .count(),
+            0
+        );
+    }
 }

@@ -200,6 +200,8 @@ impl Registry {
         let client = self.client(target.resolve_registry(), plain);
         let auth = credentials(self.opts.docker_config.as_deref(), image.registry());
         let name = image.canonical();
+        // Keep gc from deleting blobs we have written but not yet named.
+        let _pin = cache.pin()?;
         let err = |reason: String| Error::Registry {
             registry: target.resolve_registry().to_string(),
             action: "cannot pull",
@@ -278,9 +280,9 @@ impl Registry {
         if cache.has_blob(&digest) {
             return Ok(());
         }
-        // Make sure we hold a token before streaming (pull_blob_stream does
-        // not authenticate by itself).
-        let _ = client.auth(target, auth, RegistryOperation::Pull).await;
+        // No separate auth call: the manifest pull stored the credentials
+        // and the token for this repository, which blob requests reuse.
+        let _ = auth;
         let bar = self.progress.add(ProgressBar::new(d.size));
         bar.set_style(
             ProgressStyle::with_template("{prefix:>12} [{bar:30}] {bytes}/{total_bytes}")
