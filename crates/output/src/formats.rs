@@ -152,12 +152,12 @@ pub fn write_format(
     match format {
         "tar" => {
             let mut s = Staged::create(paths[0].clone())?;
-            write_tar(s.file(), produce, None)?;
+            write_tar_to(s.file(), produce, false)?;
             Ok(vec![s.commit()?])
         }
         "docker" => {
             let mut s = Staged::create(paths[0].clone())?;
-            write_tar(s.file(), produce, Some(DOCKERFILE))?;
+            write_tar_to(s.file(), produce, true)?;
             Ok(vec![s.commit()?])
         }
         "kernel+initrd" => {
@@ -214,11 +214,16 @@ pub fn write_format(
 
 const DOCKERFILE: &[u8] = b"FROM scratch\nWORKDIR /\nENTRYPOINT [\"/bin/rc.init\"]\nCOPY . ./\n";
 
-fn write_tar(file: &mut File, produce: &Producer, dockerfile: Option<&[u8]>) -> Result<()> {
-    let mut tar = TarWriter::new(BufWriter::with_capacity(1 << 20, file));
+/// Writes the `tar` (or, with `dockerfile`, the `docker`) format to any
+/// writer: `build --o FILE` and `build --o -`.
+pub fn write_tar_to(out: impl Write, produce: &Producer, dockerfile: bool) -> Result<()> {
+    let mut tar = TarWriter::new(BufWriter::with_capacity(1 << 20, out));
     produce(&mut tar)?;
-    if let Some(d) = dockerfile {
-        tar.add(&Entry::file("Dockerfile", d.len() as u64), &mut &d[..])?;
+    if dockerfile {
+        tar.add(
+            &Entry::file("Dockerfile", DOCKERFILE.len() as u64),
+            &mut &DOCKERFILE[..],
+        )?;
     }
     tar.finish()
         .and_then(|mut w| w.flush())

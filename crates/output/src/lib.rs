@@ -10,5 +10,6 @@ mod tar;
 pub use cpio::{Compression, Compressor, CpioWriter, InitrdSink};
 pub use formats::{
     Error, OutputOptions, Producer, Result, SUPPORTED, Staged, output_files, write_format,
+    write_tar_to,
 };
 pub use tar::TarWriter;
