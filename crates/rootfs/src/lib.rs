@@ -10,9 +10,13 @@
 mod entry;
 mod error;
 // mod flatten;
-// mod spec;
+mod spec;
 
-pub use entry::{Entry, EntryKind, EntrySink, DEFAULT_MTIME};
+pub use entry::{DEFAULT_MTIME, Entry, EntryKind, EntrySink};
 pub use error::{Error, Result};
 // pub use flatten::{Compression, Layer, flatten_layers};
-// pub use spec::{RuntimeConfig, oci_config, runtime_config};
+pub use spec::{
+    ALL_CAPABILITIES, CONFIG_LABEL, ImageRuntimeDefaults, OCI_VERSION, RuntimeBindNs,
+    RuntimeConfig, RuntimeInterface, VOLUMES_DIR, oci_config, readonly_rootfs, runtime_config,
+    runtime_config_with_root,
+};
