@@ -16,6 +16,12 @@ pub enum Error {
     /// Images, registries and the cache.
     #[error(transparent)]
     Oci(#[from] linuxkit_oci::Error),
+    /// Assembling the root filesystem.
+    #[error(transparent)]
+    Rootfs(#[from] linuxkit_rootfs::Error),
+    /// Writing outputs.
+    #[error(transparent)]
+    Output(#[from] linuxkit_output::Error),
     /// Flags or arguments that do not fit together.
     #[error("{0}")]
     Usage(String),

@@ -166,8 +166,8 @@ fn format_rules_of_the_reference() {
     let f = examples().join("minimal.yml");
     let cases: &[(&[&str], &str)] = &[
         (
-            &["--format", "tar,kernel+initrd"],
-            "format type tar must be the only format specified",
+            &["--format", "tar,kernel+initrd", "--o", "x.tar"],
+            "--o can only be used when building a single output format",
         ),
         (
             &["--format", "iso-bios", "--format", "kernel+iso"],

@@ -198,7 +198,6 @@ pub fn write_format(
                 .map_err(io("cannot read the initrd"))?;
             add("initrd.img", f, size)?;
             add("cmdline", &mut &cmdline[..], cmdline.len() as u64)?;
-            drop(add);
             tar.finish()
                 .and_then(|mut w| w.flush())
                 .map_err(io("cannot write the tar"))?;

@@ -7,14 +7,16 @@
 //! values with their content, pushed into an [`EntrySink`]. Nothing here
 //! knows about output formats, and no output writer knows about YAML.
 
+mod assemble;
 mod entry;
 mod error;
-// mod flatten;
+mod flatten;
 mod spec;
 
+pub use assemble::{Images, assemble};
 pub use entry::{DEFAULT_MTIME, Entry, EntryKind, EntrySink};
 pub use error::{Error, Result};
-// pub use flatten::{Compression, Layer, flatten_layers};
+pub use flatten::{Compression, Filter, FlattenStats, Layer, Replacement, flatten_layers};
 pub use spec::{
     ALL_CAPABILITIES, CONFIG_LABEL, ImageRuntimeDefaults, OCI_VERSION, RuntimeBindNs,
     RuntimeConfig, RuntimeInterface, VOLUMES_DIR, oci_config, readonly_rootfs, runtime_config,

@@ -120,13 +120,9 @@ fn check_flags(args: &BuildArgs) -> Result<Vec<String>> {
             .to_string(),
         );
     }
-    if formats.len() > 1
-        && let Some(f) = formats.iter().find(|f| STREAMABLE.contains(&f.as_str()))
-    {
-        return Err(Error::Usage(format!(
-            "format type {f} must be the only format specified"
-        )));
-    }
+    // The reference refuses `tar` or `docker` next to other formats because
+    // it streams them; we write every format to its own file, so only `--o`
+    // (a single stream) needs a single format.
     if let Some(o) = &args.output {
         if formats.len() != 1 {
             return Err(Error::Usage(
@@ -182,6 +178,13 @@ fn check_flags(args: &BuildArgs) -> Result<Vec<String>> {
         )));
     }
     parse_size(&args.size)?;
+    if !args.dry_run
+        && let Some(f) = formats
+            .iter()
+            .find(|f| !linuxkit_output::SUPPORTED.contains(&f.as_str()))
+    {
+        return Err(Error::NotImplemented(format!("build --format {f}")));
+    }
     Ok(formats)
 }
 
@@ -211,7 +214,7 @@ pub fn run(
     registry: impl Fn() -> Result<linuxkit_oci::Registry>,
 ) -> Result<()> {
     let formats = check_flags(args)?;
-    let _name = output_name(args);
+    let name = output_name(args);
     let config = load_config(&args.files, pkg_opts)?;
     if args.dry_run {
         print!("{}", linuxkit_config::to_yaml(&config.moby));
@@ -233,10 +236,46 @@ pub fn run(
         tracing::info!("pulling {image}");
         reg.pull(&cache, image)?;
     }
-    Err(Error::NotImplemented(format!(
-        "build --format {}",
-        formats.join(",")
-    )))
+    let _pin = cache.pin()?;
+    let scratch = tempfile::Builder::new()
+        .prefix(".linuxkit-build-")
+        .tempdir_in(cache.root())
+        .context(|| {
+            format!(
+                "cannot create a scratch directory in {}",
+                cache.root().display()
+            )
+        })?;
+    let images = linuxkit_rootfs::Images {
+        cache: &cache,
+        platform,
+        scratch: scratch.path(),
+    };
+    let produce = |sink: &mut dyn linuxkit_rootfs::EntrySink| {
+        linuxkit_rootfs::assemble(&config, &images, sink)
+    };
+    if let Some(o) = &args.output {
+        // A single streamable format (checked above) to a file or stdout.
+        let dockerfile = formats[0] == "docker";
+        if o == "-" {
+            let stdout = std::io::stdout().lock();
+            linuxkit_output::write_tar_to(stdout, &produce, dockerfile)?;
+        } else {
+            let mut staged = linuxkit_output::Staged::create(PathBuf::from(o))?;
+            linuxkit_output::write_tar_to(staged.file(), &produce, dockerfile)?;
+            staged.commit()?;
+        }
+        return Ok(());
+    }
+    let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from("."));
+    let opts = linuxkit_output::OutputOptions::default();
+    for f in &formats {
+        let written = linuxkit_output::write_format(f, &dir, &name, &opts, &produce)?;
+        for w in written {
+            tracing::info!("wrote {}", w.display());
+        }
+    }
+    Ok(())
 }
 
 /// Every image the configuration names, parsed, each once, in YAML order.

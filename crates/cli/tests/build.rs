@@ -1,0 +1,277 @@
+//! `linuxkit build` end to end: images pushed by skopeo to a real
+//! docker-registry, pulled, assembled and written as outputs, then checked
+//! with GNU tar and cpio.
+
+#[allow(unused_imports)]
+#[path = "../../oci/tests/support/mod.rs"]
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::json;
+use support::{
+    Auth, Compression, Fixture, Format, ImageSpec, LayerSpec, Platform, TestRegistry, push_fixture,
+};
+
+fn linuxkit() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_linuxkit"))
+}
+
+fn ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn image(spec: ImageSpec) -> Fixture {
+    Fixture::build(Format::Oci, "t", &[spec], false)
+}
+
+/// A kernel image (`kernel` + `kernel.tar` with a module), an init image, an
+/// onboot container with a config label and a service.
+struct World {
+    registry: TestRegistry,
+    yml: String,
+}
+
+fn world() -> World {
+    let registry = TestRegistry::start(Auth::None);
+    let modules = LayerSpec::new(Compression::None)
+        .file("lib/modules/6.1.0/kernel/foo.ko", "module")
+        .tar();
+    let kernel = image(
+        ImageSpec::new(Platform::linux_amd64()).layer(
+            LayerSpec::new(Compression::Gzip)
+                .file("kernel", "BZIMAGE")
+                .file("kernel.tar", &modules),
+        ),
+    );
+    let init = image(
+        ImageSpec::new(Platform::linux_amd64()).layer(
+            LayerSpec::new(Compression::Gzip)
+                .file_mode("init", "#!/bin/sh\n", 0o755)
+                .file_mode("bin/busybox", "BUSYBOX", 0o755)
+                .hardlink("bin/sh", "bin/busybox")
+                .file("etc/hostname", "dropped")
+                .file("etc/resolv.conf", "replaced"),
+        ),
+    );
+    let label =
+        r#"{"capabilities":["CAP_SYS_ADMIN"],"binds":["/etc/resolv.conf:/etc/resolv.conf"]}"#;
+    let onboot = image(
+        ImageSpec::new(Platform::linux_amd64())
+            .label("org.mobyproject.config", label)
+            .config_field("Entrypoint", json!(["/bin/tool"]))
+            .layer(LayerSpec::new(Compression::Zstd).file_mode("bin/tool", "TOOL", 0o755)),
+    );
+    let service = image(
+        ImageSpec::new(Platform::linux_amd64())
+            .config_field("Cmd", json!(["/bin/server", "-v"]))
+            .layer(LayerSpec::new(Compression::Gzip).file_mode("bin/server", "SERVER", 0o755)),
+    );
+    for (f, name) in [
+        (&kernel, "kernel:1"),
+        (&init, "init:1"),
+        (&onboot, "tool:1"),
+        (&service, "server:1"),
+    ] {
+        push_fixture(f, &registry, name);
+    }
+    let r = registry.addr();
+    let yml = format!(
+        "kernel:\n  image: {r}/kernel:1\n  cmdline: console=ttyS0\ninit:\n  - {r}/init:1\nonboot:\n  - name: tool\n    image: {r}/tool:1\nservices:\n  - name: server\n    image: {r}/server:1\n    readonly: true\n    uid: server\nfiles:\n  - path: etc/motd\n    contents: hello\n    mode: \"0644\"\n  - path: etc/linuxkit-config\n    metadata: yaml\n"
+    );
+    World { registry, yml }
+}
+
+fn build(cache: &Path, dir: &Path, yml: &Path, formats: &str) {
+    ok(linuxkit()
+        .arg("-q")
+        .arg("--cache")
+        .arg(cache)
+        .args(["build", "--format", formats, "--name", "t", "--dir"])
+        .arg(dir)
+        .arg(yml));
+}
+
+fn listing(tar: &Path) -> String {
+    ok(Command::new("tar")
+        .args(["--numeric-owner", "-tvf"])
+        .arg(tar))
+}
+
+#[test]
+fn builds_tar_and_kernel_initrd_reproducibly_and_offline() {
+    let w = world();
+    let tmp = tempfile::tempdir().unwrap();
+    let yml = tmp.path().join("t.yml");
+    std::fs::write(&yml, &w.yml).unwrap();
+    let cache = tmp.path().join("cache");
+    let out1 = tmp.path().join("out1");
+    std::fs::create_dir(&out1).unwrap();
+    build(&cache, &out1, &yml, "kernel+initrd,tar");
+
+    // kernel+initrd files, with the reference's names.
+    assert_eq!(std::fs::read(out1.join("t-kernel")).unwrap(), b"BZIMAGE");
+    assert_eq!(
+        std::fs::read_to_string(out1.join("t-cmdline")).unwrap(),
+        "console=ttyS0"
+    );
+    let cpio = ok(Command::new("sh").arg("-c").arg(format!(
+        "zcat {} | cpio -t --quiet",
+        out1.join("t-initrd.img").display()
+    )));
+    for p in [
+        "init",
+        "bin/busybox",
+        "lib/modules/6.1.0/kernel/foo.ko",
+        "etc/resolv.conf",
+        "containers/onboot/000-tool/config.json",
+        "containers/onboot/000-tool/runtime.json",
+        "containers/onboot/000-tool/lower/bin/tool",
+        "containers/services/server/rootfs/bin/server",
+        "etc/motd",
+    ] {
+        assert!(
+            cpio.lines().any(|l| l == p),
+            "{p} missing from the initrd:\n{cpio}"
+        );
+    }
+    assert!(
+        !cpio.lines().any(|l| l.starts_with("boot")),
+        "boot/ stays out of the initrd"
+    );
+    assert!(
+        !cpio.lines().any(|l| l == "etc/hostname"),
+        "etc/hostname is dropped"
+    );
+
+    // The tar holds everything, boot/ included.
+    let t = listing(&out1.join("t.tar"));
+    assert!(t.contains("boot/kernel"), "{t}");
+    assert!(
+        t.contains("etc/resolv.conf -> /run/resolvconf/resolv.conf"),
+        "{t}"
+    );
+    assert!(t.contains("bin/sh link to bin/busybox"), "{t}");
+
+    // config.json from label + image config; uid allocated by name.
+    let x = tmp.path().join("x");
+    std::fs::create_dir(&x).unwrap();
+    ok(Command::new("tar")
+        .arg("-xf")
+        .arg(out1.join("t.tar"))
+        .arg("-C")
+        .arg(&x)
+        .args([
+            "containers/onboot/000-tool/config.json",
+            "containers/services/server/config.json",
+            "etc/linuxkit-config",
+        ]));
+    let tool: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(x.join("containers/onboot/000-tool/config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(tool["process"]["args"], json!(["/bin/tool"]));
+    assert_eq!(
+        tool["process"]["capabilities"]["effective"],
+        json!(["CAP_SYS_ADMIN"])
+    );
+    let server: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(x.join("containers/services/server/config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(server["process"]["args"], json!(["/bin/server", "-v"]));
+    assert_eq!(server["process"]["user"]["uid"], json!(101));
+    assert_eq!(server["root"]["readonly"], json!(true));
+    let meta = std::fs::read_to_string(x.join("etc/linuxkit-config")).unwrap();
+    assert!(meta.contains("name: server"), "{meta}");
+
+    // Byte-identical from another directory and another working directory,
+    // with the registry gone: the cache is enough.
+    let mut reg = w.registry;
+    reg.stop();
+    let out2 = tmp.path().join("elsewhere/out2");
+    std::fs::create_dir_all(&out2).unwrap();
+    let copy = tmp.path().join("elsewhere/t.yml");
+    std::fs::copy(&yml, &copy).unwrap();
+    ok(linuxkit()
+        .current_dir(tmp.path().join("elsewhere"))
+        .arg("-q")
+        .arg("--cache")
+        .arg(&cache)
+        .args([
+            "build",
+            "--format",
+            "kernel+initrd,tar",
+            "--name",
+            "t",
+            "--dir",
+            "out2",
+            "t.yml",
+        ]));
+    for f in ["t-kernel", "t-initrd.img", "t-cmdline", "t.tar"] {
+        assert_eq!(
+            std::fs::read(out1.join(f)).unwrap(),
+            std::fs::read(out2.join(f)).unwrap(),
+            "{f} differs between builds"
+        );
+    }
+
+    // `--o -` streams the tar to stdout, identical to the file.
+    let stdout = Command::new(env!("CARGO_BIN_EXE_linuxkit"))
+        .arg("-q")
+        .arg("--cache")
+        .arg(&cache)
+        .args(["build", "--o", "-"])
+        .arg(&yml)
+        .output()
+        .unwrap();
+    assert!(
+        stdout.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stdout.stderr)
+    );
+    assert_eq!(stdout.stdout, std::fs::read(out1.join("t.tar")).unwrap());
+}
+
+#[test]
+fn a_failed_build_leaves_no_partial_outputs() {
+    let w = world();
+    let tmp = tempfile::tempdir().unwrap();
+    let yml = tmp.path().join("t.yml");
+    // The kernel image has no file `nope`: the build fails while writing.
+    let bad = w.yml.replace(
+        "  cmdline: console=ttyS0\n",
+        "  cmdline: console=ttyS0\n  binary: nope\n",
+    );
+    assert_ne!(bad, w.yml);
+    std::fs::write(&yml, bad).unwrap();
+    let out = tmp.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let o = linuxkit()
+        .arg("-q")
+        .arg("--cache")
+        .arg(tmp.path().join("cache"))
+        .args(["build", "--format", "kernel+initrd,tar", "--dir"])
+        .arg(&out)
+        .arg(&yml)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("has no file `nope`"), "{err}");
+    let entries: Vec<PathBuf> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(
+        entries.is_empty(),
+        "partial outputs left behind: {entries:?}"
+    );
+}

@@ -1,0 +1,523 @@
+//! Lays out the whole root filesystem, in the reference's order:
+//!
+//! 1. the kernel: `boot/cmdline`, `boot/kernel`, `boot/ucode.cpio`, then the
+//!    modules tarball (`kernel.tar`) expanded at `/`;
+//! 2. the `init` images, flattened at `/` in order;
+//! 3. `containers/volumes/NAME/{lower,tmp,merged}`;
+//! 4. the bundles `containers/onboot/NNN-NAME/`, `containers/onshutdown/NNN-NAME/`
+//!    and `containers/services/NAME/` with `config.json` and `runtime.json`;
+//! 5. the `files` section.
+//!
+//! Every entry goes to one [`EntrySink`]; parent directories are emitted
+//! before their children, generated entries get [`DEFAULT_MTIME`].
+
+use std::collections::BTreeSet;
+use std::io::{Cursor, Read};
+use std::path::{Path, PathBuf};
+
+use linuxkit_config::{Config, File as FileSpec, IdMap, IdSpec, Image, MetadataFormat, Section};
+use linuxkit_oci::{Cache, CachedImage, ImageRef, Platform};
+
+use crate::entry::{DEFAULT_MTIME, Entry, EntryKind, EntrySink};
+use crate::error::{Error, Result};
+use crate::flatten::{Compression, Filter, Layer, flatten_layers};
+use crate::spec::{ImageRuntimeDefaults, oci_config, readonly_rootfs, runtime_config};
+
+/// What assembly reads images from.
+pub struct Images<'a> {
+    pub cache: &'a Cache,
+    pub platform: Platform,
+    /// Where to put files extracted from the kernel image (the kernel and
+    /// its modules tarball) while assembling.
+    pub scratch: &'a Path,
+}
+
+impl Images<'_> {
+    fn get(&self, reference: &str) -> Result<CachedImage> {
+        let r = ImageRef::parse(reference)?;
+        self.cache.image(&r, &self.platform)?.ok_or_else(|| {
+            linuxkit_oci::Error::NotCached {
+                image: r.canonical(),
+            }
+            .into()
+        })
+    }
+
+    fn layers(&self, img: &CachedImage) -> Result<Vec<Layer>> {
+        img.manifest
+            .layers
+            .iter()
+            .map(|l| Layer::cached(&img.name, self.cache, l))
+            .collect()
+    }
+}
+
+/// Emits parent directories once each, so every entry's parent precedes it.
+struct Dirs<'s> {
+    sink: &'s mut dyn EntrySink,
+    done: BTreeSet<String>,
+}
+
+impl Dirs<'_> {
+    fn parents(&mut self, path: &str) -> Result<()> {
+        let mut acc = String::new();
+        let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+        for p in &parts[..parts.len().saturating_sub(1)] {
+            if !acc.is_empty() {
+                acc.push('/');
+            }
+            acc.push_str(p);
+            if self.done.insert(acc.clone()) {
+                self.sink
+                    .add(&Entry::dir(acc.clone()), &mut std::io::empty())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn dir(&mut self, path: &str) -> Result<()> {
+        self.parents(path)?;
+        if self.done.insert(path.to_string()) {
+            self.sink.add(&Entry::dir(path), &mut std::io::empty())?;
+        }
+        Ok(())
+    }
+
+    fn add(&mut self, e: &Entry, data: &mut dyn Read) -> Result<()> {
+        self.parents(&e.path)?;
+        if e.kind == EntryKind::Dir {
+            self.done.insert(e.path.trim_end_matches('/').to_string());
+        }
+        self.sink.add(e, data)
+    }
+
+    fn bytes(&mut self, e: Entry, data: &[u8]) -> Result<()> {
+        let e = Entry {
+            size: data.len() as u64,
+            ..e
+        };
+        self.add(&e, &mut Cursor::new(data))
+    }
+}
+
+impl EntrySink for Dirs<'_> {
+    fn add(&mut self, e: &Entry, data: &mut dyn Read) -> Result<()> {
+        Dirs::add(self, e, data)
+    }
+}
+
+/// Marks every entry with where it came from (the reference's
+/// `LINUXKIT.source` and `LINUXKIT.location` PAX records).
+struct Provenance<'a, 's> {
+    out: &'a mut Dirs<'s>,
+    source: &'a str,
+    location: String,
+}
+
+impl EntrySink for Provenance<'_, '_> {
+    fn add(&mut self, e: &Entry, data: &mut dyn Read) -> Result<()> {
+        let e = Entry {
+            provenance: Some((self.source.to_string(), self.location.clone())),
+            ..e.clone()
+        };
+        self.out.add(&e, data)
+    }
+}
+
+/// Flattens `img` under `prefix` into `out`, tagging entries with their
+/// source and location.
+fn flatten_into(
+    images: &Images,
+    img: &CachedImage,
+    prefix: &str,
+    filter: &dyn Fn(&str) -> Filter,
+    source: &str,
+    location: String,
+    out: &mut Dirs,
+) -> Result<()> {
+    let layers = images.layers(img)?;
+    let mut sink = Provenance {
+        out,
+        source,
+        location,
+    };
+    flatten_layers(&img.name, &layers, prefix, filter, &mut sink)?;
+    Ok(())
+}
+
+const HOSTS: &[u8] = b"127.0.0.1       localhost\n::1     localhost ip6-localhost ip6-loopback\n";
+const RESOLV_COMMENT: &[u8] = b"# no resolv.conf\n";
+
+/// Entries the reference never takes from an image.
+fn dropped(path: &str) -> bool {
+    matches!(
+        path,
+        ".dockerenv" | "Dockerfile" | "dev/console" | "dev/pts" | "dev/shm" | "etc/hostname"
+    ) || path.starts_with("dev/pts/")
+        || path.starts_with("dev/shm/")
+}
+
+/// Assembles the root filesystem of `config` into `sink`. `config` must be
+/// validated and its images cached.
+pub fn assemble(config: &Config, images: &Images, sink: &mut dyn EntrySink) -> Result<()> {
+    let m = &config.moby;
+    let mut out = Dirs {
+        sink,
+        done: BTreeSet::new(),
+    };
+    if !m.kernel.image.is_empty() {
+        kernel(config, images, &mut out)?;
+    }
+    for (i, reference) in m.init.iter().enumerate() {
+        let img = images.get(reference)?;
+        let filter = |p: &str| {
+            if dropped(p) || p == "etc/hosts" || p == "etc/resolv.conf" || p == "etc/mtab" {
+                Filter::Drop
+            } else {
+                Filter::Keep
+            }
+        };
+        flatten_into(
+            images,
+            &img,
+            "",
+            &filter,
+            reference,
+            format!("init[{i}]"),
+            &mut out,
+        )?;
+    }
+    if !m.init.is_empty() {
+        // The init images' resolv.conf points where dhcpcd writes.
+        out.add(
+            &Entry::symlink("etc/resolv.conf", "/run/resolvconf/resolv.conf"),
+            &mut std::io::empty(),
+        )?;
+        out.bytes(Entry::file("etc/hosts", 0), HOSTS)?;
+        out.add(
+            &Entry::symlink("etc/mtab", "/proc/mounts"),
+            &mut std::io::empty(),
+        )?;
+    }
+    for (i, v) in m.volumes.iter().enumerate() {
+        let base = format!("containers/volumes/{}", v.name);
+        out.dir(&format!("{base}/lower"))?;
+        if !v.image.is_empty() {
+            let img = images.get(&v.image)?;
+            flatten_into(
+                images,
+                &img,
+                &format!("{base}/lower/"),
+                &|_| Filter::Keep,
+                &v.image,
+                format!("volumes[{i}]"),
+                &mut out,
+            )?;
+        }
+        if !v.readonly {
+            out.dir(&format!("{base}/tmp"))?;
+        }
+        out.dir(&format!("{base}/merged"))?;
+    }
+    let ids = IdMap::new(m);
+    for (section, i, c) in m.containers() {
+        bundle(config, images, &ids, section, i, c, &mut out)?;
+    }
+    for (i, f) in m.files.iter().enumerate() {
+        file(config, &ids, i, f, &mut out)?;
+    }
+    Ok(())
+}
+
+fn kernel(config: &Config, images: &Images, out: &mut Dirs) -> Result<()> {
+    let k = &config.moby.kernel;
+    let img = images.get(&k.image)?;
+    let binary = if k.binary.is_empty() {
+        "kernel"
+    } else {
+        k.binary.as_str()
+    };
+    let tar = k.tar.as_deref().unwrap_or("kernel.tar");
+    let mut wanted: Vec<&str> = vec![binary];
+    if tar != "none" {
+        wanted.push(tar);
+    }
+    if let Some(u) = &k.ucode {
+        wanted.push(u);
+    }
+    let found = extract_files(images, &img, &wanted)?;
+    let path_of = |name: &str| -> Result<&PathBuf> {
+        found
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, p)| p)
+            .ok_or_else(|| {
+                Error::Config(config.kernel_error(
+                    "image",
+                    format!("kernel image {} has no file `{name}`", img.name),
+                ))
+            })
+    };
+    let prov = (k.image.clone(), "kernel".to_string());
+    out.dir("boot")?;
+    out.bytes(
+        Entry {
+            provenance: Some(prov.clone()),
+            ..Entry::file("boot/cmdline", 0)
+        },
+        k.cmdline.as_bytes(),
+    )?;
+    let copy = |out: &mut Dirs, dest: &str, src: &Path| -> Result<()> {
+        let f = std::fs::File::open(src).map_err(|source| Error::Io {
+            context: format!("cannot read {}", src.display()),
+            source,
+        })?;
+        let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+        out.add(
+            &Entry {
+                provenance: Some(prov.clone()),
+                ..Entry::file(dest, size)
+            },
+            &mut std::io::BufReader::new(f),
+        )
+    };
+    copy(out, "boot/kernel", path_of(binary)?)?;
+    if let Some(u) = &k.ucode {
+        copy(out, "boot/ucode.cpio", path_of(u)?)?;
+    }
+    if tar != "none" {
+        let layer = Layer::from_path(
+            format!("{}:{tar}", img.name),
+            Compression::None,
+            path_of(tar)?.clone(),
+        );
+        let mut sink = Provenance {
+            out,
+            source: &k.image,
+            location: "kernel".into(),
+        };
+        flatten_layers(
+            &format!("{} ({tar})", img.name),
+            &[layer],
+            "",
+            &|_| Filter::Keep,
+            &mut sink,
+        )?;
+    }
+    Ok(())
+}
+
+/// Copies the named top-level files of an image (as its layers merge) to
+/// scratch files; returns (name, path) for those found.
+fn extract_files(
+    images: &Images,
+    img: &CachedImage,
+    names: &[&str],
+) -> Result<Vec<(String, PathBuf)>> {
+    struct Grab<'a> {
+        names: &'a [&'a str],
+        dir: &'a Path,
+        found: Vec<(String, PathBuf)>,
+    }
+    impl EntrySink for Grab<'_> {
+        fn add(&mut self, e: &Entry, data: &mut dyn Read) -> Result<()> {
+            if e.kind == EntryKind::File && self.names.contains(&e.path.as_str()) {
+                let dest = self.dir.join(format!("extract-{}", self.found.len()));
+                let mut f = std::fs::File::create(&dest).map_err(|source| Error::Io {
+                    context: format!("cannot create {}", dest.display()),
+                    source,
+                })?;
+                std::io::copy(&mut data.take(e.size), &mut f).map_err(|source| Error::Io {
+                    context: format!("cannot write {}", dest.display()),
+                    source,
+                })?;
+                self.found.push((e.path.clone(), dest));
+            }
+            Ok(())
+        }
+    }
+    let mut grab = Grab {
+        names,
+        dir: images.scratch,
+        found: Vec::new(),
+    };
+    let filter = |p: &str| {
+        if names
+            .iter()
+            .any(|n| *n == p || n.starts_with(&format!("{p}/")))
+        {
+            Filter::Keep
+        } else {
+            Filter::Drop
+        }
+    };
+    flatten_layers(&img.name, &images.layers(img)?, "", &filter, &mut grab)?;
+    Ok(grab.found)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn bundle(
+    config: &Config,
+    images: &Images,
+    ids: &IdMap,
+    section: Section,
+    i: usize,
+    c: &Image,
+    out: &mut Dirs,
+) -> Result<()> {
+    let dir = match section {
+        Section::Services => format!("containers/services/{}", c.name),
+        _ => format!("containers/{}/{i:03}-{}", section.key(), c.name),
+    };
+    let img = images.get(&c.image)?;
+    let defaults = ImageRuntimeDefaults::from_image_config_json(&img.config)?;
+    let label = defaults.parse_label(&img.name)?;
+    let readonly = readonly_rootfs(c, label.as_ref());
+    let fs_dir = if readonly { "rootfs" } else { "lower" };
+    let location = format!("{}[{i}]", section.key());
+    let filter = |p: &str| {
+        if dropped(p) || matches!(p, "etc/hosts" | "etc/resolv.conf" | "etc/mtab") {
+            Filter::Drop
+        } else {
+            Filter::Keep
+        }
+    };
+    let root = format!("{dir}/{fs_dir}");
+    out.dir(&root)?;
+    flatten_into(
+        images,
+        &img,
+        &format!("{root}/"),
+        &filter,
+        &c.image,
+        location,
+        out,
+    )?;
+    for d in ["dev", "dev/pts", "dev/shm", "etc", "proc", "sys"] {
+        out.dir(&format!("{root}/{d}"))?;
+    }
+    out.bytes(Entry::file(format!("{root}/etc/hosts"), 0), HOSTS)?;
+    out.add(
+        &Entry::symlink(format!("{root}/etc/mtab"), "/proc/mounts"),
+        &mut std::io::empty(),
+    )?;
+    out.bytes(
+        Entry::file(format!("{root}/etc/resolv.conf"), 0),
+        RESOLV_COMMENT,
+    )?;
+    if !readonly {
+        out.dir(&format!("{dir}/tmp"))?;
+        out.dir(&format!("{dir}/rootfs"))?;
+    }
+    let spec = oci_config(c, label.as_ref(), &defaults, ids, &config.moby.volumes)?;
+    out.bytes(
+        Entry::file(format!("{dir}/config.json"), 0),
+        spec.as_bytes(),
+    )?;
+    let runtime = runtime_config(c, label.as_ref(), readonly, &format!("/{dir}"));
+    out.bytes(
+        Entry::file(format!("{dir}/runtime.json"), 0),
+        runtime.as_bytes(),
+    )?;
+    Ok(())
+}
+
+fn file(config: &Config, ids: &IdMap, i: usize, f: &FileSpec, out: &mut Dirs) -> Result<()> {
+    let err = |sub: &str, msg: String| Error::Config(config.error_at("files", i, sub, msg));
+    let path = f
+        .path
+        .trim_start_matches('/')
+        .trim_end_matches('/')
+        .to_string();
+    let id = |s: &Option<IdSpec>, field: &str| -> Result<u32> {
+        match s {
+            None => Ok(0),
+            Some(s) => ids
+                .resolve(s)
+                .ok_or_else(|| err(field, format!("unknown user or group `{s}`"))),
+        }
+    };
+    let (uid, gid) = (id(&f.uid, "uid")?, id(&f.gid, "gid")?);
+    let default_mode = if f.directory { 0o700 } else { 0o600 };
+    let mode = match &f.mode {
+        Some(m) => linuxkit_config::parse_mode(m)
+            .ok_or_else(|| err("mode", format!("invalid mode `{m}`")))?,
+        None => default_mode,
+    };
+    // Missing parents get the file's owner and its mode plus the x bits.
+    let mut dir_mode = mode;
+    for (r, x) in [(0o700, 0o100), (0o070, 0o010), (0o007, 0o001)] {
+        if mode & r != 0 {
+            dir_mode |= x;
+        }
+    }
+    let prov = Some(("linuxkit.files".to_string(), format!("files[{i}]")));
+    let mut acc = String::new();
+    let parts: Vec<&str> = path.split('/').collect();
+    for p in &parts[..parts.len() - 1] {
+        if !acc.is_empty() {
+            acc.push('/');
+        }
+        acc.push_str(p);
+        if !out.done.contains(&acc) {
+            out.done.insert(acc.clone());
+            out.sink.add(
+                &Entry {
+                    mode: dir_mode,
+                    uid,
+                    gid,
+                    provenance: prov.clone(),
+                    ..Entry::dir(acc.clone())
+                },
+                &mut std::io::empty(),
+            )?;
+        }
+    }
+    let base = Entry {
+        mode,
+        uid,
+        gid,
+        mtime: DEFAULT_MTIME,
+        provenance: prov,
+        ..Entry::file(path.clone(), 0)
+    };
+    if f.directory {
+        return out.add(
+            &Entry {
+                kind: EntryKind::Dir,
+                ..base
+            },
+            &mut std::io::empty(),
+        );
+    }
+    if let Some(target) = &f.symlink {
+        return out.add(
+            &Entry {
+                kind: EntryKind::Symlink {
+                    target: target.clone(),
+                },
+                ..base
+            },
+            &mut std::io::empty(),
+        );
+    }
+    let contents: Vec<u8> = if let Some(c) = &f.contents {
+        c.clone().into_bytes()
+    } else if let Some(fmt) = f.metadata {
+        match fmt {
+            MetadataFormat::Yaml => linuxkit_config::to_yaml(&config.moby).into_bytes(),
+            MetadataFormat::Json => linuxkit_config::to_json(&config.moby).into_bytes(),
+        }
+    } else if let Some(src) = &f.source {
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let p = linuxkit_config::expand_home(src, home.as_deref()).map_err(|m| err("source", m))?;
+        match std::fs::read(&p) {
+            Ok(b) => b,
+            Err(_) if f.optional => return Ok(()),
+            Err(e) => return Err(err("source", format!("cannot read {}: {e}", p.display()))),
+        }
+    } else {
+        Vec::new()
+    };
+    out.bytes(base, &contents)
+}
