@@ -11,7 +11,7 @@
 //! Every entry goes to one [`EntrySink`]; parent directories are emitted
 //! before their children, generated entries get [`DEFAULT_MTIME`].
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::io::{Cursor, Read};
 use std::path::{Path, PathBuf};
 
@@ -21,7 +21,7 @@ use linuxkit_oci::{Cache, CachedImage, ImageRef, Platform};
 use crate::entry::{DEFAULT_MTIME, Entry, EntryKind, EntrySink};
 use crate::error::{Error, Result};
 use crate::flatten::{Compression, Filter, Layer, flatten_layers};
-use crate::spec::{ImageRuntimeDefaults, oci_config, readonly_rootfs, runtime_config};
+use crate::spec::{ImageRuntimeDefaults, oci_config, readonly_rootfs, runtime_config_with_root};
 
 /// What assembly reads images from.
 pub struct Images<'a> {
@@ -157,81 +157,218 @@ fn dropped(path: &str) -> bool {
         || path.starts_with("dev/shm/")
 }
 
-/// Assembles the root filesystem of `config` into `sink`. `config` must be
-/// validated and its images cached.
-pub fn assemble(config: &Config, images: &Images, sink: &mut dyn EntrySink) -> Result<()> {
+/// One independent piece of the root filesystem. Parts are self-contained
+/// (each emits the parent directories it needs), so outputs may produce them
+/// in parallel and cache what they produce: a part with a `key` always
+/// produces the same entries for the same key.
+pub struct Part<'a> {
+    /// A content key (the image digest and everything else the entries
+    /// depend on) for parts worth caching; `None` for small generated parts.
+    pub key: Option<String>,
+    /// What the part is, for progress and errors (`init[0] linuxkit/init:v1`).
+    pub label: String,
+    produce: Box<dyn Fn(&mut dyn EntrySink) -> Result<()> + Send + Sync + 'a>,
+}
+
+impl Part<'_> {
+    pub fn produce(&self, sink: &mut dyn EntrySink) -> Result<()> {
+        (self.produce)(sink)
+    }
+}
+
+/// Bumped whenever the entries a keyed part produces change for the same
+/// inputs, so cached outputs of older versions are not reused.
+const PART_FORMAT: &str = "linuxkit-rs-part-1";
+
+fn part<'a>(
+    key: Option<String>,
+    label: String,
+    f: impl Fn(&mut Dirs) -> Result<()> + Send + Sync + 'a,
+) -> Part<'a> {
+    Part {
+        key: key.map(|k| format!("{PART_FORMAT}\n{k}")),
+        label,
+        produce: Box::new(move |sink| {
+            let mut out = Dirs {
+                sink,
+                done: BTreeSet::new(),
+            };
+            f(&mut out)
+        }),
+    }
+}
+
+/// The root filesystem of `config` as an ordered list of parts. `config`
+/// must be validated and its images cached.
+pub fn parts<'a>(config: &'a Config, images: &'a Images<'a>) -> Result<Vec<Part<'a>>> {
     let m = &config.moby;
-    let mut out = Dirs {
-        sink,
-        done: BTreeSet::new(),
-    };
+    let mut parts = Vec::new();
     if !m.kernel.image.is_empty() {
-        kernel(config, images, &mut out)?;
+        let k = &m.kernel;
+        let img = images.get(&k.image)?;
+        let key = format!(
+            "kernel {} binary={:?} tar={:?} ucode={:?}",
+            img.manifest_digest, k.binary, k.tar, k.ucode
+        );
+        parts.push(part(None, "kernel cmdline".into(), move |out| {
+            out.dir("boot")?;
+            out.bytes(
+                Entry {
+                    provenance: Some((k.image.clone(), "kernel".into())),
+                    ..Entry::file("boot/cmdline", 0)
+                },
+                k.cmdline.as_bytes(),
+            )
+        }));
+        parts.push(part(Some(key), format!("kernel {}", k.image), move |out| {
+            kernel(config, images, &img, out)
+        }));
     }
     for (i, reference) in m.init.iter().enumerate() {
         let img = images.get(reference)?;
-        let filter = |p: &str| {
-            if dropped(p) || p == "etc/hosts" || p == "etc/resolv.conf" || p == "etc/mtab" {
-                Filter::Drop
-            } else {
-                Filter::Keep
-            }
-        };
-        flatten_into(
-            images,
-            &img,
-            "",
-            &filter,
-            reference,
-            format!("init[{i}]"),
-            &mut out,
-        )?;
+        let key = format!("init {} {reference}", img.manifest_digest);
+        parts.push(part(
+            Some(key),
+            format!("init[{i}] {reference}"),
+            move |out| {
+                let filter = |p: &str| {
+                    if dropped(p) || matches!(p, "etc/hosts" | "etc/resolv.conf" | "etc/mtab") {
+                        Filter::Drop
+                    } else {
+                        Filter::Keep
+                    }
+                };
+                flatten_into(
+                    images,
+                    &img,
+                    "",
+                    &filter,
+                    reference,
+                    format!("init[{i}]"),
+                    out,
+                )
+            },
+        ));
     }
     if !m.init.is_empty() {
-        // The init images' resolv.conf points where dhcpcd writes.
-        out.add(
-            &Entry::symlink("etc/resolv.conf", "/run/resolvconf/resolv.conf"),
-            &mut std::io::empty(),
-        )?;
-        out.bytes(Entry::file("etc/hosts", 0), HOSTS)?;
-        out.add(
-            &Entry::symlink("etc/mtab", "/proc/mounts"),
-            &mut std::io::empty(),
-        )?;
+        parts.push(part(None, "init extras".into(), |out| {
+            // The init images' resolv.conf points where dhcpcd writes.
+            out.add(
+                &Entry::symlink("etc/resolv.conf", "/run/resolvconf/resolv.conf"),
+                &mut std::io::empty(),
+            )?;
+            out.bytes(Entry::file("etc/hosts", 0), HOSTS)?;
+            out.add(
+                &Entry::symlink("etc/mtab", "/proc/mounts"),
+                &mut std::io::empty(),
+            )
+        }));
     }
     for (i, v) in m.volumes.iter().enumerate() {
         let base = format!("containers/volumes/{}", v.name);
-        out.dir(&format!("{base}/lower"))?;
         if !v.image.is_empty() {
             let img = images.get(&v.image)?;
-            flatten_into(
-                images,
-                &img,
-                &format!("{base}/lower/"),
-                &|_| Filter::Keep,
-                &v.image,
-                format!("volumes[{i}]"),
-                &mut out,
-            )?;
+            let key = format!("volume {} {base} {}", img.manifest_digest, v.image);
+            let base = base.clone();
+            parts.push(part(
+                Some(key),
+                format!("volumes[{i}] {}", v.image),
+                move |out| {
+                    out.dir(&format!("{base}/lower"))?;
+                    flatten_into(
+                        images,
+                        &img,
+                        &format!("{base}/lower/"),
+                        &|_| Filter::Keep,
+                        &v.image,
+                        format!("volumes[{i}]"),
+                        out,
+                    )
+                },
+            ));
         }
-        if !v.readonly {
-            out.dir(&format!("{base}/tmp"))?;
-        }
-        out.dir(&format!("{base}/merged"))?;
+        parts.push(part(None, format!("volumes[{i}]"), move |out| {
+            out.dir(&format!("{base}/lower"))?;
+            if !v.readonly {
+                out.dir(&format!("{base}/tmp"))?;
+            }
+            out.dir(&format!("{base}/merged"))
+        }));
     }
-    let ids = IdMap::new(m);
+    let ids = std::sync::Arc::new(IdMap::new(m));
+    // A repeated image is unpacked once; later bundles mount that copy.
+    let mut first_copy: HashMap<(String, bool), String> = HashMap::new();
     for (section, i, c) in m.containers() {
-        bundle(config, images, &ids, section, i, c, &mut out)?;
+        let dir = match section {
+            Section::Services => format!("containers/services/{}", c.name),
+            _ => format!("containers/{}/{i:03}-{}", section.key(), c.name),
+        };
+        let img = images.get(&c.image)?;
+        let defaults = ImageRuntimeDefaults::from_image_config_json(&img.config)?;
+        let label = defaults.parse_label(&img.name)?;
+        let readonly = readonly_rootfs(c, label.as_ref());
+        let root = format!("{dir}/{}", if readonly { "rootfs" } else { "lower" });
+        let copy_key = (img.manifest_digest.to_string(), readonly);
+        let image_root = match first_copy.get(&copy_key) {
+            Some(first) => first.clone(),
+            None => {
+                first_copy.insert(copy_key, root.clone());
+                let key = format!("bundle {} {root} {}", img.manifest_digest, c.image);
+                let location = format!("{}[{i}]", section.key());
+                let part_root = root.clone();
+                let img = img.clone();
+                parts.push(part(
+                    Some(key),
+                    format!("{location} {}", c.image),
+                    move |out| {
+                        image_root_fs(images, &img, &part_root, &c.image, location.clone(), out)
+                    },
+                ));
+                root.clone()
+            }
+        };
+        let ids = ids.clone();
+        parts.push(part(
+            None,
+            format!("{} {}", section.key(), c.name),
+            move |out| {
+                bundle_files(
+                    config,
+                    &ids,
+                    c,
+                    &dir,
+                    &root,
+                    &image_root,
+                    readonly,
+                    &defaults,
+                    label.as_ref(),
+                    out,
+                )
+            },
+        ));
     }
-    for (i, f) in m.files.iter().enumerate() {
-        file(config, &ids, i, f, &mut out)?;
+    if !m.files.is_empty() {
+        parts.push(part(None, "files".into(), move |out| {
+            for (i, f) in m.files.iter().enumerate() {
+                file(config, &ids, i, f, out)?;
+            }
+            Ok(())
+        }));
+    }
+    Ok(parts)
+}
+
+/// Assembles the whole root filesystem of `config` into one sink, part by
+/// part.
+pub fn assemble(config: &Config, images: &Images, sink: &mut dyn EntrySink) -> Result<()> {
+    for p in parts(config, images)? {
+        p.produce(sink)?;
     }
     Ok(())
 }
 
-fn kernel(config: &Config, images: &Images, out: &mut Dirs) -> Result<()> {
+fn kernel(config: &Config, images: &Images, img: &CachedImage, out: &mut Dirs) -> Result<()> {
     let k = &config.moby.kernel;
-    let img = images.get(&k.image)?;
     let binary = if k.binary.is_empty() {
         "kernel"
     } else {
@@ -245,7 +382,7 @@ fn kernel(config: &Config, images: &Images, out: &mut Dirs) -> Result<()> {
     if let Some(u) = &k.ucode {
         wanted.push(u);
     }
-    let found = extract_files(images, &img, &wanted)?;
+    let found = extract_files(images, img, &wanted)?;
     let path_of = |name: &str| -> Result<&PathBuf> {
         found
             .iter()
@@ -260,13 +397,6 @@ fn kernel(config: &Config, images: &Images, out: &mut Dirs) -> Result<()> {
     };
     let prov = (k.image.clone(), "kernel".to_string());
     out.dir("boot")?;
-    out.bytes(
-        Entry {
-            provenance: Some(prov.clone()),
-            ..Entry::file("boot/cmdline", 0)
-        },
-        k.cmdline.as_bytes(),
-    )?;
     let copy = |out: &mut Dirs, dest: &str, src: &Path| -> Result<()> {
         let f = std::fs::File::open(src).map_err(|source| Error::Io {
             context: format!("cannot read {}", src.display()),
@@ -355,26 +485,15 @@ fn extract_files(
     Ok(grab.found)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn bundle(
-    config: &Config,
+/// The image of a bundle, unpacked at `root` (its `lower/` or `rootfs/`).
+fn image_root_fs(
     images: &Images,
-    ids: &IdMap,
-    section: Section,
-    i: usize,
-    c: &Image,
+    img: &CachedImage,
+    root: &str,
+    reference: &str,
+    location: String,
     out: &mut Dirs,
 ) -> Result<()> {
-    let dir = match section {
-        Section::Services => format!("containers/services/{}", c.name),
-        _ => format!("containers/{}/{i:03}-{}", section.key(), c.name),
-    };
-    let img = images.get(&c.image)?;
-    let defaults = ImageRuntimeDefaults::from_image_config_json(&img.config)?;
-    let label = defaults.parse_label(&img.name)?;
-    let readonly = readonly_rootfs(c, label.as_ref());
-    let fs_dir = if readonly { "rootfs" } else { "lower" };
-    let location = format!("{}[{i}]", section.key());
     let filter = |p: &str| {
         if dropped(p) || matches!(p, "etc/hosts" | "etc/resolv.conf" | "etc/mtab") {
             Filter::Drop
@@ -382,14 +501,13 @@ fn bundle(
             Filter::Keep
         }
     };
-    let root = format!("{dir}/{fs_dir}");
-    out.dir(&root)?;
+    out.dir(root)?;
     flatten_into(
         images,
-        &img,
+        img,
         &format!("{root}/"),
         &filter,
-        &c.image,
+        reference,
         location,
         out,
     )?;
@@ -404,22 +522,49 @@ fn bundle(
     out.bytes(
         Entry::file(format!("{root}/etc/resolv.conf"), 0),
         RESOLV_COMMENT,
-    )?;
+    )
+}
+
+/// Everything of a bundle but its image: the directories the in-VM runner
+/// mounts on, `config.json` and `runtime.json`. `image_root` is where the
+/// image is unpacked: `root` itself, or an earlier bundle's copy.
+#[allow(clippy::too_many_arguments)]
+fn bundle_files(
+    config: &Config,
+    ids: &IdMap,
+    c: &Image,
+    dir: &str,
+    root: &str,
+    image_root: &str,
+    readonly: bool,
+    defaults: &ImageRuntimeDefaults,
+    label: Option<&linuxkit_config::ImageConfig>,
+    out: &mut Dirs,
+) -> Result<()> {
+    out.dir(dir)?;
+    if image_root != root {
+        out.dir(root)?;
+    }
     if !readonly {
         out.dir(&format!("{dir}/tmp"))?;
         out.dir(&format!("{dir}/rootfs"))?;
     }
-    let spec = oci_config(c, label.as_ref(), &defaults, ids, &config.moby.volumes)?;
+    let spec = oci_config(c, label, defaults, ids, &config.moby.volumes)?;
     out.bytes(
         Entry::file(format!("{dir}/config.json"), 0),
         spec.as_bytes(),
     )?;
-    let runtime = runtime_config(c, label.as_ref(), readonly, &format!("/{dir}"));
+    let runtime = runtime_config_with_root(
+        c,
+        label,
+        readonly,
+        &format!("/{dir}"),
+        &format!("/{image_root}"),
+    );
     out.bytes(
         Entry::file(format!("{dir}/runtime.json"), 0),
         runtime.as_bytes(),
-    )?;
-    Ok(())
+    )
 }
 
 fn file(config: &Config, ids: &IdMap, i: usize, f: &FileSpec, out: &mut Dirs) -> Result<()> {

@@ -13,7 +13,7 @@ mod error;
 mod flatten;
 mod spec;
 
-pub use assemble::{Images, assemble};
+pub use assemble::{Images, Part, assemble, parts};
 pub use entry::{DEFAULT_MTIME, Entry, EntryKind, EntrySink};
 pub use error::{Error, Result};
 pub use flatten::{Compression, Filter, FlattenStats, Layer, Replacement, flatten_layers};
