@@ -158,6 +158,16 @@ pub struct BuildArgs {
     /// Print the merged, resolved configuration and stop
     #[arg(long = "dry-run")]
     pub dry_run: bool,
+    /// Compression of the initrd (gzip works with every kernel; zstd unpacks faster)
+    #[arg(long, value_enum, default_value = "gzip")]
+    pub compression: InitrdCompression,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum InitrdCompression {
+    Gzip,
+    Zstd,
+    None,
 }
 
 /// The Go name of the host architecture, as the reference's `--arch` takes it.

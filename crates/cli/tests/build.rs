@@ -99,6 +99,38 @@ fn build(cache: &Path, dir: &Path, yml: &Path, formats: &str) {
         .arg(yml));
 }
 
+/// The names in an initrd made of concatenated gzip members, each a newc
+/// archive (GNU cpio stops at the first trailer, the kernel does not; the
+/// kernel itself reads these in the QEMU boot tests).
+fn initrd_names(path: &Path) -> String {
+    let data = Command::new("zcat").arg(path).output().unwrap();
+    assert!(data.status.success());
+    let d = data.stdout;
+    let field = |at: usize, n: usize| {
+        let s = std::str::from_utf8(&d[at + 6 + 8 * n..at + 14 + 8 * n]).unwrap();
+        usize::from_str_radix(s, 16).unwrap()
+    };
+    let align = |x: usize| (x + 3) & !3;
+    let (mut i, mut names, mut trailers) = (0, Vec::new(), 0);
+    while i + 110 <= d.len() {
+        if d[i] == 0 {
+            i += 1;
+            continue;
+        }
+        assert_eq!(&d[i..i + 6], b"070701", "newc magic at {i}");
+        let (size, namesize) = (field(i, 6), field(i, 11));
+        let name = String::from_utf8(d[i + 110..i + 110 + namesize - 1].to_vec()).unwrap();
+        i = align(align(i + 110 + namesize) + size);
+        if name == "TRAILER!!!" {
+            trailers += 1;
+        } else {
+            names.push(name);
+        }
+    }
+    assert!(trailers > 1, "one archive per part");
+    names.join("\n")
+}
+
 fn listing(tar: &Path) -> String {
     ok(Command::new("tar")
         .args(["--numeric-owner", "-tvf"])
@@ -122,10 +154,7 @@ fn builds_tar_and_kernel_initrd_reproducibly_and_offline() {
         std::fs::read_to_string(out1.join("t-cmdline")).unwrap(),
         "console=ttyS0"
     );
-    let cpio = ok(Command::new("sh").arg("-c").arg(format!(
-        "zcat {} | cpio -t --quiet",
-        out1.join("t-initrd.img").display()
-    )));
+    let cpio = initrd_names(&out1.join("t-initrd.img"));
     for p in [
         "init",
         "bin/busybox",

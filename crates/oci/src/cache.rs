@@ -447,10 +447,15 @@ impl Cache {
         Ok(missing)
     }
 
-    /// Empties the cache (the reference removes the directory).
+    /// Empties the cache (the reference removes the directory), including
+    /// the build's cache of compressed initrd parts (`.segments`).
     pub fn clean(&self) -> Result<()> {
         let _pin = self.exclusive_pin()?;
         let lock = self.lock()?;
+        let segments = self.root.join(".segments");
+        if segments.exists() {
+            fs::remove_dir_all(&segments).map_err(io("cannot remove", &segments))?;
+        }
         self.write_index(&Index {
             media_type: None,
             ..Index::new(Vec::new())

@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 
 use linuxkit_rootfs::{Entry, EntrySink};
 
-use crate::cpio::{Compression, InitrdSink};
+use crate::cpio::Compression;
 use crate::tar::TarWriter;
 
-/// Produces the root filesystem stream into a sink; called once per format.
-pub type Producer<'a> = dyn Fn(&mut dyn EntrySink) -> linuxkit_rootfs::Result<()> + 'a;
+use linuxkit_rootfs::Part;
+
+use crate::initrd::{SegmentCache, build_initrd};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -36,8 +37,11 @@ fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
 /// Options shared by the formats.
 #[derive(Debug, Clone, Default)]
 pub struct OutputOptions {
+    /// How the initrd is compressed.
     pub compression: Compression,
     pub level: Option<i32>,
+    /// Where compressed initrd parts are cached between builds.
+    pub segments: Option<SegmentCache>,
 }
 
 /// The files a format writes, for `NAME`. The reference's names.
@@ -143,7 +147,7 @@ pub fn write_format(
     dir: &Path,
     name: &str,
     opts: &OutputOptions,
-    produce: &Producer,
+    parts: &[Part],
 ) -> Result<Vec<PathBuf>> {
     let paths: Vec<PathBuf> = output_files(format, name)
         .into_iter()
@@ -152,16 +156,16 @@ pub fn write_format(
     match format {
         "tar" => {
             let mut s = Staged::create(paths[0].clone())?;
-            write_tar_to(s.file(), produce, false)?;
+            write_tar_to(s.file(), parts, false)?;
             Ok(vec![s.commit()?])
         }
         "docker" => {
             let mut s = Staged::create(paths[0].clone())?;
-            write_tar_to(s.file(), produce, true)?;
+            write_tar_to(s.file(), parts, true)?;
             Ok(vec![s.commit()?])
         }
         "kernel+initrd" => {
-            let (kernel, initrd, cmdline) = kernel_initrd(dir, name, opts, produce)?;
+            let (kernel, initrd, cmdline) = kernel_initrd(dir, name, opts, parts)?;
             let mut written = Vec::new();
             let mut k = Staged::create(paths[0].clone())?;
             k.file()
@@ -183,7 +187,7 @@ pub fn write_format(
             Ok(written)
         }
         "tar-kernel-initrd" => {
-            let (kernel, mut initrd, cmdline) = kernel_initrd(dir, name, opts, produce)?;
+            let (kernel, mut initrd, cmdline) = kernel_initrd(dir, name, opts, parts)?;
             let mut s = Staged::create(paths[0].clone())?;
             let mut tar = TarWriter::new(BufWriter::new(s.file()));
             let mut add = |n: &str, data: &mut dyn Read, size: u64| -> Result<()> {
@@ -215,9 +219,11 @@ const DOCKERFILE: &[u8] = b"FROM scratch\nWORKDIR /\nENTRYPOINT [\"/bin/rc.init\
 
 /// Writes the `tar` (or, with `dockerfile`, the `docker`) format to any
 /// writer: `build --o FILE` and `build --o -`.
-pub fn write_tar_to(out: impl Write, produce: &Producer, dockerfile: bool) -> Result<()> {
+pub fn write_tar_to(out: impl Write, parts: &[Part], dockerfile: bool) -> Result<()> {
     let mut tar = TarWriter::new(BufWriter::with_capacity(1 << 20, out));
-    produce(&mut tar)?;
+    for p in parts {
+        p.produce(&mut tar)?;
+    }
     if dockerfile {
         tar.add(
             &Entry::file("Dockerfile", DOCKERFILE.len() as u64),
@@ -229,43 +235,25 @@ pub fn write_tar_to(out: impl Write, produce: &Producer, dockerfile: bool) -> Re
         .map_err(io("cannot write the tar"))
 }
 
-/// Builds the initrd (microcode prepended, uncompressed, as the kernel
-/// expects) into a staged `NAME-initrd.img`; returns the kernel, the staged
-/// initrd and the command line.
+/// Builds the initrd into a staged `NAME-initrd.img`; returns the kernel,
+/// the staged initrd and the command line.
 fn kernel_initrd(
     dir: &Path,
     name: &str,
     opts: &OutputOptions,
-    produce: &Producer,
+    parts: &[Part],
 ) -> Result<(Vec<u8>, Staged, Vec<u8>)> {
-    let mut body = Staged::create(dir.join(format!("{name}-initrd.body")))?;
-    let mut sink = InitrdSink::new(
-        BufWriter::with_capacity(1 << 20, body.file()),
-        opts.compression,
-        opts.level,
-    )
-    .map_err(io("cannot start the initrd"))?;
-    produce(&mut sink)?;
-    let (mut w, mut boot) = sink.finish().map_err(io("cannot write the initrd"))?;
-    w.flush().map_err(io("cannot write the initrd"))?;
-    drop(w);
+    let (initrd, mut boot) = build_initrd(
+        parts,
+        dir.join(format!("{name}-initrd.img")),
+        opts,
+        opts.segments.as_ref(),
+    )?;
     let kernel = boot.remove("boot/kernel").ok_or_else(|| {
         Error::Usage(
             "kernel+initrd needs a kernel: the configuration has no `kernel` section".into(),
         )
     })?;
     let cmdline = boot.remove("boot/cmdline").unwrap_or_default();
-    let mut initrd = Staged::create(dir.join(format!("{name}-initrd.img")))?;
-    if let Some(ucode) = boot.remove("boot/ucode.cpio") {
-        initrd
-            .file()
-            .write_all(&ucode)
-            .map_err(io("cannot write the initrd"))?;
-    }
-    let f = body.file();
-    f.seek(SeekFrom::Start(0))
-        .map_err(io("cannot read the initrd"))?;
-    std::io::copy(f, initrd.file()).map_err(io("cannot write the initrd"))?;
-    drop(body);
     Ok((kernel, initrd, cmdline))
 }

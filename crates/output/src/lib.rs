@@ -5,11 +5,12 @@
 
 mod cpio;
 mod formats;
+mod initrd;
 mod tar;
 
 pub use cpio::{Compression, Compressor, CpioWriter, InitrdSink};
 pub use formats::{
-    Error, OutputOptions, Producer, Result, SUPPORTED, Staged, output_files, write_format,
-    write_tar_to,
+    Error, OutputOptions, Result, SUPPORTED, Staged, output_files, write_format, write_tar_to,
 };
+pub use initrd::{SegmentCache, build_initrd};
 pub use tar::TarWriter;

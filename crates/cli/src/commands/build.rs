@@ -251,26 +251,34 @@ pub fn run(
         platform,
         scratch: scratch.path(),
     };
-    let produce = |sink: &mut dyn linuxkit_rootfs::EntrySink| {
-        linuxkit_rootfs::assemble(&config, &images, sink)
-    };
+    let parts = linuxkit_rootfs::parts(&config, &images)?;
     if let Some(o) = &args.output {
         // A single streamable format (checked above) to a file or stdout.
         let dockerfile = formats[0] == "docker";
         if o == "-" {
             let stdout = std::io::stdout().lock();
-            linuxkit_output::write_tar_to(stdout, &produce, dockerfile)?;
+            linuxkit_output::write_tar_to(stdout, &parts, dockerfile)?;
         } else {
             let mut staged = linuxkit_output::Staged::create(PathBuf::from(o))?;
-            linuxkit_output::write_tar_to(staged.file(), &produce, dockerfile)?;
+            linuxkit_output::write_tar_to(staged.file(), &parts, dockerfile)?;
             staged.commit()?;
         }
         return Ok(());
     }
     let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from("."));
-    let opts = linuxkit_output::OutputOptions::default();
+    let opts = linuxkit_output::OutputOptions {
+        compression: match args.compression {
+            crate::cli::InitrdCompression::Gzip => linuxkit_output::Compression::Gzip,
+            crate::cli::InitrdCompression::Zstd => linuxkit_output::Compression::Zstd,
+            crate::cli::InitrdCompression::None => linuxkit_output::Compression::None,
+        },
+        level: None,
+        segments: Some(linuxkit_output::SegmentCache::new(
+            cache.root().join(".segments"),
+        )?),
+    };
     for f in &formats {
-        let written = linuxkit_output::write_format(f, &dir, &name, &opts, &produce)?;
+        let written = linuxkit_output::write_format(f, &dir, &name, &opts, &parts)?;
         for w in written {
             tracing::info!("wrote {}", w.display());
         }

@@ -1,0 +1,282 @@
+//! The initrd as a concatenation of independently compressed cpio archives,
+//! one per part of the root filesystem.
+//!
+//! The kernel unpacks concatenated archives (compressed or not) one after
+//! another; that is also how microcode is prepended. Building the initrd
+//! this way lets us
+//!
+//! - compress the parts on all cores at once, and
+//! - cache each keyed part's compressed archive by its key (the image
+//!   digest and everything else its entries depend on), so a rebuild
+//!   recompresses only what changed and a warm rebuild just concatenates
+//!   cached files.
+//!
+//! Each part is a complete `newc` archive with its own `TRAILER!!!`, so
+//! inode numbers and hard links never meet across parts (the kernel forgets
+//! hard-link inodes at each trailer).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use linuxkit_rootfs::Part;
+use sha2::{Digest, Sha256};
+
+use crate::cpio::InitrdSink;
+use crate::formats::{Error, OutputOptions, Result, Staged};
+
+/// Version of the segment format: bump when the bytes we write for the
+/// same part change.
+const SEGMENT_FORMAT: &str = "newc-1";
+
+/// Compressed per-part archives by key, in a directory (by default
+/// `CACHE/.segments`). Entries are written to a temporary name and renamed,
+/// so readers never see a partial one and concurrent builds are safe.
+#[derive(Debug, Clone)]
+pub struct SegmentCache {
+    dir: PathBuf,
+}
+
+impl SegmentCache {
+    pub fn new(dir: impl Into<PathBuf>) -> Result<SegmentCache> {
+        let dir = dir.into();
+        std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+            context: format!("cannot create {}", dir.display()),
+            source,
+        })?;
+        Ok(SegmentCache { dir })
+    }
+
+    fn name(&self, key: &str, opts: &OutputOptions) -> String {
+        let mut h = Sha256::new();
+        h.update(format!(
+            "{SEGMENT_FORMAT}\n{:?}\n{:?}\n{key}",
+            opts.compression, opts.level
+        ));
+        format!("{:x}", h.finalize())
+    }
+}
+
+/// A produced part: its archive file and its `boot/` files.
+struct Segment {
+    path: PathBuf,
+    boot: HashMap<String, Vec<u8>>,
+}
+
+/// `boot/` files are stored beside a cached segment as
+/// `(u32 name length, name, u64 length, data)*`.
+fn write_boot(path: &Path, boot: &HashMap<String, Vec<u8>>) -> std::io::Result<()> {
+    let mut names: Vec<&String> = boot.keys().collect();
+    names.sort();
+    let mut w = BufWriter::new(File::create(path)?);
+    for n in names {
+        w.write_all(&(n.len() as u32).to_le_bytes())?;
+        w.write_all(n.as_bytes())?;
+        w.write_all(&(boot[n].len() as u64).to_le_bytes())?;
+        w.write_all(&boot[n])?;
+    }
+    w.into_inner().map_err(|e| e.into_error())?.sync_all()
+}
+
+fn read_boot(path: &Path) -> std::io::Result<HashMap<String, Vec<u8>>> {
+    let mut r = BufReader::new(File::open(path)?);
+    let mut out = HashMap::new();
+    let mut len4 = [0u8; 4];
+    loop {
+        match r.read_exact(&mut len4) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(out),
+            Err(e) => return Err(e),
+        }
+        let mut name = vec![0u8; u32::from_le_bytes(len4) as usize];
+        r.read_exact(&mut name)?;
+        let mut len8 = [0u8; 8];
+        r.read_exact(&mut len8)?;
+        let mut data = vec![0u8; u64::from_le_bytes(len8) as usize];
+        r.read_exact(&mut data)?;
+        out.insert(String::from_utf8_lossy(&name).into_owned(), data);
+    }
+}
+
+/// Produces one part into a compressed archive at `path`.
+fn produce(part: &Part, path: &Path, opts: &OutputOptions) -> Result<HashMap<String, Vec<u8>>> {
+    let file = File::create(path).map_err(|source| Error::Io {
+        context: format!("cannot create {}", path.display()),
+        source,
+    })?;
+    let mut sink = InitrdSink::new(
+        BufWriter::with_capacity(1 << 20, file),
+        opts.compression,
+        opts.level,
+    )
+    .map_err(|source| Error::Io {
+        context: "cannot start the initrd".into(),
+        source,
+    })?;
+    part.produce(&mut sink)?;
+    let io = |source| Error::Io {
+        context: format!("cannot write {}", path.display()),
+        source,
+    };
+    let (w, boot) = sink.finish().map_err(io)?;
+    w.into_inner()
+        .map_err(|e| io(e.into_error()))?
+        .sync_all()
+        .map_err(io)?;
+    Ok(boot)
+}
+
+/// Gets a part's segment: from the cache when keyed and present, else by
+/// producing it (into the cache when keyed, into `scratch` otherwise).
+fn segment(
+    part: &Part,
+    i: usize,
+    opts: &OutputOptions,
+    cache: Option<&SegmentCache>,
+    scratch: &Path,
+) -> Result<Segment> {
+    let cached = match (&part.key, cache) {
+        (Some(key), Some(c)) => Some((c, c.name(key, opts))),
+        _ => None,
+    };
+    if let Some((c, name)) = &cached {
+        let path = c.dir.join(format!("{name}.seg"));
+        let boot_path = c.dir.join(format!("{name}.boot"));
+        if path.is_file() && boot_path.is_file() {
+            if let Ok(boot) = read_boot(&boot_path) {
+                return Ok(Segment { path, boot });
+            }
+        }
+    }
+    let tmp = scratch.join(format!("part-{i}"));
+    let boot = produce(part, &tmp, opts)?;
+    let Some((c, name)) = cached else {
+        return Ok(Segment { path: tmp, boot });
+    };
+    // Boot files first: a segment without its boot file is never used.
+    let io = |source| Error::Io {
+        context: format!("cannot store a segment in {}", c.dir.display()),
+        source,
+    };
+    let boot_tmp = scratch.join(format!("part-{i}.boot"));
+    write_boot(&boot_tmp, &boot).map_err(io)?;
+    let path = c.dir.join(format!("{name}.seg"));
+    std::fs::rename(&tmp, &path).map_err(io)?;
+    std::fs::rename(&boot_tmp, c.dir.join(format!("{name}.boot"))).map_err(io)?;
+    Ok(Segment { path, boot })
+}
+
+/// Writes the initrd of `parts` into a staged file in `dir` (microcode
+/// first, uncompressed, as the kernel wants it); returns it with the
+/// `boot/` files (kernel, cmdline).
+pub fn build_initrd(
+    parts: &[Part],
+    dest: PathBuf,
+    opts: &OutputOptions,
+    cache: Option<&SegmentCache>,
+) -> Result<(Staged, HashMap<String, Vec<u8>>)> {
+    let scratch_parent = cache.map(|c| c.dir.clone()).unwrap_or_else(|| {
+        dest.parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."))
+    });
+    let scratch = tempfile::Builder::new()
+        .prefix(".initrd-")
+        .tempdir_in(&scratch_parent)
+        .map_err(|source| Error::Io {
+            context: format!(
+                "cannot create a scratch directory in {}",
+                scratch_parent.display()
+            ),
+            source,
+        })?;
+    let results: Vec<Mutex<Option<Result<Segment>>>> =
+        parts.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(parts.len().max(1));
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= parts.len() || failed.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let r = segment(&parts[i], i, opts, cache, scratch.path());
+                    if r.is_err() {
+                        failed.store(true, Ordering::Relaxed);
+                    }
+                    *results[i].lock().expect("no panics while held") = Some(r);
+                }
+            });
+        }
+    });
+    let mut segments = Vec::with_capacity(parts.len());
+    for (i, r) in results.into_iter().enumerate() {
+        match r.into_inner().expect("no panics while held") {
+            Some(Ok(s)) => segments.push(s),
+            Some(Err(e)) => return Err(e),
+            None => {
+                return Err(Error::Usage(format!(
+                    "part {} was not built",
+                    parts[i].label
+                )));
+            }
+        }
+    }
+    let mut boot = HashMap::new();
+    for s in &segments {
+        boot.extend(s.boot.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    let mut initrd = Staged::create(dest)?;
+    let out = initrd.file();
+    let io = |source| Error::Io {
+        context: "cannot write the initrd".into(),
+        source,
+    };
+    if let Some(ucode) = boot.get("boot/ucode.cpio") {
+        out.write_all(ucode).map_err(io)?;
+    }
+    for s in &segments {
+        let mut f = File::open(&s.path).map_err(io)?;
+        std::io::copy(&mut f, out).map_err(io)?;
+    }
+    Ok((initrd, boot))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpio::Compression;
+
+    #[test]
+    fn boot_files_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("b");
+        let mut m = HashMap::new();
+        m.insert("boot/kernel".to_string(), vec![1, 2, 3]);
+        m.insert("boot/cmdline".to_string(), b"console=ttyS0".to_vec());
+        write_boot(&p, &m).unwrap();
+        assert_eq!(read_boot(&p).unwrap(), m);
+    }
+
+    #[test]
+    fn compression_is_part_of_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = SegmentCache::new(dir.path()).unwrap();
+        let gz = OutputOptions::default();
+        let zst = OutputOptions {
+            compression: Compression::Zstd,
+            ..Default::default()
+        };
+        assert_ne!(c.name("k", &gz), c.name("k", &zst));
+        assert_eq!(c.name("k", &gz), c.name("k", &gz));
+    }
+}
