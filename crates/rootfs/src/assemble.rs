@@ -167,8 +167,11 @@ pub struct Part<'a> {
     pub key: Option<String>,
     /// What the part is, for progress and errors (`init[0] linuxkit/init:v1`).
     pub label: String,
-    produce: Box<dyn Fn(&mut dyn EntrySink) -> Result<()> + Send + Sync + 'a>,
+    produce: Box<Produce<'a>>,
 }
+
+/// How a [`Part`] produces its entries; parts are produced on several threads.
+type Produce<'a> = dyn Fn(&mut dyn EntrySink) -> Result<()> + Send + Sync + 'a;
 
 impl Part<'_> {
     pub fn produce(&self, sink: &mut dyn EntrySink) -> Result<()> {
