@@ -145,10 +145,11 @@ fn segment(
     if let Some((c, name)) = &cached {
         let path = c.dir.join(format!("{name}.seg"));
         let boot_path = c.dir.join(format!("{name}.boot"));
-        if path.is_file() && boot_path.is_file() {
-            if let Ok(boot) = read_boot(&boot_path) {
-                return Ok(Segment { path, boot });
-            }
+        if path.is_file()
+            && boot_path.is_file()
+            && let Ok(boot) = read_boot(&boot_path)
+        {
+            return Ok(Segment { path, boot });
         }
     }
     let tmp = scratch.join(format!("part-{i}"));
