@@ -233,8 +233,8 @@ pub fn build_initrd(
         }
     }
     let mut boot = HashMap::new();
-    for s in &segments {
-        boot.extend(s.boot.iter().map(|(k, v)| (k.clone(), v.clone())));
+    for s in &mut segments {
+        boot.extend(std::mem::take(&mut s.boot));
     }
     let mut initrd = Staged::create(dest)?;
     let out = initrd.file();
