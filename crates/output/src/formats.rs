@@ -165,7 +165,7 @@ pub fn write_format(
             Ok(vec![s.commit()?])
         }
         "kernel+initrd" => {
-            let (kernel, initrd, cmdline) = kernel_initrd(dir, name, opts, parts)?;
+            let (kernel, initrd, cmdline, _) = kernel_initrd(dir, name, opts, parts)?;
             let mut written = Vec::new();
             let mut k = Staged::create(paths[0].clone())?;
             k.file()
@@ -187,7 +187,7 @@ pub fn write_format(
             Ok(written)
         }
         "tar-kernel-initrd" => {
-            let (kernel, mut initrd, cmdline) = kernel_initrd(dir, name, opts, parts)?;
+            let (kernel, mut initrd, cmdline, ucode) = kernel_initrd(dir, name, opts, parts)?;
             let mut s = Staged::create(paths[0].clone())?;
             let mut tar = TarWriter::new(BufWriter::new(s.file()));
             let mut add = |n: &str, data: &mut dyn Read, size: u64| -> Result<()> {
@@ -202,6 +202,9 @@ pub fn write_format(
                 .map_err(io("cannot read the initrd"))?;
             add("initrd.img", f, size)?;
             add("cmdline", &mut &cmdline[..], cmdline.len() as u64)?;
+            if let Some(u) = &ucode {
+                add("ucode.cpio", &mut &u[..], u.len() as u64)?;
+            }
             tar.finish()
                 .and_then(|mut w| w.flush())
                 .map_err(io("cannot write the tar"))?;
@@ -235,14 +238,17 @@ pub fn write_tar_to(out: impl Write, parts: &[Part], dockerfile: bool) -> Result
         .map_err(io("cannot write the tar"))
 }
 
-/// Builds the initrd into a staged `NAME-initrd.img`; returns the kernel,
-/// the staged initrd and the command line.
+/// The kernel, the staged initrd (microcode included), the command line
+/// and the microcode.
+type KernelInitrd = (Vec<u8>, Staged, Vec<u8>, Option<Vec<u8>>);
+
+/// Builds the initrd into a staged `NAME-initrd.img`.
 fn kernel_initrd(
     dir: &Path,
     name: &str,
     opts: &OutputOptions,
     parts: &[Part],
-) -> Result<(Vec<u8>, Staged, Vec<u8>)> {
+) -> Result<KernelInitrd> {
     let (initrd, mut boot) = build_initrd(
         parts,
         dir.join(format!("{name}-initrd.img")),
@@ -255,5 +261,5 @@ fn kernel_initrd(
         )
     })?;
     let cmdline = boot.remove("boot/cmdline").unwrap_or_default();
-    Ok((kernel, initrd, cmdline))
+    Ok((kernel, initrd, cmdline, boot.remove("boot/ucode.cpio")))
 }
