@@ -131,6 +131,52 @@ fn initrd_names(path: &Path) -> String {
     names.join("\n")
 }
 
+/// `path type mode uid gid size link` per entry, in archive order. The size
+/// of the rendered configuration is left out: it names the registry's port.
+fn tar_listing(path: &Path) -> String {
+    let mut a = tar::Archive::new(std::fs::File::open(path).unwrap());
+    let mut out = String::new();
+    for e in a.entries().unwrap() {
+        let e = e.unwrap();
+        let h = e.header();
+        let p = e.path().unwrap().to_string_lossy().into_owned();
+        let size = if p == "etc/linuxkit-config" {
+            "*".to_string()
+        } else {
+            h.size().unwrap().to_string()
+        };
+        let link = e
+            .link_name()
+            .unwrap()
+            .map(|l| format!(" -> {}", l.to_string_lossy()))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "{p} {:?} {:o} {} {} {size}{link}\n",
+            h.entry_type(),
+            h.mode().unwrap(),
+            h.uid().unwrap(),
+            h.gid().unwrap()
+        ));
+    }
+    out
+}
+
+/// Compares with `tests/snapshots/NAME`; `BLESS=1` rewrites it.
+fn snapshot(name: &str, got: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(name);
+    if std::env::var_os("BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, got).unwrap();
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        want == got,
+        "{name} differs from the snapshot (BLESS=1 to accept):\n{got}"
+    );
+}
+
 fn listing(tar: &Path) -> String {
     ok(Command::new("tar")
         .args(["--numeric-owner", "-tvf"])
@@ -220,6 +266,25 @@ fn builds_tar_and_kernel_initrd_reproducibly_and_offline() {
     assert_eq!(server["root"]["readonly"], json!(true));
     let meta = std::fs::read_to_string(x.join("etc/linuxkit-config")).unwrap();
     assert!(meta.contains("name: server"), "{meta}");
+
+    // The whole tar, entry by entry, against a reviewed snapshot.
+    snapshot("build.tar.txt", &tar_listing(&out1.join("t.tar")));
+
+    // One image's merged filesystem, exported from the cache.
+    let fs = tmp.path().join("init-fs.tar");
+    ok(linuxkit()
+        .arg("-q")
+        .arg("--cache")
+        .arg(&cache)
+        .args(["cache", "export", "--format", "filesystem", "--outfile"])
+        .arg(&fs)
+        .arg(format!("{}/init:1", w.registry.addr())));
+    let fs_list = listing(&fs);
+    assert!(fs_list.contains("bin/sh link to bin/busybox"), "{fs_list}");
+    assert!(
+        fs_list.contains("etc/hostname"),
+        "export keeps the image as it is: {fs_list}"
+    );
 
     // Byte-identical from another directory and another working directory,
     // with the registry gone: the cache is enough.

@@ -87,9 +87,31 @@ pub fn run(
                 cli::ExportFormat::Oci => ExportFormat::Oci,
                 cli::ExportFormat::Docker => ExportFormat::Docker,
                 cli::ExportFormat::Filesystem => {
-                    return Err(Error::NotImplemented(
-                        "cache export --format filesystem".into(),
-                    ));
+                    // The image's merged filesystem as one tar.
+                    let layers = img
+                        .manifest
+                        .layers
+                        .iter()
+                        .map(|l| linuxkit_rootfs::Layer::cached(&img.name, &cache, l))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let flatten = |w: &mut dyn Write| -> Result<()> {
+                        let mut tar = linuxkit_output::TarWriter::new(std::io::BufWriter::new(w));
+                        linuxkit_rootfs::flatten_layers(
+                            &img.name,
+                            &layers,
+                            "",
+                            &|_| linuxkit_rootfs::Filter::Keep,
+                            &mut tar,
+                        )?;
+                        tar.finish()
+                            .and_then(|mut w| w.flush())
+                            .context(|| "cannot write the filesystem tar".into())
+                    };
+                    return if outfile == "-" {
+                        flatten(&mut std::io::stdout().lock())
+                    } else {
+                        write_atomically(Path::new(outfile), flatten)
+                    };
                 }
             };
             let name = name.clone().unwrap_or_else(|| r.canonical());
