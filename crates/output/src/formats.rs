@@ -42,6 +42,8 @@ pub struct OutputOptions {
     pub level: Option<i32>,
     /// Where compressed initrd parts are cached between builds.
     pub segments: Option<SegmentCache>,
+    /// Write the kernel uncompressed (`--decompress-kernel`).
+    pub decompress_kernel: bool,
 }
 
 /// The files a format writes, for `NAME`. The reference's names.
@@ -260,6 +262,11 @@ fn kernel_initrd(
             "kernel+initrd needs a kernel: the configuration has no `kernel` section".into(),
         )
     })?;
+    let kernel = if opts.decompress_kernel {
+        crate::kernel::decompress_kernel(&kernel)?
+    } else {
+        kernel
+    };
     let cmdline = boot.remove("boot/cmdline").unwrap_or_default();
     Ok((kernel, initrd, cmdline, boot.remove("boot/ucode.cpio")))
 }

@@ -6,6 +6,7 @@
 mod cpio;
 mod formats;
 mod initrd;
+mod kernel;
 mod tar;
 
 pub use cpio::{Compression, Compressor, CpioWriter, InitrdSink};
@@ -13,4 +14,5 @@ pub use formats::{
     Error, OutputOptions, Result, SUPPORTED, Staged, output_files, write_format, write_tar_to,
 };
 pub use initrd::{SegmentCache, build_initrd};
+pub use kernel::decompress_kernel;
 pub use tar::TarWriter;

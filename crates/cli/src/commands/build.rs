@@ -276,6 +276,7 @@ pub fn run(
         segments: Some(linuxkit_output::SegmentCache::new(
             cache.root().join(".segments"),
         )?),
+        decompress_kernel: args.decompress_kernel,
     };
     for f in &formats {
         let written = linuxkit_output::write_format(f, &dir, &name, &opts, &parts)?;
