@@ -126,14 +126,24 @@ impl Cache {
     /// Takes the cache's exclusive lock, waiting for another process that
     /// holds it.
     pub fn lock(&self) -> Result<CacheLock> {
-        let path = self.root.join(".lock");
+        self.flock(".lock", false)
+    }
+
+    /// Takes `flock(2)` on the file `name` of the cache, shared or exclusive.
+    fn flock(&self, name: &str, shared: bool) -> Result<CacheLock> {
+        let path = self.root.join(name);
         let file = File::options()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&path)
             .map_err(io("cannot open the cache lock", &path))?;
-        file.lock().map_err(io("cannot lock", &path))?;
+        if shared {
+            file.lock_shared()
+        } else {
+            file.lock()
+        }
+        .map_err(io("cannot lock", &path))?;
         Ok(CacheLock { _file: file })
     }
 
@@ -143,28 +153,12 @@ impl Cache {
     /// blobs written but not yet named in `index.json`, or being read, are
     /// never collected from under them.
     pub fn pin(&self) -> Result<CacheLock> {
-        let path = self.root.join(".gc.lock");
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io("cannot open the cache lock", &path))?;
-        file.lock_shared().map_err(io("cannot lock", &path))?;
-        Ok(CacheLock { _file: file })
+        self.flock(".gc.lock", true)
     }
 
     /// The exclusive side of [`Cache::pin`].
     fn exclusive_pin(&self) -> Result<CacheLock> {
-        let path = self.root.join(".gc.lock");
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io("cannot open the cache lock", &path))?;
-        file.lock().map_err(io("cannot lock", &path))?;
-        Ok(CacheLock { _file: file })
+        self.flock(".gc.lock", false)
     }
 
     pub fn blob_path(&self, d: &Digest) -> PathBuf {

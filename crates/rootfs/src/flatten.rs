@@ -20,7 +20,7 @@
 //!   one, as tar extraction does (`mutate.Extract` keeps the first).
 //! - The image root (`./`) is not emitted: the caller owns the directory at
 //!   `prefix`. Parent directories that no layer provides are synthesised
-//!   (0755, root, [`DEFAULT_MTIME`]).
+//!   (0755, root, [`DEFAULT_MTIME`](crate::DEFAULT_MTIME)).
 //! - Sockets, global PAX headers and unknown entry types are skipped with a
 //!   debug log; GNU sparse files become regular files.
 //!
@@ -91,7 +91,7 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use crate::entry::{DEFAULT_MTIME, Entry, EntryKind, EntrySink};
+use crate::entry::{Entry, EntryKind, EntrySink};
 use crate::error::{Error, Result};
 
 /// Buffer for compressed input.
@@ -416,6 +416,22 @@ struct Meta {
     mtime: u64,
     size: u64,
     xattrs: Vec<(String, Vec<u8>)>,
+}
+
+impl Meta {
+    /// The metadata of a directory no layer provides: that of a generated
+    /// [`Entry::dir`].
+    fn generated_dir() -> Meta {
+        let e = Entry::dir("");
+        Meta {
+            mode: e.mode,
+            uid: e.uid,
+            gid: e.gid,
+            mtime: e.mtime,
+            size: 0,
+            xattrs: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -947,14 +963,7 @@ impl Tree {
                             slot: 0,
                             src: p,
                             kind: Kind::Synth,
-                            meta: Meta {
-                                mode: 0o755,
-                                uid: 0,
-                                gid: 0,
-                                mtime: DEFAULT_MTIME,
-                                size: 0,
-                                xattrs: Vec::new(),
-                            },
+                            meta: Meta::generated_dir(),
                             state: State::Keep,
                             emitted: false,
                         });

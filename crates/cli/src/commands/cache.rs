@@ -139,36 +139,18 @@ pub fn run(
     }
 }
 
-/// Writes `path` through a temporary file in the same directory, renamed
-/// into place only on success: a failed run leaves no partial file.
+/// Writes `path` through a staged file (see [`linuxkit_output::Staged`]):
+/// a failed run leaves no partial file.
 pub fn write_atomically(
     path: &Path,
     write: impl FnOnce(&mut dyn Write) -> Result<()>,
 ) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::io::BufWriter::new(
-            std::fs::File::create(&tmp).context(|| format!("cannot create {}", tmp.display()))?,
-        );
-        write(&mut f)?;
-        let f = f
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .context(|| format!("cannot write {}", tmp.display()))?;
-        f.sync_all()
-            .context(|| format!("cannot write {}", tmp.display()))?;
-        std::fs::rename(&tmp, path).context(|| format!("cannot create {}", path.display()))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    let mut staged = linuxkit_output::Staged::create(path.to_path_buf())?;
+    let mut w = std::io::BufWriter::new(staged.file());
+    write(&mut w)?;
+    w.flush()
+        .context(|| format!("cannot write {}", path.display()))?;
+    drop(w);
+    staged.commit()?;
+    Ok(())
 }
