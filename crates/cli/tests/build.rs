@@ -335,6 +335,52 @@ fn builds_tar_and_kernel_initrd_reproducibly_and_offline() {
 }
 
 #[test]
+fn builds_squashfs_and_erofs_root_filesystems() {
+    let w = world();
+    let tmp = tempfile::tempdir().unwrap();
+    let yml = tmp.path().join("t.yml");
+    std::fs::write(&yml, &w.yml).unwrap();
+    let out = tmp.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    build(
+        &tmp.path().join("cache"),
+        &out,
+        &yml,
+        "kernel+squashfs,kernel+erofs",
+    );
+    assert_eq!(std::fs::read(out.join("t-kernel")).unwrap(), b"BZIMAGE");
+    assert_eq!(
+        std::fs::read_to_string(out.join("t-cmdline")).unwrap(),
+        "console=ttyS0"
+    );
+    // squashfs-tools reads our image: the bundles are there, boot/ is not.
+    let list = ok(Command::new("unsquashfs")
+        .arg("-lln")
+        .arg(out.join("t-squashfs.img")));
+    for p in [
+        "squashfs-root/init",
+        "squashfs-root/lib/modules/6.1.0/kernel/foo.ko",
+        "squashfs-root/containers/onboot/000-tool/config.json",
+        "squashfs-root/containers/services/server/rootfs/bin/server",
+        "squashfs-root/etc/resolv.conf -> /run/resolvconf/resolv.conf",
+    ] {
+        assert!(list.contains(p), "{p} missing from the squashfs:\n{list}");
+    }
+    assert!(!list.contains("squashfs-root/boot"), "{list}");
+    // erofs-utils checks and extracts ours.
+    let x = tmp.path().join("erofs-x");
+    ok(Command::new("fsck.erofs")
+        .arg(format!("--extract={}", x.display()))
+        .arg(out.join("t-erofs.img")));
+    assert_eq!(
+        std::fs::read(x.join("containers/onboot/000-tool/lower/bin/tool")).unwrap(),
+        b"TOOL"
+    );
+    assert_eq!(std::fs::read(x.join("bin/sh")).unwrap(), b"BUSYBOX");
+    assert!(!x.join("boot").exists());
+}
+
+#[test]
 fn a_failed_build_leaves_no_partial_outputs() {
     let w = world();
     let tmp = tempfile::tempdir().unwrap();

@@ -84,7 +84,14 @@ pub fn output_files(format: &str, name: &str) -> Vec<String> {
 }
 
 /// Formats this build of linuxkit can write.
-pub const SUPPORTED: &[&str] = &["tar", "docker", "kernel+initrd", "tar-kernel-initrd"];
+pub const SUPPORTED: &[&str] = &[
+    "tar",
+    "docker",
+    "kernel+initrd",
+    "tar-kernel-initrd",
+    "kernel+squashfs",
+    "kernel+erofs",
+];
 
 /// A file being written under a temporary name in its final directory;
 /// [`Staged::commit`] renames it into place, dropping it deletes it.
@@ -213,6 +220,20 @@ pub fn write_format(
             drop(initrd);
             Ok(vec![s.commit()?])
         }
+        "kernel+squashfs" => crate::fstree::write_kernel_image(
+            crate::fstree::ImageKind::Squashfs,
+            format,
+            dir,
+            &paths,
+            parts,
+        ),
+        "kernel+erofs" => crate::fstree::write_kernel_image(
+            crate::fstree::ImageKind::Erofs,
+            format,
+            dir,
+            &paths,
+            parts,
+        ),
         other => Err(Error::Usage(format!(
             "output format {other} is not implemented yet (available: {})",
             SUPPORTED.join(", ")

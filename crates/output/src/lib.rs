@@ -4,15 +4,21 @@
 //! byte-for-byte reproducibly.
 
 mod cpio;
+mod erofs;
 mod formats;
+mod fstree;
 mod initrd;
 mod kernel;
+mod squashfs;
 mod tar;
 
 pub use cpio::{Compression, Compressor, CpioWriter, InitrdSink};
+pub use erofs::{ErofsError, INLINE_MAX, write_erofs};
 pub use formats::{
     Error, OutputOptions, Result, SUPPORTED, Staged, output_files, write_format, write_tar_to,
 };
+pub use fstree::FsTree;
 pub use initrd::{SegmentCache, build_initrd};
 pub use kernel::decompress_kernel;
+pub use squashfs::{SquashfsError, write_squashfs};
 pub use tar::TarWriter;
