@@ -249,7 +249,7 @@ impl Registry {
                 .collect();
             let jobs = blobs
                 .into_iter()
-                .map(|d| self.fetch_blob(cache, &client, &target, &auth, d, &name));
+                .map(|d| self.fetch_blob(cache, &client, &target, d, &name));
             stream::iter(jobs)
                 .buffer_unordered(self.opts.concurrency.max(1))
                 .try_collect::<Vec<()>>()
@@ -272,7 +272,6 @@ impl Registry {
         cache: &Cache,
         client: &Client,
         target: &Reference,
-        auth: &RegistryAuth,
         d: &Descriptor,
         image: &str,
     ) -> Result<()> {
@@ -280,9 +279,8 @@ impl Registry {
         if cache.has_blob(&digest) {
             return Ok(());
         }
-        // No separate auth call: the manifest pull stored the credentials
-        // and the token for this repository, which blob requests reuse.
-        let _ = auth;
+        // No auth call here: the manifest pull stored the credentials and
+        // the token for this repository, which blob requests reuse.
         let bar = self.progress.add(ProgressBar::new(d.size));
         bar.set_style(
             ProgressStyle::with_template("{prefix:>12} [{bar:30}] {bytes}/{total_bytes}")
