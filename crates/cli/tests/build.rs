@@ -267,6 +267,22 @@ fn builds_tar_and_kernel_initrd_reproducibly_and_offline() {
     let meta = std::fs::read_to_string(x.join("etc/linuxkit-config")).unwrap();
     assert!(meta.contains("name: server"), "{meta}");
 
+    // `docker`: the same tar plus a Dockerfile at its end; zstd initrds.
+    build(&cache, &out1, &yml, "docker");
+    let docker = listing(&out1.join("t.docker"));
+    assert!(docker.trim_end().ends_with("Dockerfile"), "{docker}");
+    let zdir = tmp.path().join("zstd");
+    std::fs::create_dir(&zdir).unwrap();
+    ok(linuxkit()
+        .arg("-q")
+        .arg("--cache")
+        .arg(&cache)
+        .args(["build", "--compression", "zstd", "--name", "t", "--dir"])
+        .arg(&zdir)
+        .arg(&yml));
+    let magic = std::fs::read(zdir.join("t-initrd.img")).unwrap();
+    assert_eq!(&magic[..4], [0x28, 0xb5, 0x2f, 0xfd], "a zstd frame");
+
     // The whole tar, entry by entry, against a reviewed snapshot.
     snapshot("build.tar.txt", &tar_listing(&out1.join("t.tar")));
 
