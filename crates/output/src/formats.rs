@@ -57,7 +57,12 @@ pub fn output_files(format: &str, name: &str) -> Vec<String> {
             format!("{name}-cmdline"),
         ],
         "tar-kernel-initrd" => vec![format!("{name}-initrd.tar")],
-        "iso-bios" | "kernel+iso" => vec![format!("{name}.iso")],
+        "iso-bios" => vec![format!("{name}.iso")],
+        "kernel+iso" => vec![
+            format!("{name}-kernel"),
+            format!("{name}-cmdline"),
+            format!("{name}.iso"),
+        ],
         "iso-efi" => vec![format!("{name}-efi.iso")],
         "iso-efi-initrd" => vec![format!("{name}-efi-initrd.iso")],
         "raw-bios" => vec![format!("{name}-bios.img")],
@@ -91,6 +96,7 @@ pub const SUPPORTED: &[&str] = &[
     "tar-kernel-initrd",
     "kernel+squashfs",
     "kernel+erofs",
+    "kernel+iso",
 ];
 
 /// A file being written under a temporary name in its final directory;
@@ -229,6 +235,13 @@ pub fn write_format(
         ),
         "kernel+erofs" => crate::fstree::write_kernel_image(
             crate::fstree::ImageKind::Erofs,
+            format,
+            dir,
+            &paths,
+            parts,
+        ),
+        "kernel+iso" => crate::fstree::write_kernel_image(
+            crate::fstree::ImageKind::Iso,
             format,
             dir,
             &paths,

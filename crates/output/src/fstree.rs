@@ -404,6 +404,7 @@ pub(crate) fn copy_exact(r: &mut dyn Read, w: &mut dyn Write, len: u64) -> io::R
 pub(crate) enum ImageKind {
     Squashfs,
     Erofs,
+    Iso,
 }
 
 /// Writes `kernel+squashfs` or `kernel+erofs`: `paths` are the kernel, the
@@ -444,6 +445,7 @@ pub(crate) fn write_kernel_image(
                 .map_err(std::io::Error::other)
                 .and_then(|()| w.flush())
         }
+        ImageKind::Iso => crate::iso::write_iso(&tree, image.file()),
     }
     .map_err(image_err)?;
     drop(tree);

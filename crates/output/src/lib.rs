@@ -8,6 +8,7 @@ mod erofs;
 mod formats;
 mod fstree;
 mod initrd;
+mod iso;
 mod kernel;
 mod squashfs;
 mod tar;
@@ -19,6 +20,7 @@ pub use formats::{
 };
 pub use fstree::FsTree;
 pub use initrd::{SegmentCache, build_initrd};
+pub use iso::write_iso;
 pub use kernel::decompress_kernel;
 pub use squashfs::{SquashfsError, write_squashfs};
 pub use tar::TarWriter;
