@@ -24,6 +24,7 @@
 //! Debian packages) comes later and will extend [`BuildYml`].
 
 mod build_yml;
+pub mod debian;
 mod error;
 mod git;
 mod package;
