@@ -351,7 +351,7 @@ fn builds_tar_and_kernel_initrd_reproducibly_and_offline() {
 }
 
 #[test]
-fn builds_squashfs_and_erofs_root_filesystems() {
+fn builds_squashfs_erofs_and_iso_root_filesystems() {
     let w = world();
     let tmp = tempfile::tempdir().unwrap();
     let yml = tmp.path().join("t.yml");
@@ -394,6 +394,22 @@ fn builds_squashfs_and_erofs_root_filesystems() {
     );
     assert_eq!(std::fs::read(x.join("bin/sh")).unwrap(), b"BUSYBOX");
     assert!(!x.join("boot").exists());
+    // kernel+iso: isoinfo reads the Rock Ridge tree.
+    build(&tmp.path().join("cache"), &out, &yml, "kernel+iso");
+    let iso = ok(Command::new("isoinfo")
+        .args(["-R", "-f", "-i"])
+        .arg(out.join("t.iso")));
+    for p in [
+        "/init",
+        "/containers/onboot/000-tool/config.json",
+        "/lib/modules/6.1.0/kernel/foo.ko",
+    ] {
+        assert!(
+            iso.lines().any(|l| l == p),
+            "{p} missing from the ISO:\n{iso}"
+        );
+    }
+    assert!(!iso.lines().any(|l| l.starts_with("/boot")), "{iso}");
 }
 
 #[test]
