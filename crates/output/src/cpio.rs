@@ -256,19 +256,33 @@ impl<W: Write> InitrdSink<W> {
     }
 }
 
+/// Keeps `boot/` aside: its files (kernel, cmdline, microcode) become
+/// separate outputs, never part of a root filesystem image. Returns whether
+/// `e` was a `boot/` entry.
+pub(crate) fn divert_boot(
+    e: &Entry,
+    data: &mut dyn Read,
+    boot: &mut HashMap<String, Vec<u8>>,
+) -> linuxkit_rootfs::Result<bool> {
+    if e.path != "boot" && !e.path.starts_with("boot/") {
+        return Ok(false);
+    }
+    if e.kind == EntryKind::File {
+        let mut buf = Vec::new();
+        data.take(e.size)
+            .read_to_end(&mut buf)
+            .map_err(|source| linuxkit_rootfs::Error::Io {
+                context: format!("cannot read {}", e.path),
+                source,
+            })?;
+        boot.insert(e.path.clone(), buf);
+    }
+    Ok(true)
+}
+
 impl<W: Write> EntrySink for InitrdSink<W> {
     fn add(&mut self, e: &Entry, data: &mut dyn Read) -> linuxkit_rootfs::Result<()> {
-        if e.path == "boot" || e.path.starts_with("boot/") {
-            if e.kind == EntryKind::File {
-                let mut buf = Vec::new();
-                data.take(e.size).read_to_end(&mut buf).map_err(|source| {
-                    linuxkit_rootfs::Error::Io {
-                        context: format!("cannot read {}", e.path),
-                        source,
-                    }
-                })?;
-                self.boot.insert(e.path.clone(), buf);
-            }
+        if divert_boot(e, data, &mut self.boot)? {
             return Ok(());
         }
         self.cpio.add(e, data)

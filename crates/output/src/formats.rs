@@ -226,27 +226,14 @@ pub fn write_format(
             drop(initrd);
             Ok(vec![s.commit()?])
         }
-        "kernel+squashfs" => crate::fstree::write_kernel_image(
-            crate::fstree::ImageKind::Squashfs,
-            format,
-            dir,
-            &paths,
-            parts,
-        ),
-        "kernel+erofs" => crate::fstree::write_kernel_image(
-            crate::fstree::ImageKind::Erofs,
-            format,
-            dir,
-            &paths,
-            parts,
-        ),
-        "kernel+iso" => crate::fstree::write_kernel_image(
-            crate::fstree::ImageKind::Iso,
-            format,
-            dir,
-            &paths,
-            parts,
-        ),
+        "kernel+squashfs" | "kernel+erofs" | "kernel+iso" => {
+            let kind = match format {
+                "kernel+squashfs" => crate::fstree::ImageKind::Squashfs,
+                "kernel+erofs" => crate::fstree::ImageKind::Erofs,
+                _ => crate::fstree::ImageKind::Iso,
+            };
+            crate::fstree::write_kernel_image(kind, format, dir, &paths, parts)
+        }
         other => Err(Error::Usage(format!(
             "output format {other} is not implemented yet (available: {})",
             SUPPORTED.join(", ")

@@ -341,17 +341,7 @@ impl FsTree {
 
 impl EntrySink for FsTree {
     fn add(&mut self, e: &Entry, data: &mut dyn Read) -> linuxkit_rootfs::Result<()> {
-        if e.path == "boot" || e.path.starts_with("boot/") {
-            if e.kind == EntryKind::File {
-                let mut buf = Vec::new();
-                data.take(e.size).read_to_end(&mut buf).map_err(|source| {
-                    linuxkit_rootfs::Error::Io {
-                        context: format!("cannot read {}", e.path),
-                        source,
-                    }
-                })?;
-                self.boot.insert(e.path.clone(), buf);
-            }
+        if crate::cpio::divert_boot(e, data, &mut self.boot)? {
             return Ok(());
         }
         self.add_entry(e, data)
