@@ -84,7 +84,7 @@ fn world() -> World {
     }
     let r = registry.addr();
     let yml = format!(
-        "kernel:\n  image: {r}/kernel:1\n  cmdline: console=ttyS0\ninit:\n  - {r}/init:1\nonboot:\n  - name: tool\n    image: {r}/tool:1\nservices:\n  - name: server\n    image: {r}/server:1\n    readonly: true\n    uid: server\nfiles:\n  - path: etc/motd\n    contents: hello\n    mode: \"0644\"\n  - path: etc/linuxkit-config\n    metadata: yaml\n"
+        "kernel:\n  image: {r}/kernel:1\n  cmdline: console=ttyS0\ninit:\n  - {r}/init:1\nonboot:\n  - name: tool\n    image: {r}/tool:1\n  - name: again\n    image: {r}/tool:1\nservices:\n  - name: server\n    image: {r}/server:1\n    readonly: true\n    uid: server\nfiles:\n  - path: etc/motd\n    contents: hello\n    mode: \"0644\"\n  - path: etc/linuxkit-config\n    metadata: yaml\n"
     );
     World { registry, yml }
 }
@@ -235,6 +235,9 @@ fn builds_tar_and_kernel_initrd_reproducibly_and_offline() {
     );
     assert!(t.contains("bin/sh link to bin/busybox"), "{t}");
 
+    // A repeated image is unpacked once; the second bundle mounts that copy.
+    assert!(!t.contains("containers/onboot/001-again/lower/bin"), "{t}");
+
     // config.json from label + image config; uid allocated by name.
     let x = tmp.path().join("x");
     std::fs::create_dir(&x).unwrap();
@@ -246,8 +249,15 @@ fn builds_tar_and_kernel_initrd_reproducibly_and_offline() {
         .args([
             "containers/onboot/000-tool/config.json",
             "containers/services/server/config.json",
+            "containers/onboot/001-again/runtime.json",
             "etc/linuxkit-config",
         ]));
+    let again =
+        std::fs::read_to_string(x.join("containers/onboot/001-again/runtime.json")).unwrap();
+    assert!(
+        again.contains("lowerdir=/containers/onboot/000-tool/lower"),
+        "{again}"
+    );
     let tool: serde_json::Value = serde_json::from_slice(
         &std::fs::read(x.join("containers/onboot/000-tool/config.json")).unwrap(),
     )
@@ -262,7 +272,8 @@ fn builds_tar_and_kernel_initrd_reproducibly_and_offline() {
     )
     .unwrap();
     assert_eq!(server["process"]["args"], json!(["/bin/server", "-v"]));
-    assert_eq!(server["process"]["user"]["uid"], json!(101));
+    // ids 100 and 101 went to the two onboot containers.
+    assert_eq!(server["process"]["user"]["uid"], json!(102));
     assert_eq!(server["root"]["readonly"], json!(true));
     let meta = std::fs::read_to_string(x.join("etc/linuxkit-config")).unwrap();
     assert!(meta.contains("name: server"), "{meta}");
