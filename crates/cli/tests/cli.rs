@@ -215,7 +215,7 @@ fn later_issues_report_not_implemented() {
         vec!["run", "x"],
         vec!["push", "gcp", "x"],
         vec!["serve"],
-        vec!["pkg", "build", "x"],
+        vec!["pkg", "build", "--push", "x"],
     ] {
         let (code, _, err) = run(linuxkit().args(&args));
         assert_eq!(code, 1, "{args:?}");

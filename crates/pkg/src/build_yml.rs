@@ -9,10 +9,14 @@
 //! [`linuxkit_config::from_yaml_str`], so such an error reads
 //! `pkg/foo/build.yml:3:1: unknown field `archs`, did you mean `arches`?`.
 //!
-//! The daemonless builder will later add fields describing images assembled
-//! from Debian packages. They will be new optional fields of [`BuildYml`]
-//! (absent ⇒ a Dockerfile package, exactly as today); until they exist such
-//! keys are rejected like any other unknown key.
+//! # Our extension: images from Debian packages
+//!
+//! Besides the reference's keys, a `build.yml` may have a `debian:` section
+//! ([`DebianSource`]) and the image's runtime defaults (`entrypoint`, `cmd`,
+//! `env`, `workdir`). Such a package is built by `linuxkit pkg build`
+//! without a Docker daemon, from `.deb`s (see [`crate::build`]); without
+//! `debian:` it is a Dockerfile package, exactly as in the reference. These
+//! keys are unknown to the reference, which therefore rejects such files.
 
 use linuxkit_config::{ConfigError, ImageConfig};
 use serde::{Deserialize, Serialize};
@@ -74,6 +78,52 @@ pub struct BuildYml {
     /// Other images the build needs.
     #[serde(default)]
     pub depends: Depends,
+    /// Build the image from Debian packages instead of a Dockerfile (our
+    /// extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub debian: Option<DebianSource>,
+    /// The image config's `Entrypoint` (our extension; `debian:` packages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<Vec<String>>,
+    /// The image config's `Cmd` (our extension; `debian:` packages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cmd: Option<Vec<String>>,
+    /// The image config's `Env`, `KEY=VALUE` (our extension; `debian:` packages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<Vec<String>>,
+    /// The image config's `WorkingDir` (our extension; `debian:` packages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
+}
+
+/// The path prefixes dropped from `debian:` images unless `exclude` says
+/// otherwise: documentation, manual pages and translations.
+pub const DEFAULT_DEBIAN_EXCLUDE: [&str; 3] =
+    ["usr/share/doc", "usr/share/man", "usr/share/locale"];
+
+/// `debian:` of a `build.yml`: the image's single layer is the contents of
+/// these packages and their dependencies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DebianSource {
+    /// The suite (codename) to install from; default: the suite of the
+    /// host's apt sources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suite: Option<String>,
+    /// The packages, as dependency relations (`busybox-static`,
+    /// `libc6 (>= 2.36)`); their `Depends`/`Pre-Depends` are added.
+    pub packages: Vec<String>,
+    /// Path prefixes left out of the image (`usr/share/doc` drops the
+    /// directory and everything below it).
+    #[serde(default = "default_debian_exclude")]
+    pub exclude: Vec<String>,
+}
+
+fn default_debian_exclude() -> Vec<String> {
+    DEFAULT_DEBIAN_EXCLUDE
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
 }
 
 /// `depends:` of a `build.yml`.
@@ -139,6 +189,11 @@ impl Default for BuildYml {
             config: None,
             build_args: None,
             depends: Depends::default(),
+            debian: None,
+            entrypoint: None,
+            cmd: None,
+            env: None,
+            workdir: None,
         }
     }
 }
@@ -158,6 +213,22 @@ impl BuildYml {
                 "the `image` field is required (the image name, e.g. `image: init`)",
             )
             .in_file(name));
+        }
+        if let Some(d) = &b.debian {
+            if d.packages.is_empty() {
+                return Err(
+                    ConfigError::new("`debian.packages` must list at least one package")
+                        .in_file(name),
+                );
+            }
+            for p in &d.packages {
+                if let Err(e) = crate::debian::Dependency::parse(p) {
+                    return Err(ConfigError::new(format!(
+                        "`debian.packages`: bad package {p:?}: {e}"
+                    ))
+                    .in_file(name));
+                }
+            }
         }
         Ok(b)
     }
@@ -241,6 +312,44 @@ depends:
         );
         let e = BuildYml::parse("b.yml", "image: foo\nconfig:\n  bind: []\n").unwrap_err();
         assert!(e.to_string().contains("unknown field `bind`"), "{e}");
+    }
+
+    #[test]
+    fn debian_section_and_image_config() {
+        let text = "\
+image: bb
+debian:
+  suite: bookworm
+  packages: [busybox-static, \"libc6 (>= 2.36)\"]
+entrypoint: [/bin/busybox, sh]
+cmd: [-c, echo]
+env: [A=1]
+workdir: /
+";
+        let b = BuildYml::parse("b.yml", text).unwrap();
+        let d = b.debian.unwrap();
+        assert_eq!(d.suite.as_deref(), Some("bookworm"));
+        assert_eq!(d.packages, ["busybox-static", "libc6 (>= 2.36)"]);
+        assert_eq!(d.exclude, DEFAULT_DEBIAN_EXCLUDE);
+        assert_eq!(b.entrypoint.unwrap(), ["/bin/busybox", "sh"]);
+        assert_eq!(b.cmd.unwrap(), ["-c", "echo"]);
+        assert_eq!(b.env.unwrap(), ["A=1"]);
+        assert_eq!(b.workdir.as_deref(), Some("/"));
+
+        let b = BuildYml::parse(
+            "b.yml",
+            "image: x\ndebian:\n  packages: [a]\n  exclude: []\n",
+        )
+        .unwrap();
+        assert!(b.debian.unwrap().exclude.is_empty());
+
+        let e = BuildYml::parse("b.yml", "image: x\ndebian:\n  package: [a]\n").unwrap_err();
+        assert!(e.to_string().contains("unknown field `package`"), "{e}");
+        let e = BuildYml::parse("b.yml", "image: x\ndebian:\n  packages: []\n").unwrap_err();
+        assert!(e.to_string().contains("at least one package"), "{e}");
+        let e =
+            BuildYml::parse("b.yml", "image: x\ndebian:\n  packages: [\"a (>>\"]\n").unwrap_err();
+        assert!(e.to_string().contains("bad package"), "{e}");
     }
 
     #[test]

@@ -20,9 +20,10 @@
 //! # Ok::<(), linuxkit_pkg::PkgError>(())
 //! ```
 //!
-//! Building packages (the daemonless builder, and images assembled from
-//! Debian packages) comes later and will extend [`BuildYml`].
+//! [`build`] builds packages without a Docker daemon: images assembled from
+//! Debian packages (a `debian:` section in [`BuildYml`]) into the OCI cache.
 
+pub mod build;
 mod build_yml;
 pub mod debian;
 mod error;
@@ -31,8 +32,8 @@ mod package;
 mod tag;
 
 pub use build_yml::{
-    BuildYml, DEFAULT_ARCHES, DEFAULT_DOCKERFILE, DEFAULT_GIT_REPO, DEFAULT_ORG,
-    DEFAULT_TAG_TEMPLATE, Depends, DockerImages,
+    BuildYml, DEFAULT_ARCHES, DEFAULT_DEBIAN_EXCLUDE, DEFAULT_DOCKERFILE, DEFAULT_GIT_REPO,
+    DEFAULT_ORG, DEFAULT_TAG_TEMPLATE, DebianSource, Depends, DockerImages,
 };
 pub use error::PkgError;
 pub use package::{DEFAULT_BUILD_YML, DEFAULT_HASH_COMMIT, Package, PkgOptions, Source};
