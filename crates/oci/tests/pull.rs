@@ -258,16 +258,7 @@ fn basic_auth_pull_uses_docker_config_credentials() {
 
     let config = docker_config(config_dir.path(), &[(&registry.addr(), "alice", "s3cret")]);
     let pulled = pull_ok(&client(Some(config)), &cache, &reference, &registry);
-    assert_image_is(&pulled, fixture.single());
-    assert_indexed(
-        &cache,
-        &reference,
-        &fixture.digest,
-        media_type::OCI_MANIFEST,
-    );
-    assert_has_image_blobs(&cache, &fixture, fixture.single());
-    assert_blobs_verify(&cache);
-    assert_no_temp_files(&cache);
+    assert_single_image_cached(&cache, &pulled, &reference, &fixture);
 }
 
 #[test]
@@ -507,16 +498,7 @@ fn broken_blob_response_is_retried() {
         "the proxy should have broken exactly one blob response"
     );
     assert!(proxy.blob_responses() >= 3, "config + layer + one retry");
-    assert_image_is(&pulled, fixture.single());
-    assert_indexed(
-        &cache,
-        &reference,
-        &fixture.digest,
-        media_type::OCI_MANIFEST,
-    );
-    assert_has_image_blobs(&cache, &fixture, fixture.single());
-    assert_blobs_verify(&cache);
-    assert_no_temp_files(&cache);
+    assert_single_image_cached(&cache, &pulled, &reference, &fixture);
 }
 
 #[test]

@@ -288,3 +288,24 @@ pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
     out.truncate(len);
     out
 }
+
+/// Everything a successful pull of a single-platform fixture must leave:
+/// the image as pushed, named in `index.json`, all its blobs present and
+/// verifying, and no temporary files.
+pub fn assert_single_image_cached(
+    cache: &Cache,
+    pulled: &CachedImage,
+    reference: &str,
+    fixture: &Fixture,
+) {
+    assert_image_is(pulled, fixture.single());
+    assert_indexed(
+        cache,
+        reference,
+        &fixture.digest,
+        linuxkit_oci::media_type::OCI_MANIFEST,
+    );
+    assert_has_image_blobs(cache, fixture, fixture.single());
+    assert_blobs_verify(cache);
+    assert_no_temp_files(cache);
+}
