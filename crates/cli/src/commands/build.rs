@@ -223,6 +223,9 @@ pub fn run(
     let images = image_refs(&config)?;
     let cache = linuxkit_oci::Cache::open(cache_dir)?;
     let platform = linuxkit_oci::Platform::linux(&args.arch);
+    // From the first cache look-up to the last output byte, a concurrent
+    // `cache rm`/`clean` must wait.
+    let _pin = cache.pin()?;
     let mut client = None;
     for image in &images {
         if !args.pull && cache.image(image, &platform)?.is_some() {
@@ -236,7 +239,6 @@ pub fn run(
         tracing::info!("pulling {image}");
         reg.pull(&cache, image)?;
     }
-    let _pin = cache.pin()?;
     let scratch = tempfile::Builder::new()
         .prefix(".linuxkit-build-")
         .tempdir_in(cache.root())
