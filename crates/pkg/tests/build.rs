@@ -1,6 +1,8 @@
 //! The daemonless builder's offline half: `data.tar`s of hand-made `.deb`s
 //! merged into one layer, the image config, and reproducible manifests.
 
+mod common;
+
 use std::io::Read;
 use std::path::Path;
 
@@ -43,33 +45,7 @@ fn fake_deb(dir: &Path, name: &str, data: &[Spec<'_>]) -> DebArchive {
         0,
         format!("Package: {name}\nVersion: 1.0-1\nArchitecture: all\n").as_bytes(),
     )]);
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    std::io::Write::write_all(&mut gz, &control).unwrap();
-    let control = gz.finish().unwrap();
-    let data = zstd::encode_all(&tar_of(data)[..], 3).unwrap();
-    let mut ar = b"!<arch>\n".to_vec();
-    for (member, body) in [
-        ("debian-binary", &b"2.0\n"[..]),
-        ("control.tar.gz", &control),
-        ("data.tar.zst", &data),
-    ] {
-        ar.extend(
-            format!(
-                "{:<16}{:<12}{:<6}{:<6}{:<8}{:<10}`\n",
-                member,
-                0,
-                0,
-                0,
-                100644,
-                body.len()
-            )
-            .as_bytes(),
-        );
-        ar.extend(body);
-        if body.len() % 2 == 1 {
-            ar.push(b'\n');
-        }
-    }
+    let ar = common::deb_bytes(&control, &tar_of(data));
     let p = dir.join(format!("{name}.deb"));
     std::fs::write(&p, ar).unwrap();
     DebArchive::open(&p).unwrap()

@@ -5,6 +5,8 @@
 //! URIs in these tests use the reserved `.test` domain; the real mirror is
 //! only ever read from the host's apt sources.
 
+mod common;
+
 use std::cmp::Ordering;
 
 use linuxkit_pkg::debian::index::Release;
@@ -381,33 +383,7 @@ fn fake_deb(dir: &std::path::Path) -> std::path::PathBuf {
         b"Package: fake\nVersion: 1.0-1\nArchitecture: all\n",
     )]);
     let data = tar_of(&[("./bin/fake", b"#!/bin/sh\n"), ("./etc/odd", b"x")]);
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    std::io::Write::write_all(&mut gz, &control).unwrap();
-    let control = gz.finish().unwrap();
-    let data = zstd::encode_all(&data[..], 3).unwrap();
-    let mut ar = b"!<arch>\n".to_vec();
-    for (name, body) in [
-        ("debian-binary", &b"2.0\n"[..]),
-        ("control.tar.gz", &control),
-        ("data.tar.zst", &data),
-    ] {
-        ar.extend(
-            format!(
-                "{:<16}{:<12}{:<6}{:<6}{:<8}{:<10}`\n",
-                name,
-                0,
-                0,
-                0,
-                100644,
-                body.len()
-            )
-            .as_bytes(),
-        );
-        ar.extend(body);
-        if body.len() % 2 == 1 {
-            ar.push(b'\n');
-        }
-    }
+    let ar = common::deb_bytes(&control, &data);
     let p = dir.join("fake.deb");
     std::fs::write(&p, ar).unwrap();
     p

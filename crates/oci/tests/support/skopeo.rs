@@ -38,9 +38,9 @@ pub fn push(
     creds: Option<(&str, &str)>,
     all_platforms: bool,
 ) -> String {
-    let source = format!("oci:{}:{tag_in_layout}", layout_dir.display());
-    copy(
-        &source,
+    copy_layout(
+        layout_dir,
+        tag_in_layout,
         registry,
         dest,
         creds,
@@ -61,15 +61,29 @@ pub fn push_as_v2s2(
     creds: Option<(&str, &str)>,
     all_platforms: bool,
 ) -> String {
-    let source = format!("oci:{}:{tag_in_layout}", layout_dir.display());
-    copy(
-        &source,
+    copy_layout(
+        layout_dir,
+        tag_in_layout,
         registry,
         dest,
         creds,
         all_platforms,
         &["--format", "v2s2"],
     )
+}
+
+/// Copies tag `tag_in_layout` of an OCI layout with extra skopeo flags.
+fn copy_layout(
+    layout_dir: &Path,
+    tag_in_layout: &str,
+    registry: &TestRegistry,
+    dest: &str,
+    creds: Option<(&str, &str)>,
+    all_platforms: bool,
+    flags: &[&str],
+) -> String {
+    let source = format!("oci:{}:{tag_in_layout}", layout_dir.display());
+    copy(&source, registry, dest, creds, all_platforms, flags)
 }
 
 /// Pushes `fixture` (OCI or Docker, see [`Fixture::skopeo_source`]) to
