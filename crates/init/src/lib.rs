@@ -1,6 +1,69 @@
-//! The in-VM init (PID 1): switch root out of the initramfs, mount the
-//! standard filesystems, run `onboot` containers, start `services`, and run
-//! `onshutdown` containers on a clean shutdown.
+//! The in-VM side of LinuxKit: one static binary that is the machine's
+//! init and its few helpers, chosen by the name it is run as (like
+//! busybox):
 //!
-//! Filled in by the "in-VM system" issue; it is built for the musl target and
-//! shipped in the `init` package.
+//! | name | what |
+//! |---|---|
+//! | `/init` | [`switch_root`]: move the initramfs into a tmpfs, exec `/sbin/init` |
+//! | `/sbin/init` | [`pid1`]: mounts, modules, banner, volumes, onboot, services; reaping; clean shutdown |
+//! | `modprobe` | [`modules`]: load a module or alias with its dependencies (also the kernel's helper) |
+//! | `service` | [`services`]: `ls`, `start`, `stop`, `restart` services |
+//! | `metadata` | [`metadata`]: fetch the machine's configuration into `/run/config` |
+//!
+//! `linuxkit-init APPLET ARGS...` runs an applet by name.
+//!
+//! Every console line of the init carries the time since boot ([`log`]),
+//! so boot stages can be measured from the console.
+
+pub mod cmdline;
+pub mod log;
+pub mod metadata;
+pub mod modules;
+pub mod mount;
+pub mod onboot;
+pub mod pid1;
+pub mod power;
+pub mod reap;
+pub mod runtime;
+pub mod services;
+pub mod switch_root;
+pub mod system;
+pub mod volumes;
+
+/// Runs the applet `name` (a program name, any directory ignored) with
+/// `args` (without the name); returns its exit code. `init` and `/init`
+/// do not return.
+pub fn dispatch(name: &str, argv: &[String]) -> i32 {
+    let base = name.rsplit('/').next().unwrap_or(name);
+    let args = argv.get(1..).unwrap_or(&[]);
+    match base {
+        "init" if name == "/init" => {
+            let e = switch_root::run(argv);
+            eprintln!("linuxkit-init: {e}");
+            1
+        }
+        "init" => {
+            if nix::unistd::getpid().as_raw() != 1 {
+                eprintln!("init: must be run as PID 1");
+                return 1;
+            }
+            pid1::main()
+        }
+        "modprobe" => modules::modprobe_main(args),
+        "service" => services::service_main(args),
+        "metadata" => metadata::metadata_main(args),
+        "linuxkit-init" => match args.first() {
+            Some(applet) if applet != "linuxkit-init" => dispatch(applet, args),
+            _ => {
+                eprintln!(
+                    "usage: linuxkit-init APPLET [ARGS...]; applets: init, modprobe, service, metadata"
+                );
+                2
+            }
+        },
+        other => {
+            eprintln!("linuxkit-init: unknown applet {other:?}");
+            2
+        }
+    }
+}

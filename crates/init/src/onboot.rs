@@ -1,0 +1,227 @@
+//! The onboot and onshutdown runner: each bundle of
+//! `/containers/onboot` (or `onshutdown`) run to completion with runc, one
+//! after another, in name order (the names are `NNN-name`, NNN the YAML
+//! index, so this is YAML order).
+//!
+//! Per bundle: runtime.json's filesystem steps, `runc create` with stdout
+//! and stderr to `/run/log/onboot/onboot.NAME.out.log` and `.log`, the
+//! namespace binds, `runc start`, wait, unmount the rootfs, `runc delete`,
+//! and the logs copied to the console. As in the reference, a failure does
+//! not stop the boot; unlike it, the failure is *said* on the console with
+//! the exit code, and runc's state is deleted so an onshutdown container may
+//! reuse an onboot container's name.
+
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+
+use crate::cmdline::Cmdline;
+use crate::{info, runtime, warn};
+
+/// The runc binary every LinuxKit init image ships.
+pub const RUNC: &str = "/usr/bin/runc";
+
+/// Which of the two phases runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Onboot,
+    Onshutdown,
+}
+
+impl Phase {
+    /// Where the bundles are.
+    pub fn dir(self) -> &'static Path {
+        Path::new(match self {
+            Phase::Onboot => "/containers/onboot",
+            Phase::Onshutdown => "/containers/onshutdown",
+        })
+    }
+
+    /// Where their logs go.
+    pub fn log_dir(self) -> &'static Path {
+        Path::new(match self {
+            Phase::Onboot => "/run/log/onboot",
+            Phase::Onshutdown => "/run/log/shutdown",
+        })
+    }
+
+    fn word(self) -> &'static str {
+        match self {
+            Phase::Onboot => "onboot",
+            Phase::Onshutdown => "onshutdown",
+        }
+    }
+}
+
+/// How a container ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// It exited with this status (0 is success).
+    Exited(i32),
+    /// A signal killed it.
+    Killed(i32),
+    /// It could not be started; why.
+    NotStarted(String),
+}
+
+impl Outcome {
+    fn from_status(s: ExitStatus) -> Outcome {
+        match (s.code(), s.signal()) {
+            (Some(c), _) => Outcome::Exited(c),
+            (None, Some(sig)) => Outcome::Killed(sig),
+            _ => Outcome::Exited(-1),
+        }
+    }
+
+    /// Whether it ran and exited 0.
+    pub fn ok(&self) -> bool {
+        *self == Outcome::Exited(0)
+    }
+}
+
+/// The bundles of a phase, in run order (sorted by name).
+pub fn bundles(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Runs every bundle of `phase`; returns each name with its outcome.
+pub fn run_phase(phase: Phase, cmdline: &Cmdline) -> Vec<(String, Outcome)> {
+    let list = bundles(phase.dir());
+    let mut out = Vec::new();
+    if list.is_empty() {
+        return out;
+    }
+    let _ = fs::create_dir_all(phase.log_dir());
+    for b in list {
+        let name = b
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        info!("{} {name}: starting", phase.word());
+        let outcome = run_bundle(phase, &b, &name, cmdline);
+        match &outcome {
+            Outcome::Exited(0) => info!("{} {name}: exited 0", phase.word()),
+            Outcome::Exited(c) => warn!("{} {name}: FAILED with exit code {c}", phase.word()),
+            Outcome::Killed(s) => warn!("{} {name}: FAILED, killed by signal {s}", phase.word()),
+            Outcome::NotStarted(why) => warn!("{} {name}: FAILED to start: {why}", phase.word()),
+        }
+        out.push((name, outcome));
+    }
+    if phase == Phase::Onboot {
+        let _ = std::os::unix::fs::symlink("/run/log/onboot", "/var/log/onboot");
+    }
+    out
+}
+
+fn run_bundle(phase: Phase, bundle: &Path, name: &str, cmdline: &Cmdline) -> Outcome {
+    let rt = match runtime::load(bundle) {
+        Ok(rt) => rt,
+        Err(e) => return Outcome::NotStarted(e.to_string()),
+    };
+    if let Err(e) = runtime::prepare_filesystem(bundle, &rt) {
+        return Outcome::NotStarted(format!("preparing the filesystem: {e}"));
+    }
+    let to_console = cmdline.flag("linuxkit.runc_console");
+    let prefix = match phase {
+        Phase::Onboot => "onboot",
+        Phase::Onshutdown => "shutdown",
+    };
+    let out_log = phase.log_dir().join(format!("{prefix}.{name}.out.log"));
+    let err_log = phase.log_dir().join(format!("{prefix}.{name}.log"));
+    let pid_file = Path::new("/run").join(format!("{prefix}-{name}.pid"));
+    let outcome = (|| {
+        let (stdout, stderr) = if to_console {
+            (Stdio::inherit(), Stdio::inherit())
+        } else {
+            let o =
+                fs::File::create(&out_log).map_err(|e| format!("{}: {e}", out_log.display()))?;
+            let e =
+                fs::File::create(&err_log).map_err(|e| format!("{}: {e}", err_log.display()))?;
+            (Stdio::from(o), Stdio::from(e))
+        };
+        let mut create = runc(cmdline);
+        create
+            .args(["create", "--bundle"])
+            .arg(bundle)
+            .arg("--pid-file")
+            .arg(&pid_file)
+            .arg(name)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr);
+        let st = create
+            .status()
+            .map_err(|e| format!("running {RUNC}: {e}"))?;
+        if !st.success() {
+            return Err(format!("runc create exited with {st}"));
+        }
+        let pid: i32 = fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .ok_or_else(|| format!("runc create wrote no pid to {}", pid_file.display()))?;
+        if let Err(e) = runtime::prepare_process(name, &rt, pid) {
+            warn!("{name}: {e}");
+        }
+        let st = runc(cmdline)
+            .args(["start", name])
+            .stdin(Stdio::null())
+            .status()
+            .map_err(|e| format!("running {RUNC}: {e}"))?;
+        if !st.success() {
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+            let _ = crate::reap::wait_for(pid);
+            return Err(format!("runc start exited with {st}"));
+        }
+        // The container's process is now our child (runc create exited and
+        // left it to the nearest subreaper: us).
+        crate::reap::wait_for(pid)
+            .map(Outcome::from_status)
+            .map_err(|e| format!("waiting for pid {pid}: {e}"))
+    })();
+    let _ = nix::mount::umount2(&bundle.join("rootfs"), nix::mount::MntFlags::MNT_DETACH);
+    let _ = runc(cmdline)
+        .args(["delete", "--force", name])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    let _ = fs::remove_file(&pid_file);
+    if !to_console {
+        dump(&out_log);
+        dump(&err_log);
+    }
+    outcome.unwrap_or_else(Outcome::NotStarted)
+}
+
+fn runc(cmdline: &Cmdline) -> Command {
+    let mut c = Command::new(RUNC);
+    if cmdline.flag("linuxkit.runc_debug") {
+        c.arg("--debug");
+    }
+    c
+}
+
+/// Copies a log file to the console.
+fn dump(path: &Path) {
+    if let Ok(b) = fs::read(path)
+        && !b.is_empty()
+    {
+        let mut e = io::stderr().lock();
+        let _ = e.write_all(&b);
+        if !b.ends_with(b"\n") {
+            let _ = e.write_all(b"\n");
+        }
+    }
+}
