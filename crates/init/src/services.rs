@@ -2,10 +2,10 @@
 //! as a containerd task in the namespace `services.linuxkit`.
 //!
 //! containerd is driven through `ctr`, which every LinuxKit init image
-//! ships next to it: `ctr run --rootfs --config BUNDLE/config.json -d
-//! --log-uri file:///var/log/NAME.log BUNDLE/rootfs NAME` creates the
-//! container from the bundle's own OCI spec (no image, no snapshot), with
-//! its root at the bundle's (already mounted) rootfs. Talking gRPC to
+//! ships next to it: `ctr run --config SPEC --detach --log-uri
+//! file:///var/log/NAME.log NAME` creates the container from the bundle's
+//! own OCI spec (no image, no snapshot), its root made an absolute path to
+//! the bundle's (already mounted) rootfs. Talking gRPC to
 //! containerd directly would need a protobuf toolchain and an async stack in
 //! PID 1 for no gain. Services start in name order, after every onboot
 //! container has finished; a watcher reports on the console when one exits.
@@ -74,16 +74,23 @@ fn runtime_config() -> (Vec<String>, Option<String>, Option<String>) {
     (opts, out, err)
 }
 
+/// containerd's log when runtime-config.toml does not send it elsewhere.
+/// (The reference prints it on the console, where its info-level plugin
+/// chatter buries the boot messages.)
+pub const CONTAINERD_LOG: &str = "/var/log/containerd.log";
+
 fn output(to: Option<&str>) -> Stdio {
-    match to {
-        Some(p) if p.starts_with('/') => fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(p)
-            .map(Stdio::from)
-            .unwrap_or_else(|_| Stdio::inherit()),
-        _ => Stdio::inherit(),
-    }
+    let path = match to {
+        Some("stdout" | "stderr") => return Stdio::inherit(),
+        Some(p) if p.starts_with('/') => p,
+        _ => CONTAINERD_LOG,
+    };
+    fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map(Stdio::from)
+        .unwrap_or_else(|_| Stdio::inherit())
 }
 
 /// Starts containerd and waits (up to a minute) for its socket.
@@ -129,13 +136,13 @@ pub fn start(bundle: &Path) -> io::Result<()> {
     // A previous instance (`service restart`, a re-run) is removed first.
     remove(&ns, &name);
     runtime::prepare_filesystem(bundle, &rt)?;
+    let spec = spec_with_absolute_root(bundle, &name)?;
     let log = format!("/var/log/{name}.log");
     let out = ctr(&ns)
-        .args(["run", "--rootfs", "--detach", "--log-uri"])
+        .args(["run", "--detach", "--log-uri"])
         .arg(format!("file://{log}"))
         .arg("--config")
-        .arg(bundle.join("config.json"))
-        .arg(bundle.join("rootfs"))
+        .arg(&spec)
         .arg(&name)
         .stdin(Stdio::null())
         .output()
@@ -151,6 +158,45 @@ pub fn start(bundle: &Path) -> io::Result<()> {
         runtime::prepare_process(&name, &rt, pid)?;
     }
     Ok(())
+}
+
+/// Where the services' specs are written: containerd runs a container in
+/// a bundle directory of its own, so the spec's `root.path` (`rootfs`,
+/// relative to our bundle) must become absolute; `/containers` is
+/// read-only, so the patched spec lives here.
+pub const SPECS_DIR: &str = "/run/linuxkit/services";
+
+/// Writes `BUNDLE/config.json` with `root.path` made absolute to
+/// [`SPECS_DIR`]`/NAME.json` and returns that path.
+fn spec_with_absolute_root(bundle: &Path, name: &str) -> io::Result<PathBuf> {
+    let src = bundle.join("config.json");
+    let text =
+        fs::read(&src).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", src.display())))?;
+    let mut spec: serde_json::Value = serde_json::from_slice(&text).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{}: {e}", src.display()),
+        )
+    })?;
+    let root = spec
+        .get("root")
+        .and_then(|r| r.get("path"))
+        .and_then(|p| p.as_str())
+        .unwrap_or("rootfs")
+        .to_string();
+    let abs = if root.starts_with('/') {
+        PathBuf::from(root)
+    } else {
+        bundle.join(root)
+    };
+    spec["root"]["path"] = serde_json::Value::String(abs.to_string_lossy().into_owned());
+    fs::create_dir_all(SPECS_DIR)?;
+    let out = Path::new(SPECS_DIR).join(format!("{name}.json"));
+    fs::write(
+        &out,
+        serde_json::to_vec_pretty(&spec).map_err(io::Error::other)?,
+    )?;
+    Ok(out)
 }
 
 /// The pid of a running task (`ctr task ls`).

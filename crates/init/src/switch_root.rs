@@ -28,7 +28,9 @@ const TMPFS_MAGIC: i64 = 0x0102_1994;
 pub fn root_is_initramfs() -> bool {
     match nix::sys::statfs::statfs("/") {
         Ok(s) => {
-            let t = s.filesystem_type().0;
+            // The field is i64 on glibc and u64 on musl.
+            #[allow(clippy::unnecessary_cast)]
+            let t = s.filesystem_type().0 as i64;
             t == RAMFS_MAGIC || t == TMPFS_MAGIC
         }
         Err(_) => false,
