@@ -5,16 +5,32 @@
 //! Like the Debian client's own end-to-end test, this fails rather than
 //! skips when the mirror is unreachable.
 
+#[allow(unused_imports)]
+#[path = "../../oci/tests/support/mod.rs"]
+mod support;
+
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 use std::process::Command;
 
 /// Runs the binary with a private Debian cache; returns (ok, stdout, stderr).
 fn linuxkit(debian_cache: &Path, args: &[&str], cwd: &Path) -> (bool, String, String) {
+    linuxkit_env(debian_cache, args, cwd, &[])
+}
+
+/// [`linuxkit`] with more environment variables.
+fn linuxkit_env(
+    debian_cache: &Path,
+    args: &[&str],
+    cwd: &Path,
+    env: &[(&str, &str)],
+) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_linuxkit"))
         .args(args)
         .current_dir(cwd)
         .env("LINUXKIT_DEBIAN_CACHE", debian_cache)
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     (
@@ -41,6 +57,11 @@ fn blob(cache: &Path, digest: &str) -> Vec<u8> {
 
 /// The paths in the image's one layer.
 fn layer_paths(cache: &Path, manifest_digest: &str) -> Vec<String> {
+    layer(cache, manifest_digest).into_keys().collect()
+}
+
+/// The image's one layer: path → (mode, uid, gid, content or link target).
+fn layer(cache: &Path, manifest_digest: &str) -> BTreeMap<String, (u32, u64, u64, Vec<u8>)> {
     let m: serde_json::Value = serde_json::from_slice(&blob(cache, manifest_digest)).unwrap();
     let layers = m["layers"].as_array().unwrap();
     assert_eq!(layers.len(), 1);
@@ -50,10 +71,30 @@ fn layer_paths(cache: &Path, manifest_digest: &str) -> Vec<String> {
         .read_to_end(&mut tar)
         .unwrap();
     let mut ar = tar::Archive::new(&tar[..]);
-    ar.entries()
-        .unwrap()
-        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
-        .collect()
+    let mut out = BTreeMap::new();
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        let path = e.path().unwrap().to_string_lossy().into_owned();
+        let h = e.header().clone();
+        let mut body = Vec::new();
+        match e.link_name().unwrap() {
+            Some(l) => body = l.to_string_lossy().into_owned().into_bytes(),
+            None => {
+                e.read_to_end(&mut body).unwrap();
+            }
+        }
+        out.insert(
+            path,
+            (h.mode().unwrap(), h.uid().unwrap(), h.gid().unwrap(), body),
+        );
+    }
+    out
+}
+
+/// The image config of a cached manifest.
+fn image_config(cache: &Path, manifest_digest: &str) -> serde_json::Value {
+    let m: serde_json::Value = serde_json::from_slice(&blob(cache, manifest_digest)).unwrap();
+    serde_json::from_slice(&blob(cache, m["config"]["digest"].as_str().unwrap())).unwrap()
 }
 
 #[test]
@@ -89,6 +130,15 @@ fn pkg_build_from_debian_packages_is_cached_and_reproducible() {
 
     let (reference, first, err) = build(&[]);
     assert!(err.contains("built from busybox-static"), "{err}");
+    // The first build resolved the packages and pinned them.
+    assert!(err.contains("wrote pkg/busybox/debian.lock"), "{err}");
+    let lock = std::fs::read_to_string(repo.join("pkg/busybox/debian.lock")).unwrap();
+    assert!(lock.contains("    - name: \"busybox-static\"\n"), "{lock}");
+    assert!(lock.contains("      sha256: \""), "{lock}");
+    assert!(
+        lock.contains("      filename: \"pool/main/b/busybox/"),
+        "{lock}"
+    );
     let (ok, tag, _) = linuxkit(
         &debs,
         &["pkg", "show-tag", "--canonical", "pkg/busybox"],
@@ -117,7 +167,47 @@ fn pkg_build_from_debian_packages_is_cached_and_reproducible() {
     // A real rebuild gives the same manifest.
     let (_, third, err) = build(&["--force"]);
     assert!(err.contains("built from busybox-static"), "{err}");
+    assert!(
+        !err.contains("wrote"),
+        "an up-to-date lockfile is kept: {err}"
+    );
     assert_eq!(first, third, "the rebuild is bit-for-bit identical");
+
+    // With the lockfile, no index is read: a rebuild with the mirror
+    // unreachable works from the Debian cache and is identical.
+    let offline = [("LINUXKIT_DEBIAN_MIRROR", "http://127.0.0.1:9/debian")];
+    let (ok, out, err) = linuxkit_env(
+        &debs,
+        &["--cache", c, "pkg", "build", "--force", "pkg/busybox"],
+        &repo,
+        &offline,
+    );
+    assert!(ok, "offline rebuild: {err}");
+    assert_eq!(out.trim(), format!("{reference}@{first}"));
+    // build.yml asks for something else: the lockfile is stale.
+    let yml = repo.join("pkg/busybox/build.yml");
+    std::fs::write(
+        &yml,
+        "image: busybox\ndebian:\n  packages: [busybox-static, zlib1g]\nentrypoint: [/bin/busybox, sh]\n",
+    )
+    .unwrap();
+    let (ok, _, err) = linuxkit(&debs, &["--cache", c, "pkg", "build", "pkg/busybox"], &repo);
+    assert!(!ok);
+    assert!(
+        err.contains("pkg/busybox/debian.lock is stale")
+            && err.contains("[busybox-static] → [busybox-static, zlib1g]")
+            && err.contains("linuxkit pkg build --update pkg/busybox"),
+        "{err}"
+    );
+    let (_, _, err) = build(&["--update"]);
+    assert!(err.contains("wrote pkg/busybox/debian.lock"), "{err}");
+    assert!(
+        err.contains("built from busybox-static") && err.contains("zlib1g"),
+        "{err}"
+    );
+    let lock = std::fs::read_to_string(repo.join("pkg/busybox/debian.lock")).unwrap();
+    assert!(lock.contains("    - \"zlib1g\"\n"), "{lock}");
+    assert!(lock.contains("    - name: \"zlib1g\"\n"), "{lock}");
 
     // --dry-run says what it would do and does nothing.
     let (ok, out, _) = linuxkit(
@@ -127,7 +217,9 @@ fn pkg_build_from_debian_packages_is_cached_and_reproducible() {
     );
     assert!(ok);
     assert!(
-        out.contains("cached, would not rebuild") && out.contains("busybox-static"),
+        out.contains("cached, would not rebuild")
+            && out.contains("busybox-static")
+            && out.contains("pinned by debian.lock"),
         "{out}"
     );
 
@@ -136,6 +228,293 @@ fn pkg_build_from_debian_packages_is_cached_and_reproducible() {
     assert!(!ok);
     assert!(
         err.contains("Dockerfile packages need a Docker daemon; use a `debian:` source instead"),
+        "{err}"
+    );
+}
+
+/// A tiny Cargo workspace with a `hello` binary and a package directory
+/// inside it; returns the package directory.
+fn cargo_workspace(root: &Path) -> std::path::PathBuf {
+    std::fs::create_dir_all(root.join("crates/hello/src")).unwrap();
+    std::fs::write(
+        root.join("Cargo.toml"),
+        "[workspace]\nresolver = \"2\"\nmembers = [\"crates/hello\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("crates/hello/Cargo.toml"),
+        "[package]\nname = \"hello\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("crates/hello/src/main.rs"),
+        "fn main() { println!(\"hello from the image\"); }\n",
+    )
+    .unwrap();
+    let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["generate-lockfile", "--offline"])
+        .current_dir(root)
+        .status()
+        .unwrap();
+    assert!(st.success(), "cargo generate-lockfile");
+    let pkg = root.join("pkg/tools");
+    std::fs::create_dir_all(&pkg).unwrap();
+    std::fs::write(root.join(".gitignore"), "target/\n").unwrap();
+    git(root, &["init", "-q"]);
+    git(root, &["add", "."]);
+    git(root, &["commit", "-qm", "hello"]);
+    pkg
+}
+
+/// A package without Debian packages: a cargo binary, files, users, groups
+/// and labels, built without the network, reproducibly, then pushed to a
+/// real registry and pulled back.
+#[test]
+fn declarative_package_with_cargo_files_and_accounts_is_built_and_pushed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    let pkg = cargo_workspace(&ws);
+    let cache = tmp.path().join("cache");
+    let c = cache.to_str().unwrap();
+    let debs = tmp.path().join("debian");
+    let registry = support::TestRegistry::start(support::Auth::None);
+    std::fs::write(pkg.join("motd"), "from a source file\n").unwrap();
+    std::fs::write(
+        pkg.join("build.yml"),
+        format!(
+            "image: tools
+org: {}/test
+arches: [amd64]
+extra-sources:
+  - ../../crates/hello:/hello
+cargo:
+  - package: hello
+    path: /usr/bin/hello
+files:
+  - path: etc/motd
+    source: motd
+    mode: \"0644\"
+  - path: etc/app/config
+    contents: \"key=value\\n\"
+    uid: app
+    gid: app
+  - path: var/lib/app
+    directory: true
+    mode: \"0750\"
+    uid: 1000
+  - path: bin/hi
+    symlink: /usr/bin/hello
+  - path: etc/missing
+    source: nope
+    optional: true
+users:
+  - name: app
+    uid: 1000
+    home: /var/lib/app
+groups:
+  - name: app
+    gid: 1000
+    members: [app]
+labels:
+  org.opencontainers.image.title: tools
+entrypoint: [/usr/bin/hello]
+config:
+  binds: [/etc/resolv.conf:/etc/resolv.conf]
+",
+            registry.addr()
+        ),
+    )
+    .unwrap();
+    let build = |extra: &[&str]| {
+        let mut args = vec!["--cache", c, "pkg", "build"];
+        args.extend_from_slice(extra);
+        args.push("pkg/tools");
+        let (ok, out, err) = linuxkit(&debs, &args, &ws);
+        assert!(ok, "pkg build {extra:?} failed: {err}");
+        let line = out.trim().to_string();
+        let (reference, digest) = line.split_once('@').expect("REF@DIGEST");
+        (reference.to_string(), digest.to_string(), err)
+    };
+    git(&ws, &["add", "."]);
+    git(&ws, &["commit", "-qm", "tools"]);
+    let (reference, first, err) = build(&[]);
+    assert!(
+        reference.starts_with(&format!("{}/test/tools:", registry.addr())),
+        "{reference}"
+    );
+    assert!(!reference.contains("dirty"), "{reference}");
+
+    assert!(
+        !err.contains("debian.lock"),
+        "no debian: no lockfile: {err}"
+    );
+    assert!(!pkg.join("debian.lock").exists());
+
+    let l = layer(&cache, &first);
+    let hello = &l["usr/bin/hello"];
+    assert_eq!((hello.0, hello.1, hello.2), (0o755, 0, 0));
+    assert_eq!(&hello.3[..4], b"\x7fELF");
+    // A static binary: it runs here as it would in the image.
+    let bin = tmp.path().join("hello");
+    std::fs::write(&bin, &hello.3).unwrap();
+    std::os::unix::fs::PermissionsExt::set_mode(
+        &mut std::fs::metadata(&bin).unwrap().permissions(),
+        0o755,
+    );
+    std::fs::set_permissions(&bin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = Command::new(&bin).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello from the image\n"
+    );
+
+    assert_eq!(
+        l["etc/motd"],
+        (0o644, 0, 0, b"from a source file\n".to_vec())
+    );
+    assert_eq!(
+        l["etc/app/config"],
+        (0o600, 1000, 1000, b"key=value\n".to_vec())
+    );
+    // Missing parents: the owner, the file's mode plus search bits.
+    assert_eq!(l["etc/app/"].0, 0o700);
+    assert_eq!(l["var/lib/app/"].0, 0o750);
+    assert_eq!(l["var/lib/app/"].1, 1000);
+    assert_eq!(l["bin/hi"].3, b"/usr/bin/hello");
+    assert!(!l.contains_key("etc/missing"));
+    assert_eq!(
+        l["etc/passwd"],
+        (
+            0o644,
+            0,
+            0,
+            b"app:x:1000:1000::/var/lib/app:/usr/sbin/nologin\n".to_vec()
+        )
+    );
+    assert_eq!(l["etc/group"].3, b"app:x:1000:app\n");
+
+    let config = image_config(&cache, &first);
+    let labels = &config["config"]["Labels"];
+    assert_eq!(labels["org.opencontainers.image.title"], "tools");
+    assert!(
+        labels["org.mobyproject.config"]
+            .as_str()
+            .unwrap()
+            .contains("/etc/resolv.conf"),
+        "{labels}"
+    );
+    assert_eq!(config["config"]["Entrypoint"][0], "/usr/bin/hello");
+
+    // Rebuilt from scratch: the same image.
+    let (_, again, _) = build(&["--force"]);
+    assert_eq!(again, first);
+
+    // --push: the registry has it; a fresh cache pulls the same manifest.
+    let (_, pushed, err) = build(&["--push"]);
+    assert_eq!(pushed, first);
+    assert!(err.contains(&format!("pushed {reference}")), "{err}");
+    let fresh = tmp.path().join("fresh");
+    let f = fresh.to_str().unwrap();
+    let (ok, _, err) = linuxkit(&debs, &["--cache", f, "cache", "pull", &reference], &ws);
+    assert!(ok, "{err}");
+    let (ok, ls, _) = linuxkit(&debs, &["--cache", f, "cache", "ls"], &ws);
+    assert!(ok);
+    assert!(ls.contains(&reference), "{ls}");
+    assert_eq!(
+        layer(&fresh, &first)["etc/motd"].3,
+        b"from a source file\n",
+        "the pulled image is the built one"
+    );
+
+    // The crate is an extra source: a committed change to it changes the tag.
+    std::fs::write(ws.join("crates/hello/src/lib.rs"), "\n").unwrap();
+    git(&ws, &["add", "."]);
+    git(&ws, &["commit", "-qm", "lib"]);
+    let (ok, tag, _) = linuxkit(&debs, &["pkg", "show-tag", "--canonical", "pkg/tools"], &ws);
+    assert!(ok);
+    assert_ne!(tag.trim(), reference);
+}
+
+/// Mistakes in build.yml and in the environment are reported with the
+/// file (and line, for a key) and what to do; none needs the network.
+#[test]
+fn bad_packages_are_refused_with_located_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let c = cache.to_str().unwrap();
+    let debs = tmp.path().join("debian");
+    let p = tmp.path().join("p");
+    std::fs::create_dir_all(&p).unwrap();
+    let fails = |yml: &str| {
+        std::fs::write(p.join("build.yml"), yml).unwrap();
+        let (ok, _, err) = linuxkit(&debs, &["--cache", c, "pkg", "build", "p"], tmp.path());
+        assert!(!ok, "{yml} was accepted");
+        err
+    };
+    let err = fails("image: x\nfiles:\n  - path: etc/a\n    contents: a\n    mode: \"999\"\n");
+    assert!(
+        err.contains("p/build.yml:3:5: files[0]: file `etc/a`: invalid mode `999`"),
+        "{err}"
+    );
+    let err = fails("image: x\nfiles:\n  - path: etc/a\n    contents: a\n    source: b\n");
+    assert!(
+        err.contains("p/build.yml:3:5: ") && err.contains("sets both `contents` and `source`"),
+        "{err}"
+    );
+    let err = fails("image: x\nfiles:\n  - path: etc/a\n    content: a\n");
+    assert!(
+        err.contains("p/build.yml:4:5: ") && err.contains("did you mean `contents`?"),
+        "{err}"
+    );
+    let err = fails("image: x\nusers:\n  - name: \"a:b\"\n    uid: 1\n");
+    assert!(
+        err.contains("p/build.yml:3:5: users[0]: bad user name"),
+        "{err}"
+    );
+    let err = fails("image: x\ncargo:\n  - package: hello\n");
+    assert!(err.contains("p/build.yml:3:5: cargo[0]: `path`"), "{err}");
+    let err =
+        fails("image: x\nkernel:\n  modules: [virtio*]\nfiles:\n  - path: a\n    contents: a\n");
+    assert!(
+        err.contains("p/build.yml: `kernel:` needs a `debian:` section"),
+        "{err}"
+    );
+    let err = fails("image: x\nfiles:\n  - path: a\n    contents: a\n    uid: nobody\n");
+    assert!(
+        err.contains("`files[0].uid`: unknown user `nobody`"),
+        "{err}"
+    );
+    let err = fails("image: x\ndebian:\n  packages: [a]\n  dependencies: maybe\n");
+    assert!(err.contains("p/build.yml:4:17: "), "{err}");
+    let err = fails("image: x\nfiles:\n  - path: a\n    source: missing\n");
+    assert!(
+        err.contains("p/build.yml: `files[0].source`: cannot read")
+            && err.contains("relative to the package directory"),
+        "{err}"
+    );
+    let err = fails("image: x\ncargo:\n  - package: hello\n    path: /bin/hello\n");
+    assert!(
+        err.contains("p/build.yml: `cargo[0]` (hello): no Cargo workspace"),
+        "{err}"
+    );
+
+    // A lockfile for another package list is stale, before any download.
+    std::fs::write(
+        p.join("debian.lock"),
+        "version: 1\nrequest:\n  suite: \"bookworm\"\n  components: [\"main\"]\n  packages:\n    - \"a\"\n  dependencies: true\nsuite: \"bookworm\"\npackages: {}\n",
+    )
+    .unwrap();
+    let err = fails("image: x\ndebian:\n  suite: bookworm\n  packages: [b]\n");
+    assert!(
+        err.contains(
+            "p/debian.lock is stale: p/build.yml now asks for something else (packages [a] → [b])"
+        ) && err.contains("run `linuxkit pkg build --update p`"),
+        "{err}"
+    );
+    std::fs::write(p.join("debian.lock"), "version: 1\nrequest: [\n").unwrap();
+    let err = fails("image: x\ndebian:\n  suite: bookworm\n  packages: [b]\n");
+    assert!(
+        err.contains("p/debian.lock:") && err.contains("--update"),
         "{err}"
     );
 }

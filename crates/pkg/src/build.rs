@@ -29,11 +29,14 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::rc::Rc;
 
+use linuxkit_config::{File, IdSpec};
 use linuxkit_oci::{Cache, Descriptor, Digest, ImageRef, Manifest, Platform, media_type};
 use linuxkit_rootfs::{DEFAULT_MTIME, Entry, EntryKind, EntrySink};
 use serde::Serialize;
 
 use crate::debian::{self, Client, DebArchive, DebianError, Dependency, ResolveOptions};
+use crate::kernel::KernelInfo;
+use crate::lock::{LOCKFILE, LockRequest, LockedDeb, Lockfile};
 use crate::{DebianSource, Package, PkgError};
 
 /// The media type of the (single) layer.
@@ -81,6 +84,38 @@ pub enum BuildError {
         /// The package's architectures.
         arches: Vec<String>,
     },
+    /// Something the package's `build.yml` asks for cannot be done; the
+    /// message names the key and what to do.
+    #[error("{build_yml}: {message}")]
+    Package {
+        /// The build file, as the user named it.
+        build_yml: String,
+        /// What is wrong, and what to do.
+        message: String,
+    },
+    /// `debian.lock` was resolved for another `debian:` section.
+    #[error(
+        "{lockfile} is stale: {build_yml} now asks for something else ({difference}); run `linuxkit pkg build --update {}` to resolve again and rewrite it",
+        dir.display()
+    )]
+    StaleLock {
+        /// The lockfile.
+        lockfile: String,
+        /// The build file.
+        build_yml: String,
+        /// What changed.
+        difference: String,
+        /// The package directory.
+        dir: PathBuf,
+    },
+    /// `debian.packages` cannot be resolved.
+    #[error("{build_yml}: `debian.packages`: {source}; fix the package list")]
+    Resolve {
+        /// The build file.
+        build_yml: String,
+        /// Why.
+        source: DebianError,
+    },
     /// A `data.tar` that cannot go into a layer (unsafe path, unreadable entry).
     #[error("{what}: {message}")]
     Layer {
@@ -101,6 +136,9 @@ pub struct BuildOptions {
     /// Where downloaded indices and `.deb`s are cached; default
     /// [`Client::default_cache_dir`].
     pub debian_cache: Option<PathBuf>,
+    /// Resolve `debian.packages` again and rewrite `debian.lock`
+    /// (`--update`).
+    pub update: bool,
 }
 
 impl Default for BuildOptions {
@@ -109,6 +147,7 @@ impl Default for BuildOptions {
             force: false,
             arch: linuxkit_oci::host_arch().to_string(),
             debian_cache: None,
+            update: false,
         }
     }
 }
@@ -124,6 +163,11 @@ pub struct Built {
     pub cached: bool,
     /// The Debian packages that went into the layer, `name version`.
     pub packages: Vec<String>,
+    /// The lockfile (under the package directory as the caller named it),
+    /// if this build wrote it (new, updated or extended).
+    pub lock_written: Option<PathBuf>,
+    /// For a `kernel:` image: the kernel release and the modules kept.
+    pub kernel: Option<KernelInfo>,
 }
 
 /// The package's `debian:` section, or why it cannot be built here.
@@ -131,15 +175,19 @@ pub fn debian_source(pkg: &Package) -> Result<&DebianSource, BuildError> {
     if let Some(d) = &pkg.build_yml().debian {
         return Ok(d);
     }
+    Err(no_declarative_source(pkg))
+}
+
+fn no_declarative_source(pkg: &Package) -> BuildError {
     if pkg.path().join(&pkg.build_yml().dockerfile).exists() {
-        Err(BuildError::NeedsDaemon {
+        BuildError::NeedsDaemon {
             pkg: pkg.path().to_owned(),
-        })
+        }
     } else {
-        Err(BuildError::NoSource {
+        BuildError::NoSource {
             pkg: pkg.path().to_owned(),
             build_yml: pkg.build_yml_path().to_owned(),
-        })
+        }
     }
 }
 
@@ -152,11 +200,141 @@ pub fn debian_arch(goarch: &str) -> &str {
     }
 }
 
+/// The state of a package's `debian.lock` for a build, without touching
+/// the network (for `--dry-run`).
+pub fn lock_status(pkg: &Package, arch: &str) -> Result<Option<String>, BuildError> {
+    let Some(src) = &pkg.build_yml().debian else {
+        return Ok(None);
+    };
+    let path = Lockfile::path_in(pkg.path());
+    let name = lock_name(pkg);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Some(format!("no {LOCKFILE}: would resolve and write it")));
+        }
+        Err(e) => return Err(lock_err(pkg, format!("cannot read {name}: {e}"))),
+    };
+    let lock = Lockfile::parse(&name, &text).map_err(|e| lock_err(pkg, e.to_string()))?;
+    let req = LockRequest::of(src);
+    Ok(Some(if lock.request != req {
+        format!(
+            "{LOCKFILE} is stale ({}): run with --update",
+            lock.request.difference(&req)
+        )
+    } else if lock.packages.contains_key(debian_arch(arch)) {
+        format!("pinned by {LOCKFILE}")
+    } else {
+        format!("{LOCKFILE} has no {}: would resolve it", debian_arch(arch))
+    }))
+}
+
+fn lock_name(pkg: &Package) -> String {
+    pkg.dir().join(LOCKFILE).display().to_string()
+}
+
+fn lock_err(pkg: &Package, message: String) -> BuildError {
+    BuildError::Package {
+        build_yml: pkg.build_yml_name(),
+        message,
+    }
+}
+
+/// Reads `debian.lock` and returns it if it pins this build; otherwise
+/// (missing, `--update`, a new architecture) resolves against the mirror
+/// and writes it. Returns the lockfile and whether the file was written.
+/// A lockfile for another request is [`BuildError::StaleLock`] unless
+/// `opts.update`.
+pub fn ensure_lock(
+    pkg: &Package,
+    src: &DebianSource,
+    opts: &BuildOptions,
+) -> Result<(Lockfile, bool), BuildError> {
+    let path = Lockfile::path_in(pkg.path());
+    let name = lock_name(pkg);
+    let arch = debian_arch(&opts.arch).to_string();
+    let req = LockRequest::of(src);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(lock_err(pkg, format!("cannot read {name}: {e}"))),
+    };
+    let parsed = match &text {
+        None => None,
+        Some(t) if opts.update => Lockfile::parse(&name, t).ok(),
+        Some(t) => Some(Lockfile::parse(&name, t).map_err(|e| {
+            lock_err(
+                pkg,
+                format!("{e} (fix it, or run `linuxkit pkg build --update` to rewrite it)"),
+            )
+        })?),
+    };
+    let mut arches = vec![arch.clone()];
+    let mut lock = match parsed {
+        Some(l) if !opts.update => {
+            if l.request != req {
+                return Err(BuildError::StaleLock {
+                    lockfile: name,
+                    build_yml: pkg.build_yml_name(),
+                    difference: l.request.difference(&req),
+                    dir: pkg.dir().to_owned(),
+                });
+            }
+            if l.packages.contains_key(&arch) {
+                return Ok((l, false));
+            }
+            // Same request, new architecture: pin it too, keep the rest.
+            l
+        }
+        other => {
+            if let Some(old) = other.filter(|l| l.request == req) {
+                arches.extend(old.packages.keys().filter(|a| **a != arch).cloned());
+            }
+            let suite = match &req.suite {
+                Some(s) => s.clone(),
+                None => debian::sources::find_mirror(None)?.suite,
+            };
+            Lockfile::new(req.clone(), suite)
+        }
+    };
+    let mirror = debian::sources::find_mirror(Some(&lock.suite))?;
+    let client = Client::for_mirror(&mirror, opts.debian_cache.clone());
+    let release = client.release(&lock.suite)?;
+    let wanted = src
+        .packages
+        .iter()
+        .map(|p| p.parse::<Dependency>())
+        .collect::<Result<Vec<_>, _>>()?;
+    let ropts = ResolveOptions {
+        no_dependencies: !src.dependencies,
+        ..ResolveOptions::default()
+    };
+    for a in arches {
+        let index = client.packages(&release, &src.components, &a)?;
+        let resolved =
+            debian::resolve(&index, &wanted, &ropts).map_err(|e| BuildError::Resolve {
+                build_yml: pkg.build_yml_name(),
+                source: e,
+            })?;
+        lock.packages
+            .insert(a, resolved.into_iter().map(LockedDeb::from).collect());
+    }
+    let new_text = lock.to_text();
+    let written = text.as_deref() != Some(new_text.as_str());
+    if written {
+        debian::index::write_atomic(&path, new_text.as_bytes())?;
+    }
+    Ok((lock, written))
+}
+
 /// Builds `pkg` for `opts.arch` into `cache` (see the [module docs](self)),
 /// unless its tag is already cached and `opts.force` is not set.
+///
+/// A package with a `debian:` section first gets an up-to-date
+/// `debian.lock` ([`ensure_lock`]); if that writes the file, the package is
+/// loaded again, as its tag covers the lockfile.
 pub fn build(pkg: &Package, cache: &Cache, opts: &BuildOptions) -> Result<Built, BuildError> {
     pkg.check_buildable()?;
-    let src = debian_source(pkg)?;
     let info = pkg.build_yml();
     if !info.arches.iter().any(|a| a == &opts.arch) {
         return Err(BuildError::Arch {
@@ -165,53 +343,27 @@ pub fn build(pkg: &Package, cache: &Cache, opts: &BuildOptions) -> Result<Built,
             arches: info.arches.clone(),
         });
     }
+    if !info.is_declarative() {
+        return build_dockerfile(pkg, cache, opts);
+    }
+    let mut lock = None;
+    let mut lock_written = None;
+    let mut reloaded = None;
+    if let Some(src) = &info.debian {
+        let (l, written) = ensure_lock(pkg, src, opts)?;
+        if written {
+            lock_written = Some(Lockfile::path_in(pkg.dir()));
+            reloaded = Some(pkg.reload()?);
+        }
+        lock = Some(l);
+    }
+    let pkg = reloaded.as_ref().unwrap_or(pkg);
+    if let Some(mut built) = cached(pkg, cache, opts)? {
+        built.lock_written = lock_written;
+        return Ok(built);
+    }
     let image = ImageRef::parse(&pkg.full_tag())?;
-    let platform = Platform::linux(&opts.arch);
-    let cached = if opts.force {
-        None
-    } else {
-        cache.image(&image, &platform)?
-    };
-    if let Some(img) = cached {
-        let manifest = Descriptor {
-            media_type: img
-                .manifest
-                .media_type
-                .clone()
-                .unwrap_or_else(|| media_type::OCI_MANIFEST.into()),
-            digest: img.manifest_digest.to_string(),
-            size: cache.read_blob(&img.manifest_digest)?.len() as u64,
-            platform: Some(platform),
-            annotations: BTreeMap::new(),
-        };
-        return Ok(Built {
-            reference: image.canonical(),
-            manifest,
-            cached: true,
-            packages: Vec::new(),
-        });
-    }
-
-    let mirror = debian::sources::find_mirror(src.suite.as_deref())?;
-    let client = Client::for_mirror(&mirror, opts.debian_cache.clone());
-    let release = client.release(&mirror.suite)?;
-    let index = client.packages(&release, &mirror.components, debian_arch(&opts.arch))?;
-    let wanted = src
-        .packages
-        .iter()
-        .map(|p| p.parse::<Dependency>())
-        .collect::<Result<Vec<_>, _>>()?;
-    let resolved = debian::resolve(&index, &wanted, &ResolveOptions::default())?;
-
-    let mut layer = Layer::new();
-    let mut packages = Vec::new();
-    for p in resolved {
-        let deb = client.deb(p)?;
-        let label = format!("{} {}", p.name, p.version);
-        layer.add_deb(&label, &deb)?;
-        packages.push(label);
-    }
-    let tar = layer.to_tar(&src.exclude)?;
+    let (tar, packages, kernel) = assemble(pkg, lock.as_ref(), opts)?;
     let manifest = store_image(cache, pkg, &opts.arch, &tar)?;
     cache.tag(&image.canonical(), manifest.clone())?;
     Ok(Built {
@@ -219,7 +371,320 @@ pub fn build(pkg: &Package, cache: &Cache, opts: &BuildOptions) -> Result<Built,
         manifest,
         cached: false,
         packages,
+        lock_written,
+        kernel,
     })
+}
+
+/// The cached image of `pkg` for `opts.arch`, unless `opts.force`.
+fn cached(pkg: &Package, cache: &Cache, opts: &BuildOptions) -> Result<Option<Built>, BuildError> {
+    if opts.force {
+        return Ok(None);
+    }
+    let image = ImageRef::parse(&pkg.full_tag())?;
+    let platform = Platform::linux(&opts.arch);
+    let Some(img) = cache.image(&image, &platform)? else {
+        return Ok(None);
+    };
+    let manifest = Descriptor {
+        media_type: img
+            .manifest
+            .media_type
+            .clone()
+            .unwrap_or_else(|| media_type::OCI_MANIFEST.into()),
+        digest: img.manifest_digest.to_string(),
+        size: cache.read_blob(&img.manifest_digest)?.len() as u64,
+        platform: Some(platform),
+        annotations: BTreeMap::new(),
+    };
+    Ok(Some(Built {
+        reference: image.canonical(),
+        manifest,
+        cached: true,
+        packages: Vec::new(),
+        lock_written: None,
+        kernel: None,
+    }))
+}
+
+/// A Dockerfile package: `docker build` if a daemon answers, else
+/// [`BuildError::NeedsDaemon`].
+fn build_dockerfile(
+    pkg: &Package,
+    cache: &Cache,
+    opts: &BuildOptions,
+) -> Result<Built, BuildError> {
+    let err = no_declarative_source(pkg);
+    if !matches!(err, BuildError::NeedsDaemon { .. }) || !crate::docker::daemon_available() {
+        return Err(err);
+    }
+    if let Some(built) = cached(pkg, cache, opts)? {
+        return Ok(built);
+    }
+    crate::docker::build(pkg, cache, &opts.arch)?;
+    let mut built = cached(
+        pkg,
+        cache,
+        &BuildOptions {
+            force: false,
+            ..opts.clone()
+        },
+    )?
+    .ok_or_else(|| BuildError::Package {
+        build_yml: pkg.build_yml_name(),
+        message: "docker built the image but it is not in the cache".into(),
+    })?;
+    built.cached = false;
+    Ok(built)
+}
+
+/// Where `.deb`s of a lockfile come from: the Debian cache by SHA256, else
+/// the mirror (found only when something is missing).
+struct DebStore<'a> {
+    cache_dir: PathBuf,
+    suite: &'a str,
+    debian_cache: Option<PathBuf>,
+    client: Option<Client>,
+}
+
+impl DebStore<'_> {
+    fn open(&mut self, d: &LockedDeb) -> Result<DebArchive, BuildError> {
+        if let Some(p) = debian::index::cached_file(&self.cache_dir, &d.sha256) {
+            return Ok(DebArchive::open(&p)?);
+        }
+        if self.client.is_none() {
+            let mirror = debian::sources::find_mirror(Some(self.suite))?;
+            self.client = Some(Client::for_mirror(&mirror, self.debian_cache.clone()));
+        }
+        let client = self.client.as_ref().expect("set above");
+        let url = format!("{}/{}", client.base_uri(), d.filename);
+        let path = client.fetch_verified(&url, &d.sha256, Some(d.size))?;
+        Ok(DebArchive::open(&path)?)
+    }
+}
+
+/// The image's one layer (uncompressed tar), the Debian packages in it
+/// (`name version`), and the kernel for a `kernel:` image.
+type Assembled = (Vec<u8>, Vec<String>, Option<KernelInfo>);
+
+/// The image's one layer; see [`Assembled`].
+fn assemble(
+    pkg: &Package,
+    lock: Option<&Lockfile>,
+    opts: &BuildOptions,
+) -> Result<Assembled, BuildError> {
+    let info = pkg.build_yml();
+    let build_yml = pkg.build_yml_name();
+    let mut layer = Layer::new();
+    let mut packages = Vec::new();
+    let mut kernel = None;
+    if let (Some(src), Some(lock)) = (&info.debian, lock) {
+        let mut store = DebStore {
+            cache_dir: opts
+                .debian_cache
+                .clone()
+                .unwrap_or_else(Client::default_cache_dir),
+            suite: &lock.suite,
+            debian_cache: opts.debian_cache.clone(),
+            client: None,
+        };
+        let debs = lock
+            .packages
+            .get(debian_arch(&opts.arch))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        for d in debs {
+            let deb = store.open(d)?;
+            let label = format!("{} {}", d.name, d.version);
+            layer.add_deb(&label, &deb)?;
+            packages.push(label);
+        }
+        layer.keep_prefixes(&src.include, &src.exclude);
+        if let Some(k) = &info.kernel {
+            let (l, k) = crate::kernel::layout(&layer, k, &build_yml)?;
+            layer = l;
+            kernel = Some(k);
+        }
+    }
+    for (i, c) in info.cargo.iter().enumerate() {
+        let bin = crate::cargo::build_binary(pkg.path(), c, &opts.arch, &build_yml, i)?;
+        let path = crate::build_yml::clean_image_path(&c.path).expect("checked when parsed");
+        let entry = Entry {
+            mode: 0o755,
+            ..Entry::file(path, bin.len() as u64)
+        };
+        layer.put(entry, bin);
+    }
+    for (i, f) in info.files.iter().enumerate() {
+        add_file(&mut layer, pkg, i, f)?;
+    }
+    add_accounts(&mut layer, pkg)?;
+    Ok((layer.to_tar(&[])?, packages, kernel))
+}
+
+/// One `files:` entry, as a LinuxKit YAML's `files:` would add it: missing
+/// parents get the owner and the file's mode plus search bits.
+fn add_file(layer: &mut Layer, pkg: &Package, i: usize, f: &File) -> Result<(), BuildError> {
+    let info = pkg.build_yml();
+    let err = |field: &str, message: String| BuildError::Package {
+        build_yml: pkg.build_yml_name(),
+        message: format!("`files[{i}].{field}`: {message}"),
+    };
+    let path = crate::build_yml::clean_image_path(&f.path).expect("checked when parsed");
+    let id =
+        |s: &Option<IdSpec>, user: bool| s.as_ref().map_or(Some(0), |s| info.resolve_id(s, user));
+    let (Some(uid), Some(gid)) = (id(&f.uid, true), id(&f.gid, false)) else {
+        return Err(err("uid", "unknown user or group".into()));
+    };
+    let mode = match &f.mode {
+        Some(m) => linuxkit_config::parse_mode(m).expect("checked when parsed"),
+        None if f.directory => 0o700,
+        None => 0o600,
+    };
+    let contents = if let Some(c) = &f.contents {
+        Some(c.clone().into_bytes())
+    } else if let Some(src) = &f.source {
+        let p = pkg.path().join(src);
+        match std::fs::read(&p) {
+            Ok(b) => Some(b),
+            Err(_) if f.optional => return Ok(()),
+            Err(e) => {
+                return Err(err(
+                    "source",
+                    format!(
+                        "cannot read {} ({e}); paths are relative to the package directory; fix it or add `optional: true`",
+                        p.display()
+                    ),
+                ));
+            }
+        }
+    } else {
+        None
+    };
+    let mut dir_mode = mode;
+    for (r, x) in [(0o700, 0o100), (0o070, 0o010), (0o007, 0o001)] {
+        if mode & r != 0 {
+            dir_mode |= x;
+        }
+    }
+    let mut acc = String::new();
+    let parts: Vec<&str> = path.split('/').collect();
+    for p in &parts[..parts.len() - 1] {
+        if !acc.is_empty() {
+            acc.push('/');
+        }
+        acc.push_str(p);
+        if layer.get(&acc).is_none() {
+            layer.put(
+                Entry {
+                    mode: dir_mode,
+                    uid,
+                    gid,
+                    ..Entry::dir(acc.clone())
+                },
+                Vec::new(),
+            );
+        }
+    }
+    let base = Entry {
+        mode,
+        uid,
+        gid,
+        ..Entry::file(path, 0)
+    };
+    if f.directory {
+        layer.put(
+            Entry {
+                kind: EntryKind::Dir,
+                ..base
+            },
+            Vec::new(),
+        );
+    } else if let Some(target) = &f.symlink {
+        layer.put(
+            Entry {
+                kind: EntryKind::Symlink {
+                    target: target.clone(),
+                },
+                ..base
+            },
+            Vec::new(),
+        );
+    } else {
+        let data = contents.unwrap_or_default();
+        layer.put(
+            Entry {
+                size: data.len() as u64,
+                ..base
+            },
+            data,
+        );
+    }
+    Ok(())
+}
+
+/// `users:` and `groups:` appended to `/etc/passwd` and `/etc/group`
+/// (created 0644 if absent), in the order given.
+fn add_accounts(layer: &mut Layer, pkg: &Package) -> Result<(), BuildError> {
+    let info = pkg.build_yml();
+    let lists = [
+        (
+            "etc/passwd",
+            "users",
+            info.users
+                .iter()
+                .map(|u| (u.name.clone(), u.passwd_line()))
+                .collect::<Vec<_>>(),
+        ),
+        (
+            "etc/group",
+            "groups",
+            info.groups
+                .iter()
+                .map(|g| (g.name.clone(), g.group_line()))
+                .collect(),
+        ),
+    ];
+    for (path, key, lines) in lists {
+        if lines.is_empty() {
+            continue;
+        }
+        let err = |message: String| BuildError::Package {
+            build_yml: pkg.build_yml_name(),
+            message: format!("`{key}`: {message}"),
+        };
+        let (mut entry, mut text) = match layer.get(path) {
+            None => (
+                Entry {
+                    mode: 0o644,
+                    ..Entry::file(path, 0)
+                },
+                String::new(),
+            ),
+            Some((e, data)) if matches!(e.kind, EntryKind::File | EntryKind::Hardlink { .. }) => {
+                let mut e = e.clone();
+                e.kind = EntryKind::File;
+                (e, String::from_utf8_lossy(data).into_owned())
+            }
+            Some(_) => return Err(err(format!("/{path} in the image is not a regular file"))),
+        };
+        let existing: BTreeSet<&str> = text.lines().filter_map(|l| l.split(':').next()).collect();
+        if let Some((n, _)) = lines.iter().find(|(n, _)| existing.contains(n.as_str())) {
+            return Err(err(format!(
+                "`{n}` is already in /{path} (from the Debian packages or `files:`); remove it from `{key}:`"
+            )));
+        }
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        for (_, l) in &lines {
+            text.push_str(l);
+            text.push('\n');
+        }
+        entry.size = text.len() as u64;
+        layer.put(entry, text.into_bytes());
+    }
+    Ok(())
 }
 
 /// Gzips `tar` and stores it with its image config and manifest in `cache`;
@@ -285,7 +750,7 @@ struct RuntimeConfig<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     working_dir: Option<&'a str>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    labels: BTreeMap<&'static str, String>,
+    labels: BTreeMap<String, String>,
 }
 
 #[derive(Serialize)]
@@ -300,13 +765,13 @@ struct RootFs {
 /// so it depends on nothing but its inputs.
 pub fn image_config(pkg: &Package, arch: &str, diff_id: &Digest) -> Result<Vec<u8>, BuildError> {
     let info = pkg.build_yml();
-    let mut labels = BTreeMap::new();
+    let mut labels = info.labels.clone();
     if let Some(c) = &info.config {
         let json = serde_json::to_string(c).map_err(|e| BuildError::Layer {
             what: pkg.build_yml_path().display().to_string(),
             message: format!("cannot encode `config`: {e}"),
         })?;
-        labels.insert(CONFIG_LABEL, json);
+        labels.insert(CONFIG_LABEL.to_string(), json);
     }
     let config = ConfigJson {
         architecture: arch,
@@ -478,6 +943,48 @@ impl Layer {
             return;
         }
         self.items.insert(item.entry.path.clone(), item);
+    }
+
+    /// Every entry with its content, by path. A hard link's content is its
+    /// target's.
+    pub fn iter(&self) -> impl Iterator<Item = (&Entry, &[u8])> {
+        self.items.values().map(|i| (&i.entry, i.data.as_slice()))
+    }
+
+    /// The entry at `path` (normalized: `etc/passwd`) and its content.
+    pub fn get(&self, path: &str) -> Option<(&Entry, &[u8])> {
+        self.items.get(path).map(|i| (&i.entry, i.data.as_slice()))
+    }
+
+    /// Puts `entry` (path normalized) with `data`, replacing whatever was
+    /// at its path.
+    pub fn put(&mut self, entry: Entry, data: Vec<u8>) {
+        self.items.insert(
+            entry.path.clone(),
+            Item {
+                entry,
+                data: Rc::new(data),
+            },
+        );
+    }
+
+    /// Keeps only the paths under an `include` prefix (all if `include` is
+    /// empty; parent directories of a prefix stay too) and not under an
+    /// `exclude` prefix. Prefixes match whole path components.
+    pub fn keep_prefixes(&mut self, include: &[String], exclude: &[String]) {
+        let norm = |v: &[String]| -> Vec<String> {
+            v.iter()
+                .filter_map(|e| normalize(e).ok().filter(|e| !e.is_empty()))
+                .collect()
+        };
+        let (include, exclude) = (norm(include), norm(exclude));
+        let under = |p: &str, e: &str| {
+            p == e || (p.starts_with(e) && p.as_bytes().get(e.len()) == Some(&b'/'))
+        };
+        self.items.retain(|p, _| {
+            !exclude.iter().any(|e| under(p, e))
+                && (include.is_empty() || include.iter().any(|i| under(p, i) || under(i, p)))
+        });
     }
 
     /// The paths in the layer (before exclusion), sorted.

@@ -17,8 +17,20 @@
 //! without a Docker daemon, from `.deb`s (see [`crate::build`]); without
 //! `debian:` it is a Dockerfile package, exactly as in the reference. These
 //! keys are unknown to the reference, which therefore rejects such files.
+//!
+//! More of our keys describe the image declaratively, on top of (or instead
+//! of) the Debian packages: `files:` (the schema of a LinuxKit YAML's
+//! `files:`), `users:`/`groups:`, `labels:`, `kernel:` (lay the image out as
+//! a LinuxKit kernel image) and `cargo:` (static binaries built from the
+//! Cargo workspace around the package). Entries are checked as they are
+//! read, so a bad one is reported at its `file:line:column`.
 
-use linuxkit_config::{ConfigError, ImageConfig};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::marker::PhantomData;
+
+use linuxkit_config::{ConfigError, File, IdSpec, ImageConfig};
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 /// The default `org`: images are `linuxkit/<image>` unless told otherwise.
@@ -94,6 +106,338 @@ pub struct BuildYml {
     /// The image config's `WorkingDir` (our extension; `debian:` packages).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workdir: Option<String>,
+    /// Files added on top of the Debian packages, with the schema of a
+    /// LinuxKit YAML's `files:` (our extension); `source` is relative to the
+    /// package directory, `metadata` is not allowed.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "de_files"
+    )]
+    pub files: Vec<File>,
+    /// Users appended to `/etc/passwd` (our extension).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<User>,
+    /// Groups appended to `/etc/group` (our extension).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<Group>,
+    /// Image config labels, besides `org.mobyproject.config` (our extension).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Lay the image out as a LinuxKit kernel image (our extension).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de_kernel"
+    )]
+    pub kernel: Option<KernelSpec>,
+    /// Static binaries built with cargo and added to the image (our extension).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cargo: Vec<CargoBinary>,
+}
+
+/// One `users:` entry: a line of `/etc/passwd`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    /// The login name.
+    pub name: String,
+    /// The user id.
+    pub uid: u32,
+    /// The primary group id; default: the uid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gid: Option<u32>,
+    /// The home directory; default [`DEFAULT_HOME`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub home: Option<String>,
+    /// The login shell; default [`DEFAULT_SHELL`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shell: Option<String>,
+}
+
+/// The home directory of a `users:` entry that gives none.
+pub const DEFAULT_HOME: &str = "/nonexistent";
+/// The shell of a `users:` entry that gives none.
+pub const DEFAULT_SHELL: &str = "/usr/sbin/nologin";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUser {
+    #[serde(default)]
+    name: String,
+    uid: u32,
+    gid: Option<u32>,
+    home: Option<String>,
+    shell: Option<String>,
+}
+
+impl User {
+    /// The user's primary group id.
+    pub fn gid(&self) -> u32 {
+        self.gid.unwrap_or(self.uid)
+    }
+
+    /// The `/etc/passwd` line, without the newline.
+    pub fn passwd_line(&self) -> String {
+        format!(
+            "{}:x:{}:{}::{}:{}",
+            self.name,
+            self.uid,
+            self.gid(),
+            self.home.as_deref().unwrap_or(DEFAULT_HOME),
+            self.shell.as_deref().unwrap_or(DEFAULT_SHELL)
+        )
+    }
+}
+
+/// One `groups:` entry: a line of `/etc/group`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Group {
+    /// The group name.
+    pub name: String,
+    /// The group id.
+    pub gid: u32,
+    /// Supplementary members (user names).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGroup {
+    #[serde(default)]
+    name: String,
+    gid: u32,
+    #[serde(default)]
+    members: Vec<String>,
+}
+
+impl Group {
+    /// The `/etc/group` line, without the newline.
+    pub fn group_line(&self) -> String {
+        format!("{}:x:{}:{}", self.name, self.gid, self.members.join(","))
+    }
+}
+
+/// `kernel:`: the image is a LinuxKit kernel image (`/kernel`,
+/// `/kernel.tar`, `/System.map`) made from the Debian packages' kernel.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KernelSpec {
+    /// Module name globs (`*` and `?`; `-` and `_` are the same): only
+    /// these modules and their dependencies are kept. `None` keeps all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modules: Option<Vec<String>>,
+}
+
+/// One `cargo:` entry: `cargo build --release --locked -p PACKAGE --bin
+/// BIN --target ARCH-unknown-linux-musl` in the Cargo workspace around the
+/// package, installed at `path` with mode 0755.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CargoBinary {
+    /// The Cargo package.
+    pub package: String,
+    /// The binary target; default: the package name.
+    pub bin: String,
+    /// Where the binary goes in the image.
+    pub path: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCargo {
+    #[serde(default)]
+    package: String,
+    bin: Option<String>,
+    #[serde(default)]
+    path: String,
+}
+
+/// Deserializes a `T` from a mapping and checks it inside the mapping's
+/// visitor, so that the check's error is located at the mapping
+/// (`build.yml:LINE:COLUMN: files[1]: ...`).
+fn checked_map<'de, D, T, U>(d: D, check: fn(T) -> Result<U, String>) -> Result<U, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct V<T, U>(fn(T) -> Result<U, String>, PhantomData<fn() -> T>);
+    impl<'de, T: Deserialize<'de>, U> Visitor<'de> for V<T, U> {
+        type Value = U;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a mapping")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<U, A::Error> {
+            let t = T::deserialize(de::value::MapAccessDeserializer::new(map))?;
+            (self.0)(t).map_err(de::Error::custom)
+        }
+    }
+    d.deserialize_map(V(check, PhantomData))
+}
+
+/// A name for `/etc/passwd` or `/etc/group`.
+fn check_name(what: &str, name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 32
+        && !name.starts_with('-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "bad {what} name {name:?}: use letters, digits, `_`, `-` and `.` (at most 32, not starting with `-`)"
+        ))
+    }
+}
+
+fn check_field(what: &str, v: &Option<String>) -> Result<(), String> {
+    match v {
+        Some(v) if v.contains([':', '\n']) => Err(format!(
+            "`{what}` {v:?} must not contain `:` or a line break"
+        )),
+        _ => Ok(()),
+    }
+}
+
+impl<'de> Deserialize<'de> for User {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        checked_map(d, |r: RawUser| {
+            check_name("user", &r.name)?;
+            check_field("home", &r.home)?;
+            check_field("shell", &r.shell)?;
+            Ok(User {
+                name: r.name,
+                uid: r.uid,
+                gid: r.gid,
+                home: r.home,
+                shell: r.shell,
+            })
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Group {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        checked_map(d, |r: RawGroup| {
+            check_name("group", &r.name)?;
+            for m in &r.members {
+                check_name("member", m)?;
+            }
+            Ok(Group {
+                name: r.name,
+                gid: r.gid,
+                members: r.members,
+            })
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for CargoBinary {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        checked_map(d, |r: RawCargo| {
+            if r.package.is_empty() {
+                return Err("`package` is required: the Cargo package to build".into());
+            }
+            if clean_image_path(&r.path).is_none() {
+                return Err(format!(
+                    "`path` {:?} must be the binary's path in the image, e.g. /usr/bin/{}",
+                    r.path,
+                    r.bin.as_deref().unwrap_or(&r.package)
+                ));
+            }
+            Ok(CargoBinary {
+                bin: r.bin.unwrap_or_else(|| r.package.clone()),
+                package: r.package,
+                path: r.path,
+            })
+        })
+    }
+}
+
+/// `/usr/bin/x/` → `usr/bin/x`; `None` for an empty path or one with `..`.
+pub(crate) fn clean_image_path(p: &str) -> Option<String> {
+    let mut parts = Vec::new();
+    for c in p.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => return None,
+            c => parts.push(c),
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
+
+struct CheckedFile(File);
+
+impl<'de> Deserialize<'de> for CheckedFile {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        checked_map(d, |f: File| {
+            if clean_image_path(&f.path).is_none() {
+                return Err(format!(
+                    "file needs a `path` in the image without `..` (got {:?})",
+                    f.path
+                ));
+            }
+            if f.metadata.is_some() {
+                return Err(format!(
+                    "file `{}`: `metadata` is only for a LinuxKit YAML's files; use `contents` or `source`",
+                    f.path
+                ));
+            }
+            let kinds: Vec<&str> = [
+                ("contents", f.contents.is_some()),
+                ("source", f.source.is_some()),
+                ("symlink", f.symlink.is_some()),
+                ("directory", f.directory),
+            ]
+            .into_iter()
+            .filter_map(|(k, set)| set.then_some(k))
+            .collect();
+            match kinds.as_slice() {
+                [_] => {}
+                [] => {
+                    return Err(format!(
+                        "file `{}` needs one of `contents`, `source`, `symlink` or `directory: true`",
+                        f.path
+                    ));
+                }
+                [a, b, ..] => {
+                    return Err(format!(
+                        "file `{}` sets both `{a}` and `{b}`; give only one of contents, source, symlink or directory",
+                        f.path
+                    ));
+                }
+            }
+            if let Some(m) = &f.mode
+                && linuxkit_config::parse_mode(m).is_none()
+            {
+                return Err(format!(
+                    "file `{}`: invalid mode `{m}`: give octal permission bits as a string, such as \"0644\"",
+                    f.path
+                ));
+            }
+            Ok(CheckedFile(f))
+        })
+    }
+}
+
+fn de_files<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<File>, D::Error> {
+    let v = Vec::<CheckedFile>::deserialize(d)?;
+    Ok(v.into_iter().map(|f| f.0).collect())
+}
+
+/// `kernel:` with nothing after it is `kernel: {}`.
+fn de_kernel<'de, D: Deserializer<'de>>(d: D) -> Result<Option<KernelSpec>, D::Error> {
+    let k = Option::<KernelSpec>::deserialize(d)?.unwrap_or_default();
+    if let Some(m) = &k.modules
+        && let Some(bad) = m.iter().find(|g| g.trim().is_empty() || g.contains('/'))
+    {
+        return Err(de::Error::custom(format!(
+            "`kernel.modules`: bad module glob {bad:?}: give a module name or a glob such as `virtio*`"
+        )));
+    }
+    Ok(Some(k))
 }
 
 /// The path prefixes dropped from `debian:` images unless `exclude` says
@@ -110,13 +454,32 @@ pub struct DebianSource {
     /// host's apt sources.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suite: Option<String>,
+    /// The archive components to index; default `[main]`.
+    #[serde(default = "default_components")]
+    pub components: Vec<String>,
     /// The packages, as dependency relations (`busybox-static`,
     /// `libc6 (>= 2.36)`); their `Depends`/`Pre-Depends` are added.
     pub packages: Vec<String>,
+    /// Whether `Depends`/`Pre-Depends` are followed (default); `false`
+    /// installs the listed packages only.
+    #[serde(default = "yes")]
+    pub dependencies: bool,
     /// Path prefixes left out of the image (`usr/share/doc` drops the
     /// directory and everything below it).
     #[serde(default = "default_debian_exclude")]
     pub exclude: Vec<String>,
+    /// If not empty, only paths under these prefixes (and their parent
+    /// directories) are kept; `exclude` still applies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include: Vec<String>,
+}
+
+fn default_components() -> Vec<String> {
+    vec!["main".to_string()]
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_debian_exclude() -> Vec<String> {
@@ -194,6 +557,12 @@ impl Default for BuildYml {
             cmd: None,
             env: None,
             workdir: None,
+            files: Vec::new(),
+            users: Vec::new(),
+            groups: Vec::new(),
+            labels: BTreeMap::new(),
+            kernel: None,
+            cargo: Vec::new(),
         }
     }
 }
@@ -229,8 +598,91 @@ impl BuildYml {
                     .in_file(name));
                 }
             }
+            if d.components.is_empty() {
+                return Err(ConfigError::new(
+                    "`debian.components` must list at least one component, e.g. [main]",
+                )
+                .in_file(name));
+            }
         }
+        b.check_declarative()
+            .map_err(|m| ConfigError::new(m).in_file(name))?;
         Ok(b)
+    }
+
+    /// Whether the image is described by this file (`debian:`, `files:` or
+    /// `cargo:`) and so built without a Docker daemon.
+    pub fn is_declarative(&self) -> bool {
+        self.debian.is_some() || !self.files.is_empty() || !self.cargo.is_empty()
+    }
+
+    /// Checks across keys (each entry was checked as it was read).
+    fn check_declarative(&self) -> Result<(), String> {
+        if self.kernel.is_some() && self.debian.is_none() {
+            return Err(
+                "`kernel:` needs a `debian:` section with the kernel package (e.g. linux-image-cloud-amd64)"
+                    .into(),
+            );
+        }
+        if self.labels.contains_key(crate::build::CONFIG_LABEL) {
+            return Err(format!(
+                "`labels`: {} is set from `config:`; give the runtime configuration there",
+                crate::build::CONFIG_LABEL
+            ));
+        }
+        if let Some(k) = self.labels.keys().find(|k| k.is_empty()) {
+            return Err(format!("`labels`: empty label name {k:?}"));
+        }
+        let mut names = BTreeSet::new();
+        let mut ids = BTreeSet::new();
+        for (i, u) in self.users.iter().enumerate() {
+            if !names.insert(u.name.as_str()) {
+                return Err(format!("`users[{i}]`: user `{}` is listed twice", u.name));
+            }
+            if !ids.insert(u.uid) {
+                return Err(format!("`users[{i}]`: uid {} is used twice", u.uid));
+            }
+        }
+        let (mut gnames, mut gids) = (BTreeSet::new(), BTreeSet::new());
+        for (i, g) in self.groups.iter().enumerate() {
+            if !gnames.insert(g.name.as_str()) {
+                return Err(format!("`groups[{i}]`: group `{}` is listed twice", g.name));
+            }
+            if !gids.insert(g.gid) {
+                return Err(format!("`groups[{i}]`: gid {} is used twice", g.gid));
+            }
+        }
+        for (i, f) in self.files.iter().enumerate() {
+            for (field, id) in [("uid", &f.uid), ("gid", &f.gid)] {
+                if let Some(id) = id {
+                    self.resolve_id(id, field == "uid").ok_or_else(|| {
+                        format!(
+                            "`files[{i}].{field}`: unknown {} `{id}`; give a number, `root`, or a name from `{}:`",
+                            if field == "uid" { "user" } else { "group" },
+                            if field == "uid" { "users" } else { "groups" },
+                        )
+                    })?;
+                }
+            }
+        }
+        let mut paths = BTreeSet::new();
+        for (i, c) in self.cargo.iter().enumerate() {
+            if !paths.insert(clean_image_path(&c.path)) {
+                return Err(format!("`cargo[{i}]`: path {} is used twice", c.path));
+            }
+        }
+        Ok(())
+    }
+
+    /// A `files:` owner: a number, `root`, or a name from `users:`
+    /// (`user`) or `groups:`.
+    pub fn resolve_id(&self, id: &IdSpec, user: bool) -> Option<u32> {
+        match id {
+            IdSpec::Id(n) => Some(*n),
+            IdSpec::Name(n) if n == "root" => Some(0),
+            IdSpec::Name(n) if user => self.users.iter().find(|u| &u.name == n).map(|u| u.uid),
+            IdSpec::Name(n) => self.groups.iter().find(|g| &g.name == n).map(|g| g.gid),
+        }
     }
 }
 
@@ -350,6 +802,74 @@ workdir: /
         let e =
             BuildYml::parse("b.yml", "image: x\ndebian:\n  packages: [\"a (>>\"]\n").unwrap_err();
         assert!(e.to_string().contains("bad package"), "{e}");
+    }
+
+    #[test]
+    fn declarative_keys() {
+        let text = "\
+image: k
+debian:
+  components: [main, contrib]
+  packages: [linux-image-cloud-amd64]
+  dependencies: false
+  include: [boot, lib/modules]
+kernel:
+files:
+  - path: /etc/a
+    contents: a
+    uid: app
+users:
+  - name: app
+    uid: 1000
+groups:
+  - {name: app, gid: 1001, members: [app]}
+labels:
+  a: b
+cargo:
+  - package: hello
+    path: /usr/bin/hi
+";
+        let b = BuildYml::parse("b.yml", text).unwrap();
+        let d = b.debian.as_ref().unwrap();
+        assert_eq!(d.components, ["main", "contrib"]);
+        assert!(!d.dependencies);
+        assert_eq!(d.include, ["boot", "lib/modules"]);
+        assert_eq!(
+            b.kernel,
+            Some(KernelSpec::default()),
+            "`kernel:` alone is the full kernel"
+        );
+        assert_eq!(
+            b.users[0].passwd_line(),
+            "app:x:1000:1000::/nonexistent:/usr/sbin/nologin"
+        );
+        assert_eq!(b.groups[0].group_line(), "app:x:1001:app");
+        assert_eq!(b.cargo[0].bin, "hello");
+        assert_eq!(b.labels["a"], "b");
+        assert_eq!(b.resolve_id(&IdSpec::Name("app".into()), false), Some(1001));
+        assert!(b.is_declarative());
+        let b = BuildYml::parse("b.yml", "image: x\ndebian:\n  packages: [a]\n").unwrap();
+        let d = b.debian.unwrap();
+        assert_eq!(
+            (d.components.as_slice(), d.dependencies),
+            (&["main".to_string()][..], true)
+        );
+        let e = BuildYml::parse("b.yml", "image: x\nkernel:\n  module: [a]\n").unwrap_err();
+        assert!(
+            e.to_string().starts_with("b.yml:3:3: ")
+                && e.to_string().contains("did you mean `modules`?"),
+            "{e}"
+        );
+        let e = BuildYml::parse(
+            "b.yml",
+            "image: x\nlabels: {org.mobyproject.config: x}\nfiles: [{path: a, contents: b}]\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("use `config:`")
+                || e.to_string().contains("is set from `config:`"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -21,19 +21,27 @@
 //! ```
 //!
 //! [`build`] builds packages without a Docker daemon: images assembled from
-//! Debian packages (a `debian:` section in [`BuildYml`]) into the OCI cache.
+//! Debian packages (a `debian:` section in [`BuildYml`], pinned by a
+//! [`lock`]file), files, accounts, [`kernel`] layouts and [`cargo`]
+//! binaries, into the OCI cache. Dockerfile packages go to a Docker daemon
+//! when one answers ([`docker`]).
 
 pub mod build;
 mod build_yml;
+pub mod cargo;
 pub mod debian;
+pub mod docker;
 mod error;
 mod git;
+pub mod kernel;
+pub mod lock;
 mod package;
 mod tag;
 
 pub use build_yml::{
-    BuildYml, DEFAULT_ARCHES, DEFAULT_DEBIAN_EXCLUDE, DEFAULT_DOCKERFILE, DEFAULT_GIT_REPO,
-    DEFAULT_ORG, DEFAULT_TAG_TEMPLATE, DebianSource, Depends, DockerImages,
+    BuildYml, CargoBinary, DEFAULT_ARCHES, DEFAULT_DEBIAN_EXCLUDE, DEFAULT_DOCKERFILE,
+    DEFAULT_GIT_REPO, DEFAULT_HOME, DEFAULT_ORG, DEFAULT_SHELL, DEFAULT_TAG_TEMPLATE, DebianSource,
+    Depends, DockerImages, Group, KernelSpec, User,
 };
 pub use error::PkgError;
 pub use package::{DEFAULT_BUILD_YML, DEFAULT_HASH_COMMIT, Package, PkgOptions, Source};

@@ -95,6 +95,8 @@ pub struct Package {
     tag: String,
     dirty: bool,
     commit: String,
+    /// The options it was loaded with, for [`Package::reload`].
+    opts: PkgOptions,
 }
 
 impl Package {
@@ -251,6 +253,7 @@ impl Package {
             tag,
             dirty,
             commit: opts.hash_commit.clone(),
+            opts: opts.clone(),
         })
     }
 
@@ -334,6 +337,23 @@ impl Package {
     /// The commit the hash was computed from.
     pub fn hash_commit(&self) -> &str {
         &self.commit
+    }
+
+    /// Loads the package again with the same options: its tag changes when
+    /// a file in it changes (the builder writes `debian.lock` there).
+    pub fn reload(&self) -> Result<Package, PkgError> {
+        Package::load(&self.pkg, &self.opts)
+    }
+
+    /// The build file as the user named it (`pkg/foo/build.yml`), for
+    /// messages.
+    pub fn build_yml_name(&self) -> String {
+        self.pkg.join(&self.opts.build_yml).display().to_string()
+    }
+
+    /// The package directory as the user named it.
+    pub fn dir(&self) -> &Path {
+        &self.pkg
     }
 
     /// Packages can only be built from the work tree.

@@ -8,6 +8,7 @@
 mod common;
 
 use std::cmp::Ordering;
+use std::path::Path;
 
 use linuxkit_pkg::debian::index::Release;
 use linuxkit_pkg::debian::resolve::parse_relations;
@@ -315,10 +316,22 @@ fn resolve_essential_only_skipped_on_request() {
         &reqs,
         &ResolveOptions {
             skip_essential: true,
+            ..ResolveOptions::default()
         },
     )
     .unwrap();
     assert_eq!(names(&skip), ["gcc-12-base", "libc6", "libgcc-s1", "mawk"]);
+    // `dependencies: false`: the requests alone.
+    let only = resolve(
+        &idx,
+        &reqs,
+        &ResolveOptions {
+            no_dependencies: true,
+            ..ResolveOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(names(&only), ["debianutils", "mawk"]);
 }
 
 #[test]
@@ -464,4 +477,105 @@ fn end_to_end_against_the_configured_mirror() {
             .exists()
     );
     assert_eq!(second.network_fetches(), 1);
+}
+
+/// Serves `body` for any GET on a loopback port, for `n` requests; returns
+/// the base URI.
+fn serve(body: Vec<u8>, n: usize) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(n) {
+            let mut s = stream.unwrap();
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut line = String::new();
+            while r.read_line(&mut line).unwrap_or(0) > 2 {
+                line.clear();
+            }
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = s.write_all(head.as_bytes());
+            let _ = s.write_all(&body);
+        }
+    });
+    format!("http://{addr}/debian")
+}
+
+/// The signature of `InRelease` is checked against Debian's archive
+/// keyring: the real file verifies; one changed byte in the signed text is
+/// refused, and nothing is cached.
+#[test]
+fn inrelease_signatures_are_verified_against_the_keyring() {
+    use linuxkit_pkg::debian::verify::{DEFAULT_KEYRING, Keyring, keyring_path};
+    let mirror = sources::find_mirror(None).expect("the host has a Debian apt source");
+    let cache = tempfile::tempdir().unwrap();
+    let client = Client::for_mirror(&mirror, Some(cache.path().to_owned()));
+    client
+        .release(&mirror.suite)
+        .unwrap_or_else(|e| panic!("mirror {} unreachable or broken: {e}", mirror.uri));
+    let cached = walk(cache.path())
+        .into_iter()
+        .find(|p| p.ends_with("InRelease"))
+        .expect("InRelease cached");
+    let text = std::fs::read_to_string(&cached).unwrap();
+
+    let keyring = Keyring::load(client.keyring_path()).unwrap();
+    let body = keyring.verify_cleartext(&text, "InRelease").unwrap();
+    assert!(body.contains(&format!("Codename: {}", mirror.suite)) || body.contains("Suite: "));
+    let tampered = text.replacen("\nSHA256:\n", "\nSHA256:\n 0000000000000000000000000000000000000000000000000000000000000000 1 main/evil\n", 1);
+    assert_ne!(tampered, text);
+    let e = keyring
+        .verify_cleartext(&tampered, "InRelease")
+        .unwrap_err();
+    assert!(matches!(e, DebianError::BadSignature { .. }), "{e}");
+    assert!(e.to_string().contains("refusing to use it"), "{e}");
+
+    // Served by a "mirror": refused, and not cached.
+    let evil_cache = tempfile::tempdir().unwrap();
+    let evil = Client::new(&serve(tampered.into_bytes(), 1), evil_cache.path());
+    let e = evil.release(&mirror.suite).unwrap_err();
+    assert!(matches!(e, DebianError::BadSignature { .. }), "{e}");
+    assert!(walk(evil_cache.path()).is_empty(), "nothing cached");
+
+    // An unsigned file is not a release either.
+    let evil = Client::new(&serve(body.into_bytes(), 1), evil_cache.path());
+    let e = evil.release(&mirror.suite).unwrap_err();
+    assert!(matches!(e, DebianError::BadSignature { .. }), "{e}");
+
+    // A missing keyring says what to install.
+    let e = Client::new("http://127.0.0.1:9/debian", evil_cache.path())
+        .keyring(evil_cache.path().join("none.gpg"))
+        .release(&mirror.suite)
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("debian-archive-keyring")
+            && e.to_string().contains("LINUXKIT_DEBIAN_KEYRING"),
+        "{e}"
+    );
+    if std::env::var_os("LINUXKIT_DEBIAN_KEYRING").is_none() {
+        assert_eq!(
+            keyring_path(Some("/etc/apt/keyrings/x.gpg")),
+            Path::new("/etc/apt/keyrings/x.gpg")
+        );
+        assert_eq!(
+            keyring_path(Some("-----BEGIN PGP")),
+            Path::new(DEFAULT_KEYRING)
+        );
+    }
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }

@@ -1,5 +1,6 @@
-//! `linuxkit pkg ...`: package tags, and daemonless builds of packages
-//! with a `debian:` source (see `linuxkit_pkg::build`).
+//! `linuxkit pkg ...`: package tags, and builds of packages: daemonless for
+//! declarative ones (`debian:`, `files:`, `cargo:`; see
+//! `linuxkit_pkg::build`), through a Docker daemon for Dockerfile ones.
 
 use std::path::Path;
 
@@ -55,9 +56,9 @@ fn build_arch(b: &PkgBuildArgs) -> Result<String> {
     }
 }
 
-fn pkg_build(b: &PkgBuildArgs, opts: &PkgOptions, cache_dir: &Path) -> Result<()> {
+/// `pkg build`; `push` is `--push`, or `pkg push` (the deprecated spelling).
+fn pkg_build(b: &PkgBuildArgs, opts: &PkgOptions, cache_dir: &Path, push: bool) -> Result<()> {
     for (given, what) in [
-        (b.push, "--push"),
         (b.pull, "--pull"),
         (b.docker, "--docker"),
         (b.release.is_some(), "--release"),
@@ -73,47 +74,115 @@ fn pkg_build(b: &PkgBuildArgs, opts: &PkgOptions, cache_dir: &Path) -> Result<()
         force: b.force || b.ignore_cached,
         arch: arch.clone(),
         debian_cache: None,
+        update: b.update,
     };
     let cache = linuxkit_oci::Cache::open(cache_dir)?;
+    let mut registry = None;
     for dir in &b.dirs {
         let p = Package::load(dir, opts).map_err(|e| Error::Usage(e.to_string()))?;
-        let src = build::debian_source(&p).map_err(build_err)?;
         if b.dry_run || b.nobuild {
-            let cached = linuxkit_oci::ImageRef::parse(&p.full_tag())
-                .ok()
-                .map(|r| cache.image(&r, &linuxkit_oci::Platform::linux(&arch)))
-                .transpose()?
-                .flatten()
-                .is_some();
-            println!(
-                "{} linux/{arch}: {}; Debian {}: {}{}",
-                p.full_tag(),
-                if cached && !bopts.force {
-                    "cached, would not rebuild"
-                } else {
-                    "would build"
-                },
-                src.suite.as_deref().unwrap_or("(host suite)"),
-                src.packages.join(", "),
-                if src.exclude.is_empty() {
-                    String::new()
-                } else {
-                    format!("; excluding {}", src.exclude.join(", "))
-                }
-            );
+            dry_run(&p, &cache, &arch, &bopts, push)?;
             continue;
         }
         let built = build::build(&p, &cache, &bopts).map_err(build_err)?;
+        if let Some(l) = &built.lock_written {
+            eprintln!("wrote {}", l.display());
+        }
         if built.cached {
             eprintln!(
                 "{} is cached, not rebuilding (use --force)",
                 built.reference
             );
-        } else {
+        } else if !built.packages.is_empty() {
             eprintln!("built from {}", built.packages.join(", "));
+        } else {
+            eprintln!("built {}", built.reference);
+        }
+        if let Some(k) = &built.kernel {
+            eprintln!("kernel {} with {} modules", k.version, k.modules.len());
+        }
+        if push {
+            if registry.is_none() {
+                registry = Some(linuxkit_oci::Registry::new(
+                    linuxkit_oci::RegistryOptions {
+                        platform: linuxkit_oci::Platform::linux(&arch),
+                        ..Default::default()
+                    },
+                )?);
+            }
+            let r = linuxkit_oci::ImageRef::parse(&built.reference)?;
+            registry.as_ref().expect("set above").push(&cache, &r, &r)?;
+            eprintln!("pushed {}", built.reference);
         }
         println!("{}@{}", built.reference, built.manifest.digest);
     }
+    Ok(())
+}
+
+/// `--dry-run`/`--nobuild`: what a build would do, without doing it.
+fn dry_run(
+    p: &Package,
+    cache: &linuxkit_oci::Cache,
+    arch: &str,
+    bopts: &BuildOptions,
+    push: bool,
+) -> Result<()> {
+    let info = p.build_yml();
+    if !info.is_declarative() {
+        // A Dockerfile package: say whether a daemon could build it.
+        if let Err(e) = build::debian_source(p)
+            && !(matches!(e, BuildError::NeedsDaemon { .. })
+                && linuxkit_pkg::docker::daemon_available())
+        {
+            return Err(build_err(e));
+        }
+    }
+    let cached = linuxkit_oci::ImageRef::parse(&p.full_tag())
+        .ok()
+        .map(|r| cache.image(&r, &linuxkit_oci::Platform::linux(arch)))
+        .transpose()?
+        .flatten()
+        .is_some();
+    let mut what = Vec::new();
+    if let Some(src) = &info.debian {
+        let mut d = format!(
+            "Debian {}: {}",
+            src.suite.as_deref().unwrap_or("(host suite)"),
+            src.packages.join(", ")
+        );
+        if !src.exclude.is_empty() {
+            d.push_str(&format!("; excluding {}", src.exclude.join(", ")));
+        }
+        if !src.include.is_empty() {
+            d.push_str(&format!("; only {}", src.include.join(", ")));
+        }
+        what.push(d);
+        if let Some(s) = build::lock_status(p, arch).map_err(build_err)? {
+            what.push(s);
+        }
+    } else if !info.is_declarative() {
+        what.push(format!("docker build of {}", info.dockerfile));
+    }
+    if info.kernel.is_some() {
+        what.push("laid out as a kernel image".into());
+    }
+    for c in &info.cargo {
+        what.push(format!("cargo {} --bin {} at {}", c.package, c.bin, c.path));
+    }
+    if !info.files.is_empty() {
+        what.push(format!("{} files", info.files.len()));
+    }
+    println!(
+        "{} linux/{arch}: {}; {}{}",
+        p.full_tag(),
+        if cached && !bopts.force {
+            "cached, would not rebuild"
+        } else {
+            "would build"
+        },
+        what.join("; "),
+        if push { "; would push" } else { "" }
+    );
     Ok(())
 }
 
@@ -127,8 +196,8 @@ pub fn run(args: &PkgArgs, cache_dir: &Path) -> Result<()> {
             }
             Ok(())
         }
-        PkgCommand::Build(b) => pkg_build(b, &opts, cache_dir),
-        PkgCommand::Push(_) => Err(Error::NotImplemented("pkg push".into())),
+        PkgCommand::Build(b) => pkg_build(b, &opts, cache_dir, b.push),
+        PkgCommand::Push(b) => pkg_build(b, &opts, cache_dir, true),
         PkgCommand::Builder(_) => Err(Error::NotImplemented("pkg builder".into())),
         PkgCommand::Manifest { .. } => Err(Error::NotImplemented("pkg manifest".into())),
         PkgCommand::RemoteTag { .. } => Err(Error::NotImplemented("pkg remote-tag".into())),

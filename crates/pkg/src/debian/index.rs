@@ -7,8 +7,8 @@
 //! each `Packages` stanza lists the SHA256 and size of its `.deb`. The
 //! client checks every download against the level above *before* it is
 //! cached or parsed, so a corrupt or tampered file is refused rather than
-//! remembered. (The OpenPGP signature on `InRelease` is not checked yet;
-//! see the [module docs](super).)
+//! remembered. The top, `InRelease`, is checked against the archive
+//! keyring's OpenPGP signatures ([`verify`](super::verify)).
 //!
 //! # The cache
 //!
@@ -19,8 +19,9 @@
 //! * `by-hash/sha256/<hex>` — every verified index and `.deb`, named by its
 //!   content hash, so a cached file is re-verified with nothing but its name
 //!   and is shared between mirrors and suites;
-//! * `mirrors/<mirror>/dists/<suite>/InRelease` — the one file that is not
-//!   content-addressed. It is reused while younger than
+//! * `mirrors/<mirror>/dists/<suite>/InRelease` (or `Release` and
+//!   `Release.gpg`) — the one file that is not content-addressed, verified
+//!   again each time it is read. It is reused while younger than
 //!   [`Client::release_max_age`] (default six hours), and when the mirror
 //!   cannot be reached a stale copy is used rather than failing.
 //!
@@ -41,7 +42,7 @@ use sha2::{Digest, Sha256};
 use super::resolve::{Dependency, Provide, parse_provides, parse_relations};
 use super::sources::Mirror;
 use super::version::Version;
-use super::{DebianError, Result, control, hex, io_err, parse_err};
+use super::{DebianError, Result, control, hex, io_err, parse_err, verify};
 
 /// A parsed `Release` (or the signed body of `InRelease`).
 #[derive(Debug, Clone, Default)]
@@ -327,6 +328,7 @@ pub struct Client {
     agent: ureq::Agent,
     fetches: AtomicUsize,
     release_max_age: Duration,
+    keyring: PathBuf,
 }
 
 impl Client {
@@ -344,15 +346,31 @@ impl Client {
             agent,
             fetches: AtomicUsize::new(0),
             release_max_age: Duration::from_secs(6 * 3600),
+            keyring: verify::keyring_path(None),
         }
     }
 
+    /// Verify release files against the keyring at `path` instead of
+    /// [`verify::keyring_path`]'s choice.
+    pub fn keyring(mut self, path: impl Into<PathBuf>) -> Self {
+        self.keyring = path.into();
+        self
+    }
+
+    /// The keyring release files are verified against.
+    pub fn keyring_path(&self) -> &Path {
+        &self.keyring
+    }
+
     /// A client for `mirror`, caching under `cache_dir` or [`Client::default_cache_dir`].
+    /// The keyring is the source's `Signed-By` file (unless overridden by
+    /// `LINUXKIT_DEBIAN_KEYRING`), else Debian's archive keyring.
     pub fn for_mirror(mirror: &Mirror, cache_dir: Option<PathBuf>) -> Self {
         Client::new(
             &mirror.uri,
             cache_dir.unwrap_or_else(Client::default_cache_dir),
         )
+        .keyring(verify::keyring_path(mirror.signed_by.as_deref()))
     }
 
     /// `$LINUXKIT_DEBIAN_CACHE`, else `$XDG_CACHE_HOME/linuxkit/debian`,
@@ -395,48 +413,108 @@ impl Client {
     }
 
     /// The `Release` of `dist` (a codename or suite): `InRelease` if the
-    /// mirror has it, else `Release`. Served from the cache while fresh; a
-    /// stale cached copy is used if the mirror cannot be reached.
+    /// mirror has it, else `Release` with its detached `Release.gpg`. The
+    /// OpenPGP signature is verified against the keyring (see
+    /// [`verify`](super::verify)) each time, and only the signed text is
+    /// parsed. Served from the cache while fresh; a stale cached copy is
+    /// used if the mirror cannot be reached. A file whose signature does not
+    /// verify is refused and not cached.
     ///
     /// The file must name `dist` as its `Codename` or `Suite`, so a
     /// misconfigured mirror cannot hand over another distribution.
     pub fn release(&self, dist: &str) -> Result<Release> {
         let dir = self.mirror_dir().join("dists").join(dist);
-        let cached = dir.join("InRelease");
-        let fresh = fs::metadata(&cached)
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age <= self.release_max_age);
-        let text = if fresh {
-            fs::read_to_string(&cached).map_err(io_err(&cached))?
-        } else {
-            let fetched = self
-                .get_bytes(&format!("{}/dists/{dist}/InRelease", self.base))
-                .or_else(|e| match e {
-                    DebianError::Http { ref message, .. } if message.contains("404") => {
-                        self.get_bytes(&format!("{}/dists/{dist}/Release", self.base))
-                    }
-                    e => Err(e),
-                });
-            match fetched {
-                Ok(bytes) => {
-                    let text =
-                        String::from_utf8(bytes).map_err(|_| parse_err("Release", "not UTF-8"))?;
-                    // Parse before caching: never cache garbage.
-                    check_release(&Release::parse(&text, dist)?, dist)?;
-                    write_atomic(&cached, text.as_bytes())?;
-                    text
-                }
-                Err(e) => match fs::read_to_string(&cached) {
-                    Ok(text) => text,
-                    Err(_) => return Err(e),
-                },
+        let keyring = verify::Keyring::load(&self.keyring)?;
+        let fresh = |p: &Path| {
+            fs::metadata(p)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age <= self.release_max_age)
+        };
+        let (inrel, rel, gpg) = (
+            dir.join("InRelease"),
+            dir.join("Release"),
+            dir.join("Release.gpg"),
+        );
+        let cached = || -> Option<Result<String>> {
+            if inrel.exists() {
+                let text = fs::read_to_string(&inrel).ok()?;
+                Some(keyring.verify_cleartext(&text, &inrel.display().to_string()))
+            } else if rel.exists() && gpg.exists() {
+                let (data, sig) = (fs::read(&rel).ok()?, fs::read(&gpg).ok()?);
+                let what = rel.display().to_string();
+                Some(keyring.verify_detached(&data, &sig, &what).and_then(|()| {
+                    String::from_utf8(data).map_err(|_| parse_err(what, "not UTF-8"))
+                }))
+            } else {
+                None
             }
         };
-        let release = Release::parse(&text, dist)?;
+        let mut body = None;
+        if fresh(&inrel) || (fresh(&rel) && gpg.exists()) {
+            match cached() {
+                Some(Ok(b)) => body = Some(b),
+                // A cached file that no longer verifies is dropped and fetched again.
+                _ => {
+                    for p in [&inrel, &rel, &gpg] {
+                        let _ = fs::remove_file(p);
+                    }
+                }
+            }
+        }
+        let body = match body {
+            Some(b) => b,
+            None => match self.fetch_release(dist, &keyring) {
+                Ok((body, files)) => {
+                    // Parse before caching: never cache garbage.
+                    check_release(&Release::parse(&body, dist)?, dist)?;
+                    for p in [&inrel, &rel, &gpg] {
+                        let _ = fs::remove_file(p);
+                    }
+                    for (name, bytes) in files {
+                        write_atomic(&dir.join(name), &bytes)?;
+                    }
+                    body
+                }
+                Err(e @ DebianError::Http { .. }) => match cached() {
+                    Some(Ok(b)) => b,
+                    _ => return Err(e),
+                },
+                Err(e) => return Err(e),
+            },
+        };
+        let release = Release::parse(&body, dist)?;
         check_release(&release, dist)?;
         Ok(release)
+    }
+
+    /// Downloads and verifies `InRelease`, or `Release` + `Release.gpg`;
+    /// returns the signed text and the files to cache.
+    #[allow(clippy::type_complexity)]
+    fn fetch_release(
+        &self,
+        dist: &str,
+        keyring: &verify::Keyring,
+    ) -> Result<(String, Vec<(&'static str, Vec<u8>)>)> {
+        let url = format!("{}/dists/{dist}/InRelease", self.base);
+        match self.get_bytes(&url) {
+            Ok(bytes) => {
+                let text = String::from_utf8(bytes).map_err(|_| parse_err(&url, "not UTF-8"))?;
+                let body = keyring.verify_cleartext(&text, &url)?;
+                Ok((body, vec![("InRelease", text.into_bytes())]))
+            }
+            Err(DebianError::Http { ref message, .. }) if message.contains("404") => {
+                let url = format!("{}/dists/{dist}/Release", self.base);
+                let data = self.get_bytes(&url)?;
+                let sig = self.get_bytes(&format!("{url}.gpg"))?;
+                keyring.verify_detached(&data, &sig, &url)?;
+                let body =
+                    String::from_utf8(data.clone()).map_err(|_| parse_err(&url, "not UTF-8"))?;
+                Ok((body, vec![("Release", data), ("Release.gpg", sig)]))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// The `Packages` indices of `components` for `arch`, verified against
@@ -602,6 +680,23 @@ pub fn hash_file(path: &Path) -> Result<String> {
     let mut h = Sha256::new();
     std::io::copy(&mut f, &mut h).map_err(io_err(path))?;
     Ok(hex(&h.finalize()))
+}
+
+/// The verified copy of the file with SHA256 `sha256` in the Debian cache
+/// under `cache_dir`, if there is one. A corrupt copy is removed.
+pub fn cached_file(cache_dir: &Path, sha256: &str) -> Option<PathBuf> {
+    let sha256 = sha256.to_ascii_lowercase();
+    let p = cache_dir.join("by-hash/sha256").join(&sha256);
+    if !p.exists() {
+        return None;
+    }
+    match hash_file(&p) {
+        Ok(h) if h == sha256 => Some(p),
+        _ => {
+            let _ = fs::remove_file(&p);
+            None
+        }
+    }
 }
 
 /// Writes `data` to `path` via a temporary file and a rename.

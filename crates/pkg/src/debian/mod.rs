@@ -11,6 +11,7 @@
 //! | [`sources`] | parses `sources.list` / deb822 `*.sources`, picks a mirror | the mirror is configuration, never a constant |
 //! | [`version`] | dpkg's version ordering and relations (`<<`, `>=`, …) | every constraint in the archive depends on it |
 //! | [`control`] | the deb822 paragraph format | `Release`, `Packages`, `*.sources` and `control` all use it |
+//! | [`verify`] | OpenPGP signatures of `InRelease` against the keyring | the root of the trust chain |
 //! | [`index`] | `InRelease`/`Release` + `Packages`, the [`Client`] and its cache | the trust chain and offline rebuilds |
 //! | [`resolve`](mod@resolve) | `Depends`/`Pre-Depends` closure | which `.deb`s make up an image |
 //! | [`deb`] | `.deb` download, `ar` + `tar` reading | the files that go into the image |
@@ -33,12 +34,9 @@
 //!
 //! Everything downloaded is verified against a SHA256 before it is used or
 //! cached: `Packages` files against the `Release` file, `.deb`s against the
-//! `Packages` file. The root of that chain is the `Release` file itself.
-//! **Its OpenPGP signature is not verified yet**: the pure-Rust OpenPGP
-//! implementations are large dependencies, so this first cut parses the
-//! clear-signed body of `InRelease` and relies on the hash chain below it.
-//! Until signature checking lands, only use mirrors you trust the transport
-//! to (the sources' `Signed-By` is parsed and kept for that purpose).
+//! `Packages` file. The root of that chain is the `Release` file itself,
+//! whose OpenPGP signature is verified against the archive keyring
+//! ([`verify`]) every time it is read, before it is cached or used.
 //!
 //! # What is not done
 //!
@@ -52,6 +50,7 @@ pub mod deb;
 pub mod index;
 pub mod resolve;
 pub mod sources;
+pub mod verify;
 pub mod version;
 
 pub use deb::DebArchive;
@@ -125,6 +124,27 @@ pub enum DebianError {
         /// `requested -> dep (>= 1) -> failing-dep`.
         chain: Vec<String>,
         /// Why the last link fails.
+        reason: String,
+    },
+    /// A release file's OpenPGP signature does not verify: refused, not cached.
+    #[error(
+        "{what}: bad OpenPGP signature ({reason}) checked against the keyring {}; refusing to use it (if the mirror is signed by another key, set {} to its keyring)",
+        keyring.display(), verify::KEYRING_ENV
+    )]
+    BadSignature {
+        /// The file (URL).
+        what: String,
+        /// The keyring used.
+        keyring: PathBuf,
+        /// Why it failed.
+        reason: String,
+    },
+    /// The keyring cannot be used.
+    #[error("keyring {}: {reason}", path.display())]
+    Keyring {
+        /// The keyring file.
+        path: PathBuf,
+        /// What is wrong, and what to do.
         reason: String,
     },
     /// A `.deb` is not a valid Debian binary package.

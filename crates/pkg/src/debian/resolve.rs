@@ -172,6 +172,9 @@ pub struct ResolveOptions {
     /// them, never follow their dependencies, and count dependencies on
     /// them as satisfied.
     pub skip_essential: bool,
+    /// Select the requested packages only: their `Depends` and
+    /// `Pre-Depends` are not followed (build.yml's `dependencies: false`).
+    pub no_dependencies: bool,
 }
 
 /// Resolves `requests` against `index` to a closed set of packages, sorted
@@ -235,6 +238,9 @@ pub fn resolve<'a>(
             });
         };
         r.selected.insert(pkg.name.clone(), pkg);
+        if opts.no_dependencies {
+            continue;
+        }
         for group in pkg.pre_depends.iter().chain(&pkg.depends) {
             queue.push_back((group.clone(), chain.clone()));
         }

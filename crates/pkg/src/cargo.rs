@@ -1,0 +1,158 @@
+//! `cargo:` entries: static Rust binaries built from the Cargo workspace
+//! that contains the package.
+//!
+//! For each entry, `linuxkit pkg build` runs
+//!
+//! ```text
+//! cargo build --release --locked -p PACKAGE --bin BIN --target ARCH-unknown-linux-musl
+//! ```
+//!
+//! in the nearest directory at or above the package directory whose
+//! `Cargo.toml` has a `[workspace]` table, and puts the binary at the
+//! entry's `path` (mode 0755, root). `--locked` makes the build use the
+//! workspace's `Cargo.lock` as committed; the musl target makes the binary
+//! static, so it runs in an image without a C library. The binary's path
+//! is read from cargo's JSON messages, so `CARGO_TARGET_DIR` and
+//! `build.target-dir` are honoured.
+//!
+//! The package's tag only covers the directories it hashes: list the crate
+//! directories in `extra-sources` so that a change to the Rust code gives a
+//! new tag (and so a rebuild).
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::CargoBinary;
+use crate::build::BuildError;
+
+/// Rust's musl target triple for a GOARCH.
+pub fn musl_target(goarch: &str) -> Option<&'static str> {
+    Some(match goarch {
+        "amd64" => "x86_64-unknown-linux-musl",
+        "arm64" => "aarch64-unknown-linux-musl",
+        "riscv64" => "riscv64gc-unknown-linux-musl",
+        "386" => "i686-unknown-linux-musl",
+        "arm" => "armv7-unknown-linux-musleabihf",
+        "s390x" => "s390x-unknown-linux-musl",
+        _ => return None,
+    })
+}
+
+/// The nearest directory at or above `dir` whose `Cargo.toml` has a
+/// `[workspace]` table.
+pub fn workspace_root(dir: &Path) -> Option<PathBuf> {
+    dir.ancestors()
+        .find(|d| {
+            std::fs::read_to_string(d.join("Cargo.toml")).is_ok_and(|t| {
+                t.lines()
+                    .any(|l| l.trim() == "[workspace]" || l.trim().starts_with("[workspace."))
+            })
+        })
+        .map(Path::to_path_buf)
+}
+
+/// Builds `spec` for `goarch` in the workspace around `pkg_dir`; returns
+/// the binary's bytes. `build_yml` and `index` name the entry in errors.
+pub fn build_binary(
+    pkg_dir: &Path,
+    spec: &CargoBinary,
+    goarch: &str,
+    build_yml: &str,
+    index: usize,
+) -> Result<Vec<u8>, BuildError> {
+    let err = |message: String| BuildError::Package {
+        build_yml: build_yml.to_string(),
+        message: format!("`cargo[{index}]` ({}): {message}", spec.package),
+    };
+    let root = workspace_root(pkg_dir).ok_or_else(|| {
+        err(format!(
+            "no Cargo workspace at or above {} (a Cargo.toml with a [workspace] table); `cargo:` builds crates of the workspace the package is in",
+            pkg_dir.display()
+        ))
+    })?;
+    let target = musl_target(goarch)
+        .ok_or_else(|| err(format!("no Rust musl target is known for {goarch}")))?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(&cargo);
+    cmd.args(["build", "--release", "--locked", "-p"])
+        .arg(&spec.package)
+        .arg("--bin")
+        .arg(&spec.bin)
+        .args([
+            "--target",
+            target,
+            "--message-format=json-render-diagnostics",
+        ])
+        .current_dir(&root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let line = format!(
+        "cargo build --release --locked -p {} --bin {} --target {target}",
+        spec.package, spec.bin
+    );
+    let mut child = cmd.spawn().map_err(|e| {
+        err(format!(
+            "cannot run `{line}` ({e}); install Rust with rustup and `rustup target add {target}`"
+        ))
+    })?;
+    let mut exe: Option<PathBuf> = None;
+    let stdout = child.stdout.take().expect("piped");
+    for l in std::io::BufReader::new(stdout).lines() {
+        let Ok(l) = l else { break };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&l) else {
+            continue;
+        };
+        if v["reason"] == "compiler-artifact"
+            && v["target"]["name"] == spec.bin.as_str()
+            && let Some(p) = v["executable"].as_str()
+        {
+            exe = Some(PathBuf::from(p));
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(|e| err(format!("waiting for `{line}`: {e}")))?;
+    if !status.success() {
+        return Err(err(format!(
+            "`{line}` in {} failed ({status}); see cargo's messages above (is the target installed? `rustup target add {target}`)",
+            root.display()
+        )));
+    }
+    let exe = exe.ok_or_else(|| {
+        err(format!(
+            "`{line}` built no binary named `{}`; check `bin`",
+            spec.bin
+        ))
+    })?;
+    std::fs::read(&exe).map_err(|e| err(format!("cannot read {}: {e}", exe.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_and_workspace_roots() {
+        assert_eq!(musl_target("amd64"), Some("x86_64-unknown-linux-musl"));
+        assert_eq!(musl_target("arm64"), Some("aarch64-unknown-linux-musl"));
+        assert_eq!(musl_target("mips"), None);
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("ws/crates/a/pkg")).unwrap();
+        std::fs::write(
+            t.path().join("ws/Cargo.toml"),
+            "[workspace]\nmembers = []\n",
+        )
+        .unwrap();
+        std::fs::write(
+            t.path().join("ws/crates/a/Cargo.toml"),
+            "[package]\nname = \"a\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            workspace_root(&t.path().join("ws/crates/a/pkg")).unwrap(),
+            t.path().join("ws")
+        );
+    }
+}

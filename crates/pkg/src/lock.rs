@@ -1,0 +1,306 @@
+//! `debian.lock`: the Debian packages of a package's image, pinned.
+//!
+//! Resolving `debian.packages` against the mirror's current index gives
+//! whatever the suite holds today, so the same tag could name different
+//! images over time. The lockfile, next to `build.yml`, records what a
+//! resolution chose: the suite and, per architecture, every package's
+//! name, version, architecture, pool path, size and SHA256. A build with
+//! an up-to-date lockfile reads no index at all: each `.deb` comes from the
+//! Debian cache by its SHA256, and is downloaded by its pool path only if
+//! it is missing. So a rebuild is offline and byte-identical.
+//!
+//! The file also keeps the `debian:` request it was resolved from (suite,
+//! components, packages, dependencies). When `build.yml` asks for something
+//! else the lockfile is *stale*, and the build stops and says to run
+//! `linuxkit pkg build --update`, which resolves again and rewrites it.
+//!
+//! The format is YAML written here by hand: every string double-quoted,
+//! packages sorted by name and architectures by name, one field per line,
+//! so that it diffs well and reads back with the project's YAML parser
+//! (errors have a `debian.lock:LINE:COLUMN`).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use linuxkit_config::ConfigError;
+use serde::{Deserialize, Serialize};
+
+use crate::DebianSource;
+use crate::debian::Package as IndexPackage;
+
+/// The lockfile's name, in the package directory.
+pub const LOCKFILE: &str = "debian.lock";
+/// The format version written and understood.
+pub const LOCK_VERSION: u32 = 1;
+
+/// A parsed `debian.lock`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lockfile {
+    /// [`LOCK_VERSION`].
+    pub version: u32,
+    /// The `debian:` request the pins were resolved from.
+    pub request: LockRequest,
+    /// The suite the packages come from (the request's, or the host's
+    /// default suite when the request has none).
+    pub suite: String,
+    /// Debian architecture → the resolved packages, sorted by name.
+    pub packages: BTreeMap<String, Vec<LockedDeb>>,
+}
+
+/// What `build.yml`'s `debian:` asked for, as far as resolution goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockRequest {
+    /// `debian.suite`, `None` for the host's.
+    #[serde(default)]
+    pub suite: Option<String>,
+    /// `debian.components`.
+    pub components: Vec<String>,
+    /// `debian.packages`, as written.
+    pub packages: Vec<String>,
+    /// `debian.dependencies`.
+    pub dependencies: bool,
+}
+
+impl LockRequest {
+    /// The request of a `debian:` section.
+    pub fn of(src: &DebianSource) -> LockRequest {
+        LockRequest {
+            suite: src.suite.clone(),
+            components: src.components.clone(),
+            packages: src.packages.clone(),
+            dependencies: src.dependencies,
+        }
+    }
+
+    /// How `self` (the lockfile's) differs from `now` (build.yml's), in words.
+    pub fn difference(&self, now: &LockRequest) -> String {
+        let mut out = Vec::new();
+        let list = |v: &[String]| format!("[{}]", v.join(", "));
+        if self.packages != now.packages {
+            out.push(format!(
+                "packages {} → {}",
+                list(&self.packages),
+                list(&now.packages)
+            ));
+        }
+        if self.suite != now.suite {
+            let s = |s: &Option<String>| s.clone().unwrap_or_else(|| "(host suite)".into());
+            out.push(format!("suite {} → {}", s(&self.suite), s(&now.suite)));
+        }
+        if self.components != now.components {
+            out.push(format!(
+                "components {} → {}",
+                list(&self.components),
+                list(&now.components)
+            ));
+        }
+        if self.dependencies != now.dependencies {
+            out.push(format!(
+                "dependencies {} → {}",
+                self.dependencies, now.dependencies
+            ));
+        }
+        out.join("; ")
+    }
+}
+
+/// One pinned `.deb`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedDeb {
+    /// `Package:`.
+    pub name: String,
+    /// `Version:`.
+    pub version: String,
+    /// `Architecture:` (`amd64`, `all`, …).
+    pub architecture: String,
+    /// `Filename:`, the pool path relative to the mirror's base URI.
+    pub filename: String,
+    /// `Size:`.
+    pub size: u64,
+    /// `SHA256:`, lower-case hex.
+    pub sha256: String,
+}
+
+impl From<&IndexPackage> for LockedDeb {
+    fn from(p: &IndexPackage) -> Self {
+        LockedDeb {
+            name: p.name.clone(),
+            version: p.version.to_string(),
+            architecture: p.architecture.clone(),
+            filename: p.filename.clone(),
+            size: p.size,
+            sha256: p.sha256.clone(),
+        }
+    }
+}
+
+impl Lockfile {
+    /// An empty lockfile for `request`, resolved in `suite`.
+    pub fn new(request: LockRequest, suite: String) -> Lockfile {
+        Lockfile {
+            version: LOCK_VERSION,
+            request,
+            suite,
+            packages: BTreeMap::new(),
+        }
+    }
+
+    /// The path of the lockfile of the package in `dir`.
+    pub fn path_in(dir: &Path) -> PathBuf {
+        dir.join(LOCKFILE)
+    }
+
+    /// Parses a lockfile; `name` is how errors refer to it.
+    pub fn parse(name: &str, text: &str) -> Result<Lockfile, ConfigError> {
+        let l: Lockfile = linuxkit_config::from_yaml_str(name, text)?;
+        if l.version != LOCK_VERSION {
+            return Err(ConfigError::new(format!(
+                "lockfile version {} is not supported (this linuxkit writes version {LOCK_VERSION}); run `linuxkit pkg build --update` to rewrite it",
+                l.version
+            ))
+            .in_file(name));
+        }
+        for (arch, debs) in &l.packages {
+            for d in debs {
+                if d.sha256.len() != 64 || !d.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(ConfigError::new(format!(
+                        "packages.{arch}: {}: bad sha256 {:?}; run `linuxkit pkg build --update` to rewrite the lockfile",
+                        d.name, d.sha256
+                    ))
+                    .in_file(name));
+                }
+                if d.filename.is_empty() || d.filename.split('/').any(|c| c == "..") {
+                    return Err(ConfigError::new(format!(
+                        "packages.{arch}: {}: bad filename {:?}",
+                        d.name, d.filename
+                    ))
+                    .in_file(name));
+                }
+            }
+        }
+        Ok(l)
+    }
+
+    /// The lockfile's text: deterministic, sorted, one field per line.
+    pub fn to_text(&self) -> String {
+        let q = |s: &str| serde_json::to_string(s).expect("strings serialize");
+        let list = |v: &[String]| {
+            let items: Vec<String> = v.iter().map(|s| q(s)).collect();
+            format!("[{}]", items.join(", "))
+        };
+        let mut out = String::new();
+        out.push_str(
+            "# The Debian packages of this image, pinned by `linuxkit pkg build`: builds\n\
+             # use exactly these .debs and read no index. `linuxkit pkg build --update`\n\
+             # resolves build.yml's `debian:` again and rewrites this file.\n",
+        );
+        let _ = writeln!(out, "version: {}", self.version);
+        out.push_str("request:\n");
+        let _ = writeln!(
+            out,
+            "  suite: {}",
+            self.request.suite.as_deref().map_or("null".to_string(), q)
+        );
+        let _ = writeln!(out, "  components: {}", list(&self.request.components));
+        out.push_str("  packages:\n");
+        for p in &self.request.packages {
+            let _ = writeln!(out, "    - {}", q(p));
+        }
+        let _ = writeln!(out, "  dependencies: {}", self.request.dependencies);
+        let _ = writeln!(out, "suite: {}", q(&self.suite));
+        out.push_str("packages:\n");
+        for (arch, debs) in &self.packages {
+            let _ = writeln!(out, "  {}:", q(arch));
+            let mut debs: Vec<&LockedDeb> = debs.iter().collect();
+            debs.sort_by(|a, b| {
+                a.name
+                    .cmp(&b.name)
+                    .then(a.architecture.cmp(&b.architecture))
+            });
+            for d in debs {
+                let _ = writeln!(out, "    - name: {}", q(&d.name));
+                let _ = writeln!(out, "      version: {}", q(&d.version));
+                let _ = writeln!(out, "      architecture: {}", q(&d.architecture));
+                let _ = writeln!(out, "      filename: {}", q(&d.filename));
+                let _ = writeln!(out, "      size: {}", d.size);
+                let _ = writeln!(out, "      sha256: {}", q(&d.sha256));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Lockfile {
+        let mut l = Lockfile::new(
+            LockRequest {
+                suite: None,
+                components: vec!["main".into()],
+                packages: vec!["busybox-static".into(), "libc6 (>= 2.36)".into()],
+                dependencies: true,
+            },
+            "bookworm".into(),
+        );
+        let deb = |name: &str| LockedDeb {
+            name: name.into(),
+            version: "1:1.35.0-4+b3".into(),
+            architecture: "amd64".into(),
+            filename: format!("pool/main/x/{name}_1_amd64.deb"),
+            size: 42,
+            sha256: "ab".repeat(32),
+        };
+        l.packages
+            .insert("amd64".into(), vec![deb("zlib1g"), deb("busybox-static")]);
+        l
+    }
+
+    #[test]
+    fn round_trips_sorted_and_quoted() {
+        let l = sample();
+        let text = l.to_text();
+        assert!(text.contains("    - name: \"busybox-static\"\n"), "{text}");
+        assert!(
+            text.contains("      version: \"1:1.35.0-4+b3\"\n"),
+            "{text}"
+        );
+        assert!(text.contains("  suite: null\n"), "{text}");
+        assert!(
+            text.find("busybox-static\"\n      version").unwrap()
+                < text.find("zlib1g\"\n      version").unwrap(),
+            "sorted by name: {text}"
+        );
+        let back = Lockfile::parse("debian.lock", &text).unwrap();
+        assert_eq!(back.request, l.request);
+        assert_eq!(back.packages["amd64"][0].name, "busybox-static");
+        assert_eq!(back.to_text(), text, "writing is deterministic");
+    }
+
+    #[test]
+    fn bad_lockfiles_are_located() {
+        let text = sample().to_text().replace("size: 42", "size: big");
+        let e = Lockfile::parse("p/debian.lock", &text).unwrap_err();
+        assert!(e.to_string().starts_with("p/debian.lock:"), "{e}");
+        assert!(e.mark.is_some(), "{e}");
+        let text = sample().to_text().replace("version: 1\n", "version: 9\n");
+        let e = Lockfile::parse("p/debian.lock", &text).unwrap_err();
+        assert!(e.to_string().contains("--update"), "{e}");
+    }
+
+    #[test]
+    fn differences_are_described() {
+        let a = sample().request;
+        let mut b = a.clone();
+        b.packages.push("kmod".into());
+        b.dependencies = false;
+        let d = a.difference(&b);
+        assert!(d.contains("packages [") && d.contains("kmod]"), "{d}");
+        assert!(d.contains("dependencies true → false"), "{d}");
+    }
+}
