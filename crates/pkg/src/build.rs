@@ -519,6 +519,9 @@ fn assemble(
         add_file(&mut layer, pkg, i, f)?;
     }
     add_accounts(&mut layer, pkg)?;
+    for (i, c) in info.concat.iter().enumerate() {
+        add_concat(&mut layer, pkg, i, c)?;
+    }
     Ok((layer.to_tar(&[])?, packages, kernel))
 }
 
@@ -620,6 +623,66 @@ fn add_file(layer: &mut Layer, pkg: &Package, i: usize, f: &File) -> Result<(), 
             data,
         );
     }
+    Ok(())
+}
+
+/// One `concat:` entry (see [`crate::build_yml::Concat`]).
+fn add_concat(
+    layer: &mut Layer,
+    pkg: &Package,
+    i: usize,
+    c: &crate::build_yml::Concat,
+) -> Result<(), BuildError> {
+    let err = |message: String| BuildError::Package {
+        build_yml: pkg.build_yml_name(),
+        message: format!("`concat[{i}]`: {message}"),
+    };
+    let path = crate::build_yml::clean_image_path(&c.path).ok_or_else(|| {
+        err(format!(
+            "`path` {:?} is not a relative path inside the image",
+            c.path
+        ))
+    })?;
+    let mode = match &c.mode {
+        Some(m) => linuxkit_config::parse_mode(m).ok_or_else(|| {
+            err(format!(
+                "`mode` {m:?} is not an octal mode such as \"0644\""
+            ))
+        })?,
+        None => 0o644,
+    };
+    let mut sources: Vec<String> = layer
+        .paths()
+        .filter(|p| {
+            c.sources
+                .iter()
+                .any(|g| crate::build_yml::path_glob_match(g, p))
+        })
+        .map(str::to_string)
+        .collect();
+    sources.sort();
+    let mut data = Vec::new();
+    for s in &sources {
+        if let Some((e, bytes)) = layer.get(s)
+            && matches!(e.kind, EntryKind::File | EntryKind::Hardlink { .. })
+        {
+            data.extend_from_slice(bytes);
+            if !bytes.is_empty() && !bytes.ends_with(b"\n") {
+                data.push(b'\n');
+            }
+        }
+    }
+    if data.is_empty() {
+        return Err(err(format!(
+            "no file of the image matches `sources` {:?}; check the globs against the package contents",
+            c.sources
+        )));
+    }
+    let entry = Entry {
+        mode,
+        ..Entry::file(&path, data.len() as u64)
+    };
+    layer.put(entry, data);
     Ok(())
 }
 
