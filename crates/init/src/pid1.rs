@@ -191,6 +191,41 @@ pub fn shutdown(halt: Halt, cmdline: &Cmdline) -> ! {
     }
 }
 
+/// `poweroff|reboot|halt [-f]`: without `-f`, signal PID 1 as busybox
+/// does (`SIGUSR2`, `SIGTERM`, `SIGUSR1`) for a clean shutdown; with `-f`,
+/// or when run as PID 1 itself (a kernel-only boot with
+/// `rdinit=/sbin/poweroff`, as the boot benchmark's floor), call
+/// `reboot(2)` at once.
+pub fn halt_main(name: &str, args: &[String]) -> i32 {
+    let force = args.iter().any(|a| a == "-f");
+    if force || nix::unistd::getpid().as_raw() == 1 {
+        nix::unistd::sync();
+        let how = match name {
+            "reboot" => nix::sys::reboot::RebootMode::RB_AUTOBOOT,
+            "halt" => nix::sys::reboot::RebootMode::RB_HALT_SYSTEM,
+            _ => nix::sys::reboot::RebootMode::RB_POWER_OFF,
+        };
+        let e = match nix::sys::reboot::reboot(how) {
+            Err(e) => e,
+            Ok(never) => match never {},
+        };
+        eprintln!("{name}: {e}");
+        return 1;
+    }
+    let sig = match name {
+        "reboot" => Signal::SIGTERM,
+        "halt" => Signal::SIGUSR1,
+        _ => Signal::SIGUSR2,
+    };
+    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(1), sig) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("{name}: signalling init: {e}");
+            1
+        }
+    }
+}
+
 /// Reaps until no child is left or `limit` passes; true if none is left.
 fn wait_children(limit: Duration) -> bool {
     use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
