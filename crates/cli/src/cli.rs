@@ -433,6 +433,9 @@ pub struct RunArgs {
     pub shared: RunShared,
     /// The image to run with the default backend (QEMU on Linux)
     pub path: Option<String>,
+    /// Flags of the default backend (QEMU), for `linuxkit run [FLAGS] PATH`
+    #[command(flatten, next_help_heading = "QEMU options (the default backend)")]
+    pub qemu: QemuFlags,
     #[command(subcommand)]
     pub backend: Option<RunBackend>,
 }
@@ -483,9 +486,20 @@ pub enum RunBackend {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Boot test: linuxkit run qemu --accel tcg --expect 'Welcome' --fail-on FAILED --timeout 120 NAME\n\
+Stop a detached VM: linuxkit run qemu --stop NAME"
+)]
 pub struct QemuArgs {
     /// Path prefix of the image (`NAME` for NAME-kernel/NAME-initrd.img), an ISO, or a disk
     pub path: String,
+    #[command(flatten)]
+    pub flags: QemuFlags,
+}
+
+/// The flags of `run qemu` (also accepted by `run PATH`).
+#[derive(Debug, Clone, Args)]
+pub struct QemuFlags {
     /// Show a graphical console instead of the serial console on stdio
     #[arg(long)]
     pub gui: bool,
@@ -510,19 +524,19 @@ pub struct QemuArgs {
     /// File whose contents are the guest's metadata
     #[arg(long = "data-file")]
     pub data_file: Option<PathBuf>,
-    /// UEFI firmware file
-    #[arg(long, default_value = "/usr/share/ovmf/OVMF.fd")]
-    pub fw: PathBuf,
-    /// Accelerator: kvm, tcg, or kvm:tcg [default: kvm:tcg when KVM works, else tcg]
+    /// UEFI firmware file [default: the first of /usr/share/ovmf/OVMF.fd, /usr/share/OVMF/OVMF_CODE.fd, ... that exists]
+    #[arg(long)]
+    pub fw: Option<PathBuf>,
+    /// Accelerator: kvm, tcg, or kvm:tcg [default: kvm:tcg when KVM runs a test guest, else tcg]
     #[arg(long, env = "LINUXKIT_QEMU_ACCEL")]
     pub accel: Option<String>,
     /// Guest architecture: x86_64, aarch64, s390x
     #[arg(long, default_value = std::env::consts::ARCH)]
     pub arch: String,
-    /// QEMU binary to use
+    /// QEMU binary to use [default: qemu-system-ARCH]
     #[arg(long)]
     pub qemu: Option<PathBuf>,
-    /// Run in the background, with a pid file in the state directory
+    /// Run in the background: pid in STATE/qemu.pid, console in STATE/console.log
     #[arg(long)]
     pub detached: bool,
     /// Networking: user, bridge[,NAME], tap[,NAME], none
@@ -543,6 +557,21 @@ pub struct QemuArgs {
     /// Share a host directory: PATH[,tag=TAG]
     #[arg(long)]
     pub virtiofs: Vec<String>,
+    /// Boot test: succeed only if the console prints TEXT (repeatable; all must appear) and the guest powers off
+    #[arg(long, value_name = "TEXT")]
+    pub expect: Vec<String>,
+    /// Boot test: fail as soon as the console prints TEXT (repeatable)
+    #[arg(long = "fail-on", value_name = "TEXT")]
+    pub fail_on: Vec<String>,
+    /// Boot test: fail if the guest has not powered off after SECONDS; with --stop, how long to wait [default for --stop: 60]
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+    /// Press the ACPI power button (QMP system_powerdown) when the console prints TEXT
+    #[arg(long = "powerdown-after", value_name = "TEXT")]
+    pub powerdown_after: Option<String>,
+    /// Press the ACPI power button of the VM running with PATH's state directory (see --detached) and wait for it to exit
+    #[arg(long, conflicts_with_all = ["detached", "expect", "fail_on", "powerdown_after"])]
+    pub stop: bool,
 }
 
 #[derive(Debug, Args)]

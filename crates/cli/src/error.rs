@@ -22,6 +22,9 @@ pub enum Error {
     /// Writing outputs.
     #[error(transparent)]
     Output(#[from] linuxkit_output::Error),
+    /// Running images (`run qemu`, the boot test).
+    #[error(transparent)]
+    Run(#[from] linuxkit_run::Error),
     /// Flags or arguments that do not fit together.
     #[error("{0}")]
     Usage(String),

@@ -142,7 +142,9 @@ fn run(cli: Cli) -> Result<()> {
                 linuxkit_oci::RegistryOptions::default().platform,
             )
         }),
-        Command::Metadata(MetadataCommand::Create { .. }) => not_implemented("metadata create"),
+        Command::Metadata(MetadataCommand::Create { iso, data }) => Ok(
+            linuxkit_run::metadata::create_metadata_iso(iso, data.as_bytes())?,
+        ),
         Command::Push(p) => not_implemented(match p {
             PushCommand::Aws(_) => "push aws",
             PushCommand::Azure(_) => "push azure",
@@ -152,7 +154,7 @@ fn run(cli: Cli) -> Result<()> {
             PushCommand::Scaleway(_) => "push scaleway",
             PushCommand::Vcenter(_) => "push vcenter",
         }),
-        Command::Run(r) => run_backend(r),
+        Command::Run(r) => run_backend(r, &cli.global),
         Command::Serve(_) => not_implemented("serve"),
         Command::Version(v) => {
             let version = env!("CARGO_PKG_VERSION");
@@ -180,7 +182,7 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn run_backend(r: &RunArgs) -> Result<()> {
+fn run_backend(r: &RunArgs, g: &cli::GlobalArgs) -> Result<()> {
     let name = match (&r.backend, &r.path) {
         (None, None) => {
             return Err(Error::Usage(
@@ -188,7 +190,10 @@ fn run_backend(r: &RunArgs) -> Result<()> {
             ));
         }
         // The default backend on Linux is QEMU.
-        (None, Some(_)) | (Some(RunBackend::Qemu(_)), _) => "run qemu",
+        (None, Some(path)) => return commands::run::run(path, &r.shared, &r.qemu, g),
+        (Some(RunBackend::Qemu(q)), _) => {
+            return commands::run::run(&q.path, &r.shared, &q.flags, g);
+        }
         (Some(RunBackend::Aws(_)), _) => "run aws",
         (Some(RunBackend::Azure(_)), _) => "run azure",
         (Some(RunBackend::Equinixmetal(_)), _) => "run equinixmetal",

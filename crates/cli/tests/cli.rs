@@ -211,8 +211,7 @@ fn usage_mistakes_are_one_line_too() {
 #[test]
 fn later_issues_report_not_implemented() {
     for args in [
-        vec!["run", "qemu", "x"],
-        vec!["run", "x"],
+        vec!["run", "aws", "x"],
         vec!["push", "gcp", "x"],
         vec!["serve"],
         vec!["pkg", "build", "--push", "x"],

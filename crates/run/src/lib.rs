@@ -1,4 +1,36 @@
 //! Runners that boot LinuxKit images (`linuxkit run qemu`), and the boot-test
 //! harness that checks a console for expected text.
 //!
-//! Filled in by the "in-VM system and `run qemu`" issue.
+//! | module | does |
+//! |---|---|
+//! | [`qemu`] | boot mode detection, the state directory, disks, and QEMU's command line ([`qemu::qemu_args`], a pure function) |
+//! | [`runner`] | running QEMU in the foreground, detached, or as a boot test ([`runner::run`]) |
+//! | [`console`] | matching console output against expected and failure texts |
+//! | [`qmp`] | the QMP socket: the ACPI power button ([`qmp::powerdown`]), stopping a detached VM ([`qmp::stop`]) |
+//! | [`kvm`] | whether KVM really runs a guest here ([`kvm::probe`]) |
+//! | [`metadata`] | the metadata CD (`config` on an ISO 9660 image) |
+//!
+//! ```no_run
+//! use linuxkit_run::{qemu::QemuOptions, runner::{self, BootTest, Mode}};
+//! let mut opts = QemuOptions::new("linuxkit");
+//! opts.accel = Some("tcg".into());
+//! let test = BootTest {
+//!     expect: vec!["Welcome to LinuxKit".into()],
+//!     timeout: Some(std::time::Duration::from_secs(120)),
+//!     ..Default::default()
+//! };
+//! runner::run(&opts, &Mode::Test { test, echo: true })?;
+//! # Ok::<(), linuxkit_run::Error>(())
+//! ```
+
+pub mod console;
+mod error;
+pub mod kvm;
+pub mod metadata;
+pub mod qemu;
+pub mod qmp;
+pub mod runner;
+
+pub use error::{BootFailure, Error, Result};
+pub use qemu::QemuOptions;
+pub use runner::{BootTest, Mode, Outcome};

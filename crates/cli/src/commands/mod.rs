@@ -1,3 +1,4 @@
 pub mod build;
 pub mod cache;
 pub mod pkg;
+pub mod run;

@@ -1,0 +1,125 @@
+//! `linuxkit run qemu [FLAGS] PATH` (and `linuxkit run [FLAGS] PATH`, QEMU
+//! being the default backend on Linux): flags → `linuxkit_run` options.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use linuxkit_run::qemu::{DiskSpec, Networking, PublishedPort, QemuOptions};
+use linuxkit_run::runner::{self, BootTest, Mode, Outcome};
+
+use crate::cli::{GlobalArgs, QemuFlags, RunShared};
+use crate::error::{Error, IoContext, Result};
+
+/// How long `--stop` waits for the guest to power off, unless `--timeout`.
+const STOP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The library's options for `path` from the command line.
+pub fn options(path: &str, shared: &RunShared, f: &QemuFlags) -> Result<QemuOptions> {
+    if !f.virtiofs.is_empty() || f.virtiofsd.is_some() {
+        return Err(Error::NotImplemented("run qemu --virtiofs".into()));
+    }
+    let data = match (&f.data, &f.data_file) {
+        (Some(d), _) => Some(d.clone().into_bytes()),
+        (None, Some(file)) => {
+            Some(std::fs::read(file).context(|| format!("cannot read {}", file.display()))?)
+        }
+        (None, None) => None,
+    };
+    let mut o = QemuOptions::new(path);
+    o.kernel = f.kernel;
+    o.squashfs = f.squashfs;
+    o.iso = f.iso;
+    o.uefi = f.uefi;
+    o.state = f.state.clone();
+    o.data = data;
+    o.fw = f.fw.clone();
+    o.accel = f.accel.clone().filter(|a| !a.is_empty());
+    o.arch = f.arch.clone();
+    o.qemu = f.qemu.clone();
+    o.cpus = shared.cpus;
+    o.mem = shared.mem;
+    o.disks = shared
+        .disk
+        .iter()
+        .map(|d| DiskSpec::parse(d))
+        .collect::<Result<_, _>>()?;
+    o.networking = Networking::parse(&f.networking)?;
+    o.publish = f
+        .publish
+        .iter()
+        .map(|p| PublishedPort::parse(p))
+        .collect::<Result<_, _>>()?;
+    o.gui = f.gui;
+    o.usb = f.usb;
+    o.devices = f.device.clone();
+    Ok(o)
+}
+
+/// The boot test the flags ask for (inactive when none was given).
+pub fn boot_test(f: &QemuFlags) -> BootTest {
+    BootTest {
+        expect: f.expect.clone(),
+        fail_on: f.fail_on.clone(),
+        timeout: f.timeout.map(Duration::from_secs),
+        powerdown_after: f.powerdown_after.clone(),
+    }
+}
+
+/// Runs `path` on QEMU.
+pub fn run(path: &str, shared: &RunShared, f: &QemuFlags, g: &GlobalArgs) -> Result<()> {
+    let quiet = g.quiet || g.verbose == 0;
+    if f.stop {
+        let state = linuxkit_run::qemu::state_dir_for(path, f.state.as_deref());
+        let timeout = f.timeout.map(Duration::from_secs).unwrap_or(STOP_TIMEOUT);
+        let how = runner::stop(&state, timeout)?;
+        tracing::info!(
+            "the VM of {} stopped{}",
+            state.display(),
+            match how {
+                Some(linuxkit_run::qmp::Shutdown::PowerOff) => " (guest power-off)".to_string(),
+                Some(other) => format!(" ({other:?})"),
+                None => String::new(),
+            }
+        );
+        return Ok(());
+    }
+    let opts = options(path, shared, f)?;
+    let test = boot_test(f);
+    let mode = if test.is_active() {
+        if f.detached {
+            return Err(Error::Usage(
+                "--detached cannot be combined with the boot test (--expect, --fail-on, --timeout, --powerdown-after)".into(),
+            ));
+        }
+        Mode::Test { test, echo: !quiet }
+    } else if f.detached {
+        Mode::Detached
+    } else {
+        Mode::Foreground
+    };
+    match runner::run(&opts, &mode)? {
+        Outcome::Detached {
+            pid,
+            state_dir,
+            console_log,
+        } => {
+            tracing::info!(
+                "QEMU runs in the background (pid {pid}); console: {}; stop it with `linuxkit run qemu --stop{} {path}`",
+                console_log.display(),
+                state_flag(f.state.as_ref(), &state_dir)
+            );
+        }
+        Outcome::Passed { elapsed } => {
+            tracing::info!("boot test passed in {:.1} s", elapsed.as_secs_f64());
+        }
+        Outcome::Exited => {}
+    }
+    Ok(())
+}
+
+fn state_flag(given: Option<&PathBuf>, state_dir: &std::path::Path) -> String {
+    match given {
+        Some(_) => format!(" --state {}", state_dir.display()),
+        None => String::new(),
+    }
+}
