@@ -7,7 +7,9 @@
 //!   package's `boot/vmlinuz-VERSION`;
 //! * `/kernel.tar` — a tar expanded at `/` of the system: the modules,
 //!   `lib/modules/VERSION/...`, and the build configuration,
-//!   `boot/config-VERSION`;
+//!   `lib/modules/VERSION/config` (where Fedora and Arch ship it too: `boot/`
+//!   is kept out of LinuxKit root filesystems, it holds the separate boot
+//!   files);
 //! * `/System.map` — the symbol table, `boot/System.map-VERSION`.
 //!
 //! `kernel.tar` is written like the image's layer: sorted by path, every
@@ -477,7 +479,7 @@ pub fn layout(
         .collect();
     let generated = generated_indices(&kept_mods, &kept_dep);
 
-    // kernel.tar: lib/modules/VERSION/... and boot/config-VERSION.
+    // kernel.tar: lib/modules/VERSION/..., the config as lib/modules/VERSION/config.
     let mut tar = Layer::new();
     let target = format!("lib/modules/{version}");
     let mut kept_files: Vec<String> = Vec::new();
@@ -552,13 +554,10 @@ pub fn layout(
     }
     if let Some((e, data)) = tree.get(&format!("boot/config-{version}")) {
         let mut e = e.clone();
+        e.path = format!("lib/modules/{version}/config");
         e.kind = EntryKind::File;
         e.size = data.len() as u64;
-        let data = data.to_vec();
-        if let Some((b, _)) = tree.get("boot") {
-            tar.put(b.clone(), Vec::new());
-        }
-        tar.put(e, data);
+        tar.put(e, data.to_vec());
     }
     let kernel_tar = tar.to_tar(&[])?;
 

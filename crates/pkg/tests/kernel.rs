@@ -117,7 +117,7 @@ fn kernel_images_from_the_debian_cloud_kernel() {
     );
     let kt = entries(&layer["kernel.tar"].2);
     let md = format!("lib/modules/{version}/");
-    assert!(kt.contains_key(&format!("boot/config-{version}")));
+    assert!(kt.contains_key(&format!("lib/modules/{version}/config")));
     assert!(kt.values().all(|(_, mtime, _)| *mtime == 1_492_533_000));
     let kos: Vec<&String> = kt.keys().filter(|p| p.contains(".ko")).collect();
     assert_eq!(kos.len(), k.modules.len(), "{kos:?}");
