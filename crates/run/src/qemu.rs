@@ -88,9 +88,13 @@ pub fn parse_size_mb(s: &str) -> Result<u64> {
     n.checked_mul(mult).ok_or_else(bad)
 }
 
-/// A `--publish` flag: `HOST:GUEST[/tcp|udp]`.
+/// A `--publish` flag: `[ADDRESS:]HOST:GUEST[/tcp|udp]`. Without an
+/// address QEMU listens on every interface, as the reference does;
+/// `127.0.0.1:8080:80` keeps the port on the loopback interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PublishedPort {
+    /// The host address to listen on; `None`: all.
+    pub address: Option<std::net::IpAddr>,
     pub host: u16,
     pub guest: u16,
     pub udp: bool,
@@ -100,13 +104,23 @@ impl PublishedPort {
     pub fn parse(s: &str) -> Result<PublishedPort> {
         let bad = |why: &str| {
             Error::Usage(format!(
-                "--publish {s:?}: {why} (expected HOST:GUEST or HOST:GUEST/udp)"
+                "--publish {s:?}: {why} (expected [ADDRESS:]HOST:GUEST or [ADDRESS:]HOST:GUEST/udp)"
             ))
         };
-        let (host, rest) = s.split_once(':').ok_or_else(|| bad("no ':'"))?;
-        let (guest, proto) = match rest.split_once('/') {
+        let (ports, proto) = match s.split_once('/') {
             Some((g, p)) => (g, p.trim().to_ascii_lowercase()),
-            None => (rest, "tcp".to_string()),
+            None => (s, "tcp".to_string()),
+        };
+        let (address, host, guest) = match ports.rsplitn(3, ':').collect::<Vec<_>>().as_slice() {
+            [guest, host] => (None, *host, *guest),
+            [guest, host, addr] => {
+                let addr = addr.trim_start_matches('[').trim_end_matches(']');
+                let ip = addr
+                    .parse::<std::net::IpAddr>()
+                    .map_err(|_| bad(&format!("invalid address {addr:?}")))?;
+                (Some(ip), *host, *guest)
+            }
+            _ => return Err(bad("no ':'")),
         };
         let port = |p: &str, what: &str| -> Result<u16> {
             match p.parse::<u16>() {
@@ -120,6 +134,7 @@ impl PublishedPort {
             other => return Err(bad(&format!("unknown protocol {other:?}"))),
         };
         Ok(PublishedPort {
+            address,
             host: port(host, "host")?,
             guest: port(guest, "guest")?,
             udp,
@@ -129,7 +144,8 @@ impl PublishedPort {
     /// The `hostfwd=` setting of a user-mode `-netdev`.
     pub fn hostfwd(&self) -> String {
         let proto = if self.udp { "udp" } else { "tcp" };
-        format!("hostfwd={proto}::{}-:{}", self.host, self.guest)
+        let addr = self.address.map(|a| a.to_string()).unwrap_or_default();
+        format!("hostfwd={proto}:{addr}:{}-:{}", self.host, self.guest)
     }
 }
 
@@ -379,28 +395,39 @@ pub fn qemu_args(vm: &Vm) -> Vec<String> {
     if iso_boot {
         push(&["-boot", "d"]);
     }
-    let last_disk = last_disk.max(2);
+    // The boot CD is QEMU's `-cdrom` (the firmware boots it). Other CDs,
+    // such as the metadata CD, hang off virtio-scsi: on q35 `-cdrom` is an
+    // AHCI device, and kernels made for clouds (Debian's cloud kernel among
+    // them) have no AHCI driver, so the guest would never see the CD.
+    let mut scsi = false;
     for (i, p) in vm.cdroms.iter().enumerate() {
-        if i == 0 {
-            if vm.arch == "s390x" {
+        if vm.arch == "s390x" {
+            if i == 0 {
                 push(&["-device", "virtio-scsi-ccw", "-device", "scsi-cd,drive=cd1"]);
                 push(&[
                     "-drive",
                     &format!("file={},format=raw,if=none,id=cd1", escape(path_str(p))),
                 ]);
-            } else {
-                push(&["-cdrom", &path_str(p)]);
             }
-        } else {
-            push(&[
-                "-drive",
-                &format!(
-                    "file={},format=raw,index={},media=cdrom",
-                    escape(path_str(p)),
-                    last_disk + i
-                ),
-            ]);
+            continue;
         }
+        if i == 0 && iso_boot {
+            push(&["-cdrom", &path_str(p)]);
+            continue;
+        }
+        if !scsi {
+            push(&["-device", "virtio-scsi-pci,id=lkscsi"]);
+            scsi = true;
+        }
+        push(&[
+            "-drive",
+            &format!(
+                "file={},format=raw,if=none,id=lkcd{i},media=cdrom,readonly=on",
+                escape(path_str(p))
+            ),
+            "-device",
+            &format!("scsi-cd,drive=lkcd{i},bus=lkscsi.0"),
+        ]);
     }
     match &vm.firmware {
         Some(Firmware::Combined(fw)) => push(&[
@@ -1049,13 +1076,19 @@ mod tests {
         assert_eq!(
             PublishedPort::parse("2222:22").unwrap(),
             PublishedPort {
+                address: None,
                 host: 2222,
                 guest: 22,
                 udp: false
             }
         );
         assert!(PublishedPort::parse("2222:22/udp").unwrap().udp);
-        for bad in ["22", "0:22", "22:0", "a:22", "22:b", "1:2/sctp", "70000:1"] {
+        let lo = PublishedPort::parse("127.0.0.1:8080:80").unwrap();
+        assert_eq!(lo.address, Some("127.0.0.1".parse().unwrap()));
+        assert_eq!(lo.hostfwd(), "hostfwd=tcp:127.0.0.1:8080-:80");
+        for bad in [
+            "22", "0:22", "22:0", "a:22", "22:b", "1:2/sctp", "70000:1", "x:1:2", "1:2:3:4",
+        ] {
             assert!(PublishedPort::parse(bad).is_err(), "{bad}");
         }
     }
@@ -1076,7 +1109,19 @@ mod tests {
         // hdc (index 2) is the boot CD.
         assert!(j.contains("-drive file=/d/2,,x.img,index=3,media=disk "));
         assert!(j.contains("-boot d -cdrom /i/boot.iso "));
-        assert!(j.contains("-drive file=/s/data.iso,format=raw,index=4,media=cdrom "));
+        assert!(j.contains(
+            "-device virtio-scsi-pci,id=lkscsi -drive file=/s/data.iso,format=raw,if=none,id=lkcd1,media=cdrom,readonly=on -device scsi-cd,drive=lkcd1,bus=lkscsi.0 "
+        ));
+        // Booting a kernel, even the first CD (the metadata) is on virtio-scsi.
+        let mut k = vm(Boot::Kernel {
+            kernel: "/k".into(),
+            initrd: "/i".into(),
+            cmdline: None,
+        });
+        k.cdroms = vec!["/s/data.iso".into()];
+        let j = joined(&k);
+        assert!(!j.contains("-cdrom"), "{j}");
+        assert!(j.contains("id=lkcd0,media=cdrom"), "{j}");
     }
 
     #[test]
