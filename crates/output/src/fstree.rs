@@ -136,6 +136,15 @@ impl FsTree {
         }
     }
 
+    /// The node at `path`, without following symbolic links.
+    pub(crate) fn find(&self, path: &str) -> Option<usize> {
+        let mut n = 0;
+        for c in path.split('/').filter(|c| !c.is_empty() && *c != ".") {
+            n = *self.nodes[n].children()?.get(c)?;
+        }
+        Some(n)
+    }
+
     /// The latest modification time in the tree (the image's build time).
     pub fn max_mtime(&self) -> u64 {
         self.nodes.iter().map(|n| n.mtime).max().unwrap_or(0)

@@ -4,12 +4,17 @@
 //! byte-for-byte reproducibly.
 
 mod cpio;
+pub mod disk;
 mod erofs;
+pub mod fat;
 mod formats;
 mod fstree;
+pub mod gpt;
+pub mod ids;
 mod initrd;
 mod iso;
 mod kernel;
+pub mod mbr;
 mod squashfs;
 mod tar;
 
@@ -20,7 +25,7 @@ pub use formats::{
 };
 pub use fstree::FsTree;
 pub use initrd::{SegmentCache, build_initrd};
-pub use iso::write_iso;
+pub use iso::{BiosBoot, ElTorito, Hybrid, IsoOptions, write_iso, write_iso_with};
 pub use kernel::decompress_kernel;
 pub use squashfs::{SquashfsError, write_squashfs};
 pub use tar::TarWriter;

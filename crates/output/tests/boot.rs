@@ -1,0 +1,386 @@
+//! Boots what the native writers make, in QEMU (TCG, no KVM needed): an
+//! ISO with isolinux (BIOS) and systemd-boot in an El Torito ESP (UEFI,
+//! OVMF), as a CD and, through its isohybrid MBR, as a disk. The kernel is
+//! Debian's cloud kernel (fetched once with `apt-get download`), the initrd
+//! a static busybox whose `/init` prints a marker and powers off.
+//!
+//! Each boot takes some 10–60 s under TCG. When the kernel cannot be
+//! fetched or a boot file is missing the tests say so and pass (the other
+//! tests check the images' structure).
+
+use std::io::{BufRead, BufReader, Cursor};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use linuxkit_output::fat::FatBuilder;
+use linuxkit_output::{BiosBoot, CpioWriter, ElTorito, FsTree, Hybrid, IsoOptions, write_iso_with};
+use linuxkit_rootfs::{Entry, EntryKind, EntrySink};
+
+const ISOLINUX: &str = "/usr/lib/ISOLINUX/isolinux.bin";
+const ISOHDPFX: &str = "/usr/lib/ISOLINUX/isohdpfx.bin";
+const LDLINUX: &str = "/usr/lib/syslinux/modules/bios/ldlinux.c32";
+const SYSTEMD_BOOT: &str = "/usr/lib/systemd/boot/efi/systemd-bootx64.efi";
+const OVMF: &str = "/usr/share/ovmf/OVMF.fd";
+const BUSYBOX: &str = "/bin/busybox";
+const MARKER: &str = "LINUXKIT-NATIVE-BOOT-OK";
+const CMDLINE: &str = "console=ttyS0 panic=-1";
+
+fn missing(paths: &[&str]) -> bool {
+    let gone: Vec<&&str> = paths.iter().filter(|p| !Path::new(p).exists()).collect();
+    if !gone.is_empty() {
+        eprintln!("skipped: {gone:?} missing (scripts/setup installs them)");
+    }
+    !gone.is_empty()
+}
+
+/// Debian's cloud kernel, fetched once into the test's scratch directory.
+fn kernel() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("debian-cloud-kernel");
+    let k = dir.join("vmlinuz");
+    if k.exists() {
+        return Some(k);
+    }
+    let fetch = || -> Result<(), String> {
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let deps = Command::new("apt-cache")
+            .args(["depends", "linux-image-cloud-amd64"])
+            .output()
+            .map_err(|e| e.to_string())?;
+        let deps = String::from_utf8_lossy(&deps.stdout);
+        let pkg = deps
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("Depends: "))
+            .find(|p| p.starts_with("linux-image-"))
+            .ok_or("apt-cache knows no linux-image-cloud-amd64 (run apt-get update)")?
+            .to_string();
+        let work = tempfile::tempdir_in(&dir).map_err(|e| e.to_string())?;
+        let st = Command::new("apt-get")
+            .args(["download", "-q", &pkg])
+            .current_dir(work.path())
+            .stderr(Stdio::null())
+            .status()
+            .map_err(|e| e.to_string())?;
+        let deb = std::fs::read_dir(work.path())
+            .map_err(|e| e.to_string())?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "deb"))
+            .ok_or(format!("apt-get download {pkg} failed ({st})"))?;
+        let x = work.path().join("x");
+        let st = Command::new("dpkg-deb")
+            .arg("-x")
+            .arg(&deb)
+            .arg(&x)
+            .status()
+            .map_err(|e| e.to_string())?;
+        if !st.success() {
+            return Err(format!("dpkg-deb -x {} failed", deb.display()));
+        }
+        let vmlinuz = std::fs::read_dir(x.join("boot"))
+            .map_err(|e| e.to_string())?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
+            })
+            .ok_or("no vmlinuz in the package")?;
+        let tmp = dir.join("vmlinuz.partial");
+        std::fs::copy(&vmlinuz, &tmp).map_err(|e| e.to_string())?;
+        std::fs::rename(&tmp, &k).map_err(|e| e.to_string())
+    };
+    match fetch() {
+        Ok(()) => Some(k),
+        Err(e) => {
+            eprintln!("skipped: cannot fetch Debian's cloud kernel: {e}");
+            None
+        }
+    }
+}
+
+/// A static busybox initrd whose init prints the marker and powers off.
+fn initrd() -> Vec<u8> {
+    let busybox = std::fs::read(BUSYBOX).unwrap();
+    let init = format!("#!/bin/sh\necho {MARKER}\n/bin/busybox poweroff -f\n");
+    let mut w = CpioWriter::new(Vec::new());
+    let mut add = |e: Entry, data: &[u8]| w.add(&e, &mut Cursor::new(data.to_vec())).unwrap();
+    add(Entry::dir("bin"), b"");
+    add(Entry::dir("dev"), b"");
+    add(
+        Entry {
+            kind: EntryKind::Char { major: 5, minor: 1 },
+            mode: 0o600,
+            ..Entry::file("dev/console", 0)
+        },
+        b"",
+    );
+    add(
+        Entry {
+            mode: 0o755,
+            ..Entry::file("bin/busybox", busybox.len() as u64)
+        },
+        &busybox,
+    );
+    add(Entry::symlink("bin/sh", "busybox"), b"");
+    add(
+        Entry {
+            mode: 0o755,
+            ..Entry::file("init", init.len() as u64)
+        },
+        init.as_bytes(),
+    );
+    w.finish().unwrap()
+}
+
+fn add(t: &mut FsTree, path: &str, data: &[u8]) {
+    t.add(
+        &Entry::file(path, data.len() as u64),
+        &mut Cursor::new(data.to_vec()),
+    )
+    .unwrap();
+}
+
+/// The ESP: systemd-boot as the removable-media loader, one entry, the
+/// kernel and initrd beside it (systemd-boot reads only its own volume).
+fn esp(kernel: &Path, initrd: &[u8]) -> Vec<u8> {
+    let mut b = FatBuilder::new().label("LINUXKIT").unwrap();
+    b.add_file("EFI/BOOT/BOOTX64.EFI", Path::new(SYSTEMD_BOOT))
+        .unwrap();
+    b.add_bytes(
+        "loader/loader.conf",
+        b"timeout 0\ndefault linuxkit.conf\n".to_vec(),
+    )
+    .unwrap();
+    b.add_bytes(
+        "loader/entries/linuxkit.conf",
+        format!("title LinuxKit\nlinux /kernel\ninitrd /initrd.img\noptions {CMDLINE}\n")
+            .into_bytes(),
+    )
+    .unwrap();
+    b.add_file("kernel", kernel).unwrap();
+    b.add_bytes("initrd.img", initrd.to_vec()).unwrap();
+    let mut out = Vec::new();
+    b.write(&mut out).unwrap();
+    out
+}
+
+/// The hybrid ISO: isolinux for BIOS, the ESP for UEFI.
+fn iso(kernel: &Path, path: &Path) {
+    let initrd = initrd();
+    let k = std::fs::read(kernel).unwrap();
+    let mut t = FsTree::new(None).unwrap();
+    add(
+        &mut t,
+        "isolinux/isolinux.bin",
+        &std::fs::read(ISOLINUX).unwrap(),
+    );
+    add(
+        &mut t,
+        "isolinux/ldlinux.c32",
+        &std::fs::read(LDLINUX).unwrap(),
+    );
+    add(
+        &mut t,
+        "isolinux/isolinux.cfg",
+        format!(
+            "SERIAL 0 115200\nDEFAULT linux\nPROMPT 0\nTIMEOUT 0\nLABEL linux\n  KERNEL /kernel\n  INITRD /initrd.img\n  APPEND {CMDLINE}\n"
+        )
+        .as_bytes(),
+    );
+    add(&mut t, "kernel", &k);
+    add(&mut t, "initrd.img", &initrd);
+    add(&mut t, "EFI/efiboot.img", &esp(kernel, &initrd));
+    let opts = IsoOptions {
+        volume_id: Some("LinuxKit".into()),
+        joliet: true,
+        el_torito: Some(ElTorito {
+            bios: Some(BiosBoot::isolinux("isolinux/isolinux.bin")),
+            efi: Some("EFI/efiboot.img".into()),
+        }),
+        hybrid: Some(Hybrid {
+            boot_code: std::fs::read(ISOHDPFX).unwrap()[..432].to_vec(),
+        }),
+    };
+    let f = std::fs::File::create(path).unwrap();
+    write_iso_with(&t, &opts, f).unwrap();
+}
+
+/// Runs QEMU until the marker shows on the serial console (then waits for
+/// the power-off) or the time is up; returns the console output.
+fn boot(args: &[&str]) -> (bool, String) {
+    let mut child = Command::new("qemu-system-x86_64")
+        .args([
+            "-machine",
+            "q35,accel=tcg",
+            "-m",
+            "512",
+            "-display",
+            "none",
+            "-serial",
+            "stdio",
+            "-monitor",
+            "none",
+            "-no-reboot",
+        ])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).split(b'\n') {
+            let Ok(line) = line else { break };
+            if tx
+                .send(String::from_utf8_lossy(&line).into_owned())
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut log = String::new();
+    let mut seen = false;
+    while Instant::now() < deadline {
+        match rx.recv_timeout(Duration::from_millis(500)) {
+            Ok(l) => {
+                seen |= l.contains(MARKER);
+                log.push_str(&l);
+                log.push('\n');
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if child.try_wait().unwrap().is_some() {
+                    break;
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let tail: String = log
+        .lines()
+        .rev()
+        .take(40)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect::<Vec<_>>()
+        .join("\n");
+    (seen, tail)
+}
+
+fn prepared() -> Option<(tempfile::TempDir, PathBuf)> {
+    if missing(&[ISOLINUX, ISOHDPFX, LDLINUX, SYSTEMD_BOOT, OVMF, BUSYBOX]) {
+        return None;
+    }
+    let kernel = kernel()?;
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("linuxkit.iso");
+    iso(&kernel, &img);
+    Some((dir, img))
+}
+
+#[test]
+fn iso_boots_with_isolinux_from_cd_and_as_a_disk() {
+    let Some((_dir, img)) = prepared() else {
+        return;
+    };
+    let img = img.to_str().unwrap();
+    let (ok, log) = boot(&["-cdrom", img]);
+    assert!(ok, "BIOS CD boot did not reach init:\n{log}");
+    let (ok, log) = boot(&[
+        "-drive",
+        &format!("file={img},format=raw,if=virtio,readonly=on"),
+    ]);
+    assert!(ok, "BIOS isohybrid disk boot did not reach init:\n{log}");
+}
+
+#[test]
+fn iso_boots_with_systemd_boot_under_uefi_from_cd_and_as_a_disk() {
+    let Some((dir, img)) = prepared() else { return };
+    let (ok, log) = boot(&["-bios", OVMF, "-cdrom", img.to_str().unwrap()]);
+    assert!(ok, "UEFI CD boot did not reach init:\n{log}");
+    // OVMF also finds El Torito on a disk; without the boot record it can
+    // only find the ESP through the MBR's 0xEF partition.
+    let disk = dir.path().join("no-el-torito.img");
+    let mut bytes = std::fs::read(&img).unwrap();
+    bytes[17 * 2048..18 * 2048].fill(0);
+    std::fs::write(&disk, bytes).unwrap();
+    let (ok, log) = boot(&[
+        "-bios",
+        OVMF,
+        "-drive",
+        &format!("file={},format=raw,if=virtio,readonly=on", disk.display()),
+    ]);
+    assert!(ok, "UEFI isohybrid disk boot did not reach init:\n{log}");
+}
+
+/// A GPT disk with a FAT32 ESP (systemd-boot, kernel, initrd): the
+/// reference's `raw-efi` layout.
+fn efi_disk(kernel: &Path, path: &Path) {
+    use linuxkit_output::fat::FatType;
+    use linuxkit_output::gpt::{ALIGN, Guid, Layout};
+    let initrd = initrd();
+    let mut b = FatBuilder::new()
+        .label("ESP")
+        .unwrap()
+        .fat_type(FatType::Fat32)
+        .hidden_sectors(ALIGN as u32);
+    b.add_file("EFI/BOOT/BOOTX64.EFI", Path::new(SYSTEMD_BOOT))
+        .unwrap();
+    b.add_bytes("loader/loader.conf", b"timeout 0\n".to_vec())
+        .unwrap();
+    b.add_bytes(
+        "loader/entries/linuxkit.conf",
+        format!("title LinuxKit\nlinux /kernel\ninitrd /initrd.img\noptions {CMDLINE}\n")
+            .into_bytes(),
+    )
+    .unwrap();
+    b.add_file("kernel", kernel).unwrap();
+    b.add_bytes("initrd.img", initrd).unwrap();
+    let size = b.image_size().unwrap();
+    let mut l = Layout::new(Layout::disk_size_for(&[size]), &b.serial().to_le_bytes());
+    l.add(Guid::EFI_SYSTEM, "EFI system", size, 0).unwrap();
+    let mut fat = Vec::new();
+    b.write(&mut fat).unwrap();
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    l.write_disk(None, &mut [(&mut &fat[..], size)], &mut f)
+        .unwrap();
+}
+
+#[test]
+fn gpt_esp_disk_boots_under_uefi_as_raw_qcow2_vhd_and_vmdk() {
+    use linuxkit_output::disk::{DiskFormat, convert_file};
+    if missing(&[SYSTEMD_BOOT, OVMF, BUSYBOX]) {
+        return;
+    }
+    let Some(kernel) = kernel() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("disk.raw");
+    efi_disk(&kernel, &raw);
+    let mut disks = vec![(raw.clone(), "raw")];
+    for (format, name, driver) in [
+        (DiskFormat::Qcow2, "disk.qcow2", "qcow2"),
+        (DiskFormat::DynamicVhd, "disk.vhd", "vpc"),
+        (DiskFormat::Vmdk, "disk.vmdk", "vmdk"),
+    ] {
+        let p = dir.path().join(name);
+        convert_file(format, &raw, &p).unwrap();
+        disks.push((p, driver));
+    }
+    for (p, driver) in disks {
+        let (ok, log) = boot(&[
+            "-bios",
+            OVMF,
+            "-drive",
+            &format!("file={},format={driver},if=virtio,readonly=on", p.display()),
+        ]);
+        assert!(ok, "{driver} disk did not boot:\n{log}");
+    }
+}
