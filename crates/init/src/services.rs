@@ -299,10 +299,30 @@ fn watch_exits() {
                     info!("service {id}: exited 0");
                 } else {
                     warn!("service {id}: FAILED, exited with status {status}");
+                    print_log_tail(&id, 10);
                 }
             }
         }
     });
+}
+
+/// Prints the last `n` lines of a service's log, so a failure can be
+/// understood from the console alone.
+fn print_log_tail(name: &str, n: usize) {
+    let path = format!("/var/log/{name}.log");
+    let Ok(text) = fs::read_to_string(&path) else { return };
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = &lines[lines.len().saturating_sub(n)..];
+    if tail.is_empty() {
+        return;
+    }
+    let mut out = format!("--- last lines of {path} ---\n");
+    for l in tail {
+        out.push_str(l);
+        out.push('\n');
+    }
+    out.push_str("---\n");
+    eprint!("{out}");
 }
 
 /// `(container id, exit status)` of a `ctr events` line for `/tasks/exit`
