@@ -380,7 +380,6 @@ pub fn qemu_args(vm: &Vm) -> Vec<String> {
         rng,
     ]);
     let iso_boot = vm.boot == Boot::Iso;
-    let mut last_disk = 0;
     for (i, d) in vm.disks.iter().enumerate() {
         // Index 2 (hdc) is the CD when booting from one.
         let index = if i >= 2 && iso_boot { i + 1 } else { i };
@@ -390,7 +389,6 @@ pub fn qemu_args(vm: &Vm) -> Vec<String> {
         }
         v.push_str(&format!(",index={index},media=disk"));
         push(&["-drive", &v]);
-        last_disk = index;
     }
     if iso_boot {
         push(&["-boot", "d"]);

@@ -1,0 +1,327 @@
+//! The whole system, booted: this repository's package set built by
+//! `linuxkit pkg build` (Debian packages and our Rust init), the examples
+//! built by `linuxkit build`, and booted by `linuxkit run qemu` under QEMU
+//! TCG with Debian's cloud kernel. What the in-VM issue asks CI to prove:
+//!
+//! - the `check` image prints `suite PASSED` and powers the machine off;
+//!   a deliberately broken check prints `FAILED` and the run fails;
+//! - `examples/linuxkit.yml` boots, dhcpcd leases an address from QEMU's
+//!   user network, the host reaches nginx through `--publish`, and the ACPI
+//!   power button runs the onshutdown container before the VM exits 0;
+//! - a service that crashes is reported on the console.
+//!
+//! The packages go to a cache under Cargo's target tmp dir (package tags
+//! are content hashes, so a rebuild is skipped when nothing changed); the
+//! Debian downloads are cached in `~/.cache/linuxkit/debian`.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The packages the tests' images use.
+const PACKAGES: &[&str] = &[
+    "kernel",
+    "init",
+    "runc",
+    "containerd",
+    "ca-certificates",
+    "sysctl",
+    "dhcpcd",
+    "getty",
+    "rngd",
+    "nginx",
+    "busybox",
+    "check",
+    "poweroff",
+];
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn linuxkit(cache: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_linuxkit"));
+    c.env("LINUXKIT_CACHE", cache).current_dir(repo());
+    c
+}
+
+fn ok(what: &str, out: Output) -> Output {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The shared cache with the package set built, once per test run.
+fn cache() -> &'static Path {
+    static CACHE: OnceLock<PathBuf> = OnceLock::new();
+    CACHE.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("boot-cache");
+        std::fs::create_dir_all(&dir).unwrap();
+        let dirs: Vec<String> = PACKAGES.iter().map(|p| format!("pkg/{p}")).collect();
+        ok(
+            "linuxkit pkg build",
+            linuxkit(&dir)
+                .arg("pkg")
+                .arg("build")
+                .args(&dirs)
+                .output()
+                .unwrap(),
+        );
+        dir
+    })
+}
+
+/// One VM at a time: two cores, and TCG is slow enough.
+fn vm_slot() -> MutexGuard<'static, ()> {
+    static SLOT: Mutex<()> = Mutex::new(());
+    SLOT.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `linuxkit build` of `yml` into `out`; returns the image's path prefix.
+fn build(yml: &Path, out: &Path) -> PathBuf {
+    std::fs::create_dir_all(out).unwrap();
+    ok(
+        "linuxkit build",
+        linuxkit(cache())
+            .args(["build", "--dir"])
+            .arg(out)
+            .arg(yml)
+            .output()
+            .unwrap(),
+    );
+    let name = yml.file_stem().unwrap();
+    out.join(name)
+}
+
+fn run_qemu(image: &Path, args: &[&str]) -> Output {
+    let _slot = vm_slot();
+    linuxkit(cache())
+        .args(["run", "qemu", "--accel", "tcg", "--mem", "1024"])
+        .args(args)
+        .arg(image)
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn check_image_passes_and_powers_off() {
+    let out = tempfile::tempdir().unwrap();
+    let image = build(&repo().join("examples/check.yml"), out.path());
+    let r = ok(
+        "run check",
+        run_qemu(
+            &image,
+            &[
+                "--expect",
+                "linuxkit check suite PASSED",
+                "--fail-on",
+                "FAILED",
+                "--timeout",
+                "600",
+            ],
+        ),
+    );
+    let console = text(&r.stdout);
+    assert!(console.contains("Welcome to LinuxKit"), "{console}");
+    // The poweroff container asked init for a clean shutdown.
+    assert!(
+        console.contains("linuxkit: shutting down (power off)"),
+        "{console}"
+    );
+}
+
+#[test]
+fn broken_check_fails_the_run() {
+    let out = tempfile::tempdir().unwrap();
+    let yml = out.path().join("broken-check.yml");
+    let pkg = repo().join("pkg");
+    std::fs::write(
+        &yml,
+        format!(
+            r#"kernel:
+  image: "@pkg:{p}/kernel"
+  cmdline: "console=ttyS0"
+init:
+  - "@pkg:{p}/init"
+  - "@pkg:{p}/runc"
+onboot:
+  - name: check
+    image: "@pkg:{p}/check"
+    env: ["CHECK_REQUIRE=CONFIG_LINUXKIT_NO_SUCH_OPTION"]
+  - name: poweroff
+    image: "@pkg:{p}/poweroff"
+    command: ["/poweroff.sh", "0"]
+"#,
+            p = pkg.display()
+        ),
+    )
+    .unwrap();
+    let image = build(&yml, out.path());
+    let r = run_qemu(
+        &image,
+        &[
+            "--expect",
+            "suite PASSED",
+            "--fail-on",
+            "suite FAILED",
+            "--timeout",
+            "600",
+        ],
+    );
+    assert!(!r.status.success(), "a failing check must fail the run");
+    let console = text(&r.stdout);
+    let err = text(&r.stderr);
+    assert!(
+        console.contains("check: FAIL CONFIG_LINUXKIT_NO_SUCH_OPTION"),
+        "{console}"
+    );
+    assert!(
+        err.contains("suite FAILED"),
+        "the error names the failure text: {err}"
+    );
+    assert!(err.contains("last"), "the error quotes the console: {err}");
+}
+
+#[test]
+fn crashing_service_is_reported_on_the_console() {
+    let out = tempfile::tempdir().unwrap();
+    let yml = out.path().join("crash.yml");
+    let pkg = repo().join("pkg");
+    std::fs::write(
+        &yml,
+        format!(
+            r#"kernel:
+  image: "@pkg:{p}/kernel"
+  cmdline: "console=ttyS0"
+init:
+  - "@pkg:{p}/init"
+  - "@pkg:{p}/runc"
+  - "@pkg:{p}/containerd"
+services:
+  - name: crasher
+    image: "@pkg:{p}/busybox"
+    command: ["/bin/busybox", "sh", "-c", "echo about to crash; exit 7"]
+"#,
+            p = pkg.display()
+        ),
+    )
+    .unwrap();
+    let image = build(&yml, out.path());
+    let report = "service crasher: FAILED, exited with status 7";
+    let r = ok(
+        "run crash",
+        run_qemu(
+            &image,
+            &[
+                "--expect",
+                report,
+                "--powerdown-after",
+                report,
+                "--timeout",
+                "600",
+            ],
+        ),
+    );
+    let console = text(&r.stdout);
+    // The service's own output follows, from its log.
+    assert!(console.contains("about to crash"), "{console}");
+}
+
+/// A free loopback port for `--publish`.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `GET /` from 127.0.0.1:PORT: the body, if the server answered.
+fn http_get(port: u16) -> Option<String> {
+    let mut s = TcpStream::connect_timeout(
+        &format!("127.0.0.1:{port}").parse().unwrap(),
+        Duration::from_secs(2),
+    )
+    .ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    s.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    Some(body)
+}
+
+#[test]
+fn standard_example_serves_nginx_and_shuts_down_cleanly() {
+    let out = tempfile::tempdir().unwrap();
+    let image = build(&repo().join("examples/linuxkit.yml"), out.path());
+    let port = free_port();
+    let _slot = vm_slot();
+    ok(
+        "run --detached",
+        linuxkit(cache())
+            .args([
+                "run",
+                "qemu",
+                "--accel",
+                "tcg",
+                "--mem",
+                "1024",
+                "--detached",
+                "--publish",
+            ])
+            .arg(format!("127.0.0.1:{port}:80"))
+            .arg(&image)
+            .output()
+            .unwrap(),
+    );
+    let console_log = out.path().join("linuxkit-state/console.log");
+    let start = Instant::now();
+    let mut page = None;
+    while start.elapsed() < Duration::from_secs(600) {
+        if let Some(b) = http_get(port).filter(|b| b.contains("200 OK")) {
+            page = Some(b);
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    // Stop it whatever happened, then judge.
+    let stop = linuxkit(cache())
+        .args(["run", "qemu", "--stop", "--timeout", "120"])
+        .arg(&image)
+        .output()
+        .unwrap();
+    let console = std::fs::read_to_string(&console_log).unwrap_or_default();
+    let page =
+        page.unwrap_or_else(|| panic!("nginx never answered on port {port}; console:\n{console}"));
+    assert!(page.contains("Welcome to nginx on LinuxKit"), "{page}");
+    ok("run --stop", stop);
+    assert!(
+        console.contains("eth0: leased 10.0.2.15"),
+        "dhcpcd got no lease:\n{console}"
+    );
+    assert!(console.contains("all services started"), "{console}");
+    assert!(!console.contains("FAILED"), "something failed:\n{console}");
+    // The power button ran the onshutdown container, then the machine
+    // powered off (run --stop waits for QEMU to exit).
+    assert!(
+        console.contains("so long and thanks for all the fish"),
+        "{console}"
+    );
+    assert!(console.contains("linuxkit: power off"), "{console}");
+}
