@@ -114,6 +114,22 @@ fn run_qemu(image: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Writes `DIR/NAME.yml`: a kernel and init images from this repository's
+/// packages (`@pkg:` with absolute paths), then `rest`.
+fn write_yml(dir: &Path, name: &str, init: &[&str], rest: &str) -> PathBuf {
+    let p = repo().join("pkg");
+    let p = p.display();
+    let mut y =
+        format!("kernel:\n  image: \"@pkg:{p}/kernel\"\n  cmdline: \"console=ttyS0\"\ninit:\n");
+    for i in init {
+        y.push_str(&format!("  - \"@pkg:{p}/{i}\"\n"));
+    }
+    y.push_str(&rest.replace("PKG", &p.to_string()));
+    let path = dir.join(format!("{name}.yml"));
+    std::fs::write(&path, y).unwrap();
+    path
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -148,29 +164,19 @@ fn check_image_passes_and_powers_off() {
 #[test]
 fn broken_check_fails_the_run() {
     let out = tempfile::tempdir().unwrap();
-    let yml = out.path().join("broken-check.yml");
-    let pkg = repo().join("pkg");
-    std::fs::write(
-        &yml,
-        format!(
-            r#"kernel:
-  image: "@pkg:{p}/kernel"
-  cmdline: "console=ttyS0"
-init:
-  - "@pkg:{p}/init"
-  - "@pkg:{p}/runc"
-onboot:
+    let yml = write_yml(
+        out.path(),
+        "broken-check",
+        &["init", "runc"],
+        r#"onboot:
   - name: check
-    image: "@pkg:{p}/check"
+    image: "@pkg:PKG/check"
     env: ["CHECK_REQUIRE=CONFIG_LINUXKIT_NO_SUCH_OPTION"]
   - name: poweroff
-    image: "@pkg:{p}/poweroff"
+    image: "@pkg:PKG/poweroff"
     command: ["/poweroff.sh", "0"]
 "#,
-            p = pkg.display()
-        ),
-    )
-    .unwrap();
+    );
     let image = build(&yml, out.path());
     let r = run_qemu(
         &image,
@@ -200,27 +206,16 @@ onboot:
 #[test]
 fn crashing_service_is_reported_on_the_console() {
     let out = tempfile::tempdir().unwrap();
-    let yml = out.path().join("crash.yml");
-    let pkg = repo().join("pkg");
-    std::fs::write(
-        &yml,
-        format!(
-            r#"kernel:
-  image: "@pkg:{p}/kernel"
-  cmdline: "console=ttyS0"
-init:
-  - "@pkg:{p}/init"
-  - "@pkg:{p}/runc"
-  - "@pkg:{p}/containerd"
-services:
+    let yml = write_yml(
+        out.path(),
+        "crash",
+        &["init", "runc", "containerd"],
+        r#"services:
   - name: crasher
-    image: "@pkg:{p}/busybox"
+    image: "@pkg:PKG/busybox"
     command: ["/bin/busybox", "sh", "-c", "echo about to crash; exit 7"]
 "#,
-            p = pkg.display()
-        ),
-    )
-    .unwrap();
+    );
     let image = build(&yml, out.path());
     let report = "service crasher: FAILED, exited with status 7";
     let r = ok(

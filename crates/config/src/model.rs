@@ -320,6 +320,20 @@ impl BindNs {
     pub fn is_empty(&self) -> bool {
         self == &BindNs::default()
     }
+
+    /// The seven namespace kinds (as `/proc/PID/ns/` names them) with
+    /// their paths, in the order runtime.json lists them.
+    pub fn entries(&self) -> [(&'static str, &Option<String>); 7] {
+        [
+            ("cgroup", &self.cgroup),
+            ("ipc", &self.ipc),
+            ("mnt", &self.mnt),
+            ("net", &self.net),
+            ("pid", &self.pid),
+            ("user", &self.user),
+            ("uts", &self.uts),
+        ]
+    }
 }
 
 /// cgroup resource limits, as in the OCI runtime spec.

@@ -451,16 +451,7 @@ impl Config {
                     ));
                 }
             }
-            let b = &rt.bind_ns;
-            for (ns, p) in [
-                ("cgroup", &b.cgroup),
-                ("ipc", &b.ipc),
-                ("mnt", &b.mnt),
-                ("net", &b.net),
-                ("pid", &b.pid),
-                ("user", &b.user),
-                ("uts", &b.uts),
-            ] {
+            for (ns, p) in rt.bind_ns.entries() {
                 if let Some(p) = p
                     && !p.is_empty()
                     && !p.starts_with('/')

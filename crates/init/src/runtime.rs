@@ -70,16 +70,7 @@ pub fn prepare_filesystem(bundle: &Path, rt: &Runtime) -> io::Result<()> {
 /// its namespaces to the paths `bindNS` names, so later containers can
 /// join them (`net: /run/netns/x`).
 pub fn prepare_process(name: &str, rt: &Runtime, pid: i32) -> io::Result<()> {
-    let b = &rt.bind_ns;
-    for (kind, path) in [
-        ("cgroup", &b.cgroup),
-        ("ipc", &b.ipc),
-        ("mnt", &b.mnt),
-        ("net", &b.net),
-        ("pid", &b.pid),
-        ("user", &b.user),
-        ("uts", &b.uts),
-    ] {
+    for (kind, path) in rt.bind_ns.entries() {
         let Some(path) = path.as_deref().filter(|p| !p.is_empty()) else {
             continue;
         };

@@ -310,7 +310,9 @@ fn watch_exits() {
 /// understood from the console alone.
 fn print_log_tail(name: &str, n: usize) {
     let path = format!("/var/log/{name}.log");
-    let Ok(text) = fs::read_to_string(&path) else { return };
+    let Ok(text) = fs::read_to_string(&path) else {
+        return;
+    };
     let lines: Vec<&str> = text.lines().collect();
     let tail = &lines[lines.len().saturating_sub(n)..];
     if tail.is_empty() {
