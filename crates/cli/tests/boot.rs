@@ -8,7 +8,8 @@
 //! - `examples/linuxkit.yml` boots, dhcpcd leases an address from QEMU's
 //!   user network, the host reaches nginx through `--publish`, and the ACPI
 //!   power button runs the onshutdown container before the VM exits 0;
-//! - a service that crashes is reported on the console.
+//! - a service that crashes is reported on the console;
+//! - `run --data` reaches `/run/config` through the metadata package.
 //!
 //! The packages go to a cache under Cargo's target tmp dir (package tags
 //! are content hashes, so a rebuild is skipped when nothing changed); the
@@ -36,6 +37,7 @@ const PACKAGES: &[&str] = &[
     "busybox",
     "check",
     "poweroff",
+    "metadata",
 ];
 
 fn repo() -> PathBuf {
@@ -319,4 +321,47 @@ fn standard_example_serves_nginx_and_shuts_down_cleanly() {
         "{console}"
     );
     assert!(console.contains("linuxkit: power off"), "{console}");
+}
+
+#[test]
+fn metadata_cd_from_run_data_reaches_run_config() {
+    let out = tempfile::tempdir().unwrap();
+    let yml = write_yml(
+        out.path(),
+        "metadata",
+        &["init", "runc"],
+        r#"onboot:
+  - name: metadata
+    image: "@pkg:PKG/metadata"
+  - name: show
+    image: "@pkg:PKG/busybox"
+    command: ["/bin/busybox", "sh", "-c", "echo \"seen: $(cat /run/config/greeting) on $(hostname)\""]
+    binds: ["/run/config:/run/config"]
+    uts: host
+  - name: poweroff
+    image: "@pkg:PKG/poweroff"
+    command: ["/poweroff.sh", "0"]
+"#,
+    );
+    let image = build(&yml, out.path());
+    let data = r#"{"hostname":{"content":"mdhost"},"greeting":{"content":"hello from the CD"}}"#;
+    let r = ok(
+        "run --data",
+        run_qemu(
+            &image,
+            &[
+                "--data",
+                data,
+                "--expect",
+                "seen: hello from the CD on mdhost",
+                "--timeout",
+                "600",
+            ],
+        ),
+    );
+    assert!(
+        text(&r.stdout).contains("metadata: CDROM /dev/sr0"),
+        "{}",
+        text(&r.stdout)
+    );
 }
