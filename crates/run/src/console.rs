@@ -32,6 +32,60 @@ pub struct ConsoleWatch {
     longest: usize,
     lines: VecDeque<String>,
     partial: Vec<u8>,
+    stages: Vec<Stage>,
+}
+
+/// A boot stage the LinuxKit init reported: its console lines start with
+/// the kernel clock, `[    6.305476] linuxkit: MESSAGE`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stage {
+    /// Seconds since the kernel started.
+    pub at: f64,
+    /// What the init said.
+    pub message: String,
+}
+
+/// The stage of a console line, for the init's milestones (the start,
+/// mounts, modules, system up, each onboot container's end, containerd,
+/// each service, all services, boot complete, shutdown).
+pub fn parse_stage(line: &str) -> Option<Stage> {
+    let rest = line.trim_start().strip_prefix('[')?;
+    let (stamp, rest) = rest.split_once(']')?;
+    let message = rest
+        .trim_start()
+        .strip_prefix("linuxkit: ")?
+        .trim()
+        .to_string();
+    let milestone = [
+        "init starting",
+        "filesystems mounted",
+        "coldplug:",
+        "system up",
+        "onboot ",
+        "onshutdown ",
+        "containerd started",
+        "service ",
+        "all services started",
+        "boot complete",
+        "shutting down",
+    ]
+    .iter()
+    .any(|m| message.starts_with(m))
+        && !message.ends_with(": starting");
+    if !milestone {
+        return None;
+    }
+    let message = match message.split_once(": ") {
+        // "coldplug: 12 modules loaded: a b c" -> "coldplug: 12 modules loaded"
+        Some((head, tail)) if head == "coldplug" => {
+            format!("coldplug: {}", tail.split(':').next().unwrap_or(tail))
+        }
+        _ => message,
+    };
+    Some(Stage {
+        at: stamp.trim().parse().ok()?,
+        message,
+    })
 }
 
 impl ConsoleWatch {
@@ -64,6 +118,7 @@ impl ConsoleWatch {
             longest,
             lines: VecDeque::new(),
             partial: Vec::new(),
+            stages: Vec::new(),
         }
     }
 
@@ -107,6 +162,11 @@ impl ConsoleWatch {
 
     /// The last [`TAIL_LINES`] non-blank lines, escape sequences removed,
     /// the unfinished last line included.
+    /// The init's boot stages seen so far, in console order.
+    pub fn stages(&self) -> &[Stage] {
+        &self.stages
+    }
+
     pub fn tail(&self) -> Vec<String> {
         let mut out: Vec<String> = self.lines.iter().cloned().collect();
         let last = clean_line(&self.partial);
@@ -124,6 +184,9 @@ impl ConsoleWatch {
                 self.partial.clear();
                 if line.trim().is_empty() {
                     continue;
+                }
+                if let Some(st) = parse_stage(&line) {
+                    self.stages.push(st);
                 }
                 if self.lines.len() == TAIL_LINES {
                     self.lines.pop_front();
@@ -226,5 +289,28 @@ mod tests {
         let mut w = ConsoleWatch::new(&s(&[""]), &s(&[""]), Some(""));
         assert_eq!(w.feed(b"anything"), vec![]);
         assert!(w.missing().is_empty());
+    }
+}
+
+#[cfg(test)]
+mod stage_tests {
+    use super::*;
+
+    #[test]
+    fn init_milestones_are_stages() {
+        let s = parse_stage("[    2.909799] linuxkit: coldplug: 12 modules loaded: button evdev")
+            .unwrap();
+        assert_eq!(s.at, 2.909799);
+        assert_eq!(s.message, "coldplug: 12 modules loaded");
+        assert_eq!(
+            parse_stage("[   15.023951] linuxkit: all services started")
+                .unwrap()
+                .message,
+            "all services started"
+        );
+        assert!(parse_stage("[    5.856821] linuxkit: onboot 000-sysctl: starting").is_none());
+        assert!(parse_stage("[    5.856821] linuxkit: onboot 000-sysctl: exited 0").is_some());
+        assert!(parse_stage("[    0.1] Run /init as init process").is_none());
+        assert!(parse_stage("hello linuxkit: init starting").is_none());
     }
 }

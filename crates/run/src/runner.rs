@@ -49,7 +49,7 @@ pub enum Mode {
 }
 
 /// What a run ended with.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     /// QEMU exited with status 0.
     Exited,
@@ -60,7 +60,11 @@ pub enum Outcome {
         console_log: PathBuf,
     },
     /// The boot test passed.
-    Passed { elapsed: Duration },
+    Passed {
+        elapsed: Duration,
+        /// The init's boot stages, as the console showed them.
+        stages: Vec<crate::console::Stage>,
+    },
 }
 
 /// Prepares the VM (see [`qemu::prepare`]) and runs QEMU in `mode`.
@@ -477,6 +481,7 @@ fn boot_test(
     }
     Ok(Outcome::Passed {
         elapsed: start.elapsed(),
+        stages: watch.stages().to_vec(),
     })
 }
 

@@ -109,8 +109,16 @@ pub fn run(path: &str, shared: &RunShared, f: &QemuFlags, g: &GlobalArgs) -> Res
                 state_flag(f.state.as_ref(), &state_dir)
             );
         }
-        Outcome::Passed { elapsed } => {
+        Outcome::Passed { elapsed, stages } => {
             tracing::info!("boot test passed in {:.1} s", elapsed.as_secs_f64());
+            if !stages.is_empty() {
+                // The boot-time report: each stage on the kernel clock.
+                let mut report = String::from("boot stages (seconds since the kernel started):");
+                for s in &stages {
+                    report.push_str(&format!("\n  {:>8.3}  {}", s.at, s.message));
+                }
+                tracing::info!("{report}");
+            }
         }
         Outcome::Exited => {}
     }
