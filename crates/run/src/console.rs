@@ -77,7 +77,7 @@ pub fn parse_stage(line: &str) -> Option<Stage> {
     }
     let message = match message.split_once(": ") {
         // "coldplug: 12 modules loaded: a b c" -> "coldplug: 12 modules loaded"
-        Some((head, tail)) if head == "coldplug" => {
+        Some(("coldplug", tail)) => {
             format!("coldplug: {}", tail.split(':').next().unwrap_or(tail))
         }
         _ => message,
