@@ -80,6 +80,7 @@ pub enum Shell {
 /// Every output format the reference knows, by its `--format` name.
 pub const FORMATS: &[&str] = &[
     "aws",
+    "azure",
     "docker",
     "dynamic-vhd",
     "gcp",
@@ -119,9 +120,11 @@ pub struct BuildArgs {
     /// File to use for a single output, or '-' for stdout
     #[arg(long = "o", value_name = "FILE")]
     pub output: Option<String>,
-    /// Size for output image, if supported and fixed size (M or G suffix; a bare number is GB)
-    #[arg(long, default_value = "1024M")]
-    pub size: String,
+    /// Size of the disk formats (M or G suffix; a bare number is GB) [default: 1024M for
+    /// qcow2-bios, aws, vhd, dynamic-vhd, vmdk, gcp, azure; the content's size for raw-bios,
+    /// raw-efi, qcow2-efi]
+    #[arg(long, value_name = "SIZE")]
+    pub size: Option<String>,
     /// Always pull images, even if cached
     #[arg(long)]
     pub pull: bool,
@@ -140,7 +143,7 @@ pub struct BuildArgs {
         long = "format",
         value_delimiter = ',',
         value_name = "FORMAT",
-        long_help = "Formats to create (repeat or separate by commas) [default: kernel+initrd, or tar with --o]\n\nFormats: aws, docker, dynamic-vhd, gcp, iso-bios, iso-efi, iso-efi-initrd, kernel+erofs, kernel+initrd, kernel+iso, kernel+squashfs, qcow2-bios, qcow2-efi, raw-bios, raw-efi, rpi3, tar, tar-kernel-initrd, vhd, vmdk"
+        long_help = "Formats to create (repeat or separate by commas) [default: kernel+initrd, or tar with --o]\n\nFormats: aws, azure, docker, dynamic-vhd, gcp, iso-bios, iso-efi, iso-efi-initrd, kernel+erofs, kernel+initrd, kernel+iso, kernel+squashfs, qcow2-bios, qcow2-efi, raw-bios, raw-efi, rpi3, tar, tar-kernel-initrd, vhd, vmdk"
     )]
     pub formats: Vec<String>,
     /// Tar file from a previous build to reuse unchanged sections from

@@ -83,6 +83,8 @@ pub struct FatBuilder {
     hidden_sectors: u32,
     volume_id: Option<u32>,
     mtime: u64,
+    /// File contents start on multiples of this (bytes) within the image.
+    align: u64,
 }
 
 impl Default for FatBuilder {
@@ -125,6 +127,7 @@ impl FatBuilder {
             hidden_sectors: 0,
             volume_id: None,
             mtime: linuxkit_rootfs::DEFAULT_MTIME,
+            align: SECTOR,
         }
     }
 
@@ -172,6 +175,42 @@ impl FatBuilder {
     pub fn hidden_sectors(mut self, sectors: u32) -> Self {
         self.hidden_sectors = sectors;
         self
+    }
+
+    /// Starts every file's content on a multiple of `bytes` (a power of
+    /// two, at least 512) within the image: clusters are at least that
+    /// large, and reserved sectors move the data area onto such a
+    /// boundary. An ISO can then point its own directory records at the
+    /// files of an El Torito image (2048-byte sectors) instead of holding
+    /// them twice; see [`FatBuilder::file_offset`].
+    pub fn align_files(mut self, bytes: u64) -> Self {
+        self.align = bytes.max(SECTOR).next_power_of_two();
+        self
+    }
+
+    /// Where the content of the file at `path` starts in the image (bytes),
+    /// `None` for an empty file; an error when there is no such file.
+    pub fn file_offset(&self, path: &str) -> io::Result<Option<u64>> {
+        let l = self.layout()?;
+        let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+        let mut d = 0;
+        for (i, c) in comps.iter().enumerate() {
+            let up = c.to_uppercase();
+            let child = l.dirs[d]
+                .children
+                .iter()
+                .find(|ch| ch.name.to_uppercase() == up)
+                .ok_or_else(|| invalid(format!("{path}: not in the image")))?;
+            match (child.dir, child.file, i + 1 == comps.len()) {
+                (Some(sub), _, false) => d = sub,
+                (_, Some(k), true) => {
+                    let first = l.dirs[d].file_clusters[k];
+                    return Ok((first != 0).then(|| (l.data_start + (first - 2) * l.spc) * SECTOR));
+                }
+                _ => return Err(invalid(format!("{path}: not a file of the image"))),
+            }
+        }
+        Err(invalid(format!("{path}: not a file of the image")))
     }
 
     /// A fixed volume serial number, instead of the derived one.
@@ -412,7 +451,7 @@ impl FatBuilder {
             }
         });
         let fat32 = fat_type == FatType::Fat32;
-        let (reserved, root_sectors) = if fat32 {
+        let (mut reserved, root_sectors) = if fat32 {
             (32, 0)
         } else {
             (1, FAT16_ROOT_ENTRIES * 32 / SECTOR)
@@ -443,7 +482,7 @@ impl FatBuilder {
                 })
                 .sum()
         };
-        let geometry = |total: u64, spc: u64| -> (u64, u64) {
+        let geometry = |total: u64, spc: u64, reserved: u64| -> (u64, u64) {
             // The FAT sized for every cluster the space could hold, then
             // the clusters that fit beside it.
             let entry = if fat32 { 4 } else { 2 };
@@ -472,7 +511,7 @@ impl FatBuilder {
                     _ => 32768,
                 }
             };
-            c / SECTOR
+            c.max(self.align) / SECTOR
         };
         let total = match self.size {
             Some(s) => s / SECTOR,
@@ -482,7 +521,7 @@ impl FatBuilder {
                 total = total.next_multiple_of(mib);
                 loop {
                     let spc = spc_for(total);
-                    let (_, clusters) = geometry(total, spc);
+                    let (_, clusters) = geometry(total, spc, reserved);
                     if clusters >= min && clusters >= needed(spc) + self.free.div_ceil(spc * SECTOR)
                     {
                         break total;
@@ -500,13 +539,14 @@ impl FatBuilder {
         let mut choice = None;
         let preferred = spc_for(total);
         let mut candidates = vec![preferred];
+        let align = self.align / SECTOR;
         candidates.extend(
             [1u64, 2, 4, 8, 16, 32, 64, 128]
                 .iter()
-                .filter(|&&s| s != preferred),
+                .filter(|&&s| s != preferred && s >= align),
         );
         for spc in candidates {
-            let (fat_sectors, clusters) = geometry(total, spc);
+            let (fat_sectors, clusters) = geometry(total, spc, reserved);
             if (min..=max).contains(&clusters) && needed(spc) <= clusters {
                 choice = Some((spc, fat_sectors, clusters));
                 break;
@@ -518,6 +558,21 @@ impl FatBuilder {
                 total * SECTOR
             )));
         };
+        // Aligned files: reserved sectors until the data area starts on
+        // the boundary (the FAT may shrink as they grow; few rounds).
+        let (mut fat_sectors, mut clusters) = (fat_sectors, clusters);
+        while (reserved + 2 * fat_sectors + root_sectors) % align != 0 {
+            let data_start = reserved + 2 * fat_sectors + root_sectors;
+            reserved += align - data_start % align;
+            (fat_sectors, clusters) = geometry(total, spc, reserved);
+            if reserved > 0xffff || !(min..=max).contains(&clusters) || needed(spc) > clusters {
+                return Err(invalid(format!(
+                    "{} bytes cannot hold this content as {fat_type:?} with files aligned to {} bytes",
+                    total * SECTOR,
+                    self.align
+                )));
+            }
+        }
         let data_start = reserved + 2 * fat_sectors + root_sectors;
 
         // Allocation: directories and files in order, contiguous.

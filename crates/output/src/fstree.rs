@@ -27,9 +27,12 @@ use linuxkit_rootfs::{DEFAULT_MTIME, Entry, EntryKind, EntrySink};
 pub(crate) enum Kind {
     /// Children by name (bytewise order).
     Dir(BTreeMap<String, usize>),
-    /// Content at `offset` in the spool, `Entry::size` bytes long.
+    /// Content at `offset` in the spool (`source` 0) or in the external
+    /// file `source` - 1 (see [`FsTree::add_external`]), `Entry::size`
+    /// bytes long.
     File {
         offset: u64,
+        source: usize,
     },
     Symlink(String),
     Char(u32, u32),
@@ -95,6 +98,8 @@ pub struct FsTree {
     pub(crate) nodes: Vec<Node>,
     spool: File,
     spool_len: u64,
+    /// Files whose content is used in place, not spooled.
+    external: Vec<File>,
     /// Contents of the `boot/` files, by path.
     pub boot: HashMap<String, Vec<u8>>,
 }
@@ -115,18 +120,22 @@ impl FsTree {
             nodes: vec![Node::dir(DEFAULT_MTIME)],
             spool,
             spool_len: 0,
+            external: Vec::new(),
             boot: HashMap::new(),
         })
     }
 
     /// A reader over a file node's content.
     pub(crate) fn content(&self, node: &Node) -> SpoolReader<'_> {
-        let offset = match node.kind {
-            Kind::File { offset } => offset,
-            _ => 0,
+        let (offset, source) = match node.kind {
+            Kind::File { offset, source } => (offset, source),
+            _ => (0, 0),
         };
         SpoolReader {
-            file: &self.spool,
+            file: match source {
+                0 => &self.spool,
+                n => &self.external[n - 1],
+            },
             offset,
             remaining: if matches!(node.kind, Kind::File { .. }) {
                 node.size
@@ -232,7 +241,12 @@ impl FsTree {
         }
     }
 
-    fn add_entry(&mut self, e: &Entry, data: &mut dyn Read) -> linuxkit_rootfs::Result<()> {
+    /// Adds an entry as it is (`boot/` included, unlike [`EntrySink::add`]).
+    pub(crate) fn add_entry(
+        &mut self,
+        e: &Entry,
+        data: &mut dyn Read,
+    ) -> linuxkit_rootfs::Result<()> {
         let path = e.path.trim_matches('/');
         let (parent_path, name) = match path.rsplit_once('/') {
             Some((p, n)) => (p, n),
@@ -298,7 +312,7 @@ impl FsTree {
                     )));
                 }
                 self.spool_len += copied;
-                Kind::File { offset }
+                Kind::File { offset, source: 0 }
             }
             EntryKind::Symlink { target } => Kind::Symlink(target.clone()),
             EntryKind::Char { major, minor } => Kind::Char(*major, *minor),
@@ -320,6 +334,42 @@ impl FsTree {
             links: 0,
         });
         self.place(parent, name, n);
+        Ok(())
+    }
+
+    /// Adds a regular file (0644, root) at `path` whose content is all of
+    /// `file`, `len` bytes, read in place when the image is written rather
+    /// than copied to the spool (an initrd, an ESP image). Returns the
+    /// file's source number, for [`FsTree::add_external_part`].
+    pub(crate) fn add_external(&mut self, path: &str, file: File, len: u64) -> io::Result<usize> {
+        self.external.push(file);
+        let source = self.external.len();
+        self.add_external_part(path, source, 0, len)?;
+        Ok(source)
+    }
+
+    /// Adds a regular file (0644, root) at `path` whose content is `len`
+    /// bytes at `offset` of an external file added before.
+    pub(crate) fn add_external_part(
+        &mut self,
+        path: &str,
+        source: usize,
+        offset: u64,
+        len: u64,
+    ) -> io::Result<()> {
+        if source == 0 || source > self.external.len() {
+            return Err(io::Error::other(format!(
+                "{path}: no external file {source}"
+            )));
+        }
+        self.add_entry(&Entry::file(path, 0), &mut io::empty())
+            .map_err(io::Error::other)?;
+        let n = self
+            .find(path)
+            .ok_or_else(|| io::Error::other(format!("{path}: not added")))?;
+        let node = &mut self.nodes[n];
+        node.kind = Kind::File { offset, source };
+        node.size = len;
         Ok(())
     }
 
@@ -386,14 +436,34 @@ impl Read for SpoolReader<'_> {
     }
 }
 
-/// Copies exactly `len` bytes of `r` to `w`.
+/// Copies exactly `len` bytes of `r` to `w`; large contents in 1 MiB
+/// steps (`io::copy`'s 8 KiB would be thousands of system calls for an
+/// initrd).
 pub(crate) fn copy_exact(r: &mut dyn Read, w: &mut dyn Write, len: u64) -> io::Result<()> {
-    let n = io::copy(&mut r.take(len), w)?;
-    if n != len {
-        return Err(io::Error::new(
+    let short = || {
+        io::Error::new(
             io::ErrorKind::UnexpectedEof,
             "the spooled content is shorter than expected",
-        ));
+        )
+    };
+    if len <= 64 << 10 {
+        if io::copy(&mut r.take(len), w)? != len {
+            return Err(short());
+        }
+        return Ok(());
+    }
+    let mut buf = vec![0u8; len.min(1 << 20) as usize];
+    let mut left = len;
+    while left > 0 {
+        let want = left.min(buf.len() as u64) as usize;
+        let n = match r.read(&mut buf[..want]) {
+            Ok(0) => return Err(short()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        w.write_all(&buf[..n])?;
+        left -= n as u64;
     }
     Ok(())
 }

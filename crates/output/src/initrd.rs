@@ -64,6 +64,9 @@ impl SegmentCache {
 struct Segment {
     path: PathBuf,
     boot: HashMap<String, Vec<u8>>,
+    /// What identifies its bytes: the cache name of a keyed part (a hash
+    /// of its key and the options), else the SHA-256 of the archive.
+    id: String,
 }
 
 /// `boot/` files are stored beside a cached segment as
@@ -149,13 +152,25 @@ fn segment(
             && boot_path.is_file()
             && let Ok(boot) = read_boot(&boot_path)
         {
-            return Ok(Segment { path, boot });
+            return Ok(Segment {
+                path,
+                boot,
+                id: name.clone(),
+            });
         }
     }
     let tmp = scratch.join(format!("part-{i}"));
     let boot = produce(part, &tmp, opts)?;
     let Some((c, name)) = cached else {
-        return Ok(Segment { path: tmp, boot });
+        let id = file_sha256(&tmp).map_err(|source| Error::Io {
+            context: format!("cannot read {}", tmp.display()),
+            source,
+        })?;
+        return Ok(Segment {
+            path: tmp,
+            boot,
+            id,
+        });
     };
     // Boot files first: a segment without its boot file is never used.
     let io = |source| Error::Io {
@@ -167,7 +182,28 @@ fn segment(
     let path = c.dir.join(format!("{name}.seg"));
     std::fs::rename(&tmp, &path).map_err(io)?;
     std::fs::rename(&boot_tmp, c.dir.join(format!("{name}.boot"))).map_err(io)?;
-    Ok(Segment { path, boot })
+    Ok(Segment {
+        path,
+        boot,
+        id: name,
+    })
+}
+
+fn file_sha256(path: &Path) -> std::io::Result<String> {
+    let mut h = Sha256::new();
+    std::io::copy(&mut File::open(path)?, &mut h)?;
+    Ok(format!("{:x}", h.finalize()))
+}
+
+/// An initrd written by [`build_initrd_with_id`].
+pub(crate) struct BuiltInitrd {
+    pub staged: Staged,
+    /// The `boot/` files (kernel, cmdline, microcode).
+    pub boot: HashMap<String, Vec<u8>>,
+    /// A SHA-256 identifying the initrd's bytes without reading them: of
+    /// the options and each part's id (its cache name, which hashes its
+    /// key, or the hash of its archive), and of the microcode.
+    pub id: [u8; 32],
 }
 
 /// Writes the initrd of `parts` into a staged file in `dir` (microcode
@@ -179,6 +215,16 @@ pub fn build_initrd(
     opts: &OutputOptions,
     cache: Option<&SegmentCache>,
 ) -> Result<(Staged, HashMap<String, Vec<u8>>)> {
+    build_initrd_with_id(parts, dest, opts, cache).map(|b| (b.staged, b.boot))
+}
+
+/// [`build_initrd`], with an identifier of the result.
+pub(crate) fn build_initrd_with_id(
+    parts: &[Part],
+    dest: PathBuf,
+    opts: &OutputOptions,
+    cache: Option<&SegmentCache>,
+) -> Result<BuiltInitrd> {
     let scratch_parent = cache.map(|c| c.dir.clone()).unwrap_or_else(|| {
         dest.parent()
             .map(Path::to_path_buf)
@@ -242,14 +288,26 @@ pub fn build_initrd(
         context: "cannot write the initrd".into(),
         source,
     };
+    let mut id = Sha256::new();
+    id.update(format!(
+        "{SEGMENT_FORMAT}\n{:?}\n{:?}\n",
+        opts.compression, opts.level
+    ));
     if let Some(ucode) = boot.get("boot/ucode.cpio") {
         out.write_all(ucode).map_err(io)?;
+        id.update(b"ucode\n");
+        id.update(ucode);
     }
     for s in &segments {
         let mut f = File::open(&s.path).map_err(io)?;
         std::io::copy(&mut f, out).map_err(io)?;
+        id.update(format!("part {}\n", s.id));
     }
-    Ok((initrd, boot))
+    Ok(BuiltInitrd {
+        staged: initrd,
+        boot,
+        id: id.finalize().into(),
+    })
 }
 
 #[cfg(test)]

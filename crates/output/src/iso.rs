@@ -98,6 +98,22 @@ pub struct IsoOptions {
     /// An MBR in the system area so that the image also boots when written
     /// to a disk (a USB stick, a VM's disk). Needs El Torito.
     pub hybrid: Option<Hybrid>,
+    /// Files whose content is not written again but found inside another
+    /// file of the image (see [`IsoAlias`]).
+    pub aliases: Vec<IsoAlias>,
+}
+
+/// A regular file of the tree (`path`) whose directory records point
+/// inside another regular file (`within`), at byte `offset` (a multiple of
+/// 2048): the same bytes are then stored once. The kernel and initrd of an
+/// El Torito UEFI image (a FAT file system whose files are aligned, see
+/// [`crate::fat::FatBuilder::align_files`]) are also files of the ISO this
+/// way. `path`'s size is its node's; its content is never read.
+#[derive(Debug, Clone)]
+pub struct IsoAlias {
+    pub path: String,
+    pub within: String,
+    pub offset: u64,
 }
 
 /// El Torito boot entries. At least one of the two.
@@ -617,6 +633,18 @@ fn too_big(msg: String) -> io::Error {
 }
 
 /// A boot image's node: a non-empty regular file of the tree.
+/// Some path of node `n`, for messages.
+fn tree_path(tree: &FsTree, n: usize) -> String {
+    let mut found = String::new();
+    let _ = tree.walk(|p, m| {
+        if m == n && found.is_empty() {
+            found = p.to_string();
+        }
+        Ok(())
+    });
+    found
+}
+
 fn boot_node(tree: &FsTree, path: &str, what: &str) -> io::Result<usize> {
     let n = tree
         .find(path)
@@ -662,6 +690,27 @@ impl Layout {
             if bios.is_some() && bios == efi {
                 return Err(too_big("the BIOS and UEFI boot images are one file".into()));
             }
+        }
+        let mut aliases = Vec::new();
+        for a in &opts.aliases {
+            let file = |p: &str| -> io::Result<usize> {
+                tree.find(p)
+                    .filter(|&n| matches!(nodes[n].kind, Kind::File { .. }))
+                    .ok_or_else(|| too_big(format!("{p}: not a regular file of the image")))
+            };
+            let (n, t) = (file(&a.path)?, file(&a.within)?);
+            if n == t
+                || a.offset % SECTOR as u64 != 0
+                || a.offset + nodes[n].size > nodes[t].size
+                || Some(n) == bios
+                || Some(n) == efi
+            {
+                return Err(too_big(format!(
+                    "{} cannot be found at byte {} of {}",
+                    a.path, a.offset, a.within
+                )));
+            }
+            aliases.push((n, t, a.offset));
         }
         if opts.hybrid.is_some() && opts.el_torito.is_none() {
             return Err(too_big(
@@ -846,7 +895,11 @@ impl Layout {
         for d in &dirs {
             for r in &d.records[2..] {
                 let n = r.node;
-                if !matches!(nodes[n].kind, Kind::File { .. }) || placed[n] || Some(n) == efi {
+                if !matches!(nodes[n].kind, Kind::File { .. })
+                    || placed[n]
+                    || Some(n) == efi
+                    || aliases.iter().any(|a| a.0 == n)
+                {
                     continue;
                 }
                 placed[n] = true;
@@ -855,6 +908,18 @@ impl Layout {
         }
         if let Some(n) = efi {
             place(n, &mut next, &mut extents)?;
+        }
+        for &(n, t, offset) in &aliases {
+            if aliases.iter().any(|a| a.0 == t) {
+                return Err(too_big(format!(
+                    "{}: an alias inside an alias",
+                    tree_path(tree, n)
+                )));
+            }
+            extents[n] = (
+                extents[t].0 + (offset / SECTOR as u64) as u32,
+                nodes[n].size,
+            );
         }
         let mut padding = 0;
         if opts.hybrid.is_some() {

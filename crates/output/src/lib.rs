@@ -3,6 +3,7 @@
 //! format; all are written natively, without helper containers, and
 //! byte-for-byte reproducibly.
 
+mod bootable;
 mod cpio;
 pub mod disk;
 mod erofs;
@@ -18,14 +19,16 @@ pub mod mbr;
 mod squashfs;
 mod tar;
 
+pub use bootable::{BOOTLOADER_FILES, BOOTLOADER_IMAGE, BOOTLOADER_PACKAGE, Bootloader};
 pub use cpio::{Compression, Compressor, CpioWriter, InitrdSink};
 pub use erofs::{ErofsError, INLINE_MAX, write_erofs};
 pub use formats::{
-    Error, OutputOptions, Result, SUPPORTED, Staged, output_files, write_format, write_tar_to,
+    Error, OutputOptions, Result, SUPPORTED, Staged, needs_bootloader, needs_kernel, output_files,
+    takes_size, write_format, write_formats, write_tar_to,
 };
 pub use fstree::FsTree;
 pub use initrd::{SegmentCache, build_initrd};
-pub use iso::{BiosBoot, ElTorito, Hybrid, IsoOptions, write_iso, write_iso_with};
+pub use iso::{BiosBoot, ElTorito, Hybrid, IsoAlias, IsoOptions, write_iso, write_iso_with};
 pub use kernel::decompress_kernel;
 pub use squashfs::{SquashfsError, write_squashfs};
 pub use tar::TarWriter;

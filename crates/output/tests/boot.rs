@@ -4,9 +4,9 @@
 //! Debian's cloud kernel (fetched once with `apt-get download`), the initrd
 //! a static busybox whose `/init` prints a marker and powers off.
 //!
-//! Each boot takes some 10–60 s under TCG. When the kernel cannot be
-//! fetched or a boot file is missing the tests say so and pass (the other
-//! tests check the images' structure).
+//! Each boot takes some 10–60 s under TCG. A boot file, QEMU or OVMF that
+//! is missing, or a kernel that cannot be fetched, fails the test:
+//! `scripts/setup` installs them all.
 
 use std::io::{BufRead, BufReader, Cursor};
 use std::path::{Path, PathBuf};
@@ -27,20 +27,21 @@ const BUSYBOX: &str = "/bin/busybox";
 const MARKER: &str = "LINUXKIT-NATIVE-BOOT-OK";
 const CMDLINE: &str = "console=ttyS0 panic=-1";
 
-fn missing(paths: &[&str]) -> bool {
+/// Fails unless every one of `paths` exists.
+fn require(paths: &[&str]) {
     let gone: Vec<&&str> = paths.iter().filter(|p| !Path::new(p).exists()).collect();
-    if !gone.is_empty() {
-        eprintln!("skipped: {gone:?} missing (scripts/setup installs them)");
-    }
-    !gone.is_empty()
+    assert!(
+        gone.is_empty(),
+        "{gone:?} missing: run scripts/setup, which installs them"
+    );
 }
 
 /// Debian's cloud kernel, fetched once into the test's scratch directory.
-fn kernel() -> Option<PathBuf> {
+fn kernel() -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("debian-cloud-kernel");
     let k = dir.join("vmlinuz");
     if k.exists() {
-        return Some(k);
+        return k;
     }
     let fetch = || -> Result<(), String> {
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
@@ -91,13 +92,10 @@ fn kernel() -> Option<PathBuf> {
         std::fs::copy(&vmlinuz, &tmp).map_err(|e| e.to_string())?;
         std::fs::rename(&tmp, &k).map_err(|e| e.to_string())
     };
-    match fetch() {
-        Ok(()) => Some(k),
-        Err(e) => {
-            eprintln!("skipped: cannot fetch Debian's cloud kernel: {e}");
-            None
-        }
+    if let Err(e) = fetch() {
+        panic!("cannot fetch Debian's cloud kernel: {e}");
     }
+    k
 }
 
 /// A static busybox initrd whose init prints the marker and powers off.
@@ -202,6 +200,7 @@ fn iso(kernel: &Path, path: &Path) {
         hybrid: Some(Hybrid {
             boot_code: std::fs::read(ISOHDPFX).unwrap()[..432].to_vec(),
         }),
+        aliases: Vec::new(),
     };
     let f = std::fs::File::create(path).unwrap();
     write_iso_with(&t, &opts, f).unwrap();
@@ -275,22 +274,18 @@ fn boot(args: &[&str]) -> (bool, String) {
     (seen, tail)
 }
 
-fn prepared() -> Option<(tempfile::TempDir, PathBuf)> {
-    if missing(&[ISOLINUX, ISOHDPFX, LDLINUX, SYSTEMD_BOOT, OVMF, BUSYBOX]) {
-        return None;
-    }
-    let kernel = kernel()?;
+fn prepared() -> (tempfile::TempDir, PathBuf) {
+    require(&[ISOLINUX, ISOHDPFX, LDLINUX, SYSTEMD_BOOT, OVMF, BUSYBOX]);
+    let kernel = kernel();
     let dir = tempfile::tempdir().unwrap();
     let img = dir.path().join("linuxkit.iso");
     iso(&kernel, &img);
-    Some((dir, img))
+    (dir, img)
 }
 
 #[test]
 fn iso_boots_with_isolinux_from_cd_and_as_a_disk() {
-    let Some((_dir, img)) = prepared() else {
-        return;
-    };
+    let (_dir, img) = prepared();
     let img = img.to_str().unwrap();
     let (ok, log) = boot(&["-cdrom", img]);
     assert!(ok, "BIOS CD boot did not reach init:\n{log}");
@@ -303,7 +298,7 @@ fn iso_boots_with_isolinux_from_cd_and_as_a_disk() {
 
 #[test]
 fn iso_boots_with_systemd_boot_under_uefi_from_cd_and_as_a_disk() {
-    let Some((dir, img)) = prepared() else { return };
+    let (dir, img) = prepared();
     let (ok, log) = boot(&["-bios", OVMF, "-cdrom", img.to_str().unwrap()]);
     assert!(ok, "UEFI CD boot did not reach init:\n{log}");
     // OVMF also finds El Torito on a disk; without the boot record it can
@@ -357,10 +352,8 @@ fn efi_disk(kernel: &Path, path: &Path) {
 #[test]
 fn gpt_esp_disk_boots_under_uefi_as_raw_qcow2_vhd_and_vmdk() {
     use linuxkit_output::disk::{DiskFormat, convert_file};
-    if missing(&[SYSTEMD_BOOT, OVMF, BUSYBOX]) {
-        return;
-    }
-    let Some(kernel) = kernel() else { return };
+    require(&[SYSTEMD_BOOT, OVMF, BUSYBOX]);
+    let kernel = kernel();
     let dir = tempfile::tempdir().unwrap();
     let raw = dir.path().join("disk.raw");
     efi_disk(&kernel, &raw);

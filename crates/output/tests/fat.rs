@@ -182,3 +182,27 @@ fn bad_names_and_case_collisions_are_refused() {
     // A file where a directory is needed.
     assert!(b.add_bytes("EFI/boot/x/y", vec![]).is_err());
 }
+
+#[test]
+fn aligned_files_start_on_the_boundary_and_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    for (t, label) in [(FatType::Fat16, "16"), (FatType::Fat32, "32")] {
+        let (b, files) = sample(dir.path());
+        let b = b.fat_type(t).align_files(2048);
+        let img = dir.path().join(format!("aligned{label}.img"));
+        let bytes = build(&b, &img);
+        verify(&img, &files);
+        for (path, data) in &files {
+            match b.file_offset(path).unwrap() {
+                None => assert!(data.is_empty(), "{path}"),
+                Some(at) => {
+                    assert_eq!(at % 2048, 0, "{path} at {at}");
+                    let at = at as usize;
+                    assert!(bytes[at..at + data.len()] == data[..], "{path}");
+                }
+            }
+        }
+        assert!(b.file_offset("no/such").is_err());
+        assert!(b.file_offset("loader").is_err(), "a directory");
+    }
+}

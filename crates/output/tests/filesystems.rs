@@ -153,6 +153,7 @@ fn run(cmd: &mut Command) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Whether `tool` is installed; fails the test when it is not.
 fn have(tool: &str) -> bool {
     let ok = Command::new("sh")
         .arg("-c")
@@ -160,9 +161,11 @@ fn have(tool: &str) -> bool {
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
-    if !ok {
-        eprintln!("skipped: {tool} is not installed (scripts/setup installs it)");
-    }
+    // No silent skips: scripts/setup installs every tool the tests use.
+    assert!(
+        ok,
+        "{tool} is not installed: run scripts/setup, which installs it"
+    );
     ok
 }
 

@@ -69,6 +69,7 @@ fn options(hybrid: bool) -> IsoOptions {
         hybrid: hybrid.then(|| Hybrid {
             boot_code: std::fs::read(ISOHDPFX).unwrap()[..432].to_vec(),
         }),
+        aliases: Vec::new(),
     }
 }
 
@@ -93,11 +94,11 @@ fn run(cmd: &mut Command) -> String {
 
 fn have_isolinux() -> bool {
     let ok = Path::new(ISOLINUX).exists() && Path::new(ISOHDPFX).exists();
-    if !ok {
-        eprintln!(
-            "skipped: {ISOLINUX} is missing (the isolinux package; scripts/setup installs it)"
-        );
-    }
+    // No silent skips: scripts/setup installs the isolinux package.
+    assert!(
+        ok,
+        "{ISOLINUX} is missing: run scripts/setup, which installs the isolinux package"
+    );
     ok
 }
 

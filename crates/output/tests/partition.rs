@@ -20,15 +20,18 @@ fn run(cmd: &mut Command) -> String {
     text
 }
 
+/// Whether `tool` is installed; fails the test when it is not.
 fn have(tool: &str) -> bool {
     let ok = Command::new("sh")
         .arg("-c")
         .arg(format!("command -v {tool}"))
         .output()
         .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!("skipped: {tool} is not installed (scripts/setup installs it)");
-    }
+    // No silent skips: scripts/setup installs every tool the tests use.
+    assert!(
+        ok,
+        "{tool} is not installed: run scripts/setup, which installs it"
+    );
     ok
 }
 

@@ -177,7 +177,7 @@ fn check_flags(args: &BuildArgs) -> Result<Vec<String>> {
             dir.display()
         )));
     }
-    parse_size(&args.size)?;
+    build_size(args)?;
     if !args.dry_run
         && let Some(f) = formats
             .iter()
@@ -186,6 +186,94 @@ fn check_flags(args: &BuildArgs) -> Result<Vec<String>> {
         return Err(Error::NotImplemented(format!("build --format {f}")));
     }
     Ok(formats)
+}
+
+/// `--size` in MiB, when given; zero is refused.
+fn build_size(args: &BuildArgs) -> Result<Option<u64>> {
+    let Some(s) = &args.size else {
+        return Ok(None);
+    };
+    match parse_size(s)? {
+        0 => Err(Error::Usage(format!(
+            "invalid --size `{s}`: a disk needs a size above zero"
+        ))),
+        mb => Ok(Some(mb)),
+    }
+}
+
+/// A bootable format without the `kernel` section is an error at that
+/// section (or the file, when there is none), before anything is pulled.
+/// (The other formats that need the kernel say so once it is missing from
+/// the assembled root filesystem.)
+fn check_kernel(config: &Config, formats: &[String]) -> Result<()> {
+    if !config.moby.kernel.image.is_empty() {
+        return Ok(());
+    }
+    let Some(f) = formats
+        .iter()
+        .find(|f| linuxkit_output::needs_bootloader(f))
+    else {
+        return Ok(());
+    };
+    Err(Error::Config(config.kernel_error(
+        "image",
+        format!(
+            "format {f} cannot boot: the configuration has no `kernel:` section; add one with the kernel's `image:` (and its `cmdline:`)"
+        ),
+    )))
+}
+
+/// The boot loader image (`pkg/bootloader`, pinned by digest), from the
+/// cache; never pulled or built here.
+fn load_bootloader(
+    cache: &linuxkit_oci::Cache,
+    platform: &linuxkit_oci::Platform,
+    format: &str,
+) -> Result<linuxkit_output::Bootloader> {
+    if platform.architecture != "amd64" {
+        return Err(Error::Usage(format!(
+            "format {format} is only available for amd64 so far (its boot loaders are isolinux and systemd-boot for x86-64), not {}",
+            platform.architecture
+        )));
+    }
+    let image = linuxkit_oci::ImageRef::parse(linuxkit_output::BOOTLOADER_IMAGE)
+        .map_err(|e| Error::Usage(format!("the boot loader reference: {e}")))?;
+    let Some(img) = cache.image(&image, platform)? else {
+        return Err(Error::Usage(format!(
+            "format {format} needs the boot loader image {}, which is not in the cache {}: build it with `linuxkit pkg build {}` in a linuxkit checkout (with the same --cache), or pull it with `linuxkit cache pull {}` from a registry that has it",
+            linuxkit_output::BOOTLOADER_IMAGE,
+            cache.root().display(),
+            linuxkit_output::BOOTLOADER_PACKAGE,
+            linuxkit_output::BOOTLOADER_IMAGE,
+        )));
+    };
+    let layers = img
+        .manifest
+        .layers
+        .iter()
+        .map(|l| linuxkit_rootfs::Layer::cached(&img.name, cache, l))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let mut bl = linuxkit_output::Bootloader::default();
+    let wanted = |p: &str| {
+        if linuxkit_output::BOOTLOADER_FILES
+            .iter()
+            .any(|f| *f == p || f.starts_with(&format!("{p}/")))
+        {
+            linuxkit_rootfs::Filter::Keep
+        } else {
+            linuxkit_rootfs::Filter::Drop
+        }
+    };
+    linuxkit_rootfs::flatten_layers(&img.name, &layers, "", &wanted, &mut bl)?;
+    let missing = bl.missing();
+    if !missing.is_empty() {
+        return Err(Error::Usage(format!(
+            "the boot loader image {} has no {}",
+            linuxkit_output::BOOTLOADER_IMAGE,
+            missing.join(", ")
+        )));
+    }
+    Ok(bl)
 }
 
 /// `--size`: `1024M`, `2G`, or a bare number of GB; in MiB.
@@ -220,12 +308,22 @@ pub fn run(
         print!("{}", linuxkit_config::to_yaml(&config.moby));
         return Ok(());
     }
+    check_kernel(&config, &formats)?;
     let images = image_refs(&config)?;
     let cache = linuxkit_oci::Cache::open(cache_dir)?;
     let platform = linuxkit_oci::Platform::linux(&args.arch);
     // From the first cache look-up to the last output byte, a concurrent
     // `cache rm`/`clean` must wait.
     let _pin = cache.pin()?;
+    // The boot loaders come from the cache only; looked up before any pull,
+    // so that a missing image is said at once.
+    let bootloader = match formats
+        .iter()
+        .find(|f| linuxkit_output::needs_bootloader(f))
+    {
+        Some(f) if args.output.is_none() => Some(load_bootloader(&cache, &platform, f)?),
+        _ => None,
+    };
     let mut client = None;
     for image in &images {
         if !args.pull && cache.image(image, &platform)?.is_some() {
@@ -279,12 +377,13 @@ pub fn run(
             cache.root().join(".segments"),
         )?),
         decompress_kernel: args.decompress_kernel,
+        bootloader,
+        size_mb: build_size(args)?,
     };
-    for f in &formats {
-        let written = linuxkit_output::write_format(f, &dir, &name, &opts, &parts)?;
-        for w in written {
-            tracing::info!("wrote {}", w.display());
-        }
+    let formats: Vec<&str> = formats.iter().map(String::as_str).collect();
+    let written = linuxkit_output::write_formats(&formats, &dir, &name, &opts, &parts)?;
+    for w in written {
+        tracing::info!("wrote {}", w.display());
     }
     Ok(())
 }

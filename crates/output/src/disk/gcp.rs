@@ -7,13 +7,15 @@
 //! tar header's owner is root and its time LinuxKit's fixed build time; the
 //! gzip header has no name and no time, so the archive is reproducible.
 //!
-//! Compression is deflate at level 9 (the reference's `gzip -9`), except
-//! that every whole MiB of zeros (the GiB padding, the free space of the
-//! disk) is one precomputed run of deflate blocks, made once per archive
-//! by a fresh compressor: deflate blocks only refer back to what was
-//! decompressed before them, and a fresh compressor's blocks only to their
-//! own output, so the run can be repeated anywhere the compressor is
-//! restarted. A GiB of padding then costs nothing to compress.
+//! The disk is compressed in 1 MiB chunks, each by a fresh compressor
+//! whose output ends on a byte boundary (a sync flush): deflate blocks only
+//! refer back to what was decompressed before them, and a fresh
+//! compressor's blocks only to their own output, so the chunks can be
+//! compressed in parallel and concatenated into one stream. A chunk of
+//! zeros (the GiB padding, the free space of the disk) is one precomputed
+//! run, so a GiB of padding costs nothing to compress; already-compressed
+//! data (the initrd, the kernel's payload: see `Sampler`) is stored; the
+//! rest is deflated at level 9 (the reference's `gzip -9`).
 
 use std::io::{self, Read, Write};
 
@@ -31,7 +33,18 @@ const CHUNK: usize = 1 << 20;
 /// Writes the gzipped GNU tar of the raw image (`len` bytes of `raw`),
 /// padded to a whole GiB, as `disk.raw`.
 pub fn write<R: Read, W: Write>(raw: R, len: u64, out: W) -> io::Result<()> {
-    let size = len.next_multiple_of(GIB).max(GIB);
+    write_sized(raw, len, len, out)
+}
+
+/// The archive of a disk of `size` bytes (padded to a whole GiB) whose
+/// first `len` come from `raw`.
+pub(crate) fn write_sized<R: Read, W: Write>(
+    raw: R,
+    len: u64,
+    size: u64,
+    out: W,
+) -> io::Result<()> {
+    let size = size.max(len).next_multiple_of(GIB).max(GIB);
     let mut gz = Gzip::new(out)?;
     gz.write(&oldgnu_header(
         "disk.raw",
@@ -39,14 +52,25 @@ pub fn write<R: Read, W: Write>(raw: R, len: u64, out: W) -> io::Result<()> {
         linuxkit_rootfs::DEFAULT_MTIME,
     ))?;
     let mut blocks = RawBlocks::unhashed(raw, len);
-    let mut buf = vec![0u8; CHUNK];
+    let mut batch: Vec<Vec<u8>> = Vec::with_capacity(BATCH);
     let mut done = 0;
     while done < size {
         let n = (size - done).min(CHUNK as u64) as usize;
-        blocks.fill(&mut buf[..n])?;
-        gz.write(&buf[..n])?;
+        if blocks.exhausted() && n == CHUNK {
+            // Past the content: a zero run, without filling or comparing.
+            gz.chunks(std::mem::take(&mut batch))?;
+            gz.zero_chunk()?;
+        } else {
+            let mut buf = vec![0u8; n];
+            blocks.fill(&mut buf)?;
+            batch.push(buf);
+            if batch.len() == BATCH {
+                gz.chunks(std::mem::take(&mut batch))?;
+            }
+        }
         done += n as u64;
     }
+    gz.chunks(batch)?;
     // The content is a whole number of blocks; then the end-of-archive
     // marker, and zeros to the end of the record, as GNU tar writes.
     let archived = BLOCK as u64 + size + 2 * BLOCK as u64;
@@ -55,17 +79,36 @@ pub fn write<R: Read, W: Write>(raw: R, len: u64, out: W) -> io::Result<()> {
     gz.finish()
 }
 
-/// A gzip member written with deflate level 9, whole MiBs of zeros as a
-/// precomputed run (see the module docs).
+/// Chunks compressed together, on all cores.
+const BATCH: usize = 16;
+
+/// A gzip member made of independently compressed chunks (see the module
+/// docs): each chunk's deflate blocks come from a fresh compressor and end
+/// on a byte boundary (a sync flush), so chunks can be compressed in
+/// parallel and concatenated, and the bytes do not depend on the cores.
 struct Gzip<W: Write> {
     out: W,
-    comp: Compress,
-    /// Whether the compressor was fed since it was last restarted.
-    fed: bool,
     crc: Crc,
-    buf: Vec<u8>,
     /// The deflate blocks of a MiB of zeros, and their CRC.
     zeros: Option<(Vec<u8>, Crc)>,
+}
+
+/// A chunk's deflate blocks and CRC: all zeros as the precomputed run,
+/// already-compressed data (see `Sampler`) as stored blocks, the rest at
+/// level 9.
+fn deflate_chunk(data: &[u8]) -> io::Result<(Vec<u8>, Crc)> {
+    let level = if data.len() >= 4096 && !is_zero(data) && super::Sampler::check(data) {
+        Compression::none()
+    } else {
+        Compression::best()
+    };
+    let mut c = Compress::new(level, false);
+    let mut out = Vec::with_capacity(data.len() + data.len() / 100 + 64);
+    let mut buf = Vec::with_capacity(CHUNK);
+    deflate(&mut c, data, FlushCompress::Sync, &mut buf, &mut out)?;
+    let mut crc = Crc::new();
+    crc.update(data);
+    Ok((out, crc))
 }
 
 impl<W: Write> Gzip<W> {
@@ -74,60 +117,56 @@ impl<W: Write> Gzip<W> {
         out.write_all(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 3])?;
         Ok(Gzip {
             out,
-            comp: Compress::new(Compression::best(), false),
-            fed: false,
             crc: Crc::new(),
-            buf: Vec::with_capacity(CHUNK),
             zeros: None,
         })
     }
 
+    /// One chunk: a whole MiB of zeros as the precomputed run.
     fn write(&mut self, data: &[u8]) -> io::Result<()> {
         if data.len() == CHUNK && is_zero(data) {
-            if self.fed {
-                // End on a byte boundary, then restart without history.
-                deflate(
-                    &mut self.comp,
-                    &[],
-                    FlushCompress::Sync,
-                    &mut self.buf,
-                    &mut self.out,
-                )?;
-                self.comp.reset();
-                self.fed = false;
-            }
-            if self.zeros.is_none() {
-                let mut c = Compress::new(Compression::best(), false);
-                let mut run = Vec::new();
-                deflate(&mut c, data, FlushCompress::Sync, &mut self.buf, &mut run)?;
-                let mut crc = Crc::new();
-                crc.update(data);
-                self.zeros = Some((run, crc));
-            }
-            let (run, crc) = self.zeros.as_ref().expect("made above");
-            self.out.write_all(run)?;
-            self.crc.combine(crc);
-            return Ok(());
+            return self.zero_chunk();
         }
-        self.fed = true;
-        self.crc.update(data);
-        deflate(
-            &mut self.comp,
-            data,
-            FlushCompress::None,
-            &mut self.buf,
-            &mut self.out,
-        )
+        self.chunks(vec![data.to_vec()])
+    }
+
+    /// Chunks of data, compressed in parallel, written in order.
+    fn chunks(&mut self, chunks: Vec<Vec<u8>>) -> io::Result<()> {
+        let done = super::par_map(&chunks, |c| {
+            if c.len() == CHUNK && is_zero(c) {
+                Ok(None)
+            } else {
+                deflate_chunk(c).map(Some)
+            }
+        });
+        for d in done {
+            match d? {
+                None => self.zero_chunk()?,
+                Some((blocks, crc)) => {
+                    self.out.write_all(&blocks)?;
+                    self.crc.combine(&crc);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A whole MiB of zeros, as the precomputed run.
+    fn zero_chunk(&mut self) -> io::Result<()> {
+        if self.zeros.is_none() {
+            self.zeros = Some(deflate_chunk(&vec![0u8; CHUNK])?);
+        }
+        let (run, crc) = self.zeros.as_ref().expect("made above");
+        self.out.write_all(run)?;
+        self.crc.combine(crc);
+        Ok(())
     }
 
     fn finish(mut self) -> io::Result<()> {
-        deflate(
-            &mut self.comp,
-            &[],
-            FlushCompress::Finish,
-            &mut self.buf,
-            &mut self.out,
-        )?;
+        // The final (empty) block.
+        let mut c = Compress::new(Compression::best(), false);
+        let mut buf = Vec::with_capacity(64);
+        deflate(&mut c, &[], FlushCompress::Finish, &mut buf, &mut self.out)?;
         self.out.write_all(&self.crc.sum().to_le_bytes())?;
         self.out.write_all(&self.crc.amount().to_le_bytes())?;
         self.out.flush()

@@ -27,7 +27,7 @@ pub mod vhd;
 pub mod vmdk;
 
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Read, Seek, Write};
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
@@ -49,6 +49,42 @@ pub enum DiskFormat {
     Qcow2,
     /// A gzipped GNU tar holding `disk.raw`, for GCE.
     Gcp,
+}
+
+/// Writes a disk of `size` bytes as `format` to `out`: `data_len` bytes of
+/// `raw`, then zeros. The zeros are never read, hashed or compared, and
+/// the formats that store them (fixed VHD) seek over them, so `out`, a
+/// new file, gets a hole: a 1 GiB disk with 50 MB of content costs about
+/// as much as its content. `name` is the file's name (VMDK descriptors
+/// name their extent). The identifiers that formats derive from the
+/// content (VHD unique id, VMDK content id) derive from `seed` instead
+/// when given (a hash of what the disk is made of), which spares hashing
+/// the content.
+pub fn write_disk<R: Read, W: Write + Seek>(
+    format: DiskFormat,
+    raw: R,
+    data_len: u64,
+    size: u64,
+    name: &str,
+    seed: Option<&[u8; 32]>,
+    mut out: W,
+) -> io::Result<()> {
+    if data_len > size {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{data_len} bytes of content do not fit a disk of {size} bytes"),
+        ));
+    }
+    match format {
+        DiskFormat::Vhd => vhd::write_fixed_sparse(raw, data_len, size, SECTOR, seed, &mut out),
+        DiskFormat::AzureVhd => {
+            vhd::write_fixed_sparse(raw, data_len, size, 1 << 20, seed, &mut out)
+        }
+        DiskFormat::DynamicVhd => vhd::write_dynamic_sized(raw, data_len, size, seed, &mut out),
+        DiskFormat::Vmdk => vmdk::write_sized(raw, data_len, size, name, seed, &mut out),
+        DiskFormat::Qcow2 => qcow2::write_sized(raw, data_len, size, &mut out),
+        DiskFormat::Gcp => gcp::write_sized(raw, data_len, size, &mut out),
+    }
 }
 
 /// Writes `raw` (a raw disk image file) as `format` to `dest`, through a
@@ -91,15 +127,49 @@ pub(crate) struct RawBlocks<R> {
     r: R,
     remaining: u64,
     hash: Option<Sha256>,
+    /// The hash covers a seed instead of the content.
+    seeded: bool,
 }
 
 impl<R: Read> RawBlocks<R> {
-    pub(crate) fn new(r: R, len: u64) -> Self {
+    /// `len` bytes of `r`, on a disk of `size` bytes (which the hash also
+    /// covers when it is larger). With a `seed` (a hash of what the image
+    /// is made of, known ahead), the identifiers derive from it and the
+    /// sizes, and the content is not hashed.
+    pub(crate) fn new(r: R, len: u64, size: u64, seed: Option<&[u8; 32]>) -> Self {
         RawBlocks {
             r,
             remaining: len,
-            hash: Some(Sha256::new().chain_update(len.to_le_bytes())),
+            hash: Some(start_hash(len, size, seed)),
+            seeded: seed.is_some(),
         }
+    }
+}
+
+/// The identifier hash's start: the sizes, and the seed if any.
+fn start_hash(len: u64, size: u64, seed: Option<&[u8; 32]>) -> Sha256 {
+    let mut hash = Sha256::new().chain_update(len.to_le_bytes());
+    if size != len {
+        hash.update(b"size");
+        hash.update(size.to_le_bytes());
+    }
+    if let Some(seed) = seed {
+        hash.update(b"seed");
+        hash.update(seed);
+    }
+    hash
+}
+
+/// What [`RawBlocks::digest`] gives for a seeded image, without reading it.
+pub(crate) fn seeded_digest(len: u64, size: u64, seed: &[u8; 32]) -> [u8; 32] {
+    start_hash(len, size, Some(seed)).finalize().into()
+}
+
+impl<R: Read> RawBlocks<R> {
+    /// Whether every byte of the image has been read: all that follows is
+    /// zeros.
+    pub(crate) fn exhausted(&self) -> bool {
+        self.remaining == 0
     }
 
     /// Without the hash, for the formats that need no identifier.
@@ -108,6 +178,7 @@ impl<R: Read> RawBlocks<R> {
             r,
             remaining: len,
             hash: None,
+            seeded: false,
         }
     }
 
@@ -133,7 +204,9 @@ impl<R: Read> RawBlocks<R> {
                 Err(e) => return Err(e),
             }
         }
-        if let Some(h) = &mut self.hash {
+        if let Some(h) = &mut self.hash
+            && !self.seeded
+        {
             h.update(&buf[..want]);
         }
         self.remaining -= want as u64;
@@ -145,6 +218,103 @@ impl<R: Read> RawBlocks<R> {
     pub(crate) fn digest(self) -> [u8; 32] {
         self.hash.map(|h| h.finalize().into()).unwrap_or_default()
     }
+}
+
+/// Tells already-compressed data (an initrd, a kernel's payload) from
+/// data worth compressing, cheaply: a few 4 KiB samples of a block are
+/// deflated, and if none shrinks by 2% the block is stored rather than
+/// compressed. Deflating compressed data at any level costs as much as
+/// compressing text and gains nothing (zlib's level 1 even makes it
+/// larger), so the compressing formats (VMDK, gcp) store such blocks, at
+/// memory speed. The decision depends only on the bytes, so the output is
+/// reproducible.
+pub(crate) struct Sampler {
+    comp: flate2::Compress,
+    out: Vec<u8>,
+}
+
+impl Sampler {
+    const SAMPLE: usize = 4096;
+
+    pub(crate) fn new() -> Sampler {
+        Sampler {
+            comp: flate2::Compress::new(flate2::Compression::new(6), false),
+            out: vec![0u8; Self::SAMPLE * 2],
+        }
+    }
+
+    /// [`Sampler::incompressible`] with this thread's sampler.
+    pub(crate) fn check(b: &[u8]) -> bool {
+        thread_local! {
+            static SAMPLER: std::cell::RefCell<Sampler> = std::cell::RefCell::new(Sampler::new());
+        }
+        SAMPLER.with(|s| s.borrow_mut().incompressible(b))
+    }
+
+    /// Whether `b` looks incompressible: one sample per 32 KiB (at most
+    /// four), evenly spread.
+    pub(crate) fn incompressible(&mut self, b: &[u8]) -> bool {
+        if b.len() < Self::SAMPLE {
+            return false;
+        }
+        let samples = (b.len() / (32 << 10)).clamp(1, 4);
+        let step = b.len() / samples;
+        for i in 0..samples {
+            let at = (i * step).min(b.len() - Self::SAMPLE);
+            let sample = &b[at..at + Self::SAMPLE];
+            self.comp.reset();
+            if self
+                .comp
+                .compress(sample, &mut self.out, flate2::FlushCompress::Finish)
+                .is_err()
+            {
+                return false;
+            }
+            if self.comp.total_out() * 100 < Self::SAMPLE as u64 * 98 {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// `f` over `items` on all cores, results in order. Used for the
+/// compressing formats, whose blocks are compressed independently of one
+/// another (so the output does not depend on the number of cores).
+pub(crate) fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(items.len());
+    if threads <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let results: Vec<Mutex<Option<R>>> = items.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= items.len() {
+                        return;
+                    }
+                    let r = f(&items[i]);
+                    *results[i].lock().expect("no panics while held") = Some(r);
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|m| {
+            m.into_inner()
+                .expect("no panics while held")
+                .expect("every item is mapped")
+        })
+        .collect()
 }
 
 static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
@@ -181,11 +351,36 @@ mod tests {
     }
 
     #[test]
+    fn compressed_data_is_told_from_text() {
+        let mut s = Sampler::new();
+        let text: Vec<u8> = (0..65536u32)
+            .map(|i| b"linuxkit "[(i % 9) as usize])
+            .collect();
+        assert!(!s.incompressible(&text));
+        let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        // Pseudo-random bytes, then compressed: incompressible either way.
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let noise: Vec<u8> = (0..200_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        std::io::Write::write_all(&mut z, &noise).unwrap();
+        let gz = z.finish().unwrap();
+        assert!(s.incompressible(&gz[..65536]));
+        assert!(s.incompressible(&noise[..1 << 17]));
+        assert!(!s.incompressible(&[0u8; 100]));
+    }
+
+    #[test]
     fn short_raw_images_are_errors() {
-        let mut r = RawBlocks::new(&[1u8, 2, 3][..], 5);
+        let mut r = RawBlocks::new(&[1u8, 2, 3][..], 5, 5, None);
         let mut buf = [9u8; 8];
         assert!(r.fill(&mut buf).is_err());
-        let mut r = RawBlocks::new(&[1u8, 2, 3][..], 3);
+        let mut r = RawBlocks::new(&[1u8, 2, 3][..], 3, 3, None);
         r.fill(&mut buf).unwrap();
         assert_eq!(buf, [1, 2, 3, 0, 0, 0, 0, 0]);
     }

@@ -30,8 +30,19 @@ const REFCOUNTS_PER_BLOCK: u64 = CLUSTER / 2;
 const COPIED: u64 = 1 << 63;
 
 /// Writes a qcow2 image of the raw image (`len` bytes of `raw`).
-pub fn write<R: Read, W: Write + Seek>(raw: R, len: u64, mut out: W) -> io::Result<()> {
-    let size = len.next_multiple_of(SECTOR);
+pub fn write<R: Read, W: Write + Seek>(raw: R, len: u64, out: W) -> io::Result<()> {
+    write_sized(raw, len, len, out)
+}
+
+/// A qcow2 image of a disk of `size` bytes whose first `len` come from
+/// `raw`.
+pub(crate) fn write_sized<R: Read, W: Write + Seek>(
+    raw: R,
+    len: u64,
+    size: u64,
+    mut out: W,
+) -> io::Result<()> {
+    let size = size.next_multiple_of(SECTOR);
     let start = out.stream_position()?;
     let vclusters = size.div_ceil(CLUSTER);
     let l1_size = vclusters.div_ceil(L2_ENTRIES);
@@ -48,6 +59,9 @@ pub fn write<R: Read, W: Write + Seek>(raw: R, len: u64, mut out: W) -> io::Resu
     let mut blocks = RawBlocks::unhashed(raw, len);
     let mut buf = vec![0u8; CLUSTER as usize];
     for v in 0..vclusters {
+        if blocks.exhausted() {
+            break;
+        }
         let n = (size - v * CLUSTER).min(CLUSTER) as usize;
         blocks.fill(&mut buf[..n])?;
         buf[n..].fill(0);

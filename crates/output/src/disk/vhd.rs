@@ -41,25 +41,84 @@ fn write_fixed_aligned<R: Read, W: Write>(
     align: u64,
     mut out: W,
 ) -> io::Result<()> {
-    let size = len.next_multiple_of(align);
+    fixed(raw, len, len, align, None, &mut out, |out, n| {
+        super::write_zeros(out, n)
+    })
+}
+
+/// A fixed VHD of a disk of `size` bytes (rounded up to `align`): `len`
+/// bytes of `raw`, then zeros, which are seeked over rather than written
+/// (a new file gets a hole).
+pub(crate) fn write_fixed_sparse<R: Read, W: Write + Seek>(
+    raw: R,
+    len: u64,
+    size: u64,
+    align: u64,
+    seed: Option<&[u8; 32]>,
+    out: &mut W,
+) -> io::Result<()> {
+    fixed(raw, len, size, align, seed, out, |out, n| {
+        out.seek(SeekFrom::Current(n as i64)).map(drop)
+    })
+}
+
+/// The footer a fixed VHD of `len` bytes of content on a disk of `size`
+/// (rounded up to `align`) gets with `seed` (what
+/// [`write_fixed_sparse`] writes after the disk), and that size: a raw
+/// disk file becomes the VHD by growing to the size and appending it.
+pub(crate) fn fixed_footer(
+    len: u64,
+    size: u64,
+    align: u64,
+    seed: &[u8; 32],
+) -> io::Result<(u64, [u8; 512])> {
+    let size = size.next_multiple_of(align);
     check_size(size)?;
-    let mut blocks = RawBlocks::new(raw, len);
+    let digest = super::seeded_digest(len, size, seed);
+    Ok((size, footer(size, FIXED, &digest)))
+}
+
+fn fixed<R: Read, W: Write>(
+    raw: R,
+    len: u64,
+    size: u64,
+    align: u64,
+    seed: Option<&[u8; 32]>,
+    out: &mut W,
+    skip_zeros: impl Fn(&mut W, u64) -> io::Result<()>,
+) -> io::Result<()> {
+    let size = size.next_multiple_of(align);
+    check_size(size)?;
+    let mut blocks = RawBlocks::new(raw, len, size, seed);
     let mut buf = vec![0u8; 1 << 20];
     let mut done = 0;
-    while done < size {
+    while done < size && !blocks.exhausted() {
         let n = (size - done).min(buf.len() as u64) as usize;
         blocks.fill(&mut buf[..n])?;
         out.write_all(&buf[..n])?;
         done += n as u64;
     }
+    skip_zeros(out, size - done)?;
     out.write_all(&footer(size, FIXED, &blocks.digest()))
 }
 
 /// Writes a dynamic VHD of the raw image: only blocks holding a non-zero
 /// byte are stored. The footer copy at the start and the BAT are written
 /// last, by seeking back.
-pub fn write_dynamic<R: Read, W: Write + Seek>(raw: R, len: u64, mut out: W) -> io::Result<()> {
-    let size = len.next_multiple_of(SECTOR);
+pub fn write_dynamic<R: Read, W: Write + Seek>(raw: R, len: u64, out: W) -> io::Result<()> {
+    write_dynamic_sized(raw, len, len, None, out)
+}
+
+/// A dynamic VHD of a disk of `size` bytes whose first `len` come from
+/// `raw`.
+pub(crate) fn write_dynamic_sized<R: Read, W: Write + Seek>(
+    raw: R,
+    len: u64,
+    size: u64,
+    seed: Option<&[u8; 32]>,
+    mut out: W,
+) -> io::Result<()> {
+    let size = size.next_multiple_of(SECTOR);
     check_size(size)?;
     let start = out.stream_position()?;
     let entries = size.div_ceil(BLOCK);
@@ -78,10 +137,13 @@ pub fn write_dynamic<R: Read, W: Write + Seek>(raw: R, len: u64, mut out: W) -> 
 
     let mut bat = vec![0xffu8; bat_len as usize];
     let mut sector = (bat_offset + bat_len) / SECTOR;
-    let mut blocks = RawBlocks::new(raw, len);
+    let mut blocks = RawBlocks::new(raw, len, size, seed);
     let mut buf = vec![0u8; BLOCK as usize];
     let bitmap = [0xffu8; SECTOR as usize];
     for i in 0..entries as usize {
+        if blocks.exhausted() {
+            break;
+        }
         let n = (size - i as u64 * BLOCK).min(BLOCK) as usize;
         blocks.fill(&mut buf[..n])?;
         buf[n..].fill(0);

@@ -44,9 +44,22 @@ pub fn write_stream_optimized<R: Read, W: Write + Seek>(
     raw: R,
     len: u64,
     name: &str,
+    out: W,
+) -> io::Result<()> {
+    write_sized(raw, len, len, name, None, out)
+}
+
+/// A streamOptimized VMDK of a disk of `size` bytes whose first `len` come
+/// from `raw`.
+pub(crate) fn write_sized<R: Read, W: Write + Seek>(
+    raw: R,
+    len: u64,
+    size: u64,
+    name: &str,
+    seed: Option<&[u8; 32]>,
     mut out: W,
 ) -> io::Result<()> {
-    let capacity = len.div_ceil(SECTOR);
+    let capacity = size.div_ceil(SECTOR);
     let grains = capacity.div_ceil(GRAIN_SECTORS);
     let tables = grains.div_ceil(GTES_PER_GT);
     let start = out.stream_position()?;
@@ -58,30 +71,30 @@ pub fn write_stream_optimized<R: Read, W: Write + Seek>(
 
     let mut sector = overhead;
     let mut gt = vec![0u32; (tables * GTES_PER_GT) as usize];
-    let mut blocks = RawBlocks::new(raw, len);
-    let mut buf = vec![0u8; GRAIN];
-    let mut z = Vec::with_capacity(GRAIN + 1024);
-    for g in 0..grains {
+    let mut blocks = RawBlocks::new(raw, len, size, seed);
+    // Grains are read in batches and compressed on all cores; each is its
+    // own zlib stream, so the bytes do not depend on the cores.
+    let mut batch: Vec<(u64, Vec<u8>)> = Vec::with_capacity(BATCH);
+    let mut g = 0;
+    while g < grains && !blocks.exhausted() {
         let n = ((capacity - g * GRAIN_SECTORS).min(GRAIN_SECTORS) * SECTOR) as usize;
-        blocks.fill(&mut buf[..n])?;
-        buf[n..].fill(0);
-        if is_zero(&buf) {
-            continue;
-        }
         // A grain past the disk's end is compressed as a whole grain, as
         // readers inflate whole grains.
-        z.clear();
-        z.extend_from_slice(&(g * GRAIN_SECTORS).to_le_bytes());
-        z.extend_from_slice(&[0; 4]);
-        let mut enc = ZlibEncoder::new(z, Compression::default());
-        enc.write_all(&buf)?;
-        z = enc.finish()?;
-        let clen = (z.len() - 12) as u32;
-        z[8..12].copy_from_slice(&clen.to_le_bytes());
-        z.resize(z.len().next_multiple_of(SECTOR as usize), 0);
-        gt[g as usize] = to_u32(sector)?;
-        out.write_all(&z)?;
-        sector += z.len() as u64 / SECTOR;
+        let mut buf = vec![0u8; GRAIN];
+        blocks.fill(&mut buf[..n])?;
+        if !is_zero(&buf) {
+            batch.push((g, buf));
+        }
+        g += 1;
+        if batch.len() == BATCH || (g == grains || blocks.exhausted()) && !batch.is_empty() {
+            let compressed = super::par_map(&batch, |(g, buf)| grain(*g, buf));
+            for ((g, _), z) in batch.drain(..).zip(compressed) {
+                let z = z?;
+                gt[g as usize] = to_u32(sector)?;
+                out.write_all(&z)?;
+                sector += z.len() as u64 / SECTOR;
+            }
+        }
     }
 
     let gt_sectors = GTES_PER_GT * 4 / SECTOR;
@@ -110,6 +123,31 @@ pub fn write_stream_optimized<R: Read, W: Write + Seek>(
     out.write_all(&descriptor(capacity, name, cid))?;
     out.seek(SeekFrom::Start(end))?;
     Ok(())
+}
+
+/// Grains compressed together.
+const BATCH: usize = 64;
+
+/// A grain as it is stored: its marker (virtual sector, compressed
+/// length), its zlib stream, zeros to a whole sector. Already-compressed
+/// grains are stored (a zlib stream of stored blocks, which every reader
+/// inflates): see `Sampler`.
+fn grain(g: u64, buf: &[u8]) -> io::Result<Vec<u8>> {
+    let mut z = Vec::with_capacity(GRAIN + 1024);
+    z.extend_from_slice(&(g * GRAIN_SECTORS).to_le_bytes());
+    z.extend_from_slice(&[0; 4]);
+    let level = if super::Sampler::check(buf) {
+        Compression::none()
+    } else {
+        Compression::default()
+    };
+    let mut enc = ZlibEncoder::new(z, level);
+    enc.write_all(buf)?;
+    let mut z = enc.finish()?;
+    let clen = (z.len() - 12) as u32;
+    z[8..12].copy_from_slice(&clen.to_le_bytes());
+    z.resize(z.len().next_multiple_of(SECTOR as usize), 0);
+    Ok(z)
 }
 
 fn to_u32(sector: u64) -> io::Result<u32> {

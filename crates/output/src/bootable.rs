@@ -1,0 +1,382 @@
+//! The bootable formats' building blocks: the boot loaders (from the
+//! `pkg/bootloader` image), the BIOS ISO with isolinux, the UEFI system
+//! partition with systemd-boot, the UEFI ISO and the GPT disk around the
+//! ESP. `formats.rs` turns them into the output files.
+//!
+//! Every bootable format boots the kernel with the initrd `kernel+initrd`
+//! writes (our init runs from it; Debian's kernel also needs the modules it
+//! holds to read a CD or a disk), with the configuration's command line.
+//!
+//! | format | what boots | where the kernel and initrd are |
+//! |---|---|---|
+//! | `iso-bios` (and the BIOS disks) | isolinux, from El Torito or, as a disk, the isohybrid MBR | `/boot/kernel`, `/boot/initrd.img` in the ISO 9660 tree |
+//! | `iso-efi` | systemd-boot in the El Torito UEFI image (also the 0xEF partition of the hybrid MBR) | `/kernel`, `/initrd.img` in that FAT image |
+//! | `iso-efi-initrd` | the same | the same, and also `/kernel`, `/initrd.img`, `/cmdline` in the ISO tree |
+//! | `raw-efi`, `qcow2-efi` | systemd-boot on a FAT32 ESP, the GPT's only partition | `/kernel`, `/initrd.img` on the ESP |
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use linuxkit_rootfs::{Entry, EntryKind, EntrySink};
+use sha2::{Digest, Sha256};
+
+use crate::fat::{FatBuilder, FatType};
+use crate::fstree::FsTree;
+use crate::gpt::{ALIGN, Guid, Layout};
+use crate::iso::{BiosBoot, ElTorito, Hybrid, IsoAlias, IsoOptions, write_iso_with};
+
+/// The boot loader image, by digest: `pkg/bootloader` built by
+/// `linuxkit pkg build` from its `debian.lock`, which makes the digest
+/// stable. When the lockfile changes, this digest must change with it
+/// (`cargo test -p linuxkit --test formats` says so).
+pub const BOOTLOADER_IMAGE: &str = "docker.io/linuxkit/bootloader@sha256:9b716833515ab4f884d37539efb45179434fae70a27f3539660374366d880c91";
+
+/// The package directory the boot loader image is built from.
+pub const BOOTLOADER_PACKAGE: &str = "pkg/bootloader";
+
+const ISOLINUX_BIN: &str = "usr/lib/ISOLINUX/isolinux.bin";
+const ISOHDPFX_BIN: &str = "usr/lib/ISOLINUX/isohdpfx.bin";
+const LDLINUX_C32: &str = "usr/lib/syslinux/modules/bios/ldlinux.c32";
+const SYSTEMD_BOOT_X64: &str = "usr/lib/systemd/boot/efi/systemd-bootx64.efi";
+
+/// The files of the boot loader image the formats use (paths in the image,
+/// as Debian installs them).
+pub const BOOTLOADER_FILES: &[&str] = &[ISOLINUX_BIN, ISOHDPFX_BIN, LDLINUX_C32, SYSTEMD_BOOT_X64];
+
+/// The boot loader files. Collect them by flattening the boot loader image
+/// into it (it is an [`EntrySink`] keeping only [`BOOTLOADER_FILES`]), or
+/// read them from a directory with [`Bootloader::from_dir`].
+#[derive(Clone, Default)]
+pub struct Bootloader {
+    files: BTreeMap<String, Vec<u8>>,
+}
+
+impl fmt::Debug for Bootloader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.files.iter().map(|(k, v)| (k, v.len())))
+            .finish()
+    }
+}
+
+impl Bootloader {
+    /// Reads [`BOOTLOADER_FILES`] under `root` (`/` for the host's own
+    /// `isolinux`, `syslinux-common` and `systemd-boot-efi` packages).
+    pub fn from_dir(root: &Path) -> io::Result<Bootloader> {
+        let mut b = Bootloader::default();
+        for f in BOOTLOADER_FILES {
+            let p = root.join(f);
+            let data = std::fs::read(&p)
+                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", p.display())))?;
+            b.files.insert(f.to_string(), data);
+        }
+        Ok(b)
+    }
+
+    /// The files of [`BOOTLOADER_FILES`] not collected (empty when
+    /// complete).
+    pub fn missing(&self) -> Vec<&'static str> {
+        BOOTLOADER_FILES
+            .iter()
+            .copied()
+            .filter(|f| !self.files.contains_key(*f))
+            .collect()
+    }
+
+    fn get(&self, path: &str) -> io::Result<&[u8]> {
+        self.files.get(path).map(Vec::as_slice).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("the boot loader image has no {path}"),
+            )
+        })
+    }
+}
+
+impl EntrySink for Bootloader {
+    fn add(&mut self, e: &Entry, data: &mut dyn Read) -> linuxkit_rootfs::Result<()> {
+        let path = e.path.trim_start_matches("./").trim_start_matches('/');
+        if e.kind != EntryKind::File || !BOOTLOADER_FILES.contains(&path) {
+            return Ok(());
+        }
+        let mut buf = Vec::with_capacity(e.size as usize);
+        data.take(e.size)
+            .read_to_end(&mut buf)
+            .map_err(|source| linuxkit_rootfs::Error::Io {
+                context: format!("cannot read {path} of the boot loader image"),
+                source,
+            })?;
+        self.files.insert(path.to_string(), buf);
+        Ok(())
+    }
+}
+
+/// What the bootable formats boot: the kernel, the initrd (a file: it can
+/// be large) and the command line.
+pub(crate) struct BootFiles<'a> {
+    pub kernel: &'a [u8],
+    pub initrd: &'a Path,
+    pub initrd_len: u64,
+    pub cmdline: &'a str,
+    /// A SHA-256 of all three: the seed of every derived identifier.
+    pub seed: [u8; 32],
+}
+
+/// The SHA-256 the identifiers of a bootable image derive from: of the
+/// kernel, the command line and the initrd's identifier (which stands for
+/// its bytes without reading them again).
+pub(crate) fn boot_seed(kernel: &[u8], cmdline: &str, initrd_id: &[u8; 32]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"linuxkit boot\0");
+    h.update((kernel.len() as u64).to_le_bytes());
+    h.update(kernel);
+    h.update((cmdline.len() as u64).to_le_bytes());
+    h.update(cmdline.as_bytes());
+    h.update(initrd_id);
+    h.finalize().into()
+}
+
+fn add_file(t: &mut FsTree, path: &str, size: u64, data: &mut dyn Read) -> io::Result<()> {
+    t.add_entry(&Entry::file(path, size), data)
+        .map_err(io::Error::other)
+}
+
+fn add_bytes(t: &mut FsTree, path: &str, data: &[u8]) -> io::Result<()> {
+    add_file(t, path, data.len() as u64, &mut &data[..])
+}
+
+/// The initrd, read in place when the image is written.
+fn add_initrd(t: &mut FsTree, path: &str, b: &BootFiles) -> io::Result<()> {
+    t.add_external(path, File::open(b.initrd)?, b.initrd_len)
+        .map(drop)
+}
+
+/// isolinux's configuration: boot the kernel and initrd at once, on the
+/// serial console too.
+fn isolinux_cfg(cmdline: &str) -> String {
+    let mut s = String::from(
+        "SERIAL 0 115200\nDEFAULT linuxkit\nPROMPT 0\nTIMEOUT 0\nLABEL linuxkit\n  KERNEL /boot/kernel\n  INITRD /boot/initrd.img\n",
+    );
+    if !cmdline.is_empty() {
+        s.push_str(&format!("  APPEND {cmdline}\n"));
+    }
+    s
+}
+
+/// Writes the BIOS ISO: isolinux, the kernel, the initrd and the command
+/// line, booting from El Torito and, through the isohybrid MBR, as a disk.
+/// The image is a whole number of MiB. `spool` is where the tree's file
+/// contents wait.
+pub(crate) fn write_bios_iso(
+    b: &BootFiles,
+    bl: &Bootloader,
+    spool: &Path,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let mut t = FsTree::new(Some(spool))?;
+    add_bytes(&mut t, "boot/kernel", b.kernel)?;
+    add_initrd(&mut t, "boot/initrd.img", b)?;
+    add_bytes(&mut t, "boot/cmdline", b.cmdline.as_bytes())?;
+    add_bytes(&mut t, "isolinux/isolinux.bin", bl.get(ISOLINUX_BIN)?)?;
+    add_bytes(&mut t, "isolinux/ldlinux.c32", bl.get(LDLINUX_C32)?)?;
+    add_bytes(
+        &mut t,
+        "isolinux/isolinux.cfg",
+        isolinux_cfg(b.cmdline).as_bytes(),
+    )?;
+    let mbr = bl.get(ISOHDPFX_BIN)?;
+    if mbr.len() < 432 {
+        return Err(io::Error::other(format!(
+            "the boot loader image's {ISOHDPFX_BIN} has {} bytes, expected at least 432",
+            mbr.len()
+        )));
+    }
+    let opts = IsoOptions {
+        volume_id: None,
+        joliet: true,
+        el_torito: Some(ElTorito {
+            bios: Some(BiosBoot::isolinux("isolinux/isolinux.bin")),
+            efi: None,
+        }),
+        hybrid: Some(Hybrid {
+            boot_code: mbr[..432].to_vec(),
+        }),
+        aliases: Vec::new(),
+    };
+    write_iso_with(&t, &opts, out)
+}
+
+/// The ESP: systemd-boot as the removable-media loader (so no boot entry
+/// in the firmware is needed), one loader entry, and the kernel, initrd
+/// and command line beside it (systemd-boot only reads its own volume).
+pub(crate) fn esp(b: &BootFiles, bl: &Bootloader, fat32: bool) -> io::Result<FatBuilder> {
+    let mut f = FatBuilder::new()
+        .label("LINUXKIT")?
+        .volume_id(crate::ids::id32(&b.seed, "esp volume id"));
+    if fat32 {
+        f = f.fat_type(FatType::Fat32).hidden_sectors(ALIGN as u32);
+    }
+    f.add_bytes("EFI/BOOT/BOOTX64.EFI", bl.get(SYSTEMD_BOOT_X64)?.to_vec())?;
+    f.add_bytes(
+        "loader/loader.conf",
+        b"timeout 0\ndefault linuxkit.conf\n".to_vec(),
+    )?;
+    let mut entry = String::from("title LinuxKit\nlinux /kernel\ninitrd /initrd.img\n");
+    if !b.cmdline.is_empty() {
+        entry.push_str(&format!("options {}\n", b.cmdline));
+    }
+    f.add_bytes("loader/entries/linuxkit.conf", entry.into_bytes())?;
+    f.add_bytes("kernel", b.kernel.to_vec())?;
+    f.add_file("initrd.img", b.initrd)?;
+    f.add_bytes("cmdline", b.cmdline.as_bytes().to_vec())?;
+    Ok(f)
+}
+
+/// Writes the UEFI ISO: the ESP as the El Torito UEFI image (and, through
+/// the hybrid MBR's 0xEF partition, as a disk's ESP); with `with_files`
+/// (`iso-efi-initrd`) the kernel, initrd and command line are also files
+/// of the ISO, as the reference's `iso-efi-initrd` has them: the ESP's
+/// files are aligned to ISO sectors and the ISO's directory records point
+/// at them, so they are stored once.
+pub(crate) fn write_efi_iso(
+    b: &BootFiles,
+    bl: &Bootloader,
+    with_files: bool,
+    spool: &Path,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let mut esp = esp(b, bl, false)?;
+    if with_files {
+        esp = esp.align_files(crate::iso::SECTOR as u64);
+    }
+    let mut img = tempfile::tempfile_in(spool)?;
+    {
+        let mut w = BufWriter::with_capacity(1 << 20, &mut img);
+        esp.write(&mut w)?;
+        w.flush()?;
+    }
+    let len = img.stream_position()?;
+    let mut t = FsTree::new(Some(spool))?;
+    let source = t.add_external("EFI/efiboot.img", img, len)?;
+    let mut aliases = Vec::new();
+    if with_files {
+        for (name, size) in [
+            ("kernel", b.kernel.len() as u64),
+            ("initrd.img", b.initrd_len),
+            ("cmdline", b.cmdline.len() as u64),
+        ] {
+            match esp.file_offset(name)? {
+                Some(offset) => {
+                    t.add_external_part(name, source, offset, size)?;
+                    aliases.push(IsoAlias {
+                        path: name.into(),
+                        within: "EFI/efiboot.img".into(),
+                        offset,
+                    });
+                }
+                None => add_bytes(&mut t, name, b"")?,
+            }
+        }
+    }
+    let opts = IsoOptions {
+        volume_id: None,
+        joliet: true,
+        el_torito: Some(ElTorito {
+            bios: None,
+            efi: Some("EFI/efiboot.img".into()),
+        }),
+        hybrid: Some(Hybrid::default()),
+        aliases,
+    };
+    write_iso_with(&t, &opts, out)
+}
+
+/// The GPT of a disk of `disk` bytes whose only partition is an ESP of
+/// `esp_len` bytes (`raw-efi`), its GUIDs derived from `seed`.
+pub(crate) fn efi_disk_layout(seed: &[u8], esp_len: u64, disk: u64) -> io::Result<Layout> {
+    let mut l = Layout::new(disk, seed);
+    l.add(Guid::EFI_SYSTEM, "EFI system partition", esp_len, 0)?;
+    Ok(l)
+}
+
+/// Writes the disk of `l` (see [`efi_disk_layout`]) to `out` (a new, empty file):
+/// the tables, the ESP, the backup tables; the free space stays a hole.
+pub(crate) fn write_efi_disk(fat: &FatBuilder, l: &Layout, out: &mut File) -> io::Result<u64> {
+    let disk = l.sectors * crate::mbr::SECTOR;
+    out.write_all(&l.primary(None)?)?;
+    let p = &l.partitions[0];
+    out.seek(SeekFrom::Start(p.first_lba * crate::mbr::SECTOR))?;
+    {
+        let mut w = BufWriter::with_capacity(1 << 20, &mut *out);
+        fat.write(&mut w)?;
+        w.flush()?;
+    }
+    let backup = l.backup()?;
+    out.seek(SeekFrom::Start(disk - backup.len() as u64))?;
+    out.write_all(&backup)?;
+    Ok(disk)
+}
+
+/// "content N MiB does not fit in --size M".
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ContentTooLarge {
+    pub content: u64,
+    pub size: u64,
+}
+
+impl fmt::Display for ContentTooLarge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "content {} MiB does not fit in --size {}M",
+            self.content.div_ceil(1 << 20),
+            self.size >> 20
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn isolinux_config_boots_the_initrd() {
+        let c = isolinux_cfg("console=ttyS0");
+        assert!(c.starts_with("SERIAL 0 115200\n"));
+        assert!(
+            c.contains("KERNEL /boot/kernel\n  INITRD /boot/initrd.img\n  APPEND console=ttyS0\n")
+        );
+        assert!(!isolinux_cfg("").contains("APPEND"));
+    }
+
+    #[test]
+    fn the_collector_keeps_only_the_boot_loader_files() {
+        let mut b = Bootloader::default();
+        assert_eq!(b.missing().len(), BOOTLOADER_FILES.len());
+        b.add(
+            &Entry::file("usr/lib/ISOLINUX/isolinux.bin", 3),
+            &mut &b"abc"[..],
+        )
+        .unwrap();
+        b.add(
+            &Entry::file("usr/share/doc/isolinux/copyright", 1),
+            &mut &b"x"[..],
+        )
+        .unwrap();
+        assert_eq!(b.files.len(), 1);
+        assert_eq!(b.get(ISOLINUX_BIN).unwrap(), b"abc");
+        assert!(!b.missing().contains(&ISOLINUX_BIN));
+    }
+
+    #[test]
+    fn too_large_names_both_sizes() {
+        let e = ContentTooLarge {
+            content: (70 << 20) + 1,
+            size: 64 << 20,
+        };
+        assert_eq!(e.to_string(), "content 71 MiB does not fit in --size 64M");
+    }
+}
