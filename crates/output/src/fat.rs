@@ -812,21 +812,9 @@ fn lfn_checksum(short: &[u8; 11]) -> u8 {
 
 /// FAT date and time of a Unix time (UTC), clamped to 1980–2107.
 fn fat_datetime(t: u64) -> (u16, u16) {
-    let t = t.clamp(315_532_800, 4_354_819_198);
-    let days = (t / 86400) as i64;
-    let secs = t % 86400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u16;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u16;
-    let y = (yoe + era * 400 + i64::from(m <= 2)) as u16;
-    let date = (y - 1980) << 9 | m << 5 | d;
-    let time =
-        ((secs / 3600) as u16) << 11 | ((secs / 60 % 60) as u16) << 5 | (secs % 60 / 2) as u16;
+    let (y, m, d, h, mi, s) = crate::iso::civil(t.clamp(315_532_800, 4_354_819_198));
+    let date = ((y - 1980) as u16) << 9 | (m as u16) << 5 | d as u16;
+    let time = (h as u16) << 11 | (mi as u16) << 5 | (s / 2) as u16;
     (date, time)
 }
 

@@ -184,8 +184,9 @@ fn sectors(bytes: u64) -> u32 {
     bytes.div_ceil(SECTOR as u64) as u32
 }
 
-/// Year, month, day, hour, minute, second (UTC) of a Unix time.
-fn civil(t: u64) -> (i64, u32, u32, u32, u32, u32) {
+/// Year, month, day, hour, minute, second (UTC) of a Unix time (also
+/// the FAT writer's calendar).
+pub(crate) fn civil(t: u64) -> (i64, u32, u32, u32, u32, u32) {
     let days = (t / 86400) as i64;
     let secs = t % 86400;
     // Howard Hinnant's civil_from_days.
