@@ -95,6 +95,15 @@ pub fn bundles(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
+/// A bundle's name: its directory's.
+pub fn bundle_name(bundle: &Path) -> String {
+    bundle
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned()
+}
+
 /// Runs every bundle of `phase`; returns each name with its outcome.
 pub fn run_phase(phase: Phase, cmdline: &Cmdline) -> Vec<(String, Outcome)> {
     let list = bundles(phase.dir());
@@ -104,11 +113,7 @@ pub fn run_phase(phase: Phase, cmdline: &Cmdline) -> Vec<(String, Outcome)> {
     }
     let _ = fs::create_dir_all(phase.log_dir());
     for b in list {
-        let name = b
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
+        let name = bundle_name(&b);
         info!("{} {name}: starting", phase.word());
         let outcome = run_bundle(phase, &b, &name, cmdline);
         match &outcome {

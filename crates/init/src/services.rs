@@ -126,11 +126,7 @@ pub fn start_containerd() -> io::Result<()> {
 /// Starts the service in `bundle`: runtime.json's filesystem steps, the
 /// container and its task, the namespace binds.
 pub fn start(bundle: &Path) -> io::Result<()> {
-    let name = bundle
-        .file_name()
-        .unwrap_or_default()
-        .to_string_lossy()
-        .into_owned();
+    let name = crate::onboot::bundle_name(bundle);
     let rt = runtime::load(bundle)?;
     let ns = namespace_of(&rt);
     // A previous instance (`service restart`, a re-run) is removed first.
@@ -217,11 +213,7 @@ fn task_pid(ns: &str, name: &str) -> Option<i32> {
 /// Stops a service: TERM, up to `grace` for it to exit, KILL; then its
 /// task and container are deleted and its rootfs unmounted.
 pub fn stop(bundle: &Path, grace: Duration) -> io::Result<()> {
-    let name = bundle
-        .file_name()
-        .unwrap_or_default()
-        .to_string_lossy()
-        .into_owned();
+    let name = crate::onboot::bundle_name(bundle);
     let ns = namespace_of(&runtime::load(bundle)?);
     let quiet = |c: &mut Command| c.stdout(Stdio::null()).stderr(Stdio::null()).status();
     let _ = quiet(ctr(&ns).args(["task", "kill", "--signal", "SIGTERM", &name]));
@@ -263,11 +255,7 @@ pub fn start_all() {
     info!("containerd started");
     watch_exits();
     for b in list {
-        let name = b
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
+        let name = crate::onboot::bundle_name(&b);
         match start(&b) {
             Ok(()) => info!("service {name}: started"),
             Err(e) => warn!("service {name}: FAILED to start: {e}"),
