@@ -18,8 +18,11 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::{Mutex, MutexGuard, OnceLock};
+
+mod common;
+use common::{linuxkit, root, succeeded};
 use std::time::{Duration, Instant};
 
 /// The packages the tests' images use.
@@ -40,30 +43,6 @@ const PACKAGES: &[&str] = &[
     "metadata",
 ];
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-fn linuxkit(cache: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_linuxkit"));
-    c.env("LINUXKIT_CACHE", cache).current_dir(repo());
-    c
-}
-
-fn ok(what: &str, out: Output) -> Output {
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
 /// The shared cache with the package set built, once per test run.
 fn cache() -> &'static Path {
     static CACHE: OnceLock<PathBuf> = OnceLock::new();
@@ -71,7 +50,7 @@ fn cache() -> &'static Path {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("boot-cache");
         std::fs::create_dir_all(&dir).unwrap();
         let dirs: Vec<String> = PACKAGES.iter().map(|p| format!("pkg/{p}")).collect();
-        ok(
+        succeeded(
             "linuxkit pkg build",
             linuxkit(&dir)
                 .arg("pkg")
@@ -93,7 +72,7 @@ fn vm_slot() -> MutexGuard<'static, ()> {
 /// `linuxkit build` of `yml` into `out`; returns the image's path prefix.
 fn build(yml: &Path, out: &Path) -> PathBuf {
     std::fs::create_dir_all(out).unwrap();
-    ok(
+    succeeded(
         "linuxkit build",
         linuxkit(cache())
             .args(["build", "--dir"])
@@ -119,7 +98,7 @@ fn run_qemu(image: &Path, args: &[&str]) -> Output {
 /// Writes `DIR/NAME.yml`: a kernel and init images from this repository's
 /// packages (`@pkg:` with absolute paths), then `rest`.
 fn write_yml(dir: &Path, name: &str, init: &[&str], rest: &str) -> PathBuf {
-    let p = repo().join("pkg");
+    let p = root().join("pkg");
     let p = p.display();
     let mut y =
         format!("kernel:\n  image: \"@pkg:{p}/kernel\"\n  cmdline: \"console=ttyS0\"\ninit:\n");
@@ -139,8 +118,8 @@ fn text(b: &[u8]) -> String {
 #[test]
 fn check_image_passes_and_powers_off() {
     let out = tempfile::tempdir().unwrap();
-    let image = build(&repo().join("examples/check.yml"), out.path());
-    let r = ok(
+    let image = build(&root().join("examples/check.yml"), out.path());
+    let r = succeeded(
         "run check",
         run_qemu(
             &image,
@@ -220,7 +199,7 @@ fn crashing_service_is_reported_on_the_console() {
     );
     let image = build(&yml, out.path());
     let report = "service crasher: FAILED, exited with status 7";
-    let r = ok(
+    let r = succeeded(
         "run crash",
         run_qemu(
             &image,
@@ -266,10 +245,10 @@ fn http_get(port: u16) -> Option<String> {
 #[test]
 fn standard_example_serves_nginx_and_shuts_down_cleanly() {
     let out = tempfile::tempdir().unwrap();
-    let image = build(&repo().join("examples/linuxkit.yml"), out.path());
+    let image = build(&root().join("examples/linuxkit.yml"), out.path());
     let port = free_port();
     let _slot = vm_slot();
-    ok(
+    succeeded(
         "run --detached",
         linuxkit(cache())
             .args([
@@ -307,7 +286,7 @@ fn standard_example_serves_nginx_and_shuts_down_cleanly() {
     let page =
         page.unwrap_or_else(|| panic!("nginx never answered on port {port}; console:\n{console}"));
     assert!(page.contains("Welcome to nginx on LinuxKit"), "{page}");
-    ok("run --stop", stop);
+    succeeded("run --stop", stop);
     assert!(
         console.contains("eth0: leased 10.0.2.15"),
         "dhcpcd got no lease:\n{console}"
@@ -345,7 +324,7 @@ fn metadata_cd_from_run_data_reaches_run_config() {
     );
     let image = build(&yml, out.path());
     let data = r#"{"hostname":{"content":"mdhost"},"greeting":{"content":"hello from the CD"}}"#;
-    let r = ok(
+    let r = succeeded(
         "run --data",
         run_qemu(
             &image,

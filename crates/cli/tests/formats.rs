@@ -13,8 +13,11 @@
 //! download cache (`~/.cache/linuxkit/debian`) is shared with other runs.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
+
+mod common;
+use common::{linuxkit, ok, root};
 
 use sha2::{Digest, Sha256};
 
@@ -54,37 +57,8 @@ const FILES: &[(&str, &str)] = &[
 
 const GIB: u64 = 1 << 30;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
 fn check_yml() -> PathBuf {
     root().join("examples/check.yml")
-}
-
-fn linuxkit(cache: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_linuxkit"));
-    c.env("LINUXKIT_CACHE", cache)
-        .env_remove("LINUXKIT_QEMU_ACCEL")
-        .current_dir(root())
-        .stdin(Stdio::null());
-    c
-}
-
-/// Runs `c`; panics with its output unless it succeeds.
-fn ok(c: &mut Command) -> Output {
-    let out = c.output().unwrap_or_else(|e| panic!("{c:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{c:?} failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
 }
 
 /// Runs a validator; panics (naming it) when it is not installed or fails.
