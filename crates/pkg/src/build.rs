@@ -35,6 +35,7 @@ use linuxkit_rootfs::{DEFAULT_MTIME, Entry, EntryKind, EntrySink};
 use serde::Serialize;
 
 use crate::debian::{self, Client, DebArchive, DebianError, Dependency, ResolveOptions};
+use crate::filter::PathPatterns;
 use crate::kernel::KernelInfo;
 use crate::lock::{LOCKFILE, LockRequest, LockedDeb, Lockfile};
 use crate::{DebianSource, Package, PkgError};
@@ -499,7 +500,13 @@ fn assemble(
             layer.add_deb(&label, &deb)?;
             packages.push(label);
         }
-        layer.keep_prefixes(&src.include, &src.exclude);
+        let patterns = |v: &[String], globs| {
+            PathPatterns::new(v, globs).map_err(|message| BuildError::Package {
+                build_yml: build_yml.clone(),
+                message: format!("`debian`: {message}"),
+            })
+        };
+        layer.keep_paths(&patterns(&src.include, false)?, &patterns(&src.exclude, true)?);
         if let Some(k) = &info.kernel {
             let (l, k) = crate::kernel::layout(&layer, k, &build_yml)?;
             layer = l;
@@ -522,7 +529,7 @@ fn assemble(
     for (i, c) in info.concat.iter().enumerate() {
         add_concat(&mut layer, pkg, i, c)?;
     }
-    Ok((layer.to_tar(&[])?, packages, kernel))
+    Ok((layer.to_tar()?, packages, kernel))
 }
 
 /// One `files:` entry, as a LinuxKit YAML's `files:` would add it: missing
@@ -1032,21 +1039,12 @@ impl Layer {
     }
 
     /// Keeps only the paths under an `include` prefix (all if `include` is
-    /// empty; parent directories of a prefix stay too) and not under an
-    /// `exclude` prefix. Prefixes match whole path components.
-    pub fn keep_prefixes(&mut self, include: &[String], exclude: &[String]) {
-        let norm = |v: &[String]| -> Vec<String> {
-            v.iter()
-                .filter_map(|e| normalize(e).ok().filter(|e| !e.is_empty()))
-                .collect()
-        };
-        let (include, exclude) = (norm(include), norm(exclude));
-        let under = |p: &str, e: &str| {
-            p == e || (p.starts_with(e) && p.as_bytes().get(e.len()) == Some(&b'/'))
-        };
+    /// empty; parent directories of a prefix stay too) and not covered by
+    /// an `exclude` entry (a prefix or a glob, see [`PathPatterns`]).
+    pub fn keep_paths(&mut self, include: &PathPatterns, exclude: &PathPatterns) {
         self.items.retain(|p, _| {
-            !exclude.iter().any(|e| under(p, e))
-                && (include.is_empty() || include.iter().any(|i| under(p, i) || under(i, p)))
+            !exclude.covers(p)
+                && (include.is_empty() || include.covers(p) || include.is_parent_of_prefix(p))
         });
     }
 
@@ -1055,26 +1053,12 @@ impl Layer {
         self.items.keys().map(String::as_str)
     }
 
-    /// The layer as an uncompressed tar: entries under an `exclude` prefix
-    /// are dropped, missing parent directories are added (0755, root), all
-    /// other entries come in path order, then hard links. A hard link whose
-    /// target was excluded or replaced becomes a copy of the content it
-    /// linked to.
-    pub fn to_tar(&self, exclude: &[String]) -> Result<Vec<u8>, BuildError> {
-        let exclude: Vec<String> = exclude
-            .iter()
-            .filter_map(|e| normalize(e).ok().filter(|e| !e.is_empty()))
-            .collect();
-        let excluded = |p: &str| {
-            exclude
-                .iter()
-                .any(|e| p == e || (p.starts_with(e.as_str()) && p.as_bytes()[e.len()] == b'/'))
-        };
-        let kept: Vec<&Item> = self
-            .items
-            .values()
-            .filter(|i| !excluded(&i.entry.path))
-            .collect();
+    /// The layer as an uncompressed tar: missing parent directories are
+    /// added (0755, root), all other entries come in path order, then hard
+    /// links. A hard link whose target was excluded or replaced becomes a
+    /// copy of the content it linked to.
+    pub fn to_tar(&self) -> Result<Vec<u8>, BuildError> {
+        let kept: Vec<&Item> = self.items.values().collect();
         let mut parents = BTreeSet::new();
         for i in &kept {
             let mut p = i.entry.path.as_str();
@@ -1099,8 +1083,7 @@ impl Layer {
         for i in kept {
             match &i.entry.kind {
                 EntryKind::Hardlink { target } => {
-                    let intact = !excluded(target)
-                        && self
+                    let intact = self
                             .items
                             .get(target)
                             .is_some_and(|t| Rc::ptr_eq(&t.data, &i.data));
@@ -1142,7 +1125,7 @@ impl Layer {
 }
 
 /// `./usr/bin/` → `usr/bin`; refuses `..` components.
-fn normalize(p: &str) -> Result<String, String> {
+pub(crate) fn normalize(p: &str) -> Result<String, String> {
     let mut parts = Vec::new();
     for c in p.split('/') {
         match c {

@@ -484,10 +484,21 @@ fn de_kernel<'de, D: Deserializer<'de>>(d: D) -> Result<Option<KernelSpec>, D::E
     Ok(Some(k))
 }
 
-/// The path prefixes dropped from `debian:` images unless `exclude` says
-/// otherwise: documentation, manual pages and translations.
-pub const DEFAULT_DEBIAN_EXCLUDE: [&str; 3] =
-    ["usr/share/doc", "usr/share/man", "usr/share/locale"];
+/// What `debian:` images leave out unless `exclude` says otherwise: what a
+/// LinuxKit machine never reads — documentation, manual and info pages,
+/// translations, packaging metadata, C headers, static libraries — and
+/// glibc's iconv charset modules (8 MB in every image that has libc6; UTF-8
+/// and ASCII need none of them).
+pub const DEFAULT_DEBIAN_EXCLUDE: [&str; 8] = [
+    "usr/share/doc",
+    "usr/share/man",
+    "usr/share/info",
+    "usr/share/locale",
+    "usr/share/lintian",
+    "usr/include",
+    "usr/lib/**/*.a",
+    "usr/lib/*/gconv",
+];
 
 /// `debian:` of a `build.yml`: the image's single layer is the contents of
 /// these packages and their dependencies.
@@ -508,14 +519,42 @@ pub struct DebianSource {
     /// installs the listed packages only.
     #[serde(default = "yes")]
     pub dependencies: bool,
-    /// Path prefixes left out of the image (`usr/share/doc` drops the
-    /// directory and everything below it).
-    #[serde(default = "default_debian_exclude")]
+    /// Path prefixes or globs left out of the image (`usr/share/doc` drops
+    /// the directory and everything below it; see [`crate::filter`]).
+    #[serde(
+        default = "default_debian_exclude",
+        deserialize_with = "de_exclude"
+    )]
     pub exclude: Vec<String>,
     /// If not empty, only paths under these prefixes (and their parent
     /// directories) are kept; `exclude` still applies.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "de_include"
+    )]
     pub include: Vec<String>,
+}
+
+fn de_exclude<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    de_patterns(d, "exclude", true)
+}
+
+fn de_include<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    de_patterns(d, "include", false)
+}
+
+/// A list of `include`/`exclude` entries, refused at its line if an entry
+/// is not a valid prefix or glob.
+fn de_patterns<'de, D: Deserializer<'de>>(
+    d: D,
+    key: &str,
+    globs: bool,
+) -> Result<Vec<String>, D::Error> {
+    let v = Vec::<String>::deserialize(d)?;
+    crate::filter::PathPatterns::new(&v, globs)
+        .map_err(|m| de::Error::custom(format!("`debian.{key}`: {m}")))?;
+    Ok(v)
 }
 
 fn default_components() -> Vec<String> {
@@ -861,6 +900,20 @@ workdir: /
         )
         .unwrap();
         assert!(b.debian.unwrap().exclude.is_empty());
+
+        let e = BuildYml::parse(
+            "b.yml",
+            "image: x\ndebian:\n  packages: [a]\n  include: [\"usr/*/bin\"]\n",
+        )
+        .unwrap_err();
+        assert!(e.to_string().starts_with("b.yml:"), "{e}");
+        assert!(e.to_string().contains("`exclude` only"), "{e}");
+        let e = BuildYml::parse(
+            "b.yml",
+            "image: x\ndebian:\n  packages: [a]\n  exclude: [\"usr/[lib\"]\n",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("`debian.exclude`: \"usr/[lib\""), "{e}");
 
         let e = BuildYml::parse("b.yml", "image: x\ndebian:\n  package: [a]\n").unwrap_err();
         assert!(e.to_string().contains("unknown field `package`"), "{e}");

@@ -4,7 +4,8 @@
 //! For each entry, `linuxkit pkg build` runs
 //!
 //! ```text
-//! cargo build --release --locked -p PACKAGE --bin BIN --target ARCH-unknown-linux-musl
+//! cargo build --release --locked -p PACKAGE --bin BIN --target ARCH-unknown-linux-musl \
+//!     --config profile.release.strip="symbols"
 //! ```
 //!
 //! in the nearest directory at or above the package directory whose
@@ -83,6 +84,10 @@ pub fn build_binary(
             "--target",
             target,
             "--message-format=json-render-diagnostics",
+            // Symbols are dead weight in an initrd the kernel unpacks at
+            // every boot; strip whatever the workspace's profile says.
+            "--config",
+            "profile.release.strip=\"symbols\"",
         ])
         .current_dir(&root)
         .stdin(Stdio::null())

@@ -559,7 +559,7 @@ pub fn layout(
         e.size = data.len() as u64;
         tar.put(e, data.to_vec());
     }
-    let kernel_tar = tar.to_tar(&[])?;
+    let kernel_tar = tar.to_tar()?;
 
     let mut out = Layer::new();
     out.put(

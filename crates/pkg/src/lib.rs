@@ -32,6 +32,7 @@ pub mod cargo;
 pub mod debian;
 pub mod docker;
 mod error;
+pub mod filter;
 mod git;
 pub mod kernel;
 pub mod lock;

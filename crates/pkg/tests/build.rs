@@ -9,6 +9,7 @@ use std::path::Path;
 use linuxkit_oci::{Cache, Digest};
 use linuxkit_pkg::build::{self, BuildError, Layer};
 use linuxkit_pkg::debian::DebArchive;
+use linuxkit_pkg::filter::PathPatterns;
 use linuxkit_pkg::{Package, PkgOptions};
 
 /// One `data.tar` entry: (path, type, mode, uid, content or link target).
@@ -68,6 +69,9 @@ fn two_debs(dir: &Path) -> (DebArchive, DebArchive) {
             ("./etc/conf", F, 0o640, 42, b"owned by 42"),
             ("./usr/share/doc/a/copyright", F, 0o644, 0, b"legal"),
             ("./usr/share/docs-not-doc", F, 0o644, 0, b"kept"),
+            ("./usr/lib/x86_64-linux-gnu/gconv/IBM1047.so", F, 0o644, 0, b"charset"),
+            ("./usr/lib/x86_64-linux-gnu/libz.a", F, 0o644, 0, b"static"),
+            ("./usr/lib/x86_64-linux-gnu/libz.so.1", F, 0o644, 0, b"shared"),
         ],
     );
     let b = fake_deb(
@@ -115,21 +119,30 @@ fn listing(tar_bytes: &[u8]) -> Vec<(String, char, u32, u64, u64, String)> {
     out
 }
 
-fn default_exclude() -> Vec<String> {
-    linuxkit_pkg::DEFAULT_DEBIAN_EXCLUDE
+/// `layer` as a tar after the default `debian.exclude`.
+fn default_excluded(mut layer: Layer) -> Vec<u8> {
+    let exclude: Vec<String> = linuxkit_pkg::DEFAULT_DEBIAN_EXCLUDE
         .iter()
         .map(|s| s.to_string())
-        .collect()
+        .collect();
+    layer.keep_paths(
+        &PathPatterns::new(&[], false).unwrap(),
+        &PathPatterns::new(&exclude, true).unwrap(),
+    );
+    layer.to_tar().unwrap()
 }
 
 #[test]
 fn layer_merges_packages_in_order_and_drops_excluded_paths() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = two_debs(dir.path());
-    let mut layer = Layer::new();
-    layer.add_deb("a 1.0-1", &a).unwrap();
-    layer.add_deb("b 1.0-1", &b).unwrap();
-    let got = listing(&layer.to_tar(&default_exclude()).unwrap());
+    let layer = || {
+        let mut layer = Layer::new();
+        layer.add_deb("a 1.0-1", &a).unwrap();
+        layer.add_deb("b 1.0-1", &b).unwrap();
+        layer
+    };
+    let got = listing(&default_excluded(layer()));
     let m = linuxkit_rootfs::DEFAULT_MTIME;
     let row = |p: &str, k: char, mode: u32, uid: u64, body: &str| {
         (p.to_string(), k, mode, uid, m, body.to_string())
@@ -150,6 +163,10 @@ fn layer_merges_packages_in_order_and_drops_excluded_paths() {
             row("lib/", 'd', 0o755, 0, ""),
             row("lib/x", 'f', 0o644, 0, "x"),
             row("usr/", 'd', 0o755, 0, ""),
+            row("usr/lib/", 'd', 0o755, 0, ""),
+            row("usr/lib/x86_64-linux-gnu/", 'd', 0o755, 0, ""),
+            // Globs: static libraries and iconv modules are gone.
+            row("usr/lib/x86_64-linux-gnu/libz.so.1", 'f', 0o644, 0, "shared"),
             row("usr/share/", 'd', 0o755, 0, ""),
             // A prefix matches whole components only.
             row("usr/share/docs-not-doc", 'f', 0o644, 0, "kept"),
@@ -158,16 +175,11 @@ fn layer_merges_packages_in_order_and_drops_excluded_paths() {
         ]
     );
     // Without exclusions the documentation is there.
-    let all = listing(&layer.to_tar(&[]).unwrap());
+    let all = listing(&layer().to_tar().unwrap());
     assert!(all.iter().any(|r| r.0 == "usr/share/doc/a/copyright"));
+    assert!(all.iter().any(|r| r.0 == "usr/lib/x86_64-linux-gnu/libz.a"));
     // The same inputs give the same bytes.
-    let mut again = Layer::new();
-    again.add_deb("a", &a).unwrap();
-    again.add_deb("b", &b).unwrap();
-    assert_eq!(
-        again.to_tar(&default_exclude()).unwrap(),
-        layer.to_tar(&default_exclude()).unwrap()
-    );
+    assert_eq!(default_excluded(layer()), default_excluded(layer()));
 }
 
 #[test]
@@ -213,7 +225,7 @@ fn images_are_reproducible_and_carry_the_runtime_config() {
             let mut layer = Layer::new();
             layer.add_deb("a", &a).unwrap();
             layer.add_deb("b", &b).unwrap();
-            let tar = layer.to_tar(&default_exclude()).unwrap();
+            let tar = default_excluded(layer);
             let desc = build::store_image(&cache, &pkg, "amd64", &tar).unwrap();
             let manifest: linuxkit_oci::Manifest = serde_json::from_slice(
                 &cache
