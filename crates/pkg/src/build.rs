@@ -506,7 +506,10 @@ fn assemble(
                 message: format!("`debian`: {message}"),
             })
         };
-        layer.keep_paths(&patterns(&src.include, false)?, &patterns(&src.exclude, true)?);
+        layer.keep_paths(
+            &patterns(&src.include, false)?,
+            &patterns(&src.exclude, true)?,
+        );
         if let Some(k) = &info.kernel {
             let (l, k) = crate::kernel::layout(&layer, k, &build_yml)?;
             layer = l;
@@ -1084,9 +1087,9 @@ impl Layer {
             match &i.entry.kind {
                 EntryKind::Hardlink { target } => {
                     let intact = self
-                            .items
-                            .get(target)
-                            .is_some_and(|t| Rc::ptr_eq(&t.data, &i.data));
+                        .items
+                        .get(target)
+                        .is_some_and(|t| Rc::ptr_eq(&t.data, &i.data));
                     if intact {
                         links.push(i.clone());
                     } else {

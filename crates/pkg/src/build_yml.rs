@@ -521,10 +521,7 @@ pub struct DebianSource {
     pub dependencies: bool,
     /// Path prefixes or globs left out of the image (`usr/share/doc` drops
     /// the directory and everything below it; see [`crate::filter`]).
-    #[serde(
-        default = "default_debian_exclude",
-        deserialize_with = "de_exclude"
-    )]
+    #[serde(default = "default_debian_exclude", deserialize_with = "de_exclude")]
     pub exclude: Vec<String>,
     /// If not empty, only paths under these prefixes (and their parent
     /// directories) are kept; `exclude` still applies.
@@ -913,7 +910,10 @@ workdir: /
             "image: x\ndebian:\n  packages: [a]\n  exclude: [\"usr/[lib\"]\n",
         )
         .unwrap_err();
-        assert!(e.to_string().contains("`debian.exclude`: \"usr/[lib\""), "{e}");
+        assert!(
+            e.to_string().contains("`debian.exclude`: \"usr/[lib\""),
+            "{e}"
+        );
 
         let e = BuildYml::parse("b.yml", "image: x\ndebian:\n  package: [a]\n").unwrap_err();
         assert!(e.to_string().contains("unknown field `package`"), "{e}");

@@ -69,9 +69,21 @@ fn two_debs(dir: &Path) -> (DebArchive, DebArchive) {
             ("./etc/conf", F, 0o640, 42, b"owned by 42"),
             ("./usr/share/doc/a/copyright", F, 0o644, 0, b"legal"),
             ("./usr/share/docs-not-doc", F, 0o644, 0, b"kept"),
-            ("./usr/lib/x86_64-linux-gnu/gconv/IBM1047.so", F, 0o644, 0, b"charset"),
+            (
+                "./usr/lib/x86_64-linux-gnu/gconv/IBM1047.so",
+                F,
+                0o644,
+                0,
+                b"charset",
+            ),
             ("./usr/lib/x86_64-linux-gnu/libz.a", F, 0o644, 0, b"static"),
-            ("./usr/lib/x86_64-linux-gnu/libz.so.1", F, 0o644, 0, b"shared"),
+            (
+                "./usr/lib/x86_64-linux-gnu/libz.so.1",
+                F,
+                0o644,
+                0,
+                b"shared",
+            ),
         ],
     );
     let b = fake_deb(
@@ -166,7 +178,13 @@ fn layer_merges_packages_in_order_and_drops_excluded_paths() {
             row("usr/lib/", 'd', 0o755, 0, ""),
             row("usr/lib/x86_64-linux-gnu/", 'd', 0o755, 0, ""),
             // Globs: static libraries and iconv modules are gone.
-            row("usr/lib/x86_64-linux-gnu/libz.so.1", 'f', 0o644, 0, "shared"),
+            row(
+                "usr/lib/x86_64-linux-gnu/libz.so.1",
+                'f',
+                0o644,
+                0,
+                "shared"
+            ),
             row("usr/share/", 'd', 0o755, 0, ""),
             // A prefix matches whole components only.
             row("usr/share/docs-not-doc", 'f', 0o644, 0, "kept"),
