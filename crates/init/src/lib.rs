@@ -4,7 +4,7 @@
 //!
 //! | name | what |
 //! |---|---|
-//! | `/init` | [`switch_root`]: move the initramfs into a tmpfs, exec `/sbin/init` |
+//! | `/init` | [`switch_root`]: make a bind mount of the initramfs the root (no copy), exec `/sbin/init` |
 //! | `/sbin/init` | [`pid1`]: mounts, modules, banner, volumes, onboot, services; reaping; clean shutdown |
 //! | `modprobe` | [`modules`]: load a module or alias with its dependencies (also the kernel's helper) |
 //! | `service` | [`services`]: `ls`, `start`, `stop`, `restart` services |
@@ -17,10 +17,12 @@
 //! so boot stages can be measured from the console.
 
 pub mod cmdline;
+pub mod containerd;
 pub mod log;
 pub mod metadata;
 pub mod modules;
 pub mod mount;
+pub mod netlink;
 pub mod onboot;
 pub mod pid1;
 pub mod power;

@@ -107,6 +107,9 @@ pub fn main() -> ! {
         warn!("bringing the system up: {e}");
     }
     crate::power::watch();
+    // containerd starts now, in the background, so its start overlaps
+    // volumes and onboot; the services stage (020) waits for its socket.
+    services::start_containerd_early();
 
     for stage in stages(Path::new("/etc/init.d"), &init_d_files()) {
         match stage {
@@ -150,8 +153,9 @@ pub fn main() -> ! {
     shutdown(halt, &cmdline)
 }
 
-/// The shutdown path: onshutdown containers, TERM to everything, up to 5 s,
-/// KILL, sync, unmount the disks, power off or reboot.
+/// The shutdown path: onshutdown containers, TERM to everything, up to 5 s
+/// (only while something may still act on the TERM), KILL, sync, unmount
+/// the disks, power off or reboot.
 pub fn shutdown(halt: Halt, cmdline: &Cmdline) -> ! {
     services::SHUTTING_DOWN.store(true, Ordering::SeqCst);
     info!(
@@ -163,11 +167,7 @@ pub fn shutdown(halt: Halt, cmdline: &Cmdline) -> ! {
         }
     );
     onboot::run_phase(Phase::Onshutdown, cmdline);
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(-1), Signal::SIGTERM);
-    if !wait_children(Duration::from_secs(5)) {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(-1), Signal::SIGKILL);
-        wait_children(Duration::from_secs(2));
-    }
+    terminate_all();
     nix::unistd::sync();
     unmount_disks();
     nix::unistd::sync();
@@ -226,21 +226,140 @@ pub fn halt_main(name: &str, args: &[String]) -> i32 {
     }
 }
 
-/// Reaps until no child is left or `limit` passes; true if none is left.
-fn wait_children(limit: Duration) -> bool {
-    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+/// How long processes get to act on the TERM of shutdown, as in the
+/// reference's `rc.shutdown`.
+const TERM_GRACE: Duration = Duration::from_secs(5);
+/// How long the KILLed get to disappear (a process in uninterruptible
+/// sleep can take a moment).
+const KILL_GRACE: Duration = Duration::from_secs(2);
+
+/// TERM to every process, a wait of up to [`TERM_GRACE`] that ends as soon
+/// as nothing is left that may still act on it, then KILL to whatever
+/// remains. The reference sleeps the whole 5 s whatever happens; waiting
+/// only while it is useful saves those seconds on every power off.
+fn terminate_all() {
+    use nix::unistd::Pid;
+    let _ = nix::sys::signal::kill(Pid::from_raw(-1), Signal::SIGTERM);
+    let start = Instant::now();
+    let left = loop {
+        reap::reap_all();
+        let procs = processes();
+        let busy = procs.iter().any(|p| p.kind == Proc::Waited);
+        if !busy || start.elapsed() >= TERM_GRACE {
+            break procs;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    if left.is_empty() {
+        return;
+    }
+    let names: Vec<&str> = left.iter().map(|p| p.comm.as_str()).collect();
+    info!(
+        "shutdown: {} processes left after TERM ({}), sending KILL",
+        left.len(),
+        names.join(", ")
+    );
+    let _ = nix::sys::signal::kill(Pid::from_raw(-1), Signal::SIGKILL);
     let start = Instant::now();
     loop {
-        match waitpid(None::<nix::unistd::Pid>, Some(WaitPidFlag::WNOHANG)) {
-            Err(nix::errno::Errno::ECHILD) => return true,
-            Ok(WaitStatus::StillAlive) => {
-                if start.elapsed() >= limit {
-                    return false;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            _ => {}
+        reap::reap_all();
+        if processes().is_empty() || start.elapsed() >= KILL_GRACE {
+            return;
         }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// What a process means to the shutdown wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Proc {
+    /// A kernel thread, a zombie or the init itself: nothing to wait for.
+    Ignored,
+    /// May still act on the TERM: worth waiting for.
+    Waited,
+    /// Will not exit on TERM, so waiting for it only wastes time: it
+    /// ignores SIGTERM (an interactive shell on the console does), it is
+    /// a container's first process without a TERM handler (the kernel
+    /// drops the signal), or it is a containerd shim, which catches TERM and stays until containerd
+    /// deletes its task (its task's processes, which are the ones worth
+    /// waiting for, are counted on their own).
+    Survivor,
+}
+
+/// A process still there at shutdown.
+#[derive(Debug)]
+struct Process {
+    comm: String,
+    kind: Proc,
+}
+
+/// The live processes but us, from `/proc`.
+fn processes() -> Vec<Process> {
+    let me = std::process::id();
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut v = Vec::new();
+    for e in rd.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let dir = e.path();
+        let (Ok(stat), Ok(status)) = (
+            std::fs::read_to_string(dir.join("stat")),
+            std::fs::read_to_string(dir.join("status")),
+        ) else {
+            continue; // gone meanwhile
+        };
+        let (comm, kind) = classify(&stat, &status);
+        if kind != Proc::Ignored {
+            v.push(Process { comm, kind });
+        }
+    }
+    v
+}
+
+/// Sorts a process by its `/proc/PID/stat` and `/proc/PID/status`; also
+/// returns its command name.
+fn classify(stat: &str, status: &str) -> (String, Proc) {
+    /// `PF_KTHREAD` (include/linux/sched.h).
+    const PF_KTHREAD: u64 = 0x0020_0000;
+    let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+        return (String::new(), Proc::Ignored);
+    };
+    let comm = stat[open + 1..close].to_string();
+    // After the name: state ppid pgrp session tty_nr tpgid flags ...
+    let f: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+    let state = f.first().copied().unwrap_or("X");
+    let flags: u64 = f.get(6).and_then(|s| s.parse().ok()).unwrap_or(0);
+    if matches!(state, "Z" | "X" | "x") || flags & PF_KTHREAD != 0 {
+        return (comm, Proc::Ignored);
+    }
+    let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name));
+    let mask = |name: &str| {
+        field(name)
+            .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+            .unwrap_or(0)
+    };
+    let term = 1u64 << (libc::SIGTERM - 1);
+    let ignores_term = mask("SigIgn:") & term != 0;
+    // The first process of a PID namespace (a container's, `NSpid: 412 1`)
+    // only gets the signals it has a handler for from outside: without one,
+    // the kernel drops the TERM.
+    let ns_init = field("NSpid:").is_some_and(|f| {
+        let ids: Vec<&str> = f.split_whitespace().collect();
+        ids.len() > 1 && ids.last() == Some(&"1")
+    });
+    let deaf_ns_init = ns_init && mask("SigCgt:") & term == 0;
+    // The kernel keeps 15 bytes of the name: `containerd-shim` for
+    // containerd-shim-runc-v2.
+    if ignores_term || deaf_ns_init || comm.starts_with("containerd-shim") {
+        (comm, Proc::Survivor)
+    } else {
+        (comm, Proc::Waited)
     }
 }
 
@@ -271,6 +390,41 @@ fn unmount_disks() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shutdown_waits_only_for_processes_that_may_exit() {
+        let status = |ign: &str| format!("Name:\tx\nSigBlk:\t0000000000000000\nSigIgn:\t{ign}\n");
+        let none = status("0000000000000000");
+        // nginx (a name with a space and a parenthesis, to be sure).
+        let stat = "412 (ng x) y) S 1 412 412 0 -1 4194560 300 0 0 0";
+        assert_eq!(classify(stat, &none), ("ng x) y".into(), Proc::Waited));
+        // A kernel thread.
+        let kthread = "2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0";
+        assert_eq!(classify(kthread, &none).1, Proc::Ignored);
+        // A zombie.
+        assert_eq!(
+            classify("77 (sh) Z 1 77 77 0 -1 4194564 0", &none).1,
+            Proc::Ignored
+        );
+        // An interactive shell ignores TERM (bit 15 of SigIgn: 0x4000).
+        let sh = "90 (sh) S 1 90 90 34816 90 4194560 0";
+        assert_eq!(classify(sh, &status("0000000000384004")).1, Proc::Survivor);
+        // A container's first process: deaf to TERM unless it handles it.
+        let ns = |cgt: &str| format!("NSpid:\t412\t1\nSigIgn:\t0\nSigCgt:\t{cgt}\n");
+        let sleep = "412 (sleep) S 300 412 412 0 -1 4194560 0";
+        assert_eq!(classify(sleep, &ns("0000000000000000")).1, Proc::Survivor);
+        assert_eq!(classify(sleep, &ns("0000000000004000")).1, Proc::Waited);
+        let not_init = "NSpid:\t413\t2\nSigCgt:\t0\n";
+        assert_eq!(classify(sleep, not_init).1, Proc::Waited);
+        assert_eq!(classify(sleep, "NSpid:\t1\n").1, Proc::Waited);
+        // containerd's shim catches TERM and stays.
+        let shim = "300 (containerd-shim) S 1 300 300 0 -1 1077936384 0";
+        assert_eq!(classify(shim, &none).1, Proc::Survivor);
+        // containerd itself does exit on TERM.
+        let ctd = "200 (containerd) S 1 200 200 0 -1 1077936384 0";
+        assert_eq!(classify(ctd, &none).1, Proc::Waited);
+        assert_eq!(classify("garbage", &none).1, Proc::Ignored);
+    }
 
     #[test]
     fn stages_merge_init_d_with_builtins() {

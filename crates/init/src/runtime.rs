@@ -6,10 +6,11 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use linuxkit_config::Runtime;
+use linuxkit_config::{Interface, Runtime};
 
+use crate::info;
 use crate::mount::mount_words;
-use crate::warn;
+use crate::netlink::{self, IFNAME_MAX};
 
 /// Reads `DIR/runtime.json`; a bundle without one has nothing to prepare.
 pub fn load(bundle: &Path) -> io::Result<Runtime> {
@@ -66,10 +67,145 @@ pub fn prepare_filesystem(bundle: &Path, rt: &Runtime) -> io::Result<()> {
     Ok(())
 }
 
-/// After `runc create`, with the container's first process `pid`: bind
-/// its namespaces to the paths `bindNS` names, so later containers can
-/// join them (`net: /run/netns/x`).
+/// Whether the bundle needs [`prepare_process`]: work between `runc
+/// create` and `runc start` (interfaces to create or move, namespaces to
+/// bind). A bundle without any can be run with a single `runc run`.
+pub fn needs_process_step(rt: &Runtime) -> bool {
+    rt.interfaces.as_ref().is_some_and(|i| !i.is_empty())
+        || rt
+            .bind_ns
+            .entries()
+            .iter()
+            .any(|(_, p)| p.as_deref().is_some_and(|p| !p.is_empty()))
+}
+
+/// One netlink step of runtime.json's `interfaces`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkStep {
+    /// Create link `name` of `kind` (a veth with its other end `peer`),
+    /// directly in the container's network namespace if `in_container`,
+    /// else in the init's.
+    Create {
+        name: String,
+        kind: String,
+        peer: Option<String>,
+        in_container: bool,
+    },
+    /// Move the existing link `name` into the container's namespace.
+    Move { name: String },
+}
+
+/// The steps for `interfaces`, worked out (and checked) before anything
+/// is done, with the reference's rules:
+///
+/// - a `peer` without `add` means `add: veth`, and a veth needs a `peer`;
+/// - a veth, or any link with `createInRoot`, is created in the init's
+///   namespace and its `name` end then moved into the container (a veth's
+///   `peer` stays behind: that is the point of it);
+/// - any other `add` is created straight inside the container;
+/// - no `add`: an existing link is moved in.
+///
+/// Links are never brought up or given addresses: that is the container's
+/// business (as in the reference).
+pub fn interface_steps(ifaces: &[Interface]) -> Result<Vec<LinkStep>, String> {
+    let mut steps = Vec::new();
+    for (i, ifc) in ifaces.iter().enumerate() {
+        let name = ifc.name.as_str();
+        if name.is_empty() {
+            return Err(format!("interfaces[{i}] has no `name`"));
+        }
+        for n in [name, ifc.peer.as_str()] {
+            if n.len() > IFNAME_MAX || n.contains(['/', ' ', '\0']) || n == "." || n == ".." {
+                return Err(format!("interface {name}: `{n}` is not a valid link name"));
+            }
+        }
+        let kind = if ifc.add.is_empty() && !ifc.peer.is_empty() {
+            "veth"
+        } else {
+            ifc.add.as_str()
+        };
+        if kind.is_empty() {
+            steps.push(LinkStep::Move { name: name.into() });
+            continue;
+        }
+        if kind == "veth" && ifc.peer.is_empty() {
+            return Err(format!("interface {name}: a veth pair needs a `peer`"));
+        }
+        if kind != "veth" && !ifc.peer.is_empty() {
+            return Err(format!(
+                "interface {name}: `peer` is only for veth pairs, not `{kind}`"
+            ));
+        }
+        let in_root = ifc.create_in_root || kind == "veth";
+        steps.push(LinkStep::Create {
+            name: name.into(),
+            kind: kind.into(),
+            peer: (!ifc.peer.is_empty()).then(|| ifc.peer.clone()),
+            in_container: !in_root,
+        });
+        if in_root {
+            steps.push(LinkStep::Move { name: name.into() });
+        }
+    }
+    Ok(steps)
+}
+
+/// Carries out `steps` for the container whose first process is `pid`.
+fn apply_link_steps(name: &str, steps: &[LinkStep], pid: i32) -> io::Result<()> {
+    if steps.is_empty() {
+        return Ok(());
+    }
+    let mut nl = netlink::Socket::open()
+        .map_err(|e| io::Error::new(e.kind(), format!("opening a netlink socket: {e}")))?;
+    for step in steps {
+        match step {
+            LinkStep::Create {
+                name: link,
+                kind,
+                peer,
+                in_container,
+            } => {
+                let ns = in_container.then_some(pid);
+                nl.add_link(link, kind, peer.as_deref(), ns).map_err(|e| {
+                    let peer = peer
+                        .as_deref()
+                        .map(|p| format!(", peer {p}"))
+                        .unwrap_or_default();
+                    let place = if *in_container {
+                        "in the container"
+                    } else {
+                        "in the root namespace"
+                    };
+                    io::Error::new(
+                        e.kind(),
+                        format!("interface {link} ({kind}{peer}): creating it {place}: {e}"),
+                    )
+                })?;
+                info!("{name}: interface {link}: created ({kind})");
+            }
+            LinkStep::Move { name: link } => {
+                nl.move_link(link, pid).map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!("interface {link}: moving it into the container (pid {pid}): {e}"),
+                    )
+                })?;
+                info!("{name}: interface {link}: moved into the container");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// After `runc create`, with the container's first process `pid` (its
+/// namespaces exist, its program has not started): runtime.json's
+/// `interfaces` created in or moved into its network namespace, then its
+/// namespaces bound to the paths `bindNS` names, so later containers can
+/// join them (`net: /run/netns/x`) and find the interfaces there.
 pub fn prepare_process(name: &str, rt: &Runtime, pid: i32) -> io::Result<()> {
+    let steps = interface_steps(rt.interfaces.as_deref().unwrap_or_default())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    apply_link_steps(name, &steps, pid)?;
     for (kind, path) in rt.bind_ns.entries() {
         let Some(path) = path.as_deref().filter(|p| !p.is_empty()) else {
             continue;
@@ -85,8 +221,202 @@ pub fn prepare_process(name: &str, rt: &Runtime, pid: i32) -> io::Result<()> {
         let src = format!("/proc/{pid}/ns/{kind}");
         crate::mount::mount(&src, target, "", nix::mount::MsFlags::MS_BIND, "")?;
     }
-    if rt.interfaces.as_ref().is_some_and(|i| !i.is_empty()) {
-        warn!("{name}: runtime.json `interfaces` are not supported by this init yet; skipped");
-    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ifc(name: &str, add: &str, peer: &str, create_in_root: bool) -> Interface {
+        Interface {
+            name: name.into(),
+            add: add.into(),
+            peer: peer.into(),
+            create_in_root,
+        }
+    }
+
+    fn create(name: &str, kind: &str, peer: Option<&str>, in_container: bool) -> LinkStep {
+        LinkStep::Create {
+            name: name.into(),
+            kind: kind.into(),
+            peer: peer.map(String::from),
+            in_container,
+        }
+    }
+
+    fn mv(name: &str) -> LinkStep {
+        LinkStep::Move { name: name.into() }
+    }
+
+    #[test]
+    fn a_veth_is_made_in_the_root_and_one_end_moved_in() {
+        for add in ["veth", ""] {
+            let s = interface_steps(&[ifc("veth1", add, "veth0", false)]).unwrap();
+            assert_eq!(
+                s,
+                [create("veth1", "veth", Some("veth0"), false), mv("veth1")]
+            );
+        }
+    }
+
+    #[test]
+    fn other_kinds_are_made_inside_unless_create_in_root() {
+        let s = interface_steps(&[
+            ifc("br0", "bridge", "", false),
+            ifc("wg0", "wireguard", "", true),
+        ])
+        .unwrap();
+        assert_eq!(
+            s,
+            [
+                create("br0", "bridge", None, true),
+                create("wg0", "wireguard", None, false),
+                mv("wg0"),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_name_alone_moves_an_existing_link() {
+        assert_eq!(
+            interface_steps(&[ifc("eth1", "", "", false)]).unwrap(),
+            [mv("eth1")]
+        );
+        // createInRoot means nothing without `add`.
+        assert_eq!(
+            interface_steps(&[ifc("eth1", "", "", true)]).unwrap(),
+            [mv("eth1")]
+        );
+    }
+
+    #[test]
+    fn bad_entries_are_refused_before_anything_is_done() {
+        let e = interface_steps(&[
+            ifc("a", "veth", "b", false),
+            ifc("veth9", "veth", "", false),
+        ])
+        .unwrap_err();
+        assert!(e.contains("veth9") && e.contains("peer"), "{e}");
+        let e = interface_steps(&[ifc("", "veth", "b", false)]).unwrap_err();
+        assert!(e.contains("interfaces[0]"), "{e}");
+        let e = interface_steps(&[ifc("br0", "bridge", "x", false)]).unwrap_err();
+        assert!(e.contains("br0") && e.contains("only for veth"), "{e}");
+        let e = interface_steps(&[ifc("a-very-long-interface", "veth", "b", false)]).unwrap_err();
+        assert!(e.contains("not a valid link name"), "{e}");
+    }
+
+    #[test]
+    fn only_interfaces_or_binds_need_the_process_step() {
+        let mut rt = Runtime::default();
+        assert!(!needs_process_step(&rt));
+        // runtime.json as `linuxkit build` writes it: every bindNS key, "".
+        rt.bind_ns.net = Some(String::new());
+        rt.interfaces = Some(vec![]);
+        assert!(!needs_process_step(&rt));
+        rt.bind_ns.net = Some("/run/netns/x".into());
+        assert!(needs_process_step(&rt));
+        rt.bind_ns.net = None;
+        rt.interfaces = Some(vec![ifc("eth1", "", "", false)]);
+        assert!(needs_process_step(&rt));
+    }
+}
+
+/// The netlink steps for real, in network namespaces of the test's own
+/// (needs root; skipped where namespaces cannot be made).
+#[cfg(test)]
+mod netns_tests {
+    use super::*;
+    use std::process::{Command, Stdio};
+
+    fn links_of(pid: &str) -> String {
+        fs::read_to_string(format!("/proc/{pid}/net/dev")).unwrap_or_default()
+    }
+
+    #[test]
+    fn interfaces_are_created_and_moved_into_a_process_namespace() {
+        std::thread::spawn(|| {
+            // This thread gets a network namespace of its own, so the
+            // links made "in the root" are made there, not on the host.
+            if nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).is_err() {
+                eprintln!("skipped: cannot make a network namespace");
+                return;
+            }
+            let Ok(mut child) = Command::new("unshare")
+                .args(["-n", "sleep", "30"])
+                .stdin(Stdio::null())
+                .spawn()
+            else {
+                eprintln!("skipped: no unshare(1)");
+                return;
+            };
+            let pid = child.id() as i32;
+            // Wait until the child is in its namespace.
+            let mine = fs::read_link("/proc/thread-self/ns/net").unwrap();
+            while fs::read_link(format!("/proc/{pid}/ns/net")).ok().as_ref() == Some(&mine) {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            if !matches!(child.try_wait(), Ok(None)) {
+                eprintln!("skipped: unshare -n failed here");
+                return;
+            }
+            let steps = interface_steps(&[
+                Interface {
+                    name: "lkv1".into(),
+                    add: "veth".into(),
+                    peer: "lkv0".into(),
+                    create_in_root: false,
+                },
+                Interface {
+                    name: "lkb0".into(),
+                    add: "bridge".into(),
+                    ..Interface::default()
+                },
+            ])
+            .unwrap();
+            let r = apply_link_steps("test", &steps, pid);
+            let theirs = links_of(&pid.to_string());
+            let ours = links_of("thread-self");
+            let r2 = apply_link_steps(
+                "test",
+                &[LinkStep::Move {
+                    name: "lkv0".into(),
+                }],
+                pid,
+            );
+            let theirs2 = links_of(&pid.to_string());
+            let missing = apply_link_steps(
+                "test",
+                &[LinkStep::Move {
+                    name: "nope0".into(),
+                }],
+                pid,
+            )
+            .unwrap_err()
+            .to_string();
+            let _ = child.kill();
+            let _ = child.wait();
+            if let Err(e) = &r
+                && e.kind() == io::ErrorKind::Unsupported
+            {
+                eprintln!("skipped: this kernel lacks veth or bridge: {e}");
+                return;
+            }
+            r.unwrap();
+            r2.unwrap();
+            assert!(
+                theirs.contains("lkv1:") && theirs.contains("lkb0:"),
+                "{theirs}"
+            );
+            assert!(ours.contains("lkv0:") && !ours.contains("lkv1:"), "{ours}");
+            assert!(theirs2.contains("lkv0:"), "{theirs2}");
+            assert!(
+                missing.contains("interface nope0") && missing.contains("moving it"),
+                "{missing}"
+            );
+        })
+        .join()
+        .unwrap();
+    }
 }
