@@ -583,7 +583,8 @@ fn bios_disk_containers_hold_the_bios_image() {
         2,
         "fixed"
     );
-    // gcp: a GNU tar of disk.raw (a whole GiB), gzipped, which is aws.
+    // gcp: a GNU sparse tar of disk.raw (a whole GiB), gzipped, which is
+    // aws; the padding is a hole, so only the content is archived.
     let gcp = f.file("gcp");
     let list = tool("tar", &["-tvzf", gcp.to_str().unwrap()]);
     let lines: Vec<&str> = list.lines().collect();
@@ -592,17 +593,34 @@ fn bios_disk_containers_hold_the_bios_image() {
         lines[0].contains(&GIB.to_string()) && lines[0].ends_with(" disk.raw"),
         "{list}"
     );
+    let mut header = [0u8; 512];
+    std::io::Read::read_exact(
+        &mut flate2::read::GzDecoder::new(std::fs::File::open(&gcp).unwrap()),
+        &mut header,
+    )
+    .unwrap();
+    assert_eq!(&header[257..265], b"ustar  \0", "oldgnu magic");
+    assert_eq!(header[156], b'S', "a GNU sparse member");
+    let raw = gcp_disk_raw(&gcp);
+    assert_eq!(size(&raw.path()), GIB);
+    assert_eq!(sha256(&raw.path()), sha256(&aws));
+}
+
+/// `disk.raw`, unpacked from a `gcp` archive as GNU tar does it
+/// (`-S`: its holes stay holes).
+struct DiskRaw(tempfile::TempDir);
+
+impl DiskRaw {
+    fn path(&self) -> PathBuf {
+        self.0.path().join("disk.raw")
+    }
+}
+
+fn gcp_disk_raw(archive: &Path) -> DiskRaw {
     let dir = tempfile::tempdir().unwrap();
-    tool(
-        "tar",
-        &[
-            "-xzf",
-            gcp.to_str().unwrap(),
-            "-C",
-            dir.path().to_str().unwrap(),
-        ],
-    );
-    assert_eq!(sha256(&dir.path().join("disk.raw")), sha256(&aws));
+    let d = dir.path().to_str().unwrap();
+    tool("tar", &["-xSzf", archive.to_str().unwrap(), "-C", d]);
+    DiskRaw(dir)
 }
 
 fn qemu_img_info_text(path: &str) -> String {
@@ -783,4 +801,33 @@ fn dynamic_vhd_boots() {
 #[test]
 fn aws_boots() {
     boot("aws", &fixture().alone("aws"), false);
+}
+
+/// The fixed VHDs boot as QEMU's `vpc` (which `run qemu` picks from the
+/// `.vhd` extension: QEMU probes a fixed VHD as raw).
+#[test]
+fn vhd_boots() {
+    let vhd = fixture().alone("vhd");
+    assert_eq!(
+        qemu_img_info(vhd.to_str().unwrap(), Some("vpc")),
+        ("vpc".to_string(), GIB)
+    );
+    boot("vhd", &vhd, false);
+}
+
+#[test]
+fn azure_boots() {
+    let vhd = fixture().alone("azure");
+    assert_eq!(
+        qemu_img_info(vhd.to_str().unwrap(), Some("vpc")),
+        ("vpc".to_string(), GIB)
+    );
+    boot("azure", &vhd, false);
+}
+
+/// gcp's `disk.raw`, unpacked with GNU tar, boots as a raw disk.
+#[test]
+fn gcp_boots() {
+    let raw = gcp_disk_raw(&fixture().alone("gcp"));
+    boot("gcp", &raw.path(), false);
 }

@@ -26,7 +26,10 @@ use sha2::{Digest, Sha256};
 use crate::fat::{FatBuilder, FatType};
 use crate::fstree::FsTree;
 use crate::gpt::{ALIGN, Guid, Layout};
-use crate::iso::{BiosBoot, ElTorito, Hybrid, IsoAlias, IsoOptions, write_iso_with};
+use crate::iso::{
+    BiosBoot, ElTorito, Generated, Hybrid, IsoAlias, IsoOptions, write_iso_generating,
+    write_iso_with,
+};
 
 /// The boot loader image, by digest: `pkg/bootloader` built by
 /// `linuxkit pkg build` from its `debian.lock`, which makes the digest
@@ -252,15 +255,14 @@ pub(crate) fn write_efi_iso(
     if with_files {
         esp = esp.align_files(crate::iso::SECTOR as u64);
     }
-    let mut img = tempfile::tempfile_in(spool)?;
-    {
-        let mut w = BufWriter::with_capacity(1 << 20, &mut img);
-        esp.write(&mut w)?;
-        w.flush()?;
-    }
-    let len = img.stream_position()?;
+    // The ESP is written straight into the image when the ISO writer
+    // reaches it (see `Generated`); its source in the tree is an empty
+    // file of its size, never read.
+    let len = esp.image_size()?;
+    let placeholder = tempfile::tempfile_in(spool)?;
+    placeholder.set_len(len)?;
     let mut t = FsTree::new(Some(spool))?;
-    let source = t.add_external("EFI/efiboot.img", img, len)?;
+    let source = t.add_external("EFI/efiboot.img", placeholder, len)?;
     let mut aliases = Vec::new();
     if with_files {
         for (name, size) in [
@@ -291,7 +293,12 @@ pub(crate) fn write_efi_iso(
         hybrid: Some(Hybrid::default()),
         aliases,
     };
-    write_iso_with(&t, &opts, out)
+    let write_esp = |w: &mut dyn Write| esp.write(w);
+    let generated = Generated {
+        path: "EFI/efiboot.img",
+        write: &write_esp,
+    };
+    write_iso_generating(&t, &opts, Some(generated), out)
 }
 
 /// The GPT of a disk of `disk` bytes whose only partition is an ESP of

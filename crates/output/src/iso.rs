@@ -78,9 +78,68 @@ pub fn write_iso<W: Write>(tree: &FsTree, out: W) -> io::Result<()> {
 
 /// Writes the ISO 9660 image of `tree` to `out` with `opts`.
 pub fn write_iso_with<W: Write>(tree: &FsTree, opts: &IsoOptions, out: W) -> io::Result<()> {
+    write_iso_generating(tree, opts, None, out)
+}
+
+/// A file of the tree whose content is written by a function when the
+/// image reaches it, instead of read from its source (which is then never
+/// read: it need only have the size). The UEFI ISOs write their ESP this
+/// way, straight into the image, rather than to a temporary file that the
+/// image then copies: that spares writing and reading the whole ESP
+/// (kernel and initrd included) once more.
+pub(crate) struct Generated<'a> {
+    /// The file's path in the tree.
+    pub path: &'a str,
+    /// Writes exactly the file's size in bytes.
+    pub write: WriteFn<'a>,
+}
+
+/// What writes a [`Generated`] file's content.
+pub(crate) type WriteFn<'a> = &'a dyn Fn(&mut dyn Write) -> io::Result<()>;
+
+/// A writer that counts what goes through it.
+struct Counted<'a> {
+    w: &'a mut dyn Write,
+    n: u64,
+}
+
+impl Write for Counted<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let k = self.w.write(buf)?;
+        self.n += k as u64;
+        Ok(k)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.w.write_all(buf)?;
+        self.n += buf.len() as u64;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.w.flush()
+    }
+}
+
+/// [`write_iso_with`], with one file's content from `generated`.
+pub(crate) fn write_iso_generating<W: Write>(
+    tree: &FsTree,
+    opts: &IsoOptions,
+    generated: Option<Generated<'_>>,
+    out: W,
+) -> io::Result<()> {
     let layout = Layout::new(tree, opts)?;
+    let generated = match generated {
+        Some(g) => {
+            let n = tree
+                .find(g.path)
+                .ok_or_else(|| io::Error::other(format!("{}: not in the tree", g.path)))?;
+            Some((n, g.write))
+        }
+        None => None,
+    };
     let mut w = BufWriter::with_capacity(1 << 20, out);
-    layout.write(tree, opts, &mut w)?;
+    layout.write(tree, opts, generated, &mut w)?;
     w.flush()
 }
 
@@ -1186,7 +1245,13 @@ impl Layout {
         buf
     }
 
-    fn write(&self, tree: &FsTree, opts: &IsoOptions, w: &mut dyn Write) -> io::Result<()> {
+    fn write(
+        &self,
+        tree: &FsTree,
+        opts: &IsoOptions,
+        generated: Option<(usize, WriteFn<'_>)>,
+        w: &mut dyn Write,
+    ) -> io::Result<()> {
         let pvd = self.volume_descriptor(tree, false);
         let mut system_area = vec![0u8; SYSTEM_AREA as usize * SECTOR];
         if let Some(h) = &opts.hybrid {
@@ -1249,7 +1314,18 @@ impl Layout {
             .is_some_and(|b| b.boot_info_table);
         for &n in &self.data {
             let node = &tree.nodes[n];
-            if info_table && Some(n) == self.bios {
+            if let Some((g, write)) = generated
+                && g == n
+            {
+                let mut counted = Counted { w: &mut *w, n: 0 };
+                write(&mut counted)?;
+                if counted.n != node.size {
+                    return Err(io::Error::other(format!(
+                        "a generated file wrote {} bytes, its size is {}",
+                        counted.n, node.size
+                    )));
+                }
+            } else if info_table && Some(n) == self.bios {
                 let mut image = Vec::with_capacity(node.size as usize);
                 copy_exact(&mut tree.content(node), &mut image, node.size)?;
                 self.patch_boot_info(&mut image, n);

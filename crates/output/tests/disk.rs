@@ -208,11 +208,14 @@ fn gcp_tarball_holds_disk_raw() {
         .output()
         .unwrap();
     assert_eq!(&head.stdout[257..265], b"ustar  \0");
+    // A GNU sparse member, as Google's `tar --format=oldgnu -Sczf` makes:
+    // only the content is archived, the padding is a hole.
+    assert_eq!(head.stdout[156], b'S');
     // The content: the raw image, then zeros.
     let out = dir.path().join("out");
     std::fs::create_dir(&out).unwrap();
     let st = Command::new("tar")
-        .arg("-xzf")
+        .arg("-xSzf")
         .arg(&a)
         .arg("-C")
         .arg(&out)
@@ -223,6 +226,18 @@ fn gcp_tarball_holds_disk_raw() {
     assert_eq!(got.len(), 1 << 30);
     assert_eq!(&got[..LEN], &raw[..]);
     assert!(got[LEN..].iter().all(|&b| b == 0));
+    // Unpacked sparse: far less allocated than the GiB.
+    let st = Command::new("du")
+        .args(["-k", out.join("disk.raw").to_str().unwrap()])
+        .output()
+        .unwrap();
+    let kib: u64 = String::from_utf8_lossy(&st.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(kib < 64 << 10, "{kib} KiB allocated");
 }
 
 #[test]

@@ -607,6 +607,24 @@ pub fn detect_boot(o: &QemuOptions) -> Result<(Boot, Option<PathBuf>)> {
     Ok((Boot::Disk, Some(PathBuf::from(p))))
 }
 
+/// QEMU's format for a boot disk, from its extension, when probing would
+/// get it wrong or warn. A fixed VHD (`vhd`, `azure`) is the raw disk with
+/// a footer at the end, and QEMU probes only a file's start, so it would
+/// attach it as raw: that boots, but the guest then sees the footer as a
+/// last sector, and a write there would corrupt the VHD. `vmdk` and `qcow2`
+/// probe correctly; naming them spares the probe. Anything else (`.img`,
+/// `.raw`, no extension) is probed, as QEMU does unaided: such a file may
+/// be qcow2.
+pub fn boot_disk_format(path: &Path) -> Option<&'static str> {
+    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+    match ext.as_str() {
+        "vhd" => Some("vpc"),
+        "vmdk" => Some("vmdk"),
+        "qcow2" => Some("qcow2"),
+        _ => None,
+    }
+}
+
 /// The host's architecture in QEMU's spelling.
 pub fn host_arch() -> &'static str {
     std::env::consts::ARCH
@@ -880,8 +898,8 @@ pub fn prepare(o: &QemuOptions) -> Result<Vm> {
     match (&boot, image) {
         (Boot::Iso, Some(iso)) => cdroms.push(iso),
         (_, Some(disk)) => disks.push(Disk {
+            format: boot_disk_format(&disk).map(str::to_string),
             path: disk,
-            format: None,
         }),
         (_, None) => {}
     }
@@ -1238,6 +1256,21 @@ mod tests {
         assert_eq!(detect_boot(&iso).unwrap().0, Boot::Iso);
         iso.kernel = true;
         assert!(detect_boot(&iso).is_err());
+    }
+
+    #[test]
+    fn boot_disks_are_attached_in_their_format() {
+        for (path, format) in [
+            ("/d/linuxkit.vhd", Some("vpc")),
+            ("linuxkit-azure.VHD", Some("vpc")),
+            ("linuxkit.vmdk", Some("vmdk")),
+            ("linuxkit-efi.qcow2", Some("qcow2")),
+            ("linuxkit.raw", None),
+            ("linuxkit-bios.img", None),
+            ("disk", None),
+        ] {
+            assert_eq!(boot_disk_format(Path::new(path)), format, "{path}");
+        }
     }
 
     #[test]

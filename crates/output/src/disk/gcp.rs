@@ -1,34 +1,45 @@
 //! The Google Compute Engine image: `NAME.img.tar.gz`, a gzipped tar
 //! holding one file, `disk.raw`.
 //!
-//! GCE's import requirements: the tar is in GNU format (`tar
-//! --format=oldgnu`), the file is named `disk.raw`, and its size is a whole
-//! number of GiB. The raw image is padded with zeros to the next GiB. The
-//! tar header's owner is root and its time LinuxKit's fixed build time; the
-//! gzip header has no name and no time, so the archive is reproducible.
+//! GCE's import requirements: the tar is in GNU format, the file is named
+//! `disk.raw`, and its size is a whole number of GiB. Google's documented
+//! recipe is `tar --format=oldgnu -Sczf image.tar.gz disk.raw`: a GNU
+//! *sparse* member, and so is this. The raw image is padded to the next
+//! GiB with a hole: the member's sparse map says "the content, then
+//! nothing up to the size", and only the content is archived, so neither
+//! the padding nor the disk's free space costs anything to compress or to
+//! unpack (`tar -xSzf` gives a sparse `disk.raw`). The tar header's owner
+//! is root and its time LinuxKit's fixed build time; the gzip header has
+//! no name and no time, so the archive is reproducible.
 //!
-//! The disk is compressed in 1 MiB chunks, each by a fresh compressor
-//! whose output ends on a byte boundary (a sync flush): deflate blocks only
-//! refer back to what was decompressed before them, and a fresh
-//! compressor's blocks only to their own output, so the chunks can be
-//! compressed in parallel and concatenated into one stream. A chunk of
-//! zeros (the GiB padding, the free space of the disk) is one precomputed
-//! run, so a GiB of padding costs nothing to compress; already-compressed
-//! data (the initrd, the kernel's payload: see `Sampler`) is stored; the
-//! rest is deflated at level 9 (the reference's `gzip -9`).
+//! The content is compressed in 1 MiB chunks on all cores, in 64 KiB
+//! blocks, each deflated by a reset compressor ending on a byte boundary
+//! (a sync flush) or stored: deflate blocks only refer back to what was
+//! decompressed before them, and a reset compressor's blocks only to their
+//! own output, so the blocks can be made in parallel and concatenated into
+//! one stream. Already-compressed blocks (the initrd, the kernel's payload)
+//! are stored, see `worth_deflating`; the rest is deflated at gzip's
+//! default level, 6, which is what Google's recipe gives.
 
 use std::io::{self, Read, Write};
 
-use flate2::{Compress, Compression, Crc, FlushCompress, Status};
+use flate2::Crc;
 
-use super::{RawBlocks, is_zero};
+use super::RawBlocks;
 
 const BLOCK: usize = 512;
 /// GNU tar's default record: 20 blocks.
 const RECORD: u64 = 20 * BLOCK as u64;
 const GIB: u64 = 1 << 30;
-/// The unit of zero runs.
+/// The unit of parallel work.
 const CHUNK: usize = 1 << 20;
+/// The unit of the stored-or-deflated decision, and of a compressor's
+/// history.
+const DEFLATE_BLOCK: usize = 64 << 10;
+/// Chunks compressed together, on all cores.
+const BATCH: usize = 8;
+/// gzip's default level.
+const LEVEL: u32 = 6;
 
 /// Writes the gzipped GNU tar of the raw image (`len` bytes of `raw`),
 /// padded to a whole GiB, as `disk.raw`.
@@ -45,67 +56,56 @@ pub(crate) fn write_sized<R: Read, W: Write>(
     out: W,
 ) -> io::Result<()> {
     let size = size.max(len).next_multiple_of(GIB).max(GIB);
+    // The archived data: the content, to a whole block.
+    let data = len.next_multiple_of(BLOCK as u64);
     let mut gz = Gzip::new(out)?;
-    gz.write(&oldgnu_header(
-        "disk.raw",
-        size,
-        linuxkit_rootfs::DEFAULT_MTIME,
-    ))?;
+    let header = if data < size {
+        sparse_header("disk.raw", size, data, linuxkit_rootfs::DEFAULT_MTIME)
+    } else {
+        oldgnu_header("disk.raw", size, b'0', linuxkit_rootfs::DEFAULT_MTIME)
+    };
+    gz.chunks(&[&header[..]])?;
     let mut blocks = RawBlocks::unhashed(raw, len);
-    let mut batch: Vec<Vec<u8>> = Vec::with_capacity(BATCH);
     let mut done = 0;
-    while done < size {
-        let n = (size - done).min(CHUNK as u64) as usize;
-        if blocks.exhausted() && n == CHUNK {
-            // Past the content: a zero run, without filling or comparing.
-            gz.chunks(std::mem::take(&mut batch))?;
-            gz.zero_chunk()?;
-        } else {
-            let mut buf = vec![0u8; n];
-            blocks.fill(&mut buf)?;
-            batch.push(buf);
-            if batch.len() == BATCH {
-                gz.chunks(std::mem::take(&mut batch))?;
-            }
+    // Read, compressed on all cores and written at once (see `pipeline`).
+    let read = |buf: &mut Vec<u8>| -> io::Result<bool> {
+        if done >= data {
+            return Ok(false);
         }
+        let n = (data - done).min((BATCH * CHUNK) as u64) as usize;
+        buf.resize(n, 0);
+        // `fill` zeroes what follows the content, to the block.
+        blocks.fill(buf)?;
         done += n as u64;
-    }
-    gz.chunks(batch)?;
-    // The content is a whole number of blocks; then the end-of-archive
-    // marker, and zeros to the end of the record, as GNU tar writes.
-    let archived = BLOCK as u64 + size + 2 * BLOCK as u64;
-    let tail = archived.next_multiple_of(RECORD) - size - BLOCK as u64;
-    gz.write(&vec![0u8; tail as usize])?;
+        Ok(true)
+    };
+    let work = |buf: &[u8]| {
+        let chunks: Vec<&[u8]> = buf.chunks(CHUNK).collect();
+        super::par_map(&chunks, |c| deflate_chunk(c))
+    };
+    super::pipeline(BATCH * CHUNK, read, work, |chunks| gz.write_chunks(chunks))?;
+    // The end-of-archive marker, and zeros to the end of the record, as
+    // GNU tar writes.
+    let archived = BLOCK as u64 + data + 2 * BLOCK as u64;
+    let tail = archived.next_multiple_of(RECORD) - data - BLOCK as u64;
+    gz.chunks(&[&vec![0u8; tail as usize][..]])?;
     gz.finish()
 }
 
-/// Chunks compressed together, on all cores.
-const BATCH: usize = 16;
-
 /// A gzip member made of independently compressed chunks (see the module
-/// docs): each chunk's deflate blocks come from a fresh compressor and end
-/// on a byte boundary (a sync flush), so chunks can be compressed in
-/// parallel and concatenated, and the bytes do not depend on the cores.
+/// docs), so that the bytes do not depend on the cores.
 struct Gzip<W: Write> {
     out: W,
     crc: Crc,
-    /// The deflate blocks of a MiB of zeros, and their CRC.
-    zeros: Option<(Vec<u8>, Crc)>,
 }
 
-/// A chunk's deflate blocks and CRC: all zeros as the precomputed run,
-/// already-compressed data (see `Sampler`) as stored blocks, the rest at
-/// level 9.
+/// A chunk's deflate blocks (64 KiB at a time, stored or deflated) and
+/// its CRC.
 fn deflate_chunk(data: &[u8]) -> io::Result<(Vec<u8>, Crc)> {
-    let level = if data.len() >= 4096 && !is_zero(data) && super::Sampler::check(data) {
-        Compression::none()
-    } else {
-        Compression::best()
-    };
-    let mut c = Compress::new(level, false);
-    let mut out = Vec::with_capacity(data.len() + data.len() / 100 + 64);
-    let mut buf = Vec::with_capacity(CHUNK);
-    deflate(&mut c, data, FlushCompress::Sync, &mut buf, &mut out)?;
+    let mut out = Vec::with_capacity(data.len() + data.len() / 64 + 64);
+    for b in data.chunks(DEFLATE_BLOCK) {
+        super::deflate_blocks(b, LEVEL, &mut out)?;
+    }
     let mut crc = Crc::new();
     crc.update(data);
     Ok((out, crc))
@@ -113,119 +113,95 @@ fn deflate_chunk(data: &[u8]) -> io::Result<(Vec<u8>, Crc)> {
 
 impl<W: Write> Gzip<W> {
     fn new(mut out: W) -> io::Result<Self> {
-        // No name, no time; "maximum compression"; Unix.
-        out.write_all(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 3])?;
+        // No name, no time; no extra flags; Unix.
+        out.write_all(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3])?;
         Ok(Gzip {
             out,
             crc: Crc::new(),
-            zeros: None,
         })
     }
 
-    /// One chunk: a whole MiB of zeros as the precomputed run.
-    fn write(&mut self, data: &[u8]) -> io::Result<()> {
-        if data.len() == CHUNK && is_zero(data) {
-            return self.zero_chunk();
-        }
-        self.chunks(vec![data.to_vec()])
-    }
-
     /// Chunks of data, compressed in parallel, written in order.
-    fn chunks(&mut self, chunks: Vec<Vec<u8>>) -> io::Result<()> {
-        let done = super::par_map(&chunks, |c| {
-            if c.len() == CHUNK && is_zero(c) {
-                Ok(None)
-            } else {
-                deflate_chunk(c).map(Some)
-            }
-        });
-        for d in done {
-            match d? {
-                None => self.zero_chunk()?,
-                Some((blocks, crc)) => {
-                    self.out.write_all(&blocks)?;
-                    self.crc.combine(&crc);
-                }
-            }
-        }
-        Ok(())
+    fn chunks(&mut self, chunks: &[&[u8]]) -> io::Result<()> {
+        self.write_chunks(super::par_map(chunks, |c| deflate_chunk(c)))
     }
 
-    /// A whole MiB of zeros, as the precomputed run.
-    fn zero_chunk(&mut self) -> io::Result<()> {
-        if self.zeros.is_none() {
-            self.zeros = Some(deflate_chunk(&vec![0u8; CHUNK])?);
+    /// Compressed chunks, in order.
+    fn write_chunks(&mut self, chunks: Vec<io::Result<(Vec<u8>, Crc)>>) -> io::Result<()> {
+        for d in chunks {
+            let (blocks, crc) = d?;
+            self.out.write_all(&blocks)?;
+            self.crc.combine(&crc);
         }
-        let (run, crc) = self.zeros.as_ref().expect("made above");
-        self.out.write_all(run)?;
-        self.crc.combine(crc);
         Ok(())
     }
 
     fn finish(mut self) -> io::Result<()> {
-        // The final (empty) block.
-        let mut c = Compress::new(Compression::best(), false);
-        let mut buf = Vec::with_capacity(64);
-        deflate(&mut c, &[], FlushCompress::Finish, &mut buf, &mut self.out)?;
+        // The final (empty, stored) block.
+        let mut end = Vec::new();
+        super::stored_blocks(&[], true, &mut end);
+        self.out.write_all(&end)?;
         self.out.write_all(&self.crc.sum().to_le_bytes())?;
         self.out.write_all(&self.crc.amount().to_le_bytes())?;
         self.out.flush()
     }
 }
 
-/// Feeds `input` to `comp` with `flush`, writing what comes out.
-fn deflate(
-    comp: &mut Compress,
-    input: &[u8],
-    flush: FlushCompress,
-    buf: &mut Vec<u8>,
-    out: &mut dyn Write,
-) -> io::Result<()> {
-    let mut pos = 0;
-    loop {
-        buf.clear();
-        let before = comp.total_in();
-        let status = comp
-            .compress_vec(&input[pos..], buf, flush)
-            .map_err(io::Error::other)?;
-        pos += (comp.total_in() - before) as usize;
-        out.write_all(buf)?;
-        let drained = buf.len() < buf.capacity();
-        match status {
-            Status::StreamEnd => return Ok(()),
-            _ if pos == input.len() && drained && !matches!(flush, FlushCompress::Finish) => {
-                return Ok(());
-            }
-            _ => {}
-        }
+/// A GNU sparse member's header (type `S`), as `tar --format=oldgnu -S`
+/// writes it: the map holds the data's one region (the first `data` bytes)
+/// and then a region of no bytes at `size`, which is how GNU tar records a
+/// trailing hole; the header's size is the archived data's, and the real
+/// size follows the map. (The map fits in the header, so no extension
+/// headers: `isextended` stays 0.)
+fn sparse_header(name: &str, size: u64, data: u64, mtime: u64) -> [u8; BLOCK] {
+    let mut h = oldgnu_header(name, data, b'S', mtime);
+    let regions = [(0, data), (size, 0)];
+    for (i, (offset, bytes)) in regions.into_iter().filter(|r| *r != (0, 0)).enumerate() {
+        let at = 386 + 24 * i;
+        number(&mut h[at..at + 12], offset);
+        number(&mut h[at + 12..at + 24], bytes);
     }
+    number(&mut h[483..495], size);
+    checksum(&mut h);
+    h
 }
 
-/// A GNU (`oldgnu`) header for a regular file: the `ustar  \0` magic,
-/// octal numbers, and GNU's base-256 encoding for sizes of 8 GiB and more.
-fn oldgnu_header(name: &str, size: u64, mtime: u64) -> [u8; BLOCK] {
+/// A GNU (`oldgnu`) header of type `kind` (`0`: a regular file): the
+/// `ustar  \0` magic, octal numbers (base 256 from 8 GiB), root's, 0644.
+fn oldgnu_header(name: &str, size: u64, kind: u8, mtime: u64) -> [u8; BLOCK] {
     let mut h = [0u8; BLOCK];
     h[..name.len()].copy_from_slice(name.as_bytes());
     octal(&mut h[100..108], 0o644);
     octal(&mut h[108..116], 0);
     octal(&mut h[116..124], 0);
-    if size < 1 << 33 {
-        octal(&mut h[124..136], size);
-    } else {
-        h[124] = 0x80;
-        h[128..136].copy_from_slice(&size.to_be_bytes());
-    }
+    number(&mut h[124..136], size);
     octal(&mut h[136..148], mtime);
-    h[156] = b'0';
+    h[156] = kind;
     h[257..265].copy_from_slice(b"ustar  \0");
     h[265..269].copy_from_slice(b"root");
     h[297..301].copy_from_slice(b"root");
+    checksum(&mut h);
+    h
+}
+
+/// The header checksum: the sum of its bytes with the field as spaces,
+/// written as six digits, a NUL and a space, as GNU tar does.
+fn checksum(h: &mut [u8; BLOCK]) {
     h[148..156].fill(b' ');
     let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
-    // Six digits, a NUL, a space: what GNU tar writes.
-    let s = format!("{sum:06o}\0 ");
-    h[148..156].copy_from_slice(s.as_bytes());
-    h
+    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+}
+
+/// A 12-byte number field: octal below 8 GiB, GNU's base-256 above.
+fn number(field: &mut [u8], v: u64) {
+    if v < 1 << 33 {
+        octal(field, v);
+    } else {
+        field.fill(0);
+        field[0] = 0x80;
+        let n = field.len();
+        field[n - 8..].copy_from_slice(&v.to_be_bytes());
+    }
 }
 
 /// `v` in octal, zero-filled, NUL-terminated, filling `field`.
@@ -239,22 +215,55 @@ mod tests {
     use super::*;
     use std::io::Read;
 
-    #[test]
-    fn zero_runs_decompress_to_zeros() {
-        let mut data = vec![0u8; 5 * CHUNK + 77];
-        data[CHUNK + 5] = 9;
-        data[4 * CHUNK - 1] = 7;
-        let mut out = Vec::new();
-        let mut gz = Gzip::new(&mut out).unwrap();
-        for c in data.chunks(CHUNK) {
-            gz.write(c).unwrap();
-        }
-        gz.finish().unwrap();
-        assert!(out.len() < 20_000, "{}", out.len());
+    fn gunzip(z: &[u8]) -> Vec<u8> {
         let mut back = Vec::new();
-        flate2::read::GzDecoder::new(&out[..])
+        flate2::read::GzDecoder::new(z)
             .read_to_end(&mut back)
             .unwrap();
-        assert!(back == data);
+        back
+    }
+
+    #[test]
+    fn the_content_is_archived_and_the_padding_is_a_hole() {
+        let mut data = vec![0u8; 3 * CHUNK + 700];
+        data[CHUNK + 5] = 9;
+        data[3 * CHUNK + 699] = 7;
+        let mut out = Vec::new();
+        write(&data[..], data.len() as u64, &mut out).unwrap();
+        assert!(out.len() < 40_000, "{}", out.len());
+        let tar = gunzip(&out);
+        let h = &tar[..BLOCK];
+        assert_eq!(h[156], b'S');
+        assert_eq!(&h[257..265], b"ustar  \0");
+        let stored = (data.len() as u64).next_multiple_of(512);
+        assert_eq!(field(&h[124..136]), stored);
+        assert_eq!(field(&h[386..398]), 0);
+        assert_eq!(field(&h[398..410]), stored);
+        assert_eq!(field(&h[410..422]), GIB);
+        assert_eq!(field(&h[422..434]), 0);
+        assert_eq!(field(&h[483..495]), GIB);
+        assert!(tar[BLOCK..BLOCK + data.len()] == data[..]);
+        assert!((tar.len() as u64).is_multiple_of(RECORD));
+        assert!(tar[BLOCK + data.len()..].iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn large_numbers_are_base_256() {
+        let h = sparse_header("disk.raw", 16 * GIB, 1 << 20, 0);
+        assert_eq!(h[410], 0x80);
+        assert_eq!(
+            u64::from_be_bytes(h[414..422].try_into().unwrap()),
+            16 * GIB
+        );
+        assert_eq!(field(&h[124..136]), 1 << 20);
+        // A disk with no room left is a regular file.
+        let h = oldgnu_header("disk.raw", GIB, b'0', 0);
+        assert_eq!(field(&h[124..136]), GIB);
+    }
+
+    /// An octal header field.
+    fn field(f: &[u8]) -> u64 {
+        let s = std::str::from_utf8(f).unwrap();
+        u64::from_str_radix(s.trim_end_matches('\0').trim(), 8).unwrap()
     }
 }

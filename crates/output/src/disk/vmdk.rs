@@ -17,9 +17,7 @@
 //! end, in place.
 
 use std::io::{self, Read, Seek, SeekFrom, Write};
-
-use flate2::Compression;
-use flate2::write::ZlibEncoder;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{RawBlocks, SECTOR, is_zero};
 
@@ -72,30 +70,55 @@ pub(crate) fn write_sized<R: Read, W: Write + Seek>(
     let mut sector = overhead;
     let mut gt = vec![0u32; (tables * GTES_PER_GT) as usize];
     let mut blocks = RawBlocks::new(raw, len, size, seed);
-    // Grains are read in batches and compressed on all cores; each is its
-    // own zlib stream, so the bytes do not depend on the cores.
-    let mut batch: Vec<(u64, Vec<u8>)> = Vec::with_capacity(BATCH);
-    let mut g = 0;
-    while g < grains && !blocks.exhausted() {
-        let n = ((capacity - g * GRAIN_SECTORS).min(GRAIN_SECTORS) * SECTOR) as usize;
-        // A grain past the disk's end is compressed as a whole grain, as
-        // readers inflate whole grains.
-        let mut buf = vec![0u8; GRAIN];
-        blocks.fill(&mut buf[..n])?;
-        if !is_zero(&buf) {
-            batch.push((g, buf));
+    // Grains are read a batch at a time and compressed on all cores while
+    // the batch before is written (see `pipeline`); each is its own zlib
+    // stream, so the bytes do not depend on the cores.
+    let mut next = 0;
+    let read = |buf: &mut Vec<u8>| -> io::Result<bool> {
+        if next >= grains || blocks.exhausted() {
+            return Ok(false);
         }
-        g += 1;
-        if batch.len() == BATCH || (g == grains || blocks.exhausted()) && !batch.is_empty() {
-            let compressed = super::par_map(&batch, |(g, buf)| grain(*g, buf));
-            for ((g, _), z) in batch.drain(..).zip(compressed) {
-                let z = z?;
+        // A grain past the disk's end is compressed as a whole grain, as
+        // readers inflate whole grains: `fill` zeroes what the disk lacks.
+        let n = (grains - next).min(BATCH as u64) as usize;
+        let bytes = ((capacity - next * GRAIN_SECTORS) * SECTOR).min((n * GRAIN) as u64) as usize;
+        buf.resize(n * GRAIN, 0);
+        blocks.fill(&mut buf[..bytes])?;
+        buf[bytes..].fill(0);
+        next += n as u64;
+        Ok(true)
+    };
+    let mut g = 0u64;
+    let write = |compressed: Vec<io::Result<Option<Vec<u8>>>>| -> io::Result<()> {
+        for z in compressed {
+            if let Some(z) = z? {
                 gt[g as usize] = to_u32(sector)?;
                 out.write_all(&z)?;
                 sector += z.len() as u64 / SECTOR;
             }
+            g += 1;
         }
-    }
+        Ok(())
+    };
+    // All-zero grains are left out (the grain table says so): `None`. The
+    // worker gets the batches in order, so it counts their first grains.
+    let first_grain = AtomicU64::new(0);
+    let work = |buf: &[u8]| -> Vec<io::Result<Option<Vec<u8>>>> {
+        let base = first_grain.fetch_add((buf.len() / GRAIN) as u64, Ordering::Relaxed);
+        let grains: Vec<(u64, &[u8])> = buf
+            .chunks(GRAIN)
+            .enumerate()
+            .map(|(i, b)| (base + i as u64, b))
+            .collect();
+        super::par_map(&grains, |(g, b)| {
+            if is_zero(b) {
+                Ok(None)
+            } else {
+                grain(*g, b).map(Some)
+            }
+        })
+    };
+    super::pipeline(BATCH * GRAIN, read, work, write)?;
 
     let gt_sectors = GTES_PER_GT * 4 / SECTOR;
     let mut gd = Vec::with_capacity(tables as usize);
@@ -131,19 +154,12 @@ const BATCH: usize = 64;
 /// A grain as it is stored: its marker (virtual sector, compressed
 /// length), its zlib stream, zeros to a whole sector. Already-compressed
 /// grains are stored (a zlib stream of stored blocks, which every reader
-/// inflates): see `Sampler`.
+/// inflates): see `worth_deflating`.
 fn grain(g: u64, buf: &[u8]) -> io::Result<Vec<u8>> {
     let mut z = Vec::with_capacity(GRAIN + 1024);
     z.extend_from_slice(&(g * GRAIN_SECTORS).to_le_bytes());
     z.extend_from_slice(&[0; 4]);
-    let level = if super::Sampler::check(buf) {
-        Compression::none()
-    } else {
-        Compression::default()
-    };
-    let mut enc = ZlibEncoder::new(z, level);
-    enc.write_all(buf)?;
-    let mut z = enc.finish()?;
+    super::zlib_stream(buf, &mut z)?;
     let clen = (z.len() - 12) as u32;
     z[8..12].copy_from_slice(&clen.to_le_bytes());
     z.resize(z.len().next_multiple_of(SECTOR as usize), 0);
