@@ -7,10 +7,13 @@
 #
 # Needs the package set in the cache (`linuxkit pkg build pkg/*/`, same
 # LINUXKIT_CACHE) and `linuxkit` on PATH (or LINUXKIT=...).
-# Usage: bench/boot.sh [RUNS]
+# Usage: [COMPRESSION=gzip|zstd|lz4|none[:LEVEL]] bench/boot.sh [RUNS]
+# (COMPRESSION is `build --initrd-compression`, gzip by default.)
 set -euo pipefail
 runs="${1:-1}"
 lk="${LINUXKIT:-linuxkit}"
+comp="${COMPRESSION:-gzip}"
+echo "initrd compression: $comp"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -23,9 +26,9 @@ kernel:
 init:
   - "@pkg:$root/pkg/init"
 YML
-for y in floor; do "$lk" -q build --dir "$work" "$work/$y.yml"; done
+for y in floor; do "$lk" -q build --initrd-compression "$comp" --dir "$work" "$work/$y.yml"; done
 echo "console=ttyS0 rdinit=/sbin/poweroff" > "$work/floor-cmdline"
-for y in minimal linuxkit; do "$lk" -q build --dir "$work" "$root/examples/$y.yml"; done
+for y in minimal linuxkit; do "$lk" -q build --initrd-compression "$comp" --dir "$work" "$root/examples/$y.yml"; done
 
 stamp() { # the kernel-clock seconds of the first console line containing $2 in file $1
   grep -a -m1 -F "$2" "$1" | sed -n 's/^\[ *\([0-9.]*\)\].*/\1/p'

@@ -161,16 +161,68 @@ pub struct BuildArgs {
     /// Print the merged, resolved configuration and stop
     #[arg(long = "dry-run")]
     pub dry_run: bool,
-    /// Compression of the initrd (gzip works with every kernel; zstd unpacks faster)
-    #[arg(long, value_enum, default_value = "gzip")]
+    /// Compression of the initrd, in every format that embeds it: gzip (works with every
+    /// kernel), zstd (smaller), lz4 (fastest to unpack, larger), none; `zstd:19` sets a level
+    #[arg(
+        long = "initrd-compression",
+        visible_alias = "compression",
+        value_name = "gzip|zstd|lz4|none[:LEVEL]",
+        default_value = "gzip",
+        value_parser = parse_initrd_compression
+    )]
     pub compression: InitrdCompression,
+    /// Write the image-size report (the table `build` prints) as JSON to FILE
+    #[arg(long = "size-report", value_name = "FILE")]
+    pub size_report: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum InitrdCompression {
-    Gzip,
-    Zstd,
-    None,
+/// `--initrd-compression`: the method and an optional level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InitrdCompression {
+    pub method: linuxkit_output::Compression,
+    pub level: Option<i32>,
+}
+
+/// Parses `gzip`, `zstd`, `lz4`, `none`, optionally with `:LEVEL` (gzip
+/// 1-9, zstd 1-22).
+fn parse_initrd_compression(s: &str) -> Result<InitrdCompression, String> {
+    use linuxkit_output::Compression as C;
+    let (name, level) = match s.split_once(':') {
+        Some((n, l)) => (n, Some(l)),
+        None => (s, None),
+    };
+    let method = match name {
+        "gzip" => C::Gzip,
+        "zstd" => C::Zstd,
+        "lz4" => C::Lz4,
+        "none" => C::None,
+        _ => {
+            return Err(format!(
+                "unknown initrd compression `{name}` (use gzip, zstd, lz4 or none)"
+            ));
+        }
+    };
+    let level = match level {
+        None => None,
+        Some(l) => {
+            let range = match method {
+                C::Gzip => 1..=9,
+                C::Zstd => 1..=22,
+                _ => return Err(format!("{name} takes no level")),
+            };
+            match l.parse::<i32>() {
+                Ok(n) if range.contains(&n) => Some(n),
+                _ => {
+                    return Err(format!(
+                        "invalid {name} level `{l}` (use {}-{})",
+                        range.start(),
+                        range.end()
+                    ));
+                }
+            }
+        }
+    };
+    Ok(InitrdCompression { method, level })
 }
 
 /// The Go name of the host architecture, as the reference's `--arch` takes it.
@@ -595,4 +647,21 @@ pub struct VersionArgs {
     /// Print only the commit
     #[arg(long)]
     pub commit: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use linuxkit_output::Compression as C;
+
+    #[test]
+    fn initrd_compression_values() {
+        let p = |s| parse_initrd_compression(s);
+        assert_eq!(p("lz4").unwrap().method, C::Lz4);
+        assert_eq!(p("zstd:19").unwrap().level, Some(19));
+        assert_eq!(p("gzip").unwrap().level, None);
+        assert!(p("zstd:23").is_err());
+        assert!(p("none:1").is_err());
+        assert!(p("xz").unwrap_err().contains("gzip, zstd, lz4 or none"));
+    }
 }

@@ -344,3 +344,151 @@ fn metadata_cd_from_run_data_reaches_run_config() {
         text(&r.stdout)
     );
 }
+
+/// Milliseconds on the kernel clock of the first console line holding
+/// `what` (`[   12.345678] linuxkit: ...`).
+fn console_ms(console: &str, what: &str) -> Option<u64> {
+    let line = console.lines().find(|l| l.contains(what))?;
+    let t = line.split_once('[')?.1.split_once(']')?.0.trim();
+    let (s, frac) = t.split_once('.')?;
+    Some(s.parse::<u64>().ok()? * 1000 + frac.get(..3)?.parse::<u64>().ok()?)
+}
+
+#[test]
+fn onboot_interfaces_reach_the_container_and_shutdown_is_prompt() {
+    let out = tempfile::tempdir().unwrap();
+    // `veth`: a veth pair made in the root namespace, lkv1 moved into the
+    // container (lkv0 stays behind), and a bridge made inside it; its
+    // network namespace is bound to a path, so it outlives the container
+    // (and lkv0 with it: a veth pair goes when either end does). `joined`
+    // joins that namespace and finds lkv1 there; `moved` gets the existing
+    // lkv0 moved into its own. `plain` has no interfaces, so it runs
+    // through `runc run`. The service `sleeper` is a container's PID 1
+    // without a TERM handler, which TERM cannot stop: shutdown must not
+    // wait 5 s for it.
+    let yml = write_yml(
+        out.path(),
+        "ifaces",
+        &["init", "runc", "containerd"],
+        r#"onboot:
+  - name: veth
+    image: "@pkg:PKG/busybox"
+    net: new
+    command: ["/bin/busybox", "sh", "-c", "ls /sys/class/net; test -e /sys/class/net/lkv1 && test -e /sys/class/net/lkbr0 && test ! -e /sys/class/net/lkv0 && echo 'ifaces seen: lkv1 lkbr0'"]
+    runtime:
+      interfaces:
+        - name: lkv1
+          add: veth
+          peer: lkv0
+          createInRoot: false
+        - name: lkbr0
+          add: bridge
+      bindNS:
+        net: /run/netns/lktest
+  - name: joined
+    image: "@pkg:PKG/busybox"
+    net: /run/netns/lktest
+    command: ["/bin/busybox", "sh", "-c", "test -e /sys/class/net/lkv1 && echo 'joined seen: lkv1'"]
+  - name: moved
+    image: "@pkg:PKG/busybox"
+    net: new
+    command: ["/bin/busybox", "sh", "-c", "test -e /sys/class/net/lkv0 && echo 'moved seen: lkv0'"]
+    runtime:
+      interfaces:
+        - name: lkv0
+  - name: plain
+    image: "@pkg:PKG/busybox"
+    command: ["/bin/busybox", "sh", "-c", "echo plain ran; exit 3"]
+onshutdown:
+  - name: bye
+    image: "@pkg:PKG/busybox"
+    command: ["/bin/busybox", "echo", "onshutdown says bye"]
+services:
+  - name: sleeper
+    image: "@pkg:PKG/busybox"
+    command: ["/bin/busybox", "sleep", "1000"]
+"#,
+    );
+    let image = build(&yml, out.path());
+    let r = succeeded(
+        "run ifaces",
+        run_qemu(
+            &image,
+            &[
+                "--expect",
+                "ifaces seen: lkv1 lkbr0",
+                "--expect",
+                "joined seen: lkv1",
+                "--expect",
+                "moved seen: lkv0",
+                "--expect",
+                "onshutdown says bye",
+                "--powerdown-after",
+                "all services started",
+                "--timeout",
+                "600",
+            ],
+        ),
+    );
+    let console = text(&r.stdout);
+    assert!(
+        console.contains("veth: interface lkv1: moved into the container"),
+        "{console}"
+    );
+    // `runc run` still logs the output and reports the exit code.
+    assert!(console.contains("plain ran"), "{console}");
+    assert!(
+        console.contains("onboot 003-plain: FAILED with exit code 3"),
+        "{console}"
+    );
+    let bye = console_ms(&console, "onshutdown 000-bye: exited 0").expect("onshutdown ran");
+    let off = console_ms(&console, "linuxkit: power off").expect("powered off");
+    assert!(
+        off - bye < 3000,
+        "{} ms from onshutdown to power off:\n{console}",
+        off - bye
+    );
+}
+
+/// The check image built with `--initrd-compression C` boots to `suite
+/// PASSED`: the kernel unpacks our zstd frames and LZ4 legacy streams, and
+/// the files stored once (hard links across parts) are all there.
+fn check_image_boots_with(compression: &str) {
+    let out = tempfile::tempdir().unwrap();
+    succeeded(
+        "linuxkit build",
+        linuxkit(cache())
+            .args(["build", "--initrd-compression", compression, "--dir"])
+            .arg(out.path())
+            .arg(root().join("examples/check.yml"))
+            .output()
+            .unwrap(),
+    );
+    let image = out.path().join("check");
+    let r = succeeded(
+        "run check",
+        run_qemu(
+            &image,
+            &[
+                "--expect",
+                "linuxkit check suite PASSED",
+                "--fail-on",
+                "FAILED",
+                "--timeout",
+                "600",
+            ],
+        ),
+    );
+    let console = text(&r.stdout);
+    assert!(!console.contains("Initramfs unpacking failed"), "{console}");
+}
+
+#[test]
+fn check_image_boots_from_a_zstd_initrd() {
+    check_image_boots_with("zstd");
+}
+
+#[test]
+fn check_image_boots_from_an_lz4_initrd() {
+    check_image_boots_with("lz4");
+}

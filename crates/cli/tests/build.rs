@@ -99,9 +99,9 @@ fn build(cache: &Path, dir: &Path, yml: &Path, formats: &str) {
         .arg(yml));
 }
 
-/// The names in an initrd made of concatenated gzip members, each a newc
-/// archive (GNU cpio stops at the first trailer, the kernel does not; the
-/// kernel itself reads these in the QEMU boot tests).
+/// The names in an initrd made of concatenated gzip members, segments of
+/// one newc archive with a single trailer at the end (the kernel itself
+/// reads these in the QEMU boot tests).
 fn initrd_names(path: &Path) -> String {
     let data = Command::new("zcat").arg(path).output().unwrap();
     assert!(data.status.success());
@@ -127,7 +127,7 @@ fn initrd_names(path: &Path) -> String {
             names.push(name);
         }
     }
-    assert!(trailers > 1, "one archive per part");
+    assert_eq!(trailers, 1, "one trailer, at the end");
     names.join("\n")
 }
 
@@ -456,5 +456,136 @@ fn a_failed_build_leaves_no_partial_outputs() {
     assert!(
         entries.is_empty(),
         "partial outputs left behind: {entries:?}"
+    );
+}
+
+#[test]
+fn initrd_compression_and_size_report() {
+    let w = world();
+    let tmp = tempfile::tempdir().unwrap();
+    let yml = tmp.path().join("t.yml");
+    std::fs::write(&yml, &w.yml).unwrap();
+    let cache = tmp.path().join("cache");
+    let build_with = |c: &str, dir: &Path, report: Option<&Path>| -> String {
+        std::fs::create_dir_all(dir).unwrap();
+        let mut cmd = linuxkit();
+        cmd.arg("--cache")
+            .arg(&cache)
+            .args(["build", "--initrd-compression", c, "--name", "t", "--dir"])
+            .arg(dir);
+        if let Some(r) = report {
+            cmd.arg("--size-report").arg(r);
+        }
+        let out = cmd.arg(&yml).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stderr).unwrap()
+    };
+    // Each compression, read back by its own tool; one trailer at the end,
+    // so `cpio -t` lists every part.
+    for (c, magic, tool) in [
+        ("gzip", &[0x1f, 0x8b][..], "zcat"),
+        ("zstd", &[0x28, 0xb5, 0x2f, 0xfd][..], "zstd -dc"),
+        ("lz4", &[0x02, 0x21, 0x4c, 0x18][..], "lz4 -dc"),
+        ("none", &b"070701"[..], "cat"),
+    ] {
+        let dir = tmp.path().join(c);
+        let report = tmp.path().join(format!("{c}.json"));
+        let table = build_with(c, &dir, Some(&report));
+        let initrd = dir.join("t-initrd.img");
+        let bytes = std::fs::read(&initrd).unwrap();
+        assert_eq!(&bytes[..magic.len()], magic, "{c}");
+        let list = ok(Command::new("sh")
+            .arg("-c")
+            .arg(format!("{tool} {} | cpio -it --quiet", initrd.display())));
+        for p in [
+            "init",
+            "bin/sh",
+            "lib/modules/6.1.0/kernel/foo.ko",
+            "containers/services/server/rootfs/bin/server",
+            "etc/motd",
+        ] {
+            assert!(list.lines().any(|l| l == p), "{c}: {p} missing:\n{list}");
+        }
+        // The table on standard error (not with -q) and the JSON report.
+        assert!(table.contains(&format!("initrd {}", "")), "{table}");
+        assert!(table.contains(&format!("({c})")), "{table}");
+        for s in ["kernel", "init", "onboot", "services", "files", "total"] {
+            assert!(
+                table.lines().any(|l| l.trim_start().starts_with(s)),
+                "{s} row missing:\n{table}"
+            );
+        }
+        let r: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+        assert_eq!(r["compression"], c);
+        assert_eq!(r["kernel_bytes"], 7, "BZIMAGE");
+        assert_eq!(r["initrd_bytes"], bytes.len() as u64);
+        let sections: Vec<&str> = r["sections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["section"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            sections,
+            ["kernel", "init", "onboot", "services", "files"],
+            "{r}"
+        );
+        let sum: u64 = r["sections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["initrd_bytes"].as_u64().unwrap())
+            .sum();
+        assert!(sum <= bytes.len() as u64 && sum > 0, "{r}");
+        let images = r["images"].as_array().unwrap();
+        assert!(
+            images.iter().any(|i| i["section"] == "onboot"
+                && i["image"].as_str().unwrap().ends_with("/tool:1")
+                && i["unpacked_bytes"].as_u64().unwrap() >= 4),
+            "{r}"
+        );
+        // Cold and warm builds are byte-identical.
+        std::fs::remove_dir_all(cache.join(".segments")).unwrap();
+        let again = tmp.path().join(format!("{c}-again"));
+        build_with(c, &again, None);
+        assert_eq!(
+            std::fs::read(again.join("t-initrd.img")).unwrap(),
+            bytes,
+            "{c}: cold and warm builds differ"
+        );
+    }
+    // -q prints no table; a bad value is refused.
+    let q = linuxkit()
+        .arg("-q")
+        .arg("--cache")
+        .arg(&cache)
+        .args(["build", "--initrd-compression", "zstd:19", "--dir"])
+        .arg(tmp.path().join("zstd"))
+        .arg(&yml)
+        .output()
+        .unwrap();
+    assert!(q.status.success());
+    assert!(
+        q.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&q.stderr)
+    );
+    let bad = linuxkit()
+        .arg("--cache")
+        .arg(&cache)
+        .args(["build", "--initrd-compression", "lz4:3"])
+        .arg(&yml)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("lz4 takes no level"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
     );
 }

@@ -7,6 +7,11 @@
 //! into symlinks, we keep them as hard links (same inode, the content with
 //! the first name, later names empty), which the kernel's unpacker links.
 //! For that, regular files carry nlink 2 (see [`CpioWriter::add`]).
+//!
+//! The initrd builder ([`crate::initrd`]) drives the writer with a
+//! [`LinkPlan`] instead: it knows every part's files beforehand, so only
+//! files that really are linked carry nlink 2, and identical files in
+//! different parts become one inode (see [`crate::links`]).
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -22,7 +27,57 @@ pub enum Compression {
     #[default]
     Gzip,
     Zstd,
+    /// LZ4 in the legacy format (what the kernel's `unlz4` reads).
+    Lz4,
     None,
+}
+
+impl Compression {
+    /// The name `--initrd-compression` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+            Compression::Lz4 => "lz4",
+            Compression::None => "none",
+        }
+    }
+
+    /// The level used when none is given: zlib's default for gzip; 9 for
+    /// zstd, which compresses about as fast as gzip -6 and 15-20% smaller
+    /// (level 19 is 5-10% smaller still but 15 times slower, see
+    /// docs/images.md); lz4_flex has a single level.
+    pub fn default_level(self) -> Option<i32> {
+        match self {
+            Compression::Gzip => Some(6),
+            Compression::Zstd => Some(9),
+            Compression::Lz4 | Compression::None => None,
+        }
+    }
+}
+
+/// How a regular file or hard link entry is written, decided for the whole
+/// initrd before any part is written (see docs/images.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LinkAction {
+    /// A file no other entry links to: nlink 1 and an inode number of the
+    /// part's own sequence, which the kernel never looks up.
+    Unique,
+    /// The first entry of a linked inode: its content, nlink 2, and the
+    /// inode's number and minor device number.
+    First { ino: u32, minor: u32 },
+    /// A later name of a linked inode: no content (size 0), nlink 2 and the
+    /// same numbers, so the kernel's unpacker links it to the first name.
+    Link { ino: u32, minor: u32 },
+    /// Left out: an earlier part wrote the same file at the same path (the
+    /// init images each bringing the same libc), and nothing replaced it.
+    Skip,
+}
+
+/// The actions of one part's regular file and hard link entries, in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkPlan {
+    pub actions: Vec<LinkAction>,
 }
 
 /// Writes entries as `newc` cpio records.
@@ -32,6 +87,12 @@ pub struct CpioWriter<W: Write> {
     next_ino: u32,
     /// Path → inode of files that hard links may point at.
     inodes: HashMap<String, u32>,
+    /// With a plan: its actions and the next one to use.
+    plan: Option<(LinkPlan, usize)>,
+    /// The content bytes left out as links to an earlier copy.
+    pub linked_bytes: u64,
+    /// The content bytes of the regular files given to the writer.
+    pub file_bytes: u64,
 }
 
 impl<W: Write> CpioWriter<W> {
@@ -41,7 +102,50 @@ impl<W: Write> CpioWriter<W> {
             written: 0,
             next_ino: FIRST_INO,
             inodes: HashMap::new(),
+            plan: None,
+            linked_bytes: 0,
+            file_bytes: 0,
         }
+    }
+
+    /// A writer whose regular files and hard links follow `plan`, for one
+    /// segment of a larger archive: finish it with
+    /// [`CpioWriter::finish_segment`].
+    pub fn with_plan(out: W, plan: LinkPlan) -> Self {
+        CpioWriter {
+            plan: Some((plan, 0)),
+            ..CpioWriter::new(out)
+        }
+    }
+
+    /// Ends a segment without a trailer: the kernel forgets linked inodes
+    /// at each trailer, so segments that link to each other's files must
+    /// share one, written once at the end ([`trailer_archive`]). Every
+    /// entry is padded to 4 bytes, so the next segment starts aligned.
+    pub fn finish_segment(self) -> io::Result<W> {
+        if let Some((plan, used)) = &self.plan
+            && *used != plan.actions.len()
+        {
+            return Err(io::Error::other(format!(
+                "the part produced {used} files and links, its plan has {}: did it change while building?",
+                plan.actions.len()
+            )));
+        }
+        Ok(self.out)
+    }
+
+    /// The next planned action, for a regular file or hard link entry.
+    fn planned(&mut self, path: &str) -> io::Result<Option<LinkAction>> {
+        let Some((plan, used)) = &mut self.plan else {
+            return Ok(None);
+        };
+        let a = plan.actions.get(*used).copied().ok_or_else(|| {
+            io::Error::other(format!(
+                "{path}: more files than the plan has: did the part change while building?"
+            ))
+        })?;
+        *used += 1;
+        Ok(Some(a))
     }
 
     fn write(&mut self, b: &[u8]) -> io::Result<()> {
@@ -68,6 +172,7 @@ impl<W: Write> CpioWriter<W> {
         nlink: u32,
         size: u64,
         rdev: (u32, u32),
+        dev_minor: u32,
     ) -> io::Result<()> {
         let size32 = u32::try_from(size).map_err(|_| {
             io::Error::other(format!(
@@ -80,7 +185,7 @@ impl<W: Write> CpioWriter<W> {
             e.gid,
             e.mtime.min(u64::from(u32::MAX)) as u32,
             3,
-            1,
+            dev_minor,
             rdev.0,
             rdev.1,
             name.len() + 1,
@@ -98,7 +203,7 @@ impl<W: Write> CpioWriter<W> {
             mtime: 0,
             ..Entry::file("TRAILER!!!", 0)
         };
-        self.header("TRAILER!!!", 0, 0, &trailer, 1, 0, (0, 0))?;
+        self.header("TRAILER!!!", 0, 0, &trailer, 1, 0, (0, 0), 1)?;
         let rem = (self.written % 512) as usize;
         if rem != 0 {
             self.write(&vec![0u8; 512 - rem])?;
@@ -119,24 +224,43 @@ impl<W: Write> EntrySink for CpioWriter<W> {
         self.next_ino += 1;
         match &e.kind {
             EntryKind::File => {
-                self.inodes.insert(name.to_string(), ino);
-                // nlink 2 on every file: both the kernel and GNU cpio only
-                // remember inodes with nlink > 1, and a stream cannot know
-                // whether a later hard link will name this file.
-                self.header(name, ino, 0o100000 | perm, e, 2, e.size, (0, 0))
+                self.file_bytes += e.size;
+                let (ino, nlink, minor, size) = match self.planned(name).map_err(io_err)? {
+                    // nlink 2 on every file: both the kernel and GNU cpio
+                    // only remember inodes with nlink > 1, and a stream
+                    // cannot know whether a later hard link will name it.
+                    None => {
+                        self.inodes.insert(name.to_string(), ino);
+                        (ino, 2, 1, e.size)
+                    }
+                    Some(LinkAction::Unique) => (ino, 1, 1, e.size),
+                    Some(LinkAction::First { ino, minor }) => (ino, 2, minor, e.size),
+                    Some(LinkAction::Link { ino, minor }) => {
+                        // The content is an earlier name's: left unread.
+                        self.linked_bytes += e.size;
+                        (ino, 2, minor, 0)
+                    }
+                    Some(LinkAction::Skip) => {
+                        self.linked_bytes += e.size;
+                        return Ok(());
+                    }
+                };
+                self.header(name, ino, 0o100000 | perm, e, nlink, size, (0, 0), minor)
                     .map_err(io_err)?;
-                let copied = io::copy(&mut data.take(e.size), &mut self.out).map_err(io_err)?;
-                self.written += copied;
-                if copied != e.size {
-                    return Err(linuxkit_rootfs::Error::Other(format!(
-                        "{}: expected {} bytes of content, got {copied}",
-                        e.path, e.size
-                    )));
+                if size > 0 {
+                    let copied = io::copy(&mut data.take(size), &mut self.out).map_err(io_err)?;
+                    self.written += copied;
+                    if copied != size {
+                        return Err(linuxkit_rootfs::Error::Other(format!(
+                            "{}: expected {size} bytes of content, got {copied}",
+                            e.path
+                        )));
+                    }
+                    self.pad4().map_err(io_err)?;
                 }
-                self.pad4().map_err(io_err)?;
             }
             EntryKind::Dir => self
-                .header(name, ino, 0o040000 | perm, e, 2, 0, (0, 0))
+                .header(name, ino, 0o040000 | perm, e, 2, 0, (0, 0), 1)
                 .map_err(io_err)?,
             EntryKind::Symlink { target } => {
                 self.header(
@@ -147,32 +271,45 @@ impl<W: Write> EntrySink for CpioWriter<W> {
                     1,
                     target.len() as u64,
                     (0, 0),
+                    1,
                 )
                 .map_err(io_err)?;
                 self.write(target.as_bytes()).map_err(io_err)?;
                 self.pad4().map_err(io_err)?;
             }
             EntryKind::Hardlink { target } => {
-                let target = target.trim_end_matches('/');
-                let Some(&tino) = self.inodes.get(target) else {
-                    return Err(linuxkit_rootfs::Error::Other(format!(
-                        "{}: hard link to `{target}`, which is not an earlier file of the initrd",
-                        e.path
-                    )));
+                let (tino, minor) = match self.planned(name).map_err(io_err)? {
+                    Some(LinkAction::Link { ino, minor }) => (ino, minor),
+                    Some(a) => {
+                        return Err(linuxkit_rootfs::Error::Other(format!(
+                            "{}: a hard link planned as {a:?}",
+                            e.path
+                        )));
+                    }
+                    None => {
+                        let target = target.trim_end_matches('/');
+                        let Some(&tino) = self.inodes.get(target) else {
+                            return Err(linuxkit_rootfs::Error::Other(format!(
+                                "{}: hard link to `{target}`, which is not an earlier file of the initrd",
+                                e.path
+                            )));
+                        };
+                        (tino, 1)
+                    }
                 };
                 // Same inode and nlink > 1: the kernel links this name to
                 // the earlier one; the content went with the first name.
-                self.header(name, tino, 0o100000 | perm, e, 2, 0, (0, 0))
+                self.header(name, tino, 0o100000 | perm, e, 2, 0, (0, 0), minor)
                     .map_err(io_err)?;
             }
             EntryKind::Char { major, minor } => self
-                .header(name, ino, 0o020000 | perm, e, 1, 0, (*major, *minor))
+                .header(name, ino, 0o020000 | perm, e, 1, 0, (*major, *minor), 1)
                 .map_err(io_err)?,
             EntryKind::Block { major, minor } => self
-                .header(name, ino, 0o060000 | perm, e, 1, 0, (*major, *minor))
+                .header(name, ino, 0o060000 | perm, e, 1, 0, (*major, *minor), 1)
                 .map_err(io_err)?,
             EntryKind::Fifo => self
-                .header(name, ino, 0o010000 | perm, e, 1, 0, (0, 0))
+                .header(name, ino, 0o010000 | perm, e, 1, 0, (0, 0), 1)
                 .map_err(io_err)?,
         }
         Ok(())
@@ -184,21 +321,34 @@ impl<W: Write> EntrySink for CpioWriter<W> {
 pub enum Compressor<W: Write> {
     Gzip(flate2::write::GzEncoder<W>),
     Zstd(zstd::stream::write::Encoder<'static, W>),
+    Lz4(Lz4Legacy<W>),
     None(W),
 }
 
+/// The largest window the zstd frames get: 8 MiB, level 19's. The kernel's
+/// `unzstd` allocates the window a frame asks for and refuses more than
+/// 128 MiB; levels 20-22 would ask for 32-128 MiB of a small machine's
+/// memory during boot for a few percent.
+const ZSTD_MAX_WINDOW_LOG: u32 = 23;
+
 impl<W: Write> Compressor<W> {
     pub fn new(out: W, compression: Compression, level: Option<i32>) -> io::Result<Self> {
+        let level = level.or(compression.default_level());
         Ok(match compression {
             Compression::Gzip => Compressor::Gzip(flate2::write::GzEncoder::new(
                 out,
                 flate2::Compression::new(level.unwrap_or(6).clamp(0, 9) as u32),
             )),
             Compression::Zstd => {
-                let mut enc = zstd::stream::write::Encoder::new(out, level.unwrap_or(3))?;
+                let level = level.unwrap_or(9);
+                let mut enc = zstd::stream::write::Encoder::new(out, level)?;
                 enc.include_checksum(true)?;
+                if level > 19 {
+                    enc.window_log(ZSTD_MAX_WINDOW_LOG)?;
+                }
                 Compressor::Zstd(enc)
             }
+            Compression::Lz4 => Compressor::Lz4(Lz4Legacy::new(out)?),
             Compression::None => Compressor::None(out),
         })
     }
@@ -207,6 +357,7 @@ impl<W: Write> Compressor<W> {
         match self {
             Compressor::Gzip(e) => e.finish(),
             Compressor::Zstd(e) => e.finish(),
+            Compressor::Lz4(e) => e.finish(),
             Compressor::None(w) => Ok(w),
         }
     }
@@ -217,6 +368,7 @@ impl<W: Write> Write for Compressor<W> {
         match self {
             Compressor::Gzip(e) => e.write(b),
             Compressor::Zstd(e) => e.write(b),
+            Compressor::Lz4(e) => e.write(b),
             Compressor::None(w) => w.write(b),
         }
     }
@@ -225,9 +377,79 @@ impl<W: Write> Write for Compressor<W> {
         match self {
             Compressor::Gzip(e) => e.flush(),
             Compressor::Zstd(e) => e.flush(),
+            Compressor::Lz4(e) => e.flush(),
             Compressor::None(w) => w.flush(),
         }
     }
+}
+
+/// The magic number that starts an LZ4 legacy stream (little-endian).
+pub const LZ4_LEGACY_MAGIC: u32 = 0x184C_2102;
+/// The uncompressed size of a legacy block: the kernel's `unlz4` decodes
+/// each block into a buffer of exactly this size.
+pub const LZ4_LEGACY_BLOCK: usize = 8 << 20;
+
+/// LZ4's legacy format, the one the kernel's `unlz4` reads (`lz4 -l`): the
+/// magic, then blocks of `[u32 LE compressed length][LZ4 block]` of at
+/// most 8 MiB uncompressed each. There is no end mark: `unlz4` reads blocks
+/// to the end of the initrd and skips a repeated magic, so LZ4 segments
+/// can be concatenated (and every segment must be LZ4). The `lz4` tool
+/// reads concatenated legacy streams alike.
+pub struct Lz4Legacy<W: Write> {
+    out: W,
+    buf: Vec<u8>,
+}
+
+impl<W: Write> Lz4Legacy<W> {
+    pub fn new(mut out: W) -> io::Result<Self> {
+        out.write_all(&LZ4_LEGACY_MAGIC.to_le_bytes())?;
+        Ok(Lz4Legacy {
+            out,
+            buf: Vec::with_capacity(LZ4_LEGACY_BLOCK),
+        })
+    }
+
+    fn block(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let c = lz4_flex::block::compress(&self.buf);
+        self.out.write_all(&(c.len() as u32).to_le_bytes())?;
+        self.out.write_all(&c)?;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Writes the last (partial) block.
+    pub fn finish(mut self) -> io::Result<W> {
+        self.block()?;
+        Ok(self.out)
+    }
+}
+
+impl<W: Write> Write for Lz4Legacy<W> {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        let n = b.len().min(LZ4_LEGACY_BLOCK - self.buf.len());
+        self.buf.extend_from_slice(&b[..n]);
+        if self.buf.len() == LZ4_LEGACY_BLOCK {
+            self.block()?;
+        }
+        Ok(n)
+    }
+
+    /// Blocks are only cut at 8 MiB (or at the end): a flush must not
+    /// shorten one, so it only flushes what is already compressed.
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// A compressed archive holding only the `TRAILER!!!` entry, padded to 512
+/// bytes: the end of an initrd made of [`CpioWriter::finish_segment`]
+/// segments.
+pub fn trailer_archive(compression: Compression, level: Option<i32>) -> io::Result<Vec<u8>> {
+    let c = Compressor::new(Vec::new(), compression, level)?;
+    CpioWriter::new(c).finish()?.finish()
 }
 
 /// The `kernel+initrd` output's sink: `boot/kernel`, `boot/cmdline` and
@@ -252,6 +474,26 @@ impl<W: Write> InitrdSink<W> {
     /// and the `boot/` files.
     pub fn finish(self) -> io::Result<(W, HashMap<String, Vec<u8>>)> {
         let w = self.cpio.finish()?.finish()?;
+        Ok((w, self.boot))
+    }
+
+    /// A sink for one segment of a larger initrd, following `plan`.
+    pub fn with_plan(
+        out: W,
+        compression: Compression,
+        level: Option<i32>,
+        plan: LinkPlan,
+    ) -> io::Result<Self> {
+        Ok(InitrdSink {
+            cpio: CpioWriter::with_plan(Compressor::new(out, compression, level)?, plan),
+            boot: HashMap::new(),
+        })
+    }
+
+    /// Finishes a segment (no trailer, see [`CpioWriter::finish_segment`]);
+    /// returns the writer and the `boot/` files.
+    pub fn finish_segment(self) -> io::Result<(W, HashMap<String, Vec<u8>>)> {
+        let w = self.cpio.finish_segment()?.finish()?;
         Ok((w, self.boot))
     }
 }
@@ -286,5 +528,137 @@ impl<W: Write> EntrySink for InitrdSink<W> {
             return Ok(());
         }
         self.cpio.add(e, data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    /// Splits a legacy LZ4 stream into its blocks, checking the framing.
+    fn blocks(mut b: &[u8]) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        assert_eq!(b[..4], LZ4_LEGACY_MAGIC.to_le_bytes());
+        b = &b[4..];
+        while !b.is_empty() {
+            let n = u32::from_le_bytes(b[..4].try_into().unwrap());
+            if n == LZ4_LEGACY_MAGIC {
+                b = &b[4..];
+                continue;
+            }
+            let n = n as usize;
+            let block = lz4_flex::block::decompress(&b[4..4 + n], LZ4_LEGACY_BLOCK).unwrap();
+            assert!(block.len() <= LZ4_LEGACY_BLOCK);
+            out.push(block);
+            b = &b[4 + n..];
+        }
+        out
+    }
+
+    #[test]
+    fn lz4_legacy_framing_cuts_8_mib_blocks_and_concatenates() {
+        // 9 MiB that compress a little, written in odd-sized pieces.
+        let data: Vec<u8> = (0..9u32 << 20)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 29) as u8)
+            .collect();
+        let mut w = Lz4Legacy::new(Vec::new()).unwrap();
+        for chunk in data.chunks(100_003) {
+            w.write_all(chunk).unwrap();
+            w.flush().unwrap();
+        }
+        let a = w.finish().unwrap();
+        let got = blocks(&a);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].len(), LZ4_LEGACY_BLOCK);
+        assert_eq!(got.concat(), data);
+        // A second stream after the first: its magic is skipped, as the
+        // kernel's unlz4 does.
+        let mut b = Lz4Legacy::new(Vec::new()).unwrap();
+        b.write_all(b"more").unwrap();
+        let mut both = a.clone();
+        both.extend(b.finish().unwrap());
+        assert_eq!(blocks(&both).concat(), [&data[..], b"more"].concat());
+        // An empty stream is the magic alone.
+        assert_eq!(
+            Lz4Legacy::new(Vec::new()).unwrap().finish().unwrap(),
+            LZ4_LEGACY_MAGIC.to_le_bytes()
+        );
+        // The real tool reads the concatenation.
+        if let Ok(mut child) = std::process::Command::new("lz4")
+            .args(["-dc"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+        {
+            let mut stdin = child.stdin.take().unwrap();
+            let input = both.clone();
+            let feeder = std::thread::spawn(move || stdin.write_all(&input).unwrap());
+            let out = child.wait_with_output().unwrap();
+            feeder.join().unwrap();
+            assert!(out.status.success());
+            assert_eq!(out.stdout, [&data[..], b"more"].concat());
+        }
+    }
+
+    /// (name, ino, nlink, minor, size) of each entry of an uncompressed archive.
+    fn headers(d: &[u8]) -> Vec<(String, u32, u32, u32, u32)> {
+        let field = |at: usize, n: usize| {
+            u32::from_str_radix(
+                std::str::from_utf8(&d[at + 6 + 8 * n..at + 14 + 8 * n]).unwrap(),
+                16,
+            )
+            .unwrap()
+        };
+        let align = |x: usize| (x + 3) & !3;
+        let mut i = 0;
+        let mut out = Vec::new();
+        while i + 110 <= d.len() && d[i] != 0 {
+            let (size, namesize) = (field(i, 6) as usize, field(i, 11) as usize);
+            let name = String::from_utf8(d[i + 110..i + 110 + namesize - 1].to_vec()).unwrap();
+            out.push((name, field(i, 0), field(i, 4), field(i, 8), size as u32));
+            i = align(align(i + 110 + namesize) + size);
+        }
+        out
+    }
+
+    #[test]
+    fn planned_segments_link_leave_out_and_have_no_trailer() {
+        let plan = LinkPlan {
+            actions: vec![
+                LinkAction::Unique,
+                LinkAction::First { ino: 7, minor: 9 },
+                LinkAction::Link { ino: 7, minor: 9 },
+                LinkAction::Skip,
+            ],
+        };
+        let mut w = CpioWriter::with_plan(Vec::new(), plan.clone());
+        for (name, data) in [
+            ("a", &b"unique"[..]),
+            ("b", b"shared"),
+            ("c", b"shared"),
+            ("d", b"again"),
+        ] {
+            w.add(
+                &Entry::file(name, data.len() as u64),
+                &mut Cursor::new(data.to_vec()),
+            )
+            .unwrap();
+        }
+        w.add(&Entry::dir("e"), &mut std::io::empty()).unwrap();
+        assert_eq!((w.file_bytes, w.linked_bytes), (23, 11));
+        let out = w.finish_segment().unwrap();
+        assert_eq!(out.len() % 4, 0);
+        let h = headers(&out);
+        let names: Vec<&str> = h.iter().map(|e| e.0.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c", "e"], "d is left out, no trailer");
+        assert_eq!((h[0].2, h[0].3), (1, 1), "unique: nlink 1");
+        assert_eq!((h[1].1, h[1].2, h[1].3, h[1].4), (7, 2, 9, 6));
+        assert_eq!((h[2].1, h[2].2, h[2].3, h[2].4), (7, 2, 9, 0), "no content");
+        // A part that produces other files than planned is an error.
+        let mut w = CpioWriter::with_plan(Vec::new(), plan);
+        w.add(&Entry::file("a", 1), &mut Cursor::new(b"x".to_vec()))
+            .unwrap();
+        assert!(w.finish_segment().is_err());
     }
 }

@@ -12,7 +12,7 @@ use linuxkit_rootfs::Part;
 use crate::bootable::{BootFiles, Bootloader};
 use crate::cpio::Compression;
 use crate::disk::DiskFormat;
-use crate::initrd::{SegmentCache, build_initrd_with_id};
+use crate::initrd::{InitrdReport, SegmentCache, build_initrd_with_id};
 use crate::tar::TarWriter;
 
 #[derive(Debug, thiserror::Error)]
@@ -272,6 +272,18 @@ pub fn write_formats(
     opts: &OutputOptions,
     parts: &[Part],
 ) -> Result<Vec<PathBuf>> {
+    write_formats_report(formats, dir, name, opts, parts).map(|(w, _)| w)
+}
+
+/// [`write_formats`], also returning where the initrd's bytes went (when a
+/// format built an initrd).
+pub fn write_formats_report(
+    formats: &[&str],
+    dir: &Path,
+    name: &str,
+    opts: &OutputOptions,
+    parts: &[Part],
+) -> Result<(Vec<PathBuf>, Option<InitrdReport>)> {
     let mut s = Session {
         dir,
         name,
@@ -295,7 +307,11 @@ pub fn write_formats(
     for f in formats {
         written.extend(s.write(f)?);
     }
-    Ok(written)
+    let report = s.boot.take().map(|b| InitrdReport {
+        kernel_bytes: b.kernel.len() as u64,
+        ..b.report
+    });
+    Ok((written, report))
 }
 
 /// The kernel, the initrd, the command line and the microcode, built once
@@ -312,6 +328,7 @@ struct BootSet {
     initrd_id: [u8; 32],
     /// The bootable formats' identifier seed, made on first use.
     seed: std::cell::OnceCell<[u8; 32]>,
+    report: InitrdReport,
 }
 
 enum Initrd {
@@ -417,7 +434,8 @@ impl<'a> Session<'a, '_> {
                 self.opts,
                 self.opts.segments.as_ref(),
             )?;
-            let (initrd, mut boot, initrd_id) = (built.staged, built.boot, built.id);
+            let (initrd, mut boot, initrd_id, report) =
+                (built.staged, built.boot, built.id, built.report);
             let kernel = boot
                 .remove("boot/kernel")
                 .ok_or_else(|| no_kernel(format))?;
@@ -440,6 +458,7 @@ impl<'a> Session<'a, '_> {
                 ucode: boot.remove("boot/ucode.cpio"),
                 initrd_id,
                 seed: std::cell::OnceCell::new(),
+                report,
             });
         }
         Ok(self.boot.as_mut().expect("built above"))

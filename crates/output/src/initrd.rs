@@ -11,9 +11,13 @@
 //!   recompresses only what changed and a warm rebuild just concatenates
 //!   cached files.
 //!
-//! Each part is a complete `newc` archive with its own `TRAILER!!!`, so
-//! inode numbers and hard links never meet across parts (the kernel forgets
-//! hard-link inodes at each trailer).
+//! Each part is a segment of one `newc` archive: the kernel unpacks a
+//! compressed stream that ends after any whole entry, and keeps the inodes
+//! it links by until the single `TRAILER!!!` at the end. That lets
+//! identical files of different parts be stored once, as hard links (see
+//! [`crate::links`]): every part is read once into a manifest (cached for
+//! keyed parts), the manifests give each part a link plan, and a keyed
+//! part's segment is cached under its key *and* its plan.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -25,12 +29,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use linuxkit_rootfs::Part;
 use sha2::{Digest, Sha256};
 
-use crate::cpio::InitrdSink;
+use crate::cpio::{Compression, InitrdSink, LinkPlan};
 use crate::formats::{Error, OutputOptions, Result, Staged};
+use crate::links::{MANIFEST_FORMAT, Manifest, ManifestSink, PartPlan};
 
 /// Version of the segment format: bump when the bytes we write for the
-/// same part change.
-const SEGMENT_FORMAT: &str = "newc-1";
+/// same part and plan change.
+const SEGMENT_FORMAT: &str = "newc-2";
 
 /// Compressed per-part archives by key, in a directory (by default
 /// `CACHE/.segments`). Entries are written to a temporary name and renamed,
@@ -50,14 +55,57 @@ impl SegmentCache {
         Ok(SegmentCache { dir })
     }
 
-    fn name(&self, key: &str, opts: &OutputOptions) -> String {
+    /// The cache name of a keyed part's segment: its key, its link plan
+    /// and the compression, so segments of different compressions or
+    /// plans never mix.
+    fn name(&self, key: &str, plan: &str, opts: &OutputOptions) -> String {
         let mut h = Sha256::new();
         h.update(format!(
-            "{SEGMENT_FORMAT}\n{:?}\n{:?}\n{key}",
-            opts.compression, opts.level
+            "{SEGMENT_FORMAT}\n{:?}\n{:?}\n{plan}\n{key}",
+            opts.compression,
+            opts.level.or(opts.compression.default_level())
         ));
         format!("{:x}", h.finalize())
     }
+
+    /// Where a keyed part's manifest is kept (whatever the compression).
+    fn manifest_path(&self, key: &str) -> PathBuf {
+        let mut h = Sha256::new();
+        h.update(format!("{MANIFEST_FORMAT}\n{key}"));
+        self.dir.join(format!("{:x}.man", h.finalize()))
+    }
+}
+
+/// What a part holds and costs in the initrd, for the size report.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PartReport {
+    pub label: String,
+    /// See [`linuxkit_rootfs::Part::section`].
+    pub section: &'static str,
+    pub image: Option<String>,
+    /// Content bytes of its regular files, as the images have them.
+    pub file_bytes: u64,
+    /// Of those, bytes stored once elsewhere (left out as hard links).
+    pub dedup_bytes: u64,
+    /// Files stored once elsewhere.
+    pub dedup_files: u64,
+    /// Its compressed segment's bytes in the initrd.
+    pub initrd_bytes: u64,
+}
+
+/// Where the bytes of an initrd go.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InitrdReport {
+    pub compression: Compression,
+    /// The whole initrd file.
+    pub initrd_bytes: u64,
+    /// The kernel file (set by the formats, which hold the kernel).
+    pub kernel_bytes: u64,
+    /// The uncompressed microcode prefix (part of the kernel's share).
+    pub ucode_bytes: u64,
+    /// The final trailer segment.
+    pub trailer_bytes: u64,
+    pub parts: Vec<PartReport>,
 }
 
 /// A produced part: its archive file and its `boot/` files.
@@ -105,15 +153,21 @@ fn read_boot(path: &Path) -> std::io::Result<HashMap<String, Vec<u8>>> {
 }
 
 /// Produces one part into a compressed archive at `path`.
-fn produce(part: &Part, path: &Path, opts: &OutputOptions) -> Result<HashMap<String, Vec<u8>>> {
+fn produce(
+    part: &Part,
+    path: &Path,
+    opts: &OutputOptions,
+    plan: &LinkPlan,
+) -> Result<HashMap<String, Vec<u8>>> {
     let file = File::create(path).map_err(|source| Error::Io {
         context: format!("cannot create {}", path.display()),
         source,
     })?;
-    let mut sink = InitrdSink::new(
+    let mut sink = InitrdSink::with_plan(
         BufWriter::with_capacity(1 << 20, file),
         opts.compression,
         opts.level,
+        plan.clone(),
     )
     .map_err(|source| Error::Io {
         context: "cannot start the initrd".into(),
@@ -124,7 +178,7 @@ fn produce(part: &Part, path: &Path, opts: &OutputOptions) -> Result<HashMap<Str
         context: format!("cannot write {}", path.display()),
         source,
     };
-    let (w, boot) = sink.finish().map_err(io)?;
+    let (w, boot) = sink.finish_segment().map_err(io)?;
     w.into_inner()
         .map_err(|e| io(e.into_error()))?
         .sync_all()
@@ -138,11 +192,12 @@ fn segment(
     part: &Part,
     i: usize,
     opts: &OutputOptions,
+    plan: &PartPlan,
     cache: Option<&SegmentCache>,
     scratch: &Path,
 ) -> Result<Segment> {
     let cached = match (&part.key, cache) {
-        (Some(key), Some(c)) => Some((c, c.name(key, opts))),
+        (Some(key), Some(c)) => Some((c, c.name(key, &plan.digest(), opts))),
         _ => None,
     };
     if let Some((c, name)) = &cached {
@@ -160,7 +215,7 @@ fn segment(
         }
     }
     let tmp = scratch.join(format!("part-{i}"));
-    let boot = produce(part, &tmp, opts)?;
+    let boot = produce(part, &tmp, opts, &plan.plan)?;
     let Some((c, name)) = cached else {
         let id = file_sha256(&tmp).map_err(|source| Error::Io {
             context: format!("cannot read {}", tmp.display()),
@@ -195,6 +250,93 @@ fn file_sha256(path: &Path) -> std::io::Result<String> {
     Ok(format!("{:x}", h.finalize()))
 }
 
+/// A part's manifest: from the cache when keyed and present, else by
+/// reading the part (into the cache when keyed).
+fn manifest(
+    part: &Part,
+    cache: Option<&SegmentCache>,
+    scratch: &Path,
+    i: usize,
+) -> Result<Manifest> {
+    let path = match (&part.key, cache) {
+        (Some(key), Some(c)) => Some(c.manifest_path(key)),
+        _ => None,
+    };
+    if let Some(p) = &path
+        && let Ok(f) = File::open(p)
+        && let Ok(m) = Manifest::read_from(&mut BufReader::new(f))
+    {
+        return Ok(m);
+    }
+    let mut sink = ManifestSink::default();
+    part.produce(&mut sink)?;
+    if let Some(p) = path {
+        let tmp = scratch.join(format!("part-{i}.man"));
+        let io = |source| Error::Io {
+            context: format!("cannot store a manifest in {}", tmp.display()),
+            source,
+        };
+        let mut w = BufWriter::new(File::create(&tmp).map_err(io)?);
+        sink.manifest.write_to(&mut w).map_err(io)?;
+        w.into_inner()
+            .map_err(|e| io(e.into_error()))?
+            .sync_all()
+            .map_err(io)?;
+        std::fs::rename(&tmp, &p).map_err(io)?;
+    }
+    Ok(sink.manifest)
+}
+
+/// Runs `f` on `0..n` on all cores; stops early after an error.
+fn par_map<T: Send>(n: usize, f: impl Fn(usize) -> Result<T> + Sync) -> Vec<Option<Result<T>>> {
+    let results: Vec<Mutex<Option<Result<T>>>> = (0..n).map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(n.max(1));
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n || failed.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let r = f(i);
+                    if r.is_err() {
+                        failed.store(true, Ordering::Relaxed);
+                    }
+                    *results[i].lock().expect("no panics while held") = Some(r);
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|r| r.into_inner().expect("no panics while held"))
+        .collect()
+}
+
+/// The results of [`par_map`] in order, or the first error.
+fn collect<T>(results: Vec<Option<Result<T>>>, parts: &[Part]) -> Result<Vec<T>> {
+    let mut out = Vec::with_capacity(results.len());
+    for (i, r) in results.into_iter().enumerate() {
+        match r {
+            Some(Ok(s)) => out.push(s),
+            Some(Err(e)) => return Err(e),
+            None => {
+                return Err(Error::Usage(format!(
+                    "part {} was not built",
+                    parts[i].label
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// An initrd written by [`build_initrd_with_id`].
 pub(crate) struct BuiltInitrd {
     pub staged: Staged,
@@ -204,6 +346,7 @@ pub(crate) struct BuiltInitrd {
     /// the options and each part's id (its cache name, which hashes its
     /// key, or the hash of its archive), and of the microcode.
     pub id: [u8; 32],
+    pub report: InitrdReport,
 }
 
 /// Writes the initrd of `parts` into a staged file in `dir` (microcode
@@ -218,7 +361,7 @@ pub fn build_initrd(
     build_initrd_with_id(parts, dest, opts, cache).map(|b| (b.staged, b.boot))
 }
 
-/// [`build_initrd`], with an identifier of the result.
+/// [`build_initrd`], with an identifier of the result and its report.
 pub(crate) fn build_initrd_with_id(
     parts: &[Part],
     dest: PathBuf,
@@ -240,44 +383,27 @@ pub(crate) fn build_initrd_with_id(
             ),
             source,
         })?;
-    let results: Vec<Mutex<Option<Result<Segment>>>> =
-        parts.iter().map(|_| Mutex::new(None)).collect();
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(parts.len().max(1));
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= parts.len() || failed.load(Ordering::Relaxed) {
-                        return;
-                    }
-                    let r = segment(&parts[i], i, opts, cache, scratch.path());
-                    if r.is_err() {
-                        failed.store(true, Ordering::Relaxed);
-                    }
-                    *results[i].lock().expect("no panics while held") = Some(r);
-                }
-            });
-        }
-    });
-    let mut segments = Vec::with_capacity(parts.len());
-    for (i, r) in results.into_iter().enumerate() {
-        match r.into_inner().expect("no panics while held") {
-            Some(Ok(s)) => segments.push(s),
-            Some(Err(e)) => return Err(e),
-            None => {
-                return Err(Error::Usage(format!(
-                    "part {} was not built",
-                    parts[i].label
-                )));
-            }
-        }
-    }
+    let manifests = collect(
+        par_map(parts.len(), |i| {
+            manifest(&parts[i], cache, scratch.path(), i)
+        }),
+        parts,
+    )?;
+    let salts: Vec<String> = parts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| match &p.key {
+            Some(k) => format!("key {k}"),
+            None => format!("part {i} {}", p.label),
+        })
+        .collect();
+    let plans = crate::links::plan(&manifests.iter().collect::<Vec<_>>(), &salts);
+    let mut segments = collect(
+        par_map(parts.len(), |i| {
+            segment(&parts[i], i, opts, &plans[i], cache, scratch.path())
+        }),
+        parts,
+    )?;
     let mut boot = HashMap::new();
     for s in &mut segments {
         boot.extend(std::mem::take(&mut s.boot));
@@ -293,27 +419,53 @@ pub(crate) fn build_initrd_with_id(
         "{SEGMENT_FORMAT}\n{:?}\n{:?}\n",
         opts.compression, opts.level
     ));
+    let mut report = InitrdReport {
+        compression: opts.compression,
+        ..Default::default()
+    };
     if let Some(ucode) = boot.get("boot/ucode.cpio") {
         out.write_all(ucode).map_err(io)?;
         id.update(b"ucode\n");
         id.update(ucode);
+        report.ucode_bytes = ucode.len() as u64;
     }
-    for s in &segments {
-        let mut f = File::open(&s.path).map_err(io)?;
-        std::io::copy(&mut f, out).map_err(io)?;
-        id.update(format!("part {}\n", s.id));
+    for ((s, p), (m, plan)) in segments.iter().zip(parts).zip(manifests.iter().zip(&plans)) {
+        // A part of only `boot/` files (the command line) has an empty
+        // archive, and the kernel refuses an empty first stream (it ends
+        // before any entry started: "junk at the end").
+        let n = if m.paths.is_empty() {
+            0
+        } else {
+            let mut f = File::open(&s.path).map_err(io)?;
+            let n = std::io::copy(&mut f, out).map_err(io)?;
+            id.update(format!("part {}\n", s.id));
+            n
+        };
+        report.parts.push(PartReport {
+            label: p.label.clone(),
+            section: p.section,
+            image: p.image.clone(),
+            file_bytes: m.file_bytes(),
+            dedup_bytes: plan.linked_bytes,
+            dedup_files: plan.merged_files,
+            initrd_bytes: n,
+        });
     }
+    let trailer = crate::cpio::trailer_archive(opts.compression, opts.level).map_err(io)?;
+    out.write_all(&trailer).map_err(io)?;
+    report.trailer_bytes = trailer.len() as u64;
+    report.initrd_bytes = out.metadata().map_err(io)?.len();
     Ok(BuiltInitrd {
         staged: initrd,
         boot,
         id: id.finalize().into(),
+        report,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpio::Compression;
 
     #[test]
     fn boot_files_round_trip() {
@@ -335,7 +487,14 @@ mod tests {
             compression: Compression::Zstd,
             ..Default::default()
         };
-        assert_ne!(c.name("k", &gz), c.name("k", &zst));
-        assert_eq!(c.name("k", &gz), c.name("k", &gz));
+        let lz4 = OutputOptions {
+            compression: Compression::Lz4,
+            ..Default::default()
+        };
+        assert_ne!(c.name("k", "p", &gz), c.name("k", "p", &zst));
+        assert_ne!(c.name("k", "p", &lz4), c.name("k", "p", &zst));
+        assert_eq!(c.name("k", "p", &gz), c.name("k", "p", &gz));
+        // ... and so is the link plan.
+        assert_ne!(c.name("k", "p", &gz), c.name("k", "q", &gz));
     }
 }

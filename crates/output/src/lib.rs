@@ -15,20 +15,25 @@ pub mod ids;
 mod initrd;
 mod iso;
 mod kernel;
+mod links;
 pub mod mbr;
 mod squashfs;
 mod tar;
 
 pub use bootable::{BOOTLOADER_FILES, BOOTLOADER_IMAGE, BOOTLOADER_PACKAGE, Bootloader};
-pub use cpio::{Compression, Compressor, CpioWriter, InitrdSink};
+pub use cpio::{
+    Compression, Compressor, CpioWriter, InitrdSink, LZ4_LEGACY_BLOCK, LZ4_LEGACY_MAGIC,
+    LinkAction, LinkPlan, Lz4Legacy, trailer_archive,
+};
 pub use erofs::{ErofsError, INLINE_MAX, write_erofs};
 pub use formats::{
     Error, OutputOptions, Result, SUPPORTED, Staged, needs_bootloader, needs_kernel, output_files,
-    takes_size, write_format, write_formats, write_tar_to,
+    takes_size, write_format, write_formats, write_formats_report, write_tar_to,
 };
 pub use fstree::FsTree;
-pub use initrd::{SegmentCache, build_initrd};
+pub use initrd::{InitrdReport, PartReport, SegmentCache, build_initrd};
 pub use iso::{BiosBoot, ElTorito, Hybrid, IsoAlias, IsoOptions, write_iso, write_iso_with};
 pub use kernel::decompress_kernel;
+pub use links::DEDUP_MIN;
 pub use squashfs::{SquashfsError, write_squashfs};
 pub use tar::TarWriter;

@@ -114,7 +114,12 @@ fn gnu_tar_reads_what_we_write() {
 
 #[test]
 fn gnu_cpio_reads_the_initrd() {
-    for compression in [Compression::Gzip, Compression::Zstd, Compression::None] {
+    for compression in [
+        Compression::Gzip,
+        Compression::Zstd,
+        Compression::Lz4,
+        Compression::None,
+    ] {
         let mut sink = InitrdSink::new(Vec::new(), compression, None).unwrap();
         sink.add(&Entry::dir("boot"), &mut Cursor::new(vec![]))
             .unwrap();
@@ -132,6 +137,7 @@ fn gnu_cpio_reads_the_initrd() {
         let decompress = match compression {
             Compression::Gzip => format!("zcat {}", f.display()),
             Compression::Zstd => format!("zstd -dc {}", f.display()),
+            Compression::Lz4 => format!("lz4 -dc {}", f.display()),
             Compression::None => format!("cat {}", f.display()),
         };
         let listing = run(Command::new("sh")

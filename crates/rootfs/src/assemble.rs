@@ -167,6 +167,12 @@ pub struct Part<'a> {
     pub key: Option<String>,
     /// What the part is, for progress and errors (`init[0] linuxkit/init:v1`).
     pub label: String,
+    /// The configuration's section the part belongs to (`kernel`, `init`,
+    /// `onboot`, `onshutdown`, `services`, `volumes`, `files`), and the
+    /// image it comes from or belongs to, for the size report: a user sees
+    /// where the bytes of an image go.
+    pub section: &'static str,
+    pub image: Option<String>,
     produce: Box<Produce<'a>>,
 }
 
@@ -174,6 +180,12 @@ pub struct Part<'a> {
 type Produce<'a> = dyn Fn(&mut dyn EntrySink) -> Result<()> + Send + Sync + 'a;
 
 impl Part<'_> {
+    fn of(mut self, section: &'static str, image: Option<&str>) -> Self {
+        self.section = section;
+        self.image = image.map(str::to_string);
+        self
+    }
+
     pub fn produce(&self, sink: &mut dyn EntrySink) -> Result<()> {
         (self.produce)(sink)
     }
@@ -191,6 +203,8 @@ fn part<'a>(
     Part {
         key: key.map(|k| format!("{PART_FORMAT}\n{k}")),
         label,
+        section: "",
+        image: None,
         produce: Box::new(move |sink| {
             let mut out = Dirs {
                 sink,
@@ -213,27 +227,31 @@ pub fn parts<'a>(config: &'a Config, images: &'a Images<'a>) -> Result<Vec<Part<
             "kernel {} binary={:?} tar={:?} ucode={:?}",
             img.manifest_digest, k.binary, k.tar, k.ucode
         );
-        parts.push(part(None, "kernel cmdline".into(), move |out| {
-            out.dir("boot")?;
-            out.bytes(
-                Entry {
-                    provenance: Some((k.image.clone(), "kernel".into())),
-                    ..Entry::file("boot/cmdline", 0)
-                },
-                k.cmdline.as_bytes(),
-            )
-        }));
-        parts.push(part(Some(key), format!("kernel {}", k.image), move |out| {
-            kernel(config, images, &img, out)
-        }));
+        parts.push(
+            part(None, "kernel cmdline".into(), move |out| {
+                out.dir("boot")?;
+                out.bytes(
+                    Entry {
+                        provenance: Some((k.image.clone(), "kernel".into())),
+                        ..Entry::file("boot/cmdline", 0)
+                    },
+                    k.cmdline.as_bytes(),
+                )
+            })
+            .of("kernel", Some(&k.image)),
+        );
+        parts.push(
+            part(Some(key), format!("kernel {}", k.image), move |out| {
+                kernel(config, images, &img, out)
+            })
+            .of("kernel", Some(&k.image)),
+        );
     }
     for (i, reference) in m.init.iter().enumerate() {
         let img = images.get(reference)?;
         let key = format!("init {} {reference}", img.manifest_digest);
-        parts.push(part(
-            Some(key),
-            format!("init[{i}] {reference}"),
-            move |out| {
+        parts.push(
+            part(Some(key), format!("init[{i}] {reference}"), move |out| {
                 let filter = |p: &str| {
                     if dropped(p) || matches!(p, "etc/hosts" | "etc/resolv.conf" | "etc/mtab") {
                         Filter::Drop
@@ -250,22 +268,26 @@ pub fn parts<'a>(config: &'a Config, images: &'a Images<'a>) -> Result<Vec<Part<
                     format!("init[{i}]"),
                     out,
                 )
-            },
-        ));
+            })
+            .of("init", Some(reference)),
+        );
     }
     if !m.init.is_empty() {
-        parts.push(part(None, "init extras".into(), |out| {
-            // The init images' resolv.conf points where dhcpcd writes.
-            out.add(
-                &Entry::symlink("etc/resolv.conf", "/run/resolvconf/resolv.conf"),
-                &mut std::io::empty(),
-            )?;
-            out.bytes(Entry::file("etc/hosts", 0), HOSTS)?;
-            out.add(
-                &Entry::symlink("etc/mtab", "/proc/mounts"),
-                &mut std::io::empty(),
-            )
-        }));
+        parts.push(
+            part(None, "init extras".into(), |out| {
+                // The init images' resolv.conf points where dhcpcd writes.
+                out.add(
+                    &Entry::symlink("etc/resolv.conf", "/run/resolvconf/resolv.conf"),
+                    &mut std::io::empty(),
+                )?;
+                out.bytes(Entry::file("etc/hosts", 0), HOSTS)?;
+                out.add(
+                    &Entry::symlink("etc/mtab", "/proc/mounts"),
+                    &mut std::io::empty(),
+                )
+            })
+            .of("init", None),
+        );
     }
     for (i, v) in m.volumes.iter().enumerate() {
         let base = format!("containers/volumes/{}", v.name);
@@ -273,10 +295,8 @@ pub fn parts<'a>(config: &'a Config, images: &'a Images<'a>) -> Result<Vec<Part<
             let img = images.get(&v.image)?;
             let key = format!("volume {} {base} {}", img.manifest_digest, v.image);
             let base = base.clone();
-            parts.push(part(
-                Some(key),
-                format!("volumes[{i}] {}", v.image),
-                move |out| {
+            parts.push(
+                part(Some(key), format!("volumes[{i}] {}", v.image), move |out| {
                     out.dir(&format!("{base}/lower"))?;
                     flatten_into(
                         images,
@@ -287,16 +307,20 @@ pub fn parts<'a>(config: &'a Config, images: &'a Images<'a>) -> Result<Vec<Part<
                         format!("volumes[{i}]"),
                         out,
                     )
-                },
-            ));
+                })
+                .of("volumes", Some(&v.image)),
+            );
         }
-        parts.push(part(None, format!("volumes[{i}]"), move |out| {
-            out.dir(&format!("{base}/lower"))?;
-            if !v.readonly {
-                out.dir(&format!("{base}/tmp"))?;
-            }
-            out.dir(&format!("{base}/merged"))
-        }));
+        parts.push(
+            part(None, format!("volumes[{i}]"), move |out| {
+                out.dir(&format!("{base}/lower"))?;
+                if !v.readonly {
+                    out.dir(&format!("{base}/tmp"))?;
+                }
+                out.dir(&format!("{base}/merged"))
+            })
+            .of("volumes", (!v.image.is_empty()).then_some(v.image.as_str())),
+        );
     }
     let ids = std::sync::Arc::new(IdMap::new(m));
     // A repeated image is unpacked once; later bundles mount that copy.
@@ -320,21 +344,18 @@ pub fn parts<'a>(config: &'a Config, images: &'a Images<'a>) -> Result<Vec<Part<
                 let location = format!("{}[{i}]", section.key());
                 let part_root = root.clone();
                 let img = img.clone();
-                parts.push(part(
-                    Some(key),
-                    format!("{location} {}", c.image),
-                    move |out| {
+                parts.push(
+                    part(Some(key), format!("{location} {}", c.image), move |out| {
                         image_root_fs(images, &img, &part_root, &c.image, location.clone(), out)
-                    },
-                ));
+                    })
+                    .of(section.key(), Some(&c.image)),
+                );
                 root.clone()
             }
         };
         let ids = ids.clone();
-        parts.push(part(
-            None,
-            format!("{} {}", section.key(), c.name),
-            move |out| {
+        parts.push(
+            part(None, format!("{} {}", section.key(), c.name), move |out| {
                 bundle_files(
                     config,
                     &ids,
@@ -347,16 +368,20 @@ pub fn parts<'a>(config: &'a Config, images: &'a Images<'a>) -> Result<Vec<Part<
                     label.as_ref(),
                     out,
                 )
-            },
-        ));
+            })
+            .of(section.key(), Some(&c.image)),
+        );
     }
     if !m.files.is_empty() {
-        parts.push(part(None, "files".into(), move |out| {
-            for (i, f) in m.files.iter().enumerate() {
-                file(config, &ids, i, f, out)?;
-            }
-            Ok(())
-        }));
+        parts.push(
+            part(None, "files".into(), move |out| {
+                for (i, f) in m.files.iter().enumerate() {
+                    file(config, &ids, i, f, out)?;
+                }
+                Ok(())
+            })
+            .of("files", None),
+        );
     }
     Ok(parts)
 }

@@ -145,6 +145,11 @@ fn check_flags(args: &BuildArgs) -> Result<Vec<String>> {
                 formats[0]
             )));
         }
+        if args.size_report.is_some() {
+            return Err(Error::Usage(
+                "--size-report needs a format with an initrd, not --o".into(),
+            ));
+        }
         if args.input_tar.as_deref() == Some(Path::new(o)) {
             return Err(Error::Usage(
                 "--input-tar and --o cannot be the same file".into(),
@@ -367,12 +372,8 @@ pub fn run(
     }
     let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from("."));
     let opts = linuxkit_output::OutputOptions {
-        compression: match args.compression {
-            crate::cli::InitrdCompression::Gzip => linuxkit_output::Compression::Gzip,
-            crate::cli::InitrdCompression::Zstd => linuxkit_output::Compression::Zstd,
-            crate::cli::InitrdCompression::None => linuxkit_output::Compression::None,
-        },
-        level: None,
+        compression: args.compression.method,
+        level: args.compression.level,
         segments: Some(linuxkit_output::SegmentCache::new(
             cache.root().join(".segments"),
         )?),
@@ -381,11 +382,186 @@ pub fn run(
         size_mb: build_size(args)?,
     };
     let formats: Vec<&str> = formats.iter().map(String::as_str).collect();
-    let written = linuxkit_output::write_formats(&formats, &dir, &name, &opts, &parts)?;
+    let (written, report) =
+        linuxkit_output::write_formats_report(&formats, &dir, &name, &opts, &parts)?;
     for w in written {
         tracing::info!("wrote {}", w.display());
     }
+    match &report {
+        Some(r) => {
+            if tracing::enabled!(tracing::Level::INFO) {
+                eprint!("{}", size_table(r));
+            }
+            if let Some(path) = &args.size_report {
+                let json =
+                    serde_json::to_string_pretty(&size_json(r)).expect("a JSON value serialises");
+                std::fs::write(path, format!("{json}\n"))
+                    .context(|| format!("cannot write {}", path.display()))?;
+            }
+        }
+        None if args.size_report.is_some() => {
+            return Err(Error::Usage(
+                "--size-report needs a format with an initrd (kernel+initrd, the ISO and disk formats, tar-kernel-initrd)".into(),
+            ));
+        }
+        None => {}
+    }
     Ok(())
+}
+
+/// A report row: a section, or an image within one.
+#[derive(Default)]
+struct Row {
+    section: &'static str,
+    image: Option<String>,
+    file_bytes: u64,
+    dedup_bytes: u64,
+    dedup_files: u64,
+    initrd_bytes: u64,
+}
+
+impl Row {
+    fn add(&mut self, p: &linuxkit_output::PartReport) {
+        self.file_bytes += p.file_bytes;
+        self.dedup_bytes += p.dedup_bytes;
+        self.dedup_files += p.dedup_files;
+        self.initrd_bytes += p.initrd_bytes;
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let mut v = serde_json::json!({
+            "section": self.section,
+            "unpacked_bytes": self.file_bytes,
+            "dedup_saved_bytes": self.dedup_bytes,
+            "dedup_files": self.dedup_files,
+            "initrd_bytes": self.initrd_bytes,
+        });
+        if self.section.is_empty() {
+            v.as_object_mut().expect("an object").remove("section");
+        }
+        v
+    }
+}
+
+/// The rows of the report: per section, and per (section, image), in
+/// the order of the configuration. The microcode counts to the kernel.
+fn rows(r: &linuxkit_output::InitrdReport) -> (Vec<Row>, Vec<Row>, Row) {
+    let mut sections: Vec<Row> = Vec::new();
+    let mut images: Vec<Row> = Vec::new();
+    let mut total = Row::default();
+    for p in &r.parts {
+        match sections.iter_mut().find(|s| s.section == p.section) {
+            Some(s) => s.add(p),
+            None => {
+                let mut s = Row {
+                    section: p.section,
+                    ..Default::default()
+                };
+                s.add(p);
+                sections.push(s);
+            }
+        }
+        match images
+            .iter_mut()
+            .find(|s| s.section == p.section && s.image == p.image)
+        {
+            Some(s) => s.add(p),
+            None => {
+                let mut s = Row {
+                    section: p.section,
+                    image: p.image.clone(),
+                    ..Default::default()
+                };
+                s.add(p);
+                images.push(s);
+            }
+        }
+        total.add(p);
+    }
+    for rows in [&mut sections, &mut images] {
+        if let Some(k) = rows.iter_mut().find(|s| s.section == "kernel") {
+            k.initrd_bytes += r.ucode_bytes;
+        }
+    }
+    total.initrd_bytes = r.initrd_bytes;
+    (sections, images, total)
+}
+
+fn mb(b: u64) -> String {
+    format!("{:.1}", b as f64 / 1e6)
+}
+
+/// The image name without its registry and with a short tag, for the table.
+fn short_image(i: &str) -> String {
+    let i = i.strip_prefix("docker.io/").unwrap_or(i);
+    match i.rsplit_once(':') {
+        Some((name, tag)) if tag.len() > 12 && !name.contains('@') => {
+            format!("{name}:{}", &tag[..12])
+        }
+        _ => i.to_string(),
+    }
+}
+
+/// The size report `build` prints: where the bytes of the image go.
+fn size_table(r: &linuxkit_output::InitrdReport) -> String {
+    let (sections, images, total) = rows(r);
+    let mut out = format!(
+        "image size: kernel {} MB, initrd {} MB ({}); duplicate files stored once: {} files, {} MB unpacked\n",
+        mb(r.kernel_bytes),
+        mb(r.initrd_bytes),
+        r.compression.name(),
+        total.dedup_files,
+        mb(total.dedup_bytes),
+    );
+    out.push_str(&format!(
+        "  {:<11} {:<40} {:>10} {:>8} {:>10}\n",
+        "section", "image", "unpacked", "dedup", "initrd"
+    ));
+    let line = |out: &mut String, section: &str, image: &str, row: &Row| {
+        out.push_str(&format!(
+            "  {:<11} {:<40} {:>7} MB {:>5} MB {:>7} MB\n",
+            section,
+            image,
+            mb(row.file_bytes),
+            mb(row.dedup_bytes),
+            mb(row.initrd_bytes)
+        ));
+    };
+    for s in &sections {
+        let mine: Vec<&Row> = images.iter().filter(|i| i.section == s.section).collect();
+        for i in &mine {
+            let name = i
+                .image
+                .as_deref()
+                .map(short_image)
+                .unwrap_or_else(|| "(generated)".into());
+            line(&mut out, s.section, &name, i);
+        }
+        if mine.len() > 1 {
+            line(&mut out, s.section, "(section total)", s);
+        }
+    }
+    line(&mut out, "total", "", &total);
+    out
+}
+
+/// `--size-report`: the same as JSON (schema in docs/images.md).
+fn size_json(r: &linuxkit_output::InitrdReport) -> serde_json::Value {
+    let (sections, images, total) = rows(r);
+    serde_json::json!({
+        "compression": r.compression.name(),
+        "kernel_bytes": r.kernel_bytes,
+        "initrd_bytes": r.initrd_bytes,
+        "unpacked_bytes": total.file_bytes,
+        "dedup_saved_bytes": total.dedup_bytes,
+        "dedup_files": total.dedup_files,
+        "sections": sections.iter().map(Row::json).collect::<Vec<_>>(),
+        "images": images.iter().map(|i| {
+            let mut v = i.json();
+            v["image"] = i.image.clone().map_or(serde_json::Value::Null, serde_json::Value::String);
+            v
+        }).collect::<Vec<_>>(),
+    })
 }
 
 /// Every image the configuration names, parsed, each once, in YAML order.
