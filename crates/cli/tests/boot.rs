@@ -492,3 +492,77 @@ fn check_image_boots_from_a_zstd_initrd() {
 fn check_image_boots_from_an_lz4_initrd() {
     check_image_boots_with("lz4");
 }
+
+/// The `service` tool inside the machine (the init's applet, bound into a
+/// service container with the containerd socket): `ls` lists the running
+/// services, `restart` and `stop` act on one, and the init reports the
+/// stop on the console as a stop, not a failure.
+#[test]
+fn service_tool_lists_restarts_and_stops_services() {
+    let out = tempfile::tempdir().unwrap();
+    let script = "exec >/dev/console 2>&1; \
+        i=0; until /usr/bin/service ls | /bin/busybox grep -q 'sleeper .*RUNNING'; do \
+          i=$((i+1)); [ $i -gt 120 ] && echo SVC-NEVER-RUNNING && /usr/bin/service ls; \
+          /bin/busybox sleep 1; done; \
+        /usr/bin/service ls; \
+        /usr/bin/service restart sleeper && echo SVC-RESTARTED; \
+        /usr/bin/service ls | /bin/busybox grep -q 'sleeper .*RUNNING' && echo SVC-RUNNING-AGAIN; \
+        /usr/bin/service stop sleeper && echo SVC-STOPPED; \
+        /usr/bin/service ls; \
+        /usr/bin/service stop nosuch || echo SVC-UNKNOWN-REFUSED; \
+        echo SVC-TEST-DONE";
+    let yml = write_yml(
+        out.path(),
+        "svc",
+        &["init", "runc", "containerd"],
+        &format!(
+            r#"services:
+  - name: sleeper
+    image: "@pkg:PKG/busybox"
+    command: ["/bin/busybox", "sleep", "1000"]
+  - name: ctl
+    image: "@pkg:PKG/busybox"
+    binds:
+      - /usr/bin/service:/usr/bin/service
+      - /run:/run
+      - /containers/services:/containers/services
+      - /dev/console:/dev/console
+    devices:
+      - {{path: /dev/console, type: c, major: 5, minor: 1, mode: "0666"}}
+    command: ["/bin/busybox", "sh", "-c", "{script}"]
+"#
+        ),
+    );
+    let image = build(&yml, out.path());
+    let r = succeeded(
+        "run svc",
+        run_qemu(
+            &image,
+            &[
+                "--expect",
+                "SVC-TEST-DONE",
+                "--fail-on",
+                "SVC-NEVER-RUNNING",
+                "--powerdown-after",
+                "SVC-TEST-DONE",
+                "--timeout",
+                "600",
+            ],
+        ),
+    );
+    let console = text(&r.stdout);
+    for marker in [
+        "TASK",
+        "SVC-RESTARTED",
+        "SVC-RUNNING-AGAIN",
+        "SVC-STOPPED",
+        "SVC-UNKNOWN-REFUSED",
+        "service sleeper: stopped",
+    ] {
+        assert!(console.contains(marker), "no {marker:?} in:\n{console}");
+    }
+    assert!(
+        !console.contains("service sleeper: FAILED"),
+        "a requested stop is not a failure:\n{console}"
+    );
+}

@@ -38,9 +38,18 @@ fn resolve(bundle: &Path, p: &str) -> PathBuf {
 
 /// Before `runc create`: the mounts in order (creating each destination
 /// and any overlay `upperdir`/`workdir`), then `mkdir`, then `cgroups`.
+///
+/// A destination that is already a mount point was prepared by an earlier
+/// start of the same bundle (`service restart`) and is left as it is:
+/// mounting again would stack a fresh tmpfs or overlay on it at every
+/// restart, hiding the old one but keeping its memory.
 pub fn prepare_filesystem(bundle: &Path, rt: &Runtime) -> io::Result<()> {
+    let mounted = mount_points();
     for m in rt.mounts.iter().flatten() {
         let dest = resolve(bundle, &m.destination);
+        if mounted.iter().any(|p| *p == dest) {
+            continue;
+        }
         fs::create_dir_all(&dest)
             .map_err(|e| io::Error::new(e.kind(), format!("mkdir {}: {e}", dest.display())))?;
         for o in &m.options {
@@ -65,6 +74,42 @@ pub fn prepare_filesystem(bundle: &Path, rt: &Runtime) -> io::Result<()> {
             .map_err(|e| io::Error::new(e.kind(), format!("mkdir {}: {e}", d.display())))?;
     }
     Ok(())
+}
+
+/// The mount points of this mount namespace, from `/proc/self/mountinfo`
+/// (field 5, with the kernel's octal escapes of space, tab, newline and
+/// backslash undone); empty if it cannot be read.
+fn mount_points() -> Vec<PathBuf> {
+    let text = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    parse_mount_points(&text)
+}
+
+fn parse_mount_points(mountinfo: &str) -> Vec<PathBuf> {
+    mountinfo
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|p| PathBuf::from(unescape_octal(p)))
+        .collect()
+}
+
+fn unescape_octal(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && (b'0'..=b'3').contains(&b[i + 1])
+            && b[i + 2..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Whether the bundle needs [`prepare_process`]: work between `runc
@@ -227,6 +272,21 @@ pub fn prepare_process(name: &str, rt: &Runtime, pid: i32) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mount_points_come_from_mountinfo_with_escapes_undone() {
+        let info = "22 1 0:21 / / ro,relatime - rootfs rootfs rw\n\
+            40 22 0:33 / /containers/services/a\\040b/tmp rw - tmpfs tmpfs rw\n\
+            41 22 0:34 / /x\\134y\\7 rw - tmpfs tmpfs rw\n";
+        assert_eq!(
+            parse_mount_points(info),
+            [
+                PathBuf::from("/"),
+                PathBuf::from("/containers/services/a b/tmp"),
+                PathBuf::from("/x\\y\\7"),
+            ]
+        );
+    }
 
     fn ifc(name: &str, add: &str, peer: &str, create_in_root: bool) -> Interface {
         Interface {
