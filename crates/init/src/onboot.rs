@@ -203,16 +203,29 @@ fn run_foreground(
     stdout: Stdio,
     stderr: Stdio,
 ) -> Result<Outcome, String> {
-    let st = runc(cmdline)
-        .args(["run", "--bundle"])
-        .arg(bundle)
-        .arg(name)
-        .stdin(Stdio::null())
+    let st = with_stdio(
+        runc(cmdline)
+            .args(["run", "--bundle"])
+            .arg(bundle)
+            .arg(name),
+        stdout,
+        stderr,
+    )?;
+    Ok(Outcome::from_status(st))
+}
+
+/// Runs `cmd` (a runc invocation) to completion with no stdin and the
+/// container's output going to `stdout`/`stderr`.
+fn with_stdio(
+    cmd: &mut std::process::Command,
+    stdout: Stdio,
+    stderr: Stdio,
+) -> Result<std::process::ExitStatus, String> {
+    cmd.stdin(Stdio::null())
         .stdout(stdout)
         .stderr(stderr)
         .status()
-        .map_err(|e| format!("running {RUNC}: {e}"))?;
-    Ok(Outcome::from_status(st))
+        .map_err(|e| format!("running {RUNC}: {e}"))
 }
 
 /// A bundle with work between create and start (interfaces, namespace
@@ -228,17 +241,16 @@ fn create_prepare_start(
     stderr: Stdio,
 ) -> Result<Outcome, String> {
     let pid_file = Path::new("/run").join(format!("{prefix}-{name}.pid"));
-    let st = runc(cmdline)
-        .args(["create", "--bundle"])
-        .arg(bundle)
-        .arg("--pid-file")
-        .arg(&pid_file)
-        .arg(name)
-        .stdin(Stdio::null())
-        .stdout(stdout)
-        .stderr(stderr)
-        .status()
-        .map_err(|e| format!("running {RUNC}: {e}"))?;
+    let st = with_stdio(
+        runc(cmdline)
+            .args(["create", "--bundle"])
+            .arg(bundle)
+            .arg("--pid-file")
+            .arg(&pid_file)
+            .arg(name),
+        stdout,
+        stderr,
+    )?;
     if !st.success() {
         return Err(format!("runc create exited with {st}"));
     }

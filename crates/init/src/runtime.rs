@@ -47,7 +47,7 @@ pub fn prepare_filesystem(bundle: &Path, rt: &Runtime) -> io::Result<()> {
     let mounted = mount_points();
     for m in rt.mounts.iter().flatten() {
         let dest = resolve(bundle, &m.destination);
-        if mounted.iter().any(|p| *p == dest) {
+        if mounted.contains(&dest) {
             continue;
         }
         fs::create_dir_all(&dest)

@@ -583,15 +583,7 @@ mod tests {
         assert!(worth_deflating(&[0u8; 65536]));
         assert!(worth_deflating(&[0u8; 100]));
         // Pseudo-random bytes, and the same compressed: not worth it.
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let noise: Vec<u8> = (0..200_000)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
+        let noise = noise(200_000);
         let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         std::io::Write::write_all(&mut z, &noise).unwrap();
         let gz = z.finish().unwrap();
@@ -602,6 +594,19 @@ mod tests {
         let mut half = noise[..65536].to_vec();
         half[..32768].fill(0);
         assert!(worth_deflating(&half));
+    }
+
+    /// `n` pseudo-random bytes (xorshift64): incompressible test data.
+    fn noise(n: usize) -> Vec<u8> {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
     }
 
     #[test]
@@ -634,15 +639,7 @@ mod tests {
     #[test]
     fn zlib_streams_and_deflate_blocks_inflate_back() {
         use std::io::Read;
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let noise: Vec<u8> = (0..150_000)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
+        let noise = noise(150_000);
         let text: Vec<u8> = (0..70_000u32)
             .map(|i| b"linuxkit "[(i % 9) as usize])
             .collect();
