@@ -349,9 +349,8 @@ fn metadata_cd_from_run_data_reaches_run_config() {
 /// `what` (`[   12.345678] linuxkit: ...`).
 fn console_ms(console: &str, what: &str) -> Option<u64> {
     let line = console.lines().find(|l| l.contains(what))?;
-    let t = line.split_once('[')?.1.split_once(']')?.0.trim();
-    let (s, frac) = t.split_once('.')?;
-    Some(s.parse::<u64>().ok()? * 1000 + frac.get(..3)?.parse::<u64>().ok()?)
+    let (secs, _) = linuxkit_run::console::kernel_stamp(&line[line.find('[')?..])?;
+    Some((secs * 1000.0) as u64)
 }
 
 #[test]

@@ -14,6 +14,29 @@ use std::path::Path;
 
 use nix::mount::MsFlags;
 
+/// A path as `/proc/mounts` and `/proc/self/mountinfo` print it, with the
+/// kernel's octal escapes (`\\040` for a space; tab, newline and backslash
+/// likewise) undone.
+pub fn unescape_path(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && (b'0'..=b'3').contains(&b[i + 1])
+            && b[i + 2..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// How a list of fstab option words mounts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {

@@ -372,7 +372,7 @@ fn unmount_disks() {
         if f.len() < 3 {
             continue;
         }
-        let target = f[1].replace("\\040", " ");
+        let target = crate::mount::unescape_path(f[1]);
         let network = matches!(f[2], "nfs" | "nfs4" | "cifs" | "smb3" | "9p" | "virtiofs");
         if f[0].starts_with("/dev/") || network {
             let flags = if network {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use linuxkit_config::{Interface, Runtime};
 
 use crate::info;
-use crate::mount::mount_words;
+use crate::mount::{mount_words, unescape_path};
 use crate::netlink::{self, IFNAME_MAX};
 
 /// Reads `DIR/runtime.json`; a bundle without one has nothing to prepare.
@@ -88,28 +88,8 @@ fn parse_mount_points(mountinfo: &str) -> Vec<PathBuf> {
     mountinfo
         .lines()
         .filter_map(|l| l.split(' ').nth(4))
-        .map(|p| PathBuf::from(unescape_octal(p)))
+        .map(|p| PathBuf::from(unescape_path(p)))
         .collect()
-}
-
-fn unescape_octal(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && (b'0'..=b'3').contains(&b[i + 1])
-            && b[i + 2..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Whether the bundle needs [`prepare_process`]: work between `runc

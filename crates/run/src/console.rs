@@ -49,13 +49,8 @@ pub struct Stage {
 /// mounts, modules, system up, each onboot container's end, containerd,
 /// each service, all services, boot complete, shutdown).
 pub fn parse_stage(line: &str) -> Option<Stage> {
-    let rest = line.trim_start().strip_prefix('[')?;
-    let (stamp, rest) = rest.split_once(']')?;
-    let message = rest
-        .trim_start()
-        .strip_prefix("linuxkit: ")?
-        .trim()
-        .to_string();
+    let (at, rest) = kernel_stamp(line)?;
+    let message = rest.strip_prefix("linuxkit: ")?.trim().to_string();
     let milestone = [
         "init starting",
         "filesystems mounted",
@@ -82,10 +77,15 @@ pub fn parse_stage(line: &str) -> Option<Stage> {
         }
         _ => message,
     };
-    Some(Stage {
-        at: stamp.trim().parse().ok()?,
-        message,
-    })
+    Some(Stage { at, message })
+}
+
+/// The kernel-clock seconds of a console line stamped like the kernel's
+/// and our init's (`[   12.345678] text`), and the text after the stamp.
+pub fn kernel_stamp(line: &str) -> Option<(f64, &str)> {
+    let rest = line.trim_start().strip_prefix('[')?;
+    let (stamp, rest) = rest.split_once(']')?;
+    Some((stamp.trim().parse().ok()?, rest.trim_start()))
 }
 
 impl ConsoleWatch {
