@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 const PACKAGES: &[&str] = &[
     "kernel",
     "init",
+    "crun",
     "runc",
     "containerd",
     "ca-certificates",
@@ -135,6 +136,11 @@ fn check_image_passes_and_powers_off() {
     );
     let console = text(&r.stdout);
     assert!(console.contains("Welcome to LinuxKit"), "{console}");
+    // examples/ use crun, the init's first choice.
+    assert!(
+        console.contains("linuxkit: containers run with /usr/bin/crun"),
+        "{console}"
+    );
     // The poweroff container asked init for a clean shutdown.
     assert!(
         console.contains("linuxkit: shutting down (power off)"),
@@ -175,6 +181,11 @@ fn broken_check_fails_the_run() {
     let err = text(&r.stderr);
     assert!(
         console.contains("check: FAIL CONFIG_LINUXKIT_NO_SUCH_OPTION"),
+        "{console}"
+    );
+    // Without crun in the image, runc (the reference's runtime) runs them.
+    assert!(
+        console.contains("linuxkit: containers run with /usr/bin/runc"),
         "{console}"
     );
     assert!(
@@ -312,10 +323,15 @@ fn metadata_cd_from_run_data_reaches_run_config() {
         r#"onboot:
   - name: metadata
     image: "@pkg:PKG/metadata"
+  - name: dhcpcd
+    image: "@pkg:PKG/dhcpcd"
+    command: ["/sbin/dhcpcd", "--nobackground", "-f", "/dhcpcd.conf", "-1"]
   - name: show
     image: "@pkg:PKG/busybox"
-    command: ["/bin/busybox", "sh", "-c", "echo \"seen: $(cat /run/config/greeting) on $(hostname)\""]
-    binds: ["/run/config:/run/config"]
+    command: ["/bin/busybox", "sh", "-c", "echo \"resolv: $(/bin/busybox grep nameserver /etc/resolv.conf)\"; echo \"seen: $(cat /run/config/greeting) on $(hostname)\""]
+    binds:
+      - /run/config:/run/config
+      - /run/resolvconf/resolv.conf:/etc/resolv.conf
     uts: host
   - name: poweroff
     image: "@pkg:PKG/poweroff"
@@ -338,11 +354,10 @@ fn metadata_cd_from_run_data_reaches_run_config() {
             ],
         ),
     );
-    assert!(
-        text(&r.stdout).contains("metadata: CDROM /dev/sr0"),
-        "{}",
-        text(&r.stdout)
-    );
+    let console = text(&r.stdout);
+    assert!(console.contains("metadata: CDROM /dev/sr0"), "{console}");
+    // dhcpcd's hook wrote QEMU's DNS server into the host's resolv.conf.
+    assert!(console.contains("resolv: nameserver 10.0.2.3"), "{console}");
 }
 
 /// Milliseconds on the kernel clock of the first console line holding
@@ -368,7 +383,7 @@ fn onboot_interfaces_reach_the_container_and_shutdown_is_prompt() {
     let yml = write_yml(
         out.path(),
         "ifaces",
-        &["init", "runc", "containerd"],
+        &["init", "crun", "containerd"],
         r#"onboot:
   - name: veth
     image: "@pkg:PKG/busybox"
@@ -513,7 +528,7 @@ fn service_tool_lists_restarts_and_stops_services() {
     let yml = write_yml(
         out.path(),
         "svc",
-        &["init", "runc", "containerd"],
+        &["init", "crun", "containerd"],
         &format!(
             r#"services:
   - name: sleeper

@@ -1,6 +1,6 @@
 //! Every bootable format of `linuxkit build`, end to end with the built
 //! `linuxkit` binary: the repository's package set (`pkg/kernel`,
-//! `pkg/init`, `pkg/runc`, `pkg/check`, `pkg/poweroff`, `pkg/bootloader`)
+//! `pkg/init`, `pkg/crun`, `pkg/check`, `pkg/poweroff`, `pkg/bootloader`)
 //! is built with `linuxkit pkg build` into a test cache, `examples/check.yml`
 //! is built in every format, each file is checked by an independent tool
 //! (xorriso, isoinfo, sgdisk, fsck.vfat, mtools, qemu-img, GNU tar), two
@@ -139,7 +139,7 @@ fn fixture() -> &'static Fixture {
             "build",
             "pkg/kernel",
             "pkg/init",
-            "pkg/runc",
+            "pkg/crun",
             "pkg/check",
             "pkg/poweroff",
         ]));

@@ -23,6 +23,7 @@ pub mod metadata;
 pub mod modules;
 pub mod mount;
 pub mod netlink;
+pub mod oci_runtime;
 pub mod onboot;
 pub mod pid1;
 pub mod power;

@@ -1,7 +1,9 @@
 //! The onboot and onshutdown runner: each bundle of
-//! `/containers/onboot` (or `onshutdown`) run to completion with runc, one
+//! `/containers/onboot` (or `onshutdown`) run to completion with the OCI
+//! runtime ([`crate::oci_runtime`]: crun, or runc as in the reference), one
 //! after another, in name order (the names are `NNN-name`, NNN the YAML
-//! index, so this is YAML order).
+//! index, so this is YAML order). "runc" below is either: they take the
+//! same commands.
 //!
 //! Per bundle: runtime.json's filesystem steps, then `runc run` (one
 //! process that creates, starts, waits for and deletes the container) with
@@ -21,10 +23,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 
 use crate::cmdline::Cmdline;
+use crate::oci_runtime::OciRuntime;
 use crate::{info, runtime, warn};
-
-/// The runc binary every LinuxKit init image ships.
-pub const RUNC: &str = "/usr/bin/runc";
 
 /// Which of the two phases runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,7 +169,11 @@ fn run_bundle(phase: Phase, bundle: &Path, name: &str, cmdline: &Cmdline) -> Out
     // `runc run` deletes its container when it ends; after create/start,
     // or a `runc run` that failed half-way, runc's state is deleted here
     // so an onshutdown container may reuse an onboot container's name.
-    if split || Path::new(RUNC_STATE).join(name).exists() {
+    if split
+        || Path::new(OciRuntime::chosen().state_dir)
+            .join(name)
+            .exists()
+    {
         let _ = runc(cmdline)
             .args(["delete", "--force", name])
             .stdout(Stdio::null())
@@ -183,13 +187,10 @@ fn run_bundle(phase: Phase, bundle: &Path, name: &str, cmdline: &Cmdline) -> Out
     outcome.unwrap_or_else(Outcome::NotStarted)
 }
 
-/// Where runc keeps its containers' state (its default `--root`).
-const RUNC_STATE: &str = "/run/runc";
-
 /// The common case, one process: `runc run` creates, starts, waits for and
 /// deletes the container, where create + start + delete are three starts
-/// of runc, a 10 MB Go program (about 0.1 s saved per container under
-/// QEMU TCG). runc relays the container's output to its own (our log
+/// of the runtime (for runc, a 10 MB Go program, about 0.1 s saved per
+/// container under QEMU TCG). runc relays the container's output to its own (our log
 /// files) and exits with the container's status (128 + N for signal N).
 /// With the container's own PID namespace (the default) everything in it
 /// dies with its first process; with `pid: host`, runc kills what is left
@@ -225,7 +226,7 @@ fn with_stdio(
         .stdout(stdout)
         .stderr(stderr)
         .status()
-        .map_err(|e| format!("running {RUNC}: {e}"))
+        .map_err(|e| format!("running {}: {e}", OciRuntime::chosen().path))
 }
 
 /// A bundle with work between create and start (interfaces, namespace
@@ -273,7 +274,7 @@ fn create_prepare_start(
         .args(["start", name])
         .stdin(Stdio::null())
         .status()
-        .map_err(|e| format!("running {RUNC}: {e}"))?;
+        .map_err(|e| format!("running {}: {e}", OciRuntime::chosen().path))?;
     if !st.success() {
         kill(pid);
         return Err(format!("runc start exited with {st}"));
@@ -285,8 +286,9 @@ fn create_prepare_start(
         .map_err(|e| format!("waiting for pid {pid}: {e}"))
 }
 
+/// A command of the chosen OCI runtime.
 fn runc(cmdline: &Cmdline) -> Command {
-    let mut c = Command::new(RUNC);
+    let mut c = Command::new(OciRuntime::chosen().path);
     if cmdline.flag("linuxkit.runc_debug") {
         c.arg("--debug");
     }

@@ -107,6 +107,14 @@ pub fn main() -> ! {
         warn!("bringing the system up: {e}");
     }
     crate::power::watch();
+    let oci = crate::oci_runtime::OciRuntime::select(&cmdline);
+    if let Err(e) = oci.record() {
+        warn!(
+            "recording the OCI runtime in {}: {e}",
+            crate::oci_runtime::CHOSEN
+        );
+    }
+    info!("containers run with {}", oci.path);
     // containerd starts now, in the background, so its start overlaps
     // volumes and onboot; the services stage (020) waits for its socket.
     services::start_containerd_early();

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use crate::containerd::proto::Status;
 use crate::containerd::{self, Client};
+use crate::oci_runtime::OciRuntime;
 use crate::{info, runtime, warn};
 
 /// The containerd namespace of LinuxKit services.
@@ -200,8 +201,11 @@ pub fn start(bundle: &Path) -> io::Result<()> {
     // A previous instance (`service restart`, a re-run) is removed first.
     remove(&mut c, &name);
     runtime::prepare_filesystem(bundle, &rt)?;
-    let spec = spec_with_absolute_root(bundle, &name)?;
-    c.create_container(&name, spec)
+    let spec = service_spec(bundle, &name)?;
+    let oci = OciRuntime::chosen();
+    // runc is the shim's default; any other runtime is named.
+    let binary = (oci != crate::oci_runtime::RUNC).then_some(oci.path);
+    c.create_container(&name, spec, binary)
         .map_err(|e| io::Error::other(format!("creating the container: {e}")))?;
     let log = format!("file:///var/log/{name}.log");
     let pid = match c.create_task(&name, &log) {
@@ -224,14 +228,17 @@ pub fn start(bundle: &Path) -> io::Result<()> {
 /// copy in the task's bundle). `/containers` is read-only.
 pub const SPECS_DIR: &str = "/run/linuxkit/services";
 
-/// `BUNDLE/config.json` with `root.path` made absolute (containerd runs
-/// the container from a bundle directory of its own, so `rootfs` relative
-/// to ours would not resolve); also written to [`SPECS_DIR`]`/NAME.json`.
-fn spec_with_absolute_root(bundle: &Path, name: &str) -> io::Result<Vec<u8>> {
+/// The annotation that makes containerd's runc shim serve every container
+/// with the same value from one shim process.
+const SHIM_GROUP: &str = "io.containerd.runc.v2.group";
+
+/// `BUNDLE/config.json` as containerd gets it (see [`service_from_spec`]);
+/// also written to [`SPECS_DIR`]`/NAME.json`.
+fn service_spec(bundle: &Path, name: &str) -> io::Result<Vec<u8>> {
     let src = bundle.join("config.json");
     let text =
         fs::read(&src).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", src.display())))?;
-    let spec = absolute_root(&text, bundle).map_err(|e| {
+    let spec = service_from_spec(&text, bundle).map_err(|e| {
         io::Error::new(
             io::ErrorKind::InvalidData,
             format!("{}: {e}", src.display()),
@@ -242,8 +249,14 @@ fn spec_with_absolute_root(bundle: &Path, name: &str) -> io::Result<Vec<u8>> {
     Ok(spec)
 }
 
-/// The spec `text` with `root.path` resolved against `bundle`.
-fn absolute_root(text: &[u8], bundle: &Path) -> Result<Vec<u8>, serde_json::Error> {
+/// The spec `text` with `root.path` resolved against `bundle` (containerd
+/// runs the container from a bundle directory of its own, so `rootfs`
+/// relative to ours would not resolve), and, unless the spec says
+/// otherwise, in the shim group `linuxkit-services`: one shim process for
+/// all the services instead of one each. The shim is a Go program, most of
+/// a second of CPU to start under QEMU TCG, and holds a few MB for as long
+/// as the machine runs.
+fn service_from_spec(text: &[u8], bundle: &Path) -> Result<Vec<u8>, serde_json::Error> {
     let mut spec: serde_json::Value = serde_json::from_slice(text)?;
     let root = spec
         .get("root")
@@ -257,6 +270,15 @@ fn absolute_root(text: &[u8], bundle: &Path) -> Result<Vec<u8>, serde_json::Erro
         bundle.join(root)
     };
     spec["root"]["path"] = serde_json::Value::String(abs.to_string_lossy().into_owned());
+    if let Some(obj) = spec.as_object_mut() {
+        let annotations = obj
+            .entry("annotations")
+            .or_insert_with(|| serde_json::Value::Object(Default::default()));
+        if let Some(a) = annotations.as_object_mut() {
+            a.entry(SHIM_GROUP)
+                .or_insert_with(|| serde_json::Value::String("linuxkit-services".into()));
+        }
+    }
     serde_json::to_vec(&spec)
 }
 
@@ -556,14 +578,30 @@ mod tests {
     fn spec_root_is_made_absolute() {
         let b = Path::new("/containers/services/web");
         let spec =
-            absolute_root(br#"{"root":{"path":"rootfs","readonly":false},"x":1}"#, b).unwrap();
+            service_from_spec(br#"{"root":{"path":"rootfs","readonly":false},"x":1}"#, b).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&spec).unwrap();
         assert_eq!(v["root"]["path"], "/containers/services/web/rootfs");
         assert_eq!(v["x"], 1);
-        let spec = absolute_root(br#"{"root":{"path":"/elsewhere"}}"#, b).unwrap();
+        let spec = service_from_spec(br#"{"root":{"path":"/elsewhere"}}"#, b).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&spec).unwrap();
         assert_eq!(v["root"]["path"], "/elsewhere");
-        assert!(absolute_root(b"{", b).is_err());
+        assert!(service_from_spec(b"{", b).is_err());
+    }
+
+    #[test]
+    fn services_share_one_shim_unless_the_spec_says_otherwise() {
+        let b = Path::new("/containers/services/web");
+        let spec = service_from_spec(br#"{"root":{"path":"rootfs"}}"#, b).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&spec).unwrap();
+        assert_eq!(v["annotations"][SHIM_GROUP], "linuxkit-services");
+        let spec = service_from_spec(
+            br#"{"annotations":{"a":"b","io.containerd.runc.v2.group":"mine"}}"#,
+            b,
+        )
+        .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&spec).unwrap();
+        assert_eq!(v["annotations"][SHIM_GROUP], "mine");
+        assert_eq!(v["annotations"]["a"], "b");
     }
 
     #[test]

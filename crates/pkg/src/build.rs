@@ -508,7 +508,7 @@ fn assemble(
         };
         layer.keep_paths(
             &patterns(&src.include, false)?,
-            &patterns(&src.exclude, true)?,
+            &patterns(&src.excluded(), true)?,
         );
         if let Some(k) = &info.kernel {
             let (l, k) = crate::kernel::layout(&layer, k, &build_yml)?;

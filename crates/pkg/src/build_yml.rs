@@ -523,6 +523,15 @@ pub struct DebianSource {
     /// the directory and everything below it; see [`crate::filter`]).
     #[serde(default = "default_debian_exclude", deserialize_with = "de_exclude")]
     pub exclude: Vec<String>,
+    /// More prefixes or globs left out, on top of `exclude` (the default
+    /// list unless given): an image that drops a few files of its own
+    /// keeps the defaults without repeating them.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "de_extend_exclude"
+    )]
+    pub extend_exclude: Vec<String>,
     /// If not empty, only paths under these prefixes (and their parent
     /// directories) are kept; `exclude` still applies.
     #[serde(
@@ -535,6 +544,10 @@ pub struct DebianSource {
 
 fn de_exclude<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     de_patterns(d, "exclude", true)
+}
+
+fn de_extend_exclude<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    de_patterns(d, "extend_exclude", true)
 }
 
 fn de_include<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
@@ -552,6 +565,17 @@ fn de_patterns<'de, D: Deserializer<'de>>(
     crate::filter::PathPatterns::new(&v, globs)
         .map_err(|m| de::Error::custom(format!("`debian.{key}`: {m}")))?;
     Ok(v)
+}
+
+impl DebianSource {
+    /// Everything left out: `exclude`, then `extend_exclude`.
+    pub fn excluded(&self) -> Vec<String> {
+        self.exclude
+            .iter()
+            .chain(&self.extend_exclude)
+            .cloned()
+            .collect()
+    }
 }
 
 fn default_components() -> Vec<String> {
@@ -897,6 +921,27 @@ workdir: /
         )
         .unwrap();
         assert!(b.debian.unwrap().exclude.is_empty());
+
+        let b = BuildYml::parse(
+            "b.yml",
+            "image: x\ndebian:\n  packages: [a]\n  extend_exclude: [usr/bin/ctr, \"lib/*/libm.so.6\"]\n",
+        )
+        .unwrap();
+        let d = b.debian.unwrap();
+        assert_eq!(d.exclude, DEFAULT_DEBIAN_EXCLUDE);
+        let mut all: Vec<String> = DEFAULT_DEBIAN_EXCLUDE.map(String::from).into();
+        all.extend(["usr/bin/ctr".into(), "lib/*/libm.so.6".into()]);
+        assert_eq!(d.excluded(), all);
+        let e = BuildYml::parse(
+            "b.yml",
+            "image: x\ndebian:\n  packages: [a]\n  extend_exclude: [\"usr/[lib\"]\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("`debian.extend_exclude`: \"usr/[lib\""),
+            "{e}"
+        );
 
         let e = BuildYml::parse(
             "b.yml",

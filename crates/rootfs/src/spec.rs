@@ -21,9 +21,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-/// The `ociVersion` written to `config.json` (the runtime-spec release the
-/// reference links against).
-pub const OCI_VERSION: &str = "1.2.0";
+/// The `ociVersion` written to `config.json`. The reference writes the
+/// runtime-spec release it links against (1.2.0); every field written here
+/// is already in 1.0.2, and crun as Debian 12 ships it refuses a config
+/// newer than 1.1 ("unknown version specified"), while runc takes any.
+pub const OCI_VERSION: &str = "1.0.2";
 
 /// Where volume `NAME` lives in the image: `VOLUMES_DIR/NAME/{lower,tmp,merged}`.
 pub const VOLUMES_DIR: &str = "/containers/volumes";

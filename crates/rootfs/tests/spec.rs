@@ -722,7 +722,7 @@ fn unset_settings_are_omitted() {
     assert_eq!(lx.keys().collect::<Vec<_>>(), ["resources", "namespaces"]);
     assert_eq!(lx["resources"], json!({}));
     assert!(s.get("annotations").is_none());
-    assert_eq!(s["ociVersion"], "1.2.0");
+    assert_eq!(s["ociVersion"], "1.0.2");
 }
 
 #[test]
@@ -862,7 +862,7 @@ fn json_is_go_style() {
     .unwrap();
     assert!(
         text.starts_with(
-            "{\n    \"ociVersion\": \"1.2.0\",\n    \"process\": {\n        \"user\": {"
+            "{\n    \"ociVersion\": \"1.0.2\",\n    \"process\": {\n        \"user\": {"
         )
     );
     assert!(text.contains(r#""A=\u003cb\u003e\u0026c""#), "{text}");

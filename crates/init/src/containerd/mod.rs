@@ -30,6 +30,9 @@ use self::proto::*;
 
 /// The runtime LinuxKit's services run with.
 pub const RUNC_V2: &str = "io.containerd.runc.v2";
+/// The `type_url` of the runc shim's options ([`RuncOptions`]): the
+/// message's full protobuf name, as `typeurl` registers it.
+pub const RUNC_OPTIONS_TYPE_URL: &str = "containerd.runc.v1.Options";
 /// The `type_url` containerd expects for an OCI runtime spec stored as
 /// JSON in an `Any` (what `typeurl` registers for `specs.Spec`).
 pub const SPEC_TYPE_URL: &str = "types.containerd.io/opencontainers/runtime-spec/1/Spec";
@@ -199,9 +202,16 @@ impl Client {
     }
 
     /// Containers.Create: a container `id` from an OCI spec (JSON) alone,
-    /// no image and no snapshot, run by runc v2.
-    pub fn create_container(&mut self, id: &str, spec_json: Vec<u8>) -> Result<()> {
-        let req = create_container_request(id, spec_json);
+    /// no image and no snapshot, run by the runc v2 shim, which calls
+    /// `binary` (an OCI runtime with runc's command line) if given, else
+    /// `runc`.
+    pub fn create_container(
+        &mut self,
+        id: &str,
+        spec_json: Vec<u8>,
+        binary: Option<&str>,
+    ) -> Result<()> {
+        let req = create_container_request(id, spec_json, binary);
         let _: CreateContainerResponse =
             self.call("/containerd.services.containers.v1.Containers/Create", &req)?;
         Ok(())
@@ -325,13 +335,23 @@ fn check_headers(resp: &http::Response<h2::RecvStream>) -> Result<()> {
 }
 
 /// The request [`Client::create_container`] sends.
-pub fn create_container_request(id: &str, spec_json: Vec<u8>) -> CreateContainerRequest {
+pub fn create_container_request(
+    id: &str,
+    spec_json: Vec<u8>,
+    binary: Option<&str>,
+) -> CreateContainerRequest {
     CreateContainerRequest {
         container: Some(Container {
             id: id.into(),
             runtime: Some(Runtime {
                 name: RUNC_V2.into(),
-                options: None,
+                options: binary.map(|b| Any {
+                    type_url: RUNC_OPTIONS_TYPE_URL.into(),
+                    value: RuncOptions {
+                        binary_name: b.into(),
+                    }
+                    .encode_to_vec(),
+                }),
             }),
             spec: Some(Any {
                 type_url: SPEC_TYPE_URL.into(),
@@ -463,7 +483,7 @@ mod tests {
 
     #[test]
     fn create_container_request_golden_bytes() {
-        let req = create_container_request("a", b"{}".to_vec());
+        let req = create_container_request("a", b"{}".to_vec(), None);
         let mut want = vec![0x0a]; // CreateContainerRequest.container (1)
         let mut c = vec![0x0a, 1, b'a']; // Container.id (1)
         // Container.runtime (4) { name (1) }
@@ -478,6 +498,19 @@ mod tests {
         want.push(c.len() as u8);
         want.extend(c);
         assert_eq!(req.encode_to_vec(), want);
+    }
+
+    #[test]
+    fn create_container_request_names_the_runtime_binary() {
+        let req = create_container_request("a", b"{}".to_vec(), Some("/usr/bin/crun"));
+        let rt = req.container.unwrap().runtime.unwrap();
+        assert_eq!(rt.name, RUNC_V2);
+        let o = rt.options.unwrap();
+        assert_eq!(o.type_url, "containerd.runc.v1.Options");
+        // containerd.runc.v1.Options.binary_name is field 6 (a string).
+        let mut want = vec![0x32, 13];
+        want.extend(b"/usr/bin/crun");
+        assert_eq!(o.value, want);
     }
 
     #[test]

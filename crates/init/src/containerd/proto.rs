@@ -46,6 +46,14 @@ pub struct Runtime {
     pub options: Option<Any>,
 }
 
+/// `containerd.runc.v1.Options`, the runc shim's options, of which only
+/// `binary_name` is used: the OCI runtime the shim calls instead of `runc`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RuncOptions {
+    #[prost(string, tag = "6")]
+    pub binary_name: String,
+}
+
 /// `Container` (labels, snapshot fields, extensions and sandbox left out).
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Container {
