@@ -102,6 +102,10 @@ pub fn main() -> ! {
     };
 
     info!("init starting");
+    // The command line is in /proc, which nothing has mounted yet.
+    if let Err(e) = system::mount_proc() {
+        warn!("mounting /proc: {e}");
+    }
     let cmdline = Cmdline::read();
     if let Err(e) = system::bring_up(&cmdline) {
         warn!("bringing the system up: {e}");

@@ -25,6 +25,16 @@ fn mkdir(path: &str, mode: u32) {
     }
 }
 
+/// Mounts `/proc` unless it is (PID 1 mounts it first of all, to read the
+/// kernel command line).
+pub fn mount_proc() -> io::Result<()> {
+    if Path::new("/proc/self").exists() {
+        return Ok(());
+    }
+    let _ = fs::create_dir("/proc");
+    mount("proc", Path::new("/proc"), "proc", locked(), "")
+}
+
 /// The mount table of a LinuxKit system: `/proc`, a read-only `/`, the
 /// writable tmpfs trio, `/dev` and friends, `/sys` and friends, cgroup v2
 /// (or v1 with `linuxkit.unified_cgroup_hierarchy=0`), and `/` rshared.
@@ -33,7 +43,7 @@ pub fn mount_filesystems(cmdline_text: Option<&str>) -> io::Result<()> {
     for d in ["/proc", "/sys", "/dev", "/run", "/tmp", "/var", "/mnt"] {
         let _ = fs::create_dir(d);
     }
-    mount("proc", Path::new("/proc"), "proc", locked(), "")?;
+    mount_proc()?;
     let cmdline = match cmdline_text {
         Some(t) => Cmdline::parse(t),
         None => Cmdline::read(),
