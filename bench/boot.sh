@@ -7,13 +7,15 @@
 #
 # Needs the package set in the cache (`linuxkit pkg build pkg/*/`, same
 # LINUXKIT_CACHE) and `linuxkit` on PATH (or LINUXKIT=...).
-# Usage: [COMPRESSION=gzip|zstd|lz4|none[:LEVEL]] bench/boot.sh [RUNS]
-# (COMPRESSION is `build --initrd-compression`, gzip by default.)
+# Usage: [COMPRESSION=gzip|zstd|lz4|none[:LEVEL]] [CPUS=N] bench/boot.sh [RUNS]
+# (COMPRESSION is `build --initrd-compression`, gzip by default; CPUS is
+# `run qemu --cpus`, 1 by default as in the reference.)
 set -euo pipefail
 runs="${1:-1}"
 lk="${LINUXKIT:-linuxkit}"
 comp="${COMPRESSION:-gzip}"
-echo "initrd compression: $comp"
+cpus="${CPUS:-1}"
+echo "initrd compression: $comp, $cpus vCPU(s)"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -34,20 +36,20 @@ stamp() { # the kernel-clock seconds of the first console line containing $2 in 
   grep -a -m1 -F "$2" "$1" | sed -n 's/^\[ *\([0-9.]*\)\].*/\1/p'
 }
 boot() { # image, text to wait for (then power off); prints the console to $work/NAME.log
-  "$lk" run qemu --accel tcg --mem 1024 --expect "$2" --powerdown-after "$2" --timeout 600 \
+  "$lk" run qemu --accel tcg --cpus "$cpus" --mem 1024 --expect "$2" --powerdown-after "$2" --timeout 600 \
     "$work/$1" > "$work/$1.log" 2>/dev/null || true
 }
 
 printf '%-10s %12s %14s %14s %12s\n' image "initrd MB" "init starts" "system up" "up - floor"
 for r in $(seq 1 "$runs"); do
-  "$lk" run qemu --accel tcg --mem 1024 --timeout 600 "$work/floor" > "$work/floor.log" 2>/dev/null || true
+  "$lk" run qemu --accel tcg --cpus "$cpus" --mem 1024 --timeout 600 "$work/floor" > "$work/floor.log" 2>/dev/null || true
   floor=$(stamp "$work/floor.log" "Run /sbin/poweroff as init process")
   printf '%-10s %12.1f %14s %14s %12s\n' floor "$(echo "scale=1; $(stat -c %s "$work/floor-initrd.img")/1000000" | bc)" "$floor" "-" "-"
   # minimal's getty is its last onboot container and never exits, so the
   # machine never reaches the point where it powers off: watch its console
   # and kill it.
   rm -rf "$work/minimal-state"
-  "$lk" -q run qemu --accel tcg --mem 1024 --detached "$work/minimal" >/dev/null 2>&1
+  "$lk" -q run qemu --accel tcg --cpus "$cpus" --mem 1024 --detached "$work/minimal" >/dev/null 2>&1
   for _ in $(seq 1 600); do
     grep -q "onboot 000-getty: starting" "$work/minimal-state/console.log" 2>/dev/null && break
     sleep 0.5
