@@ -190,8 +190,9 @@ fn run_bundle(phase: Phase, bundle: &Path, name: &str, cmdline: &Cmdline) -> Out
 /// The common case, one process: `runc run` creates, starts, waits for and
 /// deletes the container, where create + start + delete are three starts
 /// of the runtime (for runc, a 10 MB Go program, about 0.1 s saved per
-/// container under QEMU TCG). runc relays the container's output to its own (our log
-/// files) and exits with the container's status (128 + N for signal N).
+/// container under QEMU TCG). runc relays the container's output to its
+/// own (our log files) and exits with the container's status (128 + N for
+/// signal N).
 /// With the container's own PID namespace (the default) everything in it
 /// dies with its first process; with `pid: host`, runc kills what is left
 /// in the container's cgroup when it deletes it, as `runc delete --force`
