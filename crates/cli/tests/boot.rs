@@ -364,7 +364,9 @@ fn metadata_cd_from_run_data_reaches_run_config() {
 /// `what` (`[   12.345678] linuxkit: ...`).
 fn console_ms(console: &str, what: &str) -> Option<u64> {
     let line = console.lines().find(|l| l.contains(what))?;
-    let (secs, _) = linuxkit_run::console::kernel_stamp(&line[line.find('[')?..])?;
+    // the stamp just before the message (a prompt may precede it)
+    let start = line[..line.find(what)?].rfind('[')?;
+    let (secs, _) = linuxkit_run::console::kernel_stamp(&line[start..])?;
     Some((secs * 1000.0) as u64)
 }
 

@@ -49,7 +49,12 @@ pub struct Stage {
 /// mounts, modules, system up, each onboot container's end, containerd,
 /// each service, all services, boot complete, shutdown).
 pub fn parse_stage(line: &str) -> Option<Stage> {
-    let (at, rest) = kernel_stamp(line)?;
+    // Another program's output without a line end (a shell's prompt) may
+    // stand before the init's message on the same console line.
+    let start = line
+        .find("] linuxkit: ")
+        .and_then(|i| line[..i].rfind('['))?;
+    let (at, rest) = kernel_stamp(&line[start..])?;
     let message = rest.strip_prefix("linuxkit: ")?.trim().to_string();
     let milestone = [
         "init starting",
@@ -312,5 +317,9 @@ mod stage_tests {
         assert!(parse_stage("[    5.856821] linuxkit: onboot 000-sysctl: exited 0").is_some());
         assert!(parse_stage("[    0.1] Run /init as init process").is_none());
         assert!(parse_stage("hello linuxkit: init starting").is_none());
+        // after a getty's prompt on the same line
+        let s = parse_stage("/ # \x1b[6n[    8.061706] linuxkit: service rngd: started").unwrap();
+        assert_eq!(s.message, "service rngd: started");
+        assert!((s.at - 8.061706).abs() < 1e-9);
     }
 }
