@@ -361,3 +361,43 @@ fn help_lists_the_reference_tree() {
         assert!(out.contains(flag), "run qemu --help lacks {flag}");
     }
 }
+
+/// An `@pkg:` image that is neither cached nor pullable (a changed package
+/// not rebuilt, as its tag is its content hash) is reported with the
+/// command that builds it.
+#[test]
+fn unbuilt_pkg_image_error_says_how_to_build_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pkg/busybox");
+    let yml = dir.path().join("x.yml");
+    std::fs::write(
+        &yml,
+        format!(
+            "onboot:\n  - name: x\n    image: \"@pkg:{}\"\n",
+            pkg.display()
+        ),
+    )
+    .unwrap();
+    let (code, _, err) = run(linuxkit()
+        .env("LINUXKIT_CACHE", dir.path().join("cache"))
+        // nothing listens on port 1 of loopback: the pull fails at once
+        .args([
+            "-q",
+            "build",
+            "--mirror",
+            "http://127.0.0.1:1",
+            "--format",
+            "tar",
+            "--dir",
+        ])
+        .arg(dir.path())
+        .arg(&yml));
+    assert_eq!(code, 1, "{err}");
+    assert_one_error_line(&err, "linuxkit/busybox:");
+    assert!(err.contains("could not be pulled"), "{err}");
+    assert!(
+        err.contains(&format!("`linuxkit pkg build {}`", pkg.display())),
+        "{err}"
+    );
+    assert!(!dir.path().join("x.tar").exists(), "nothing half-written");
+}

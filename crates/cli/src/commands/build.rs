@@ -55,22 +55,41 @@ fn read_input(arg: &str) -> Result<Input> {
     })
 }
 
-/// Loads, merges, resolves `@pkg:` templates and validates the configuration.
-pub fn load_config(files: &[String], pkg_opts: &linuxkit_pkg::PkgOptions) -> Result<Config> {
+/// Loads, merges, resolves `@pkg:` templates and validates the
+/// configuration; also returns each `@pkg:` image with its package
+/// directory, so that a failed pull can say how to build it instead.
+pub fn load_config(
+    files: &[String],
+    pkg_opts: &linuxkit_pkg::PkgOptions,
+) -> Result<(Config, Vec<(String, PathBuf)>)> {
     let inputs = files
         .iter()
         .map(|f| read_input(f))
         .collect::<Result<Vec<_>>>()?;
     let mut config = Config::parse_all(inputs.iter().map(|i| (i.name.as_str(), i.text.as_str())))?;
+    let mut packages = Vec::new();
     config.resolve_templates(|dir: &Path| {
-        linuxkit_pkg::Package::load(dir, pkg_opts)
+        let tag = linuxkit_pkg::Package::load(dir, pkg_opts)
             .map(|p| p.full_tag())
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        packages.push((tag.clone(), dir.to_path_buf()));
+        Ok(tag)
     })?;
     for w in config.validate(&Checks::default())? {
         tracing::warn!("{w}");
     }
-    Ok(config)
+    Ok((config, packages))
+}
+
+/// The package directory an image was resolved from (`@pkg:DIR`), if any.
+fn package_dir<'a>(
+    image: &linuxkit_oci::ImageRef,
+    packages: &'a [(String, PathBuf)],
+) -> Option<&'a Path> {
+    packages
+        .iter()
+        .find(|(tag, _)| linuxkit_oci::ImageRef::parse(tag).is_ok_and(|r| &r == image))
+        .map(|(_, dir)| dir.as_path())
 }
 
 /// The output name: `--name`, else the last file's base name without its
@@ -308,7 +327,7 @@ pub fn run(
 ) -> Result<()> {
     let formats = check_flags(args)?;
     let name = output_name(args);
-    let config = load_config(&args.files, pkg_opts)?;
+    let (config, packages) = load_config(&args.files, pkg_opts)?;
     if args.dry_run {
         print!("{}", linuxkit_config::to_yaml(&config.moby));
         return Ok(());
@@ -340,7 +359,18 @@ pub fn run(
         }
         let reg = client.as_ref().expect("set above");
         tracing::info!("pulling {image}");
-        reg.pull(&cache, image)?;
+        if let Err(e) = reg.pull(&cache, image) {
+            return Err(match package_dir(image, &packages) {
+                // Most often the package was changed and not rebuilt (its
+                // tag is its content hash): pulling was never the plan.
+                Some(dir) => Error::Usage(format!(
+                    "{image} (`@pkg:{dir}`) is not in the cache {cache} and could not be pulled: {e}; build it with `linuxkit pkg build {dir}` (same cache), or push it where it can be pulled",
+                    dir = dir.display(),
+                    cache = cache.root().display(),
+                )),
+                None => e.into(),
+            });
+        }
     }
     let scratch = tempfile::Builder::new()
         .prefix(".linuxkit-build-")
