@@ -14,11 +14,13 @@
 //! | `iso-efi-initrd` | the same | the same, and also `/kernel`, `/initrd.img`, `/cmdline` in the ISO tree |
 //! | `raw-efi`, `qcow2-efi` | systemd-boot on a FAT32 ESP, the GPT's only partition | `/kernel`, `/initrd.img` on the ESP |
 
+use std::cell::OnceCell;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
+use std::sync::Arc;
 
 use linuxkit_rootfs::{Entry, EntryKind, EntrySink};
 use sha2::{Digest, Sha256};
@@ -27,7 +29,7 @@ use crate::fat::{FatBuilder, FatType};
 use crate::fstree::FsTree;
 use crate::gpt::{ALIGN, Guid, Layout};
 use crate::iso::{
-    BiosBoot, ElTorito, Generated, Hybrid, IsoAlias, IsoOptions, write_iso_generating,
+    BiosBoot, ElTorito, Generated, Hybrid, IsoAlias, IsoOptions, iso_len, write_iso_generating,
     write_iso_with,
 };
 
@@ -120,12 +122,27 @@ impl EntrySink for Bootloader {
 /// What the bootable formats boot: the kernel, the initrd (a file: it can
 /// be large) and the command line.
 pub(crate) struct BootFiles<'a> {
-    pub kernel: &'a [u8],
+    /// Shared with the images that hold it, not copied.
+    pub kernel: &'a Arc<Vec<u8>>,
     pub initrd: &'a Path,
     pub initrd_len: u64,
     pub cmdline: &'a str,
-    /// A SHA-256 of all three: the seed of every derived identifier.
-    pub seed: [u8; 32],
+    /// Stands for the initrd's bytes (see [`boot_seed`]).
+    pub initrd_id: &'a [u8; 32],
+    /// Where [`BootFiles::seed`] keeps the seed once made.
+    pub seed: &'a OnceCell<[u8; 32]>,
+}
+
+impl BootFiles<'_> {
+    /// A SHA-256 of the kernel, the command line and the initrd: the seed
+    /// of every derived identifier. Made on first use: hashing the kernel
+    /// costs about 10 ms, which the formats without such identifiers (the
+    /// BIOS ISO, `qcow2-*`, `gcp`) do without.
+    pub(crate) fn seed(&self) -> [u8; 32] {
+        *self
+            .seed
+            .get_or_init(|| boot_seed(self.kernel, self.cmdline, self.initrd_id))
+    }
 }
 
 /// The SHA-256 the identifiers of a bootable image derive from: of the
@@ -169,18 +186,33 @@ fn isolinux_cfg(cmdline: &str) -> String {
     s
 }
 
-/// Writes the BIOS ISO: isolinux, the kernel, the initrd and the command
-/// line, booting from El Torito and, through the isohybrid MBR, as a disk.
-/// The image is a whole number of MiB. `spool` is where the tree's file
-/// contents wait.
-pub(crate) fn write_bios_iso(
-    b: &BootFiles,
-    bl: &Bootloader,
-    spool: &Path,
-    out: &mut dyn Write,
-) -> io::Result<()> {
+/// The BIOS ISO, laid out: isolinux, the kernel, the initrd and the
+/// command line, booting from El Torito and, through the isohybrid MBR,
+/// as a disk. Its length is known before it is written, which a disk
+/// container made from it while it is written needs.
+pub(crate) struct BiosIso {
+    tree: FsTree,
+    opts: IsoOptions,
+    len: u64,
+}
+
+impl BiosIso {
+    /// The image's length in bytes: a whole number of MiB.
+    pub(crate) fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Writes the image.
+    pub(crate) fn write(&self, out: &mut dyn Write) -> io::Result<()> {
+        write_iso_with(&self.tree, &self.opts, out)
+    }
+}
+
+/// Lays out the BIOS ISO (see [`BiosIso`]). `spool` is where the tree's
+/// file contents wait.
+pub(crate) fn bios_iso(b: &BootFiles, bl: &Bootloader, spool: &Path) -> io::Result<BiosIso> {
     let mut t = FsTree::new(Some(spool))?;
-    add_bytes(&mut t, "boot/kernel", b.kernel)?;
+    t.add_shared("boot/kernel", b.kernel.clone())?;
     add_initrd(&mut t, "boot/initrd.img", b)?;
     add_bytes(&mut t, "boot/cmdline", b.cmdline.as_bytes())?;
     add_bytes(&mut t, "isolinux/isolinux.bin", bl.get(ISOLINUX_BIN)?)?;
@@ -209,7 +241,8 @@ pub(crate) fn write_bios_iso(
         }),
         aliases: Vec::new(),
     };
-    write_iso_with(&t, &opts, out)
+    let len = iso_len(&t, &opts)?;
+    Ok(BiosIso { tree: t, opts, len })
 }
 
 /// The ESP: systemd-boot as the removable-media loader (so no boot entry
@@ -218,7 +251,7 @@ pub(crate) fn write_bios_iso(
 pub(crate) fn esp(b: &BootFiles, bl: &Bootloader, fat32: bool) -> io::Result<FatBuilder> {
     let mut f = FatBuilder::new()
         .label("LINUXKIT")?
-        .volume_id(crate::ids::id32(&b.seed, "esp volume id"));
+        .volume_id(crate::ids::id32(&b.seed(), "esp volume id"));
     if fat32 {
         f = f.fat_type(FatType::Fat32).hidden_sectors(ALIGN as u32);
     }
@@ -232,7 +265,7 @@ pub(crate) fn esp(b: &BootFiles, bl: &Bootloader, fat32: bool) -> io::Result<Fat
         entry.push_str(&format!("options {}\n", b.cmdline));
     }
     f.add_bytes("loader/entries/linuxkit.conf", entry.into_bytes())?;
-    f.add_bytes("kernel", b.kernel.to_vec())?;
+    f.add_shared("kernel", b.kernel.clone())?;
     f.add_file("initrd.img", b.initrd)?;
     f.add_bytes("cmdline", b.cmdline.as_bytes().to_vec())?;
     Ok(f)
@@ -312,18 +345,46 @@ pub(crate) fn efi_disk_layout(seed: &[u8], esp_len: u64, disk: u64) -> io::Resul
 /// Writes the disk of `l` (see [`efi_disk_layout`]) to `out` (a new, empty file):
 /// the tables, the ESP, the backup tables; the free space stays a hole.
 pub(crate) fn write_efi_disk(fat: &FatBuilder, l: &Layout, out: &mut File) -> io::Result<u64> {
+    efi_disk(fat, l, out, |out, n| {
+        out.seek(SeekFrom::Current(n as i64)).map(drop)
+    })
+}
+
+/// Writes the disk of `l` to a stream, such as a disk container's
+/// writer: the free space is written as zeros.
+pub(crate) fn stream_efi_disk(
+    fat: &FatBuilder,
+    l: &Layout,
+    out: &mut dyn Write,
+) -> io::Result<u64> {
+    efi_disk(fat, l, out, |out, n| crate::disk::write_zeros(out, n))
+}
+
+/// The EFI disk, in order; `gap(out, n)` passes over `n` bytes of free
+/// space. Returns the disk's length.
+fn efi_disk<W: Write>(
+    fat: &FatBuilder,
+    l: &Layout,
+    out: W,
+    mut gap: impl FnMut(&mut BufWriter<W>, u64) -> io::Result<()>,
+) -> io::Result<u64> {
     let disk = l.sectors * crate::mbr::SECTOR;
-    out.write_all(&l.primary(None)?)?;
+    let mut w = BufWriter::with_capacity(1 << 20, out);
+    let primary = l.primary(None)?;
+    w.write_all(&primary)?;
     let p = &l.partitions[0];
-    out.seek(SeekFrom::Start(p.first_lba * crate::mbr::SECTOR))?;
-    {
-        let mut w = BufWriter::with_capacity(1 << 20, &mut *out);
-        fat.write(&mut w)?;
-        w.flush()?;
-    }
+    let esp_at = p.first_lba * crate::mbr::SECTOR;
+    gap(&mut w, esp_at - primary.len() as u64)?;
+    let mut counted = crate::iso::Counted { w: &mut w, n: 0 };
+    fat.write(&mut counted)?;
+    let esp_end = esp_at + counted.n;
     let backup = l.backup()?;
-    out.seek(SeekFrom::Start(disk - backup.len() as u64))?;
-    out.write_all(&backup)?;
+    let free = (disk - backup.len() as u64)
+        .checked_sub(esp_end)
+        .ok_or_else(|| io::Error::other("the ESP overruns the backup GPT"))?;
+    gap(&mut w, free)?;
+    w.write_all(&backup)?;
+    w.flush()?;
     Ok(disk)
 }
 

@@ -26,6 +26,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufReader, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
@@ -53,7 +54,9 @@ pub enum FatType {
 /// Where a file's content comes from.
 #[derive(Debug, Clone)]
 enum Content {
-    Bytes(Vec<u8>),
+    /// Shared, so that a large content made elsewhere (a kernel) is not
+    /// copied.
+    Bytes(Arc<Vec<u8>>),
     Path(PathBuf, u64),
 }
 
@@ -283,6 +286,11 @@ impl FatBuilder {
 
     /// Adds a file holding `data` (parents are created).
     pub fn add_bytes(&mut self, path: &str, data: Vec<u8>) -> io::Result<()> {
+        self.add_shared(path, Arc::new(data))
+    }
+
+    /// [`FatBuilder::add_bytes`] of a content that is shared, not copied.
+    pub(crate) fn add_shared(&mut self, path: &str, data: Arc<Vec<u8>>) -> io::Result<()> {
         self.insert(path, FatNode::File(Content::Bytes(data)))
     }
 
@@ -636,7 +644,7 @@ fn hash_dir(d: &BTreeMap<String, FatNode>, h: &mut Sha256) {
             FatNode::File(Content::Bytes(b)) => {
                 h.update(b"b");
                 h.update((b.len() as u64).to_le_bytes());
-                h.update(b);
+                h.update(&b[..]);
             }
             FatNode::File(Content::Path(_, len)) => {
                 h.update(b"p");

@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use linuxkit_rootfs::{Entry, EntrySink};
 
@@ -153,6 +154,51 @@ enum Base {
     Bios,
     /// A GPT disk with a FAT32 ESP holding systemd-boot.
     Efi,
+}
+
+impl Base {
+    fn name(self) -> &'static str {
+        match self {
+            Base::Bios => "BIOS",
+            Base::Efi => "EFI",
+        }
+    }
+}
+
+/// Whether a container's identifiers derive from the boot seed (the VHD
+/// unique id, the VMDK content id; see `disk::write_disk`). qcow2 and the
+/// GCE tarball have none, so they spare hashing the kernel.
+fn uses_seed(d: DiskFormat) -> bool {
+    !matches!(d, DiskFormat::Qcow2 | DiskFormat::Gcp)
+}
+
+/// A base image laid out, not yet written: its length is known, so a disk
+/// container can be made from it while it is written.
+enum LaidOut {
+    Bios(crate::bootable::BiosIso),
+    Efi {
+        fat: crate::fat::FatBuilder,
+        layout: crate::gpt::Layout,
+    },
+}
+
+impl LaidOut {
+    fn len(&self) -> u64 {
+        match self {
+            LaidOut::Bios(iso) => iso.len(),
+            LaidOut::Efi { layout, .. } => layout.sectors * crate::mbr::SECTOR,
+        }
+    }
+
+    /// Writes the image to a stream (the EFI disk's free space as zeros).
+    fn write(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        match self {
+            LaidOut::Bios(iso) => iso.write(out),
+            LaidOut::Efi { fat, layout } => {
+                crate::bootable::stream_efi_disk(fat, layout, out).map(drop)
+            }
+        }
+    }
 }
 
 /// How a disk format stores its disk.
@@ -317,7 +363,8 @@ pub fn write_formats_report(
 /// The kernel, the initrd, the command line and the microcode, built once
 /// per build.
 struct BootSet {
-    kernel: Vec<u8>,
+    /// Shared with the images that hold it (see `BootFiles::kernel`).
+    kernel: Arc<Vec<u8>>,
     /// Staged as `NAME-initrd.img` until `kernel+initrd` commits it; then
     /// read from there.
     initrd: Initrd,
@@ -451,7 +498,7 @@ impl<'a> Session<'a, '_> {
                 .map_err(io("cannot read the initrd"))?
                 .len();
             self.boot = Some(BootSet {
-                kernel,
+                kernel: Arc::new(kernel),
                 initrd: Initrd::Staged(initrd),
                 initrd_len,
                 cmdline: boot.remove("boot/cmdline").unwrap_or_default(),
@@ -471,9 +518,8 @@ impl<'a> Session<'a, '_> {
             initrd: b.initrd_path(),
             initrd_len: b.initrd_len,
             cmdline: cmdline_str(&b.cmdline),
-            seed: *b.seed.get_or_init(|| {
-                crate::bootable::boot_seed(&b.kernel, cmdline_str(&b.cmdline), &b.initrd_id)
-            }),
+            initrd_id: &b.initrd_id,
+            seed: &b.seed,
         }
     }
 
@@ -540,49 +586,81 @@ impl<'a> Session<'a, '_> {
 
     /// The BIOS ISO, built once into a scratch file.
     fn bios_image(&mut self, format: &str) -> Result<()> {
-        if self.bios.is_some() {
-            return Ok(());
+        if self.bios.is_none() {
+            self.bios = Some(self.scratch(format, Base::Bios)?);
         }
-        let bl = self.bootloader(format)?;
-        self.boot(format)?;
-        let b = self.boot_files();
-        let mut staged = Staged::create(self.dir.join(format!("{}-bios.scratch", self.name)))?;
-        let mut w = BufWriter::with_capacity(1 << 20, staged.file());
-        crate::bootable::write_bios_iso(&b, bl, self.dir, &mut w)
-            .and_then(|()| w.flush())
-            .map_err(io("cannot write the BIOS image"))?;
-        drop(w);
-        let len = staged
-            .file()
-            .stream_position()
-            .map_err(io("cannot write the BIOS image"))?;
-        self.bios = Some(Scratch { staged, len });
         Ok(())
     }
 
     /// The EFI disk (GPT, FAT32 ESP), built once into a scratch file.
     fn efi_image(&mut self, format: &str) -> Result<()> {
-        if self.efi.is_some() {
-            return Ok(());
+        if self.efi.is_none() {
+            self.efi = Some(self.scratch(format, Base::Efi)?);
         }
+        Ok(())
+    }
+
+    /// Lays out a base image: what it holds and how long it is, before
+    /// any of it is written.
+    fn lay_out(&mut self, format: &str, base: Base) -> Result<LaidOut> {
         let bl = self.bootloader(format)?;
         self.boot(format)?;
         let b = self.boot_files();
-        let fat = crate::bootable::esp(&b, bl, true).map_err(io("cannot lay out the ESP"))?;
-        let esp_len = fat.image_size().map_err(io("cannot lay out the ESP"))?;
-        let content = crate::gpt::Layout::disk_size_for(&[esp_len]);
-        let disk = self.size(format, content, None)?;
-        let layout = crate::bootable::efi_disk_layout(&b.seed, esp_len, disk)
-            .map_err(io("cannot lay out the EFI disk"))?;
-        let mut staged = Staged::create(self.dir.join(format!("{}-efi.scratch", self.name)))?;
-        let len = crate::bootable::write_efi_disk(&fat, &layout, staged.file())
-            .map_err(io("cannot write the EFI disk"))?;
-        staged
-            .file()
-            .set_len(len)
-            .map_err(io("cannot write the EFI disk"))?;
-        self.efi = Some(Scratch { staged, len });
-        Ok(())
+        match base {
+            Base::Bios => Ok(LaidOut::Bios(
+                crate::bootable::bios_iso(&b, bl, self.dir)
+                    .map_err(io("cannot write the BIOS image"))?,
+            )),
+            Base::Efi => {
+                let fat =
+                    crate::bootable::esp(&b, bl, true).map_err(io("cannot lay out the ESP"))?;
+                let esp_len = fat.image_size().map_err(io("cannot lay out the ESP"))?;
+                let content = crate::gpt::Layout::disk_size_for(&[esp_len]);
+                let disk = self.size(format, content, None)?;
+                let layout = crate::bootable::efi_disk_layout(&b.seed(), esp_len, disk)
+                    .map_err(io("cannot lay out the EFI disk"))?;
+                Ok(LaidOut::Efi { fat, layout })
+            }
+        }
+    }
+
+    /// Writes a base image to a scratch file, for several formats to use.
+    fn scratch(&mut self, format: &str, base: Base) -> Result<Scratch> {
+        let image = self.lay_out(format, base)?;
+        let len = image.len();
+        let context = format!("cannot write the {} image", base.name());
+        let mut staged = Staged::create(self.dir.join(format!(
+            "{}-{}.scratch",
+            self.name,
+            base.name().to_lowercase()
+        )))?;
+        match &image {
+            LaidOut::Bios(iso) => {
+                let mut w = BufWriter::with_capacity(1 << 20, staged.file());
+                iso.write(&mut w)
+                    .and_then(|()| w.flush())
+                    .map_err(io(context.clone()))?;
+                drop(w);
+                let written = staged
+                    .file()
+                    .stream_position()
+                    .map_err(io(context.clone()))?;
+                if written != len {
+                    return Err(Error::Io {
+                        context,
+                        source: std::io::Error::other(format!(
+                            "wrote {written} bytes, laid out as {len}"
+                        )),
+                    });
+                }
+            }
+            LaidOut::Efi { fat, layout } => {
+                crate::bootable::write_efi_disk(fat, layout, staged.file())
+                    .map_err(io(context.clone()))?;
+                staged.file().set_len(len).map_err(io(context))?;
+            }
+        }
+        Ok(Scratch { staged, len })
     }
 
     /// The size of a disk whose content takes `content` bytes: `--size`,
@@ -612,6 +690,18 @@ impl<'a> Session<'a, '_> {
         default_mb: Option<u64>,
         dest: &Path,
     ) -> Result<Vec<PathBuf>> {
+        let built = match base {
+            Base::Bios => self.bios.is_some(),
+            Base::Efi => self.efi.is_some(),
+        };
+        let last = self.uses.iter().filter(|b| **b == base).count() == 1;
+        if let Container::Disk(d) = container
+            && last
+            && !built
+            && !matches!(d, DiskFormat::Vhd | DiskFormat::AzureVhd)
+        {
+            return self.stream_disk(format, base, d, default_mb, dest);
+        }
         match base {
             Base::Bios => self.bios_image(format)?,
             Base::Efi => self.efi_image(format)?,
@@ -623,7 +713,6 @@ impl<'a> Session<'a, '_> {
         .expect("built above")
         .len;
         let size = self.size(format, len, default_mb)?;
-        let seed = self.boot_files().seed;
         match container {
             Container::Raw => Ok(vec![self.publish(base, dest, Some(size))?]),
             Container::Disk(d @ (DiskFormat::Vhd | DiskFormat::AzureVhd))
@@ -633,6 +722,7 @@ impl<'a> Session<'a, '_> {
                 // of the disk turns it into one in place.
                 let align = if d == DiskFormat::Vhd { 512 } else { 1 << 20 };
                 let context = format!("cannot write {}", dest.display());
+                let seed = self.boot_files().seed();
                 let (size, footer) = crate::disk::vhd::fixed_footer(len, size, align, &seed)
                     .map_err(io(context.clone()))?;
                 let mut scratch = match base {
@@ -648,6 +738,7 @@ impl<'a> Session<'a, '_> {
                 Ok(vec![scratch.staged.commit_to(dest.to_path_buf())?])
             }
             Container::Disk(d) => {
+                let seed = uses_seed(d).then(|| self.boot_files().seed());
                 let scratch = match base {
                     Base::Bios => self.bios.as_mut(),
                     Base::Efi => self.efi.as_mut(),
@@ -663,7 +754,7 @@ impl<'a> Session<'a, '_> {
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
                 let mut w = BufWriter::with_capacity(1 << 20, s.file());
-                crate::disk::write_disk(d, raw, len, size, &name, Some(&seed), &mut w)
+                crate::disk::write_disk(d, raw, len, size, &name, seed.as_ref(), &mut w)
                     .and_then(|()| w.flush())
                     .map_err(io(context))?;
                 drop(w);
@@ -671,6 +762,48 @@ impl<'a> Session<'a, '_> {
                 Ok(vec![s.commit()?])
             }
         }
+    }
+
+    /// Writes a disk container whose base image nothing else uses: the
+    /// image is written straight into the container's writer (see
+    /// [`crate::pipe`]), never stored. (A fixed VHD is the image itself
+    /// with a footer, so it is written in place instead; see `disk`.)
+    fn stream_disk(
+        &mut self,
+        format: &str,
+        base: Base,
+        d: DiskFormat,
+        default_mb: Option<u64>,
+        dest: &Path,
+    ) -> Result<Vec<PathBuf>> {
+        let image = self.lay_out(format, base)?;
+        let len = image.len();
+        let size = self.size(format, len, default_mb)?;
+        let seed = uses_seed(d).then(|| self.boot_files().seed());
+        let name = dest
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut s = Staged::create(dest.to_path_buf())?;
+        let out = s.file();
+        crate::pipe::piped(
+            |w| {
+                image.write(w).map_err(|e| {
+                    std::io::Error::new(
+                        e.kind(),
+                        format!("cannot write the {} image: {e}", base.name()),
+                    )
+                })
+            },
+            |raw| {
+                let mut w = BufWriter::with_capacity(1 << 20, out);
+                crate::disk::write_disk(d, raw, len, size, &name, seed.as_ref(), &mut w)?;
+                w.flush()
+            },
+        )
+        .map_err(io(format!("cannot write {}", dest.display())))?;
+        self.used(base);
+        Ok(vec![s.commit()?])
     }
 
     /// Marks one use of a base image; the last drops it.

@@ -19,6 +19,7 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::Arc;
 
 use linuxkit_rootfs::{DEFAULT_MTIME, Entry, EntryKind, EntrySink};
 
@@ -28,8 +29,8 @@ pub(crate) enum Kind {
     /// Children by name (bytewise order).
     Dir(BTreeMap<String, usize>),
     /// Content at `offset` in the spool (`source` 0) or in the external
-    /// file `source` - 1 (see [`FsTree::add_external`]), `Entry::size`
-    /// bytes long.
+    /// source `source` - 1 (see [`FsTree::add_external`],
+    /// [`FsTree::add_shared`]), `Entry::size` bytes long.
     File {
         offset: u64,
         source: usize,
@@ -98,10 +99,18 @@ pub struct FsTree {
     pub(crate) nodes: Vec<Node>,
     spool: File,
     spool_len: u64,
-    /// Files whose content is used in place, not spooled.
-    external: Vec<File>,
+    /// Contents used in place, not spooled.
+    external: Vec<External>,
     /// Contents of the `boot/` files, by path.
     pub boot: HashMap<String, Vec<u8>>,
+}
+
+/// A content used in place.
+enum External {
+    File(File),
+    /// Already in memory (a kernel): spooling it would write and read it
+    /// once more.
+    Shared(Arc<Vec<u8>>),
 }
 
 fn other(msg: String) -> linuxkit_rootfs::Error {
@@ -132,9 +141,12 @@ impl FsTree {
             _ => (0, 0),
         };
         SpoolReader {
-            file: match source {
-                0 => &self.spool,
-                n => &self.external[n - 1],
+            source: match source {
+                0 => Source::File(&self.spool),
+                n => match &self.external[n - 1] {
+                    External::File(f) => Source::File(f),
+                    External::Shared(b) => Source::Bytes(b),
+                },
             },
             offset,
             remaining: if matches!(node.kind, Kind::File { .. }) {
@@ -342,10 +354,18 @@ impl FsTree {
     /// than copied to the spool (an initrd, an ESP image). Returns the
     /// file's source number, for [`FsTree::add_external_part`].
     pub(crate) fn add_external(&mut self, path: &str, file: File, len: u64) -> io::Result<usize> {
-        self.external.push(file);
+        self.external.push(External::File(file));
         let source = self.external.len();
         self.add_external_part(path, source, 0, len)?;
         Ok(source)
+    }
+
+    /// Adds a regular file (0644, root) at `path` whose content is `data`,
+    /// shared rather than copied to the spool.
+    pub(crate) fn add_shared(&mut self, path: &str, data: Arc<Vec<u8>>) -> io::Result<()> {
+        let len = data.len() as u64;
+        self.external.push(External::Shared(data));
+        self.add_external_part(path, self.external.len(), 0, len)
     }
 
     /// Adds a regular file (0644, root) at `path` whose content is `len`
@@ -410,9 +430,14 @@ impl EntrySink for FsTree {
 /// Reads a stretch of the spool without moving a shared file position, so
 /// any number of readers can be open at once on one descriptor.
 pub(crate) struct SpoolReader<'a> {
-    file: &'a File,
+    source: Source<'a>,
     offset: u64,
     remaining: u64,
+}
+
+enum Source<'a> {
+    File(&'a File),
+    Bytes(&'a [u8]),
 }
 
 impl Read for SpoolReader<'_> {
@@ -423,7 +448,17 @@ impl Read for SpoolReader<'_> {
         let want = buf
             .len()
             .min(self.remaining.min(usize::MAX as u64) as usize);
-        let n = self.file.read_at(&mut buf[..want], self.offset)?;
+        let n = match self.source {
+            Source::File(f) => f.read_at(&mut buf[..want], self.offset)?,
+            Source::Bytes(b) => {
+                let at = usize::try_from(self.offset)
+                    .unwrap_or(usize::MAX)
+                    .min(b.len());
+                let n = want.min(b.len() - at);
+                buf[..n].copy_from_slice(&b[at..at + n]);
+                n
+            }
+        };
         if n == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,

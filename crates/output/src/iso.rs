@@ -76,6 +76,12 @@ pub fn write_iso<W: Write>(tree: &FsTree, out: W) -> io::Result<()> {
     write_iso_with(tree, &IsoOptions::default(), out)
 }
 
+/// The length in bytes of the image [`write_iso_with`] writes, without
+/// writing it.
+pub(crate) fn iso_len(tree: &FsTree, opts: &IsoOptions) -> io::Result<u64> {
+    Ok(u64::from(Layout::new(tree, opts)?.total) * SECTOR as u64)
+}
+
 /// Writes the ISO 9660 image of `tree` to `out` with `opts`.
 pub fn write_iso_with<W: Write>(tree: &FsTree, opts: &IsoOptions, out: W) -> io::Result<()> {
     write_iso_generating(tree, opts, None, out)
@@ -98,9 +104,9 @@ pub(crate) struct Generated<'a> {
 pub(crate) type WriteFn<'a> = &'a dyn Fn(&mut dyn Write) -> io::Result<()>;
 
 /// A writer that counts what goes through it.
-struct Counted<'a> {
-    w: &'a mut dyn Write,
-    n: u64,
+pub(crate) struct Counted<'a> {
+    pub w: &'a mut dyn Write,
+    pub n: u64,
 }
 
 impl Write for Counted<'_> {

@@ -17,6 +17,7 @@ mod iso;
 mod kernel;
 mod links;
 pub mod mbr;
+mod pipe;
 mod squashfs;
 mod tar;
 
