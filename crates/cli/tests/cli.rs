@@ -394,6 +394,11 @@ fn unbuilt_pkg_image_error_says_how_to_build_it() {
         .arg(&yml));
     assert_eq!(code, 1, "{err}");
     assert_one_error_line(&err, "linuxkit/busybox:");
+    // located at the reference in the YAML
+    assert!(
+        err.starts_with(&format!("Error: {}:3:12: ", yml.display())),
+        "{err}"
+    );
     assert!(err.contains("could not be pulled"), "{err}");
     assert!(
         err.contains(&format!("`linuxkit pkg build {}`", pkg.display())),

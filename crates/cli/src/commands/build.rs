@@ -360,16 +360,17 @@ pub fn run(
         let reg = client.as_ref().expect("set above");
         tracing::info!("pulling {image}");
         if let Err(e) = reg.pull(&cache, image) {
-            return Err(match package_dir(image, &packages) {
+            let message = match package_dir(image, &packages) {
                 // Most often the package was changed and not rebuilt (its
                 // tag is its content hash): pulling was never the plan.
-                Some(dir) => Error::Usage(format!(
+                Some(dir) => format!(
                     "{image} (`@pkg:{dir}`) is not in the cache {cache} and could not be pulled: {e}; build it with `linuxkit pkg build {dir}` (same cache), or push it where it can be pulled",
                     dir = dir.display(),
                     cache = cache.root().display(),
-                )),
-                None => e.into(),
-            });
+                ),
+                None => e.to_string(),
+            };
+            return Err(error_at_image(&config, image, message));
         }
     }
     let scratch = tempfile::Builder::new()
@@ -594,36 +595,58 @@ fn size_json(r: &linuxkit_output::InitrdReport) -> serde_json::Value {
     })
 }
 
+/// Calls `f` with every image reference of the configuration, in YAML
+/// order, and a maker of errors located at that reference.
+fn each_image(
+    config: &Config,
+    mut f: impl FnMut(&str, &dyn Fn(String) -> linuxkit_config::ConfigError) -> Result<()>,
+) -> Result<()> {
+    let m = &config.moby;
+    if !m.kernel.image.is_empty() {
+        f(&m.kernel.image, &|msg| config.kernel_error("image", msg))?;
+    }
+    for (i, r) in m.init.iter().enumerate() {
+        f(r, &|msg| config.error_at("init", i, "", msg))?;
+    }
+    for (section, i, c) in m.containers() {
+        f(&c.image, &|msg| {
+            config.error_at(section.key(), i, "image", msg)
+        })?;
+    }
+    for (i, v) in m.volumes.iter().enumerate() {
+        if !v.image.is_empty() {
+            f(&v.image, &|msg| config.error_at("volumes", i, "image", msg))?;
+        }
+    }
+    Ok(())
+}
+
 /// Every image the configuration names, parsed, each once, in YAML order.
 /// A malformed reference is reported at its line.
 fn image_refs(config: &Config) -> Result<Vec<linuxkit_oci::ImageRef>> {
-    let m = &config.moby;
     let mut out: Vec<linuxkit_oci::ImageRef> = Vec::new();
-    let mut add = |r: &str, err: &dyn Fn(String) -> linuxkit_config::ConfigError| -> Result<()> {
+    each_image(config, |r, err| {
         let parsed =
             linuxkit_oci::ImageRef::parse(r).map_err(|e| Error::Config(err(e.to_string())))?;
         if !out.contains(&parsed) {
             out.push(parsed);
         }
         Ok(())
-    };
-    if !m.kernel.image.is_empty() {
-        add(&m.kernel.image, &|msg| config.kernel_error("image", msg))?;
-    }
-    for (i, r) in m.init.iter().enumerate() {
-        add(r, &|msg| config.error_at("init", i, "", msg))?;
-    }
-    for (section, i, c) in m.containers() {
-        add(&c.image, &|msg| {
-            config.error_at(section.key(), i, "image", msg)
-        })?;
-    }
-    for (i, v) in m.volumes.iter().enumerate() {
-        if !v.image.is_empty() {
-            add(&v.image, &|msg| config.error_at("volumes", i, "image", msg))?;
-        }
-    }
+    })?;
     Ok(out)
+}
+
+/// `message` about `image`, located at the first place the configuration
+/// names it.
+fn error_at_image(config: &Config, image: &linuxkit_oci::ImageRef, message: String) -> Error {
+    let mut found = None;
+    let _ = each_image(config, |r, err| {
+        if found.is_none() && linuxkit_oci::ImageRef::parse(r).is_ok_and(|p| &p == image) {
+            found = Some(err(message.clone()));
+        }
+        Ok(())
+    });
+    found.map_or(Error::Usage(message), Error::Config)
 }
 
 /// The known format closest to a misspelt one.
