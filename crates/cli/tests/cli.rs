@@ -263,6 +263,11 @@ fn build_pulls_images_and_reports_an_unreachable_registry() {
         "registry 127.0.0.1:1: cannot pull 127.0.0.1:1/x/init:v1:",
     );
     assert!(err.contains("Connection refused"), "{err}");
+    // at the line that names the image
+    assert!(
+        err.starts_with(&format!("Error: {}:2:5: ", f.display())),
+        "{err}"
+    );
 }
 
 #[test]
