@@ -118,23 +118,7 @@ fn text(b: &[u8]) -> String {
 
 #[test]
 fn check_image_passes_and_powers_off() {
-    let out = tempfile::tempdir().unwrap();
-    let image = build(&root().join("examples/check.yml"), out.path());
-    let r = succeeded(
-        "run check",
-        run_qemu(
-            &image,
-            &[
-                "--expect",
-                "linuxkit check suite PASSED",
-                "--fail-on",
-                "FAILED",
-                "--timeout",
-                "600",
-            ],
-        ),
-    );
-    let console = text(&r.stdout);
+    let console = check_image_boots_with("gzip");
     assert!(console.contains("Welcome to LinuxKit"), "{console}");
     // examples/ use crun, the init's first choice.
     assert!(
@@ -469,7 +453,8 @@ services:
 /// The check image built with `--initrd-compression C` boots to `suite
 /// PASSED`: the kernel unpacks our zstd frames and LZ4 legacy streams, and
 /// the files stored once (hard links across parts) are all there.
-fn check_image_boots_with(compression: &str) {
+/// Returns the console.
+fn check_image_boots_with(compression: &str) -> String {
     let out = tempfile::tempdir().unwrap();
     succeeded(
         "linuxkit build",
@@ -497,6 +482,7 @@ fn check_image_boots_with(compression: &str) {
     );
     let console = text(&r.stdout);
     assert!(!console.contains("Initramfs unpacking failed"), "{console}");
+    console
 }
 
 #[test]
