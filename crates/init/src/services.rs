@@ -253,9 +253,11 @@ fn service_spec(bundle: &Path, name: &str) -> io::Result<Vec<u8>> {
 /// runs the container from a bundle directory of its own, so `rootfs`
 /// relative to ours would not resolve), and, unless the spec says
 /// otherwise, in the shim group `linuxkit-services`: one shim process for
-/// all the services instead of one each. The shim is a Go program, most of
-/// a second of CPU to start under QEMU TCG, and holds a few MB for as long
-/// as the machine runs.
+/// all the services instead of one each. The shim is a Go program, a few
+/// tenths of a second of CPU to start under QEMU TCG, and holds a few MB
+/// for as long as the machine runs. (The price: a shim that dies takes
+/// every service of its group with it; a service's YAML `annotations` can
+/// give it a group of its own.)
 fn service_from_spec(text: &[u8], bundle: &Path) -> Result<Vec<u8>, serde_json::Error> {
     let mut spec: serde_json::Value = serde_json::from_slice(text)?;
     let root = spec
