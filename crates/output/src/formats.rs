@@ -749,15 +749,8 @@ impl<'a> Session<'a, '_> {
                 f.seek(SeekFrom::Start(0)).map_err(io(context.clone()))?;
                 let raw = std::io::BufReader::with_capacity(1 << 20, &*f);
                 let mut s = Staged::create(dest.to_path_buf())?;
-                let name = dest
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let mut w = BufWriter::with_capacity(1 << 20, s.file());
-                crate::disk::write_disk(d, raw, len, size, &name, seed.as_ref(), &mut w)
-                    .and_then(|()| w.flush())
+                write_container(d, raw, len, size, seed.as_ref(), dest, s.file())
                     .map_err(io(context))?;
-                drop(w);
                 self.used(base);
                 Ok(vec![s.commit()?])
             }
@@ -780,10 +773,6 @@ impl<'a> Session<'a, '_> {
         let len = image.len();
         let size = self.size(format, len, default_mb)?;
         let seed = uses_seed(d).then(|| self.boot_files().seed());
-        let name = dest
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
         let mut s = Staged::create(dest.to_path_buf())?;
         let out = s.file();
         crate::pipe::piped(
@@ -795,11 +784,7 @@ impl<'a> Session<'a, '_> {
                     )
                 })
             },
-            |raw| {
-                let mut w = BufWriter::with_capacity(1 << 20, out);
-                crate::disk::write_disk(d, raw, len, size, &name, seed.as_ref(), &mut w)?;
-                w.flush()
-            },
+            |raw| write_container(d, raw, len, size, seed.as_ref(), dest, out),
         )
         .map_err(io(format!("cannot write {}", dest.display())))?;
         self.used(base);
@@ -852,6 +837,27 @@ impl<'a> Session<'a, '_> {
         grow(s.file(), scratch.len)?;
         s.commit()
     }
+}
+
+/// Writes disk container `d` to `out` (the staged file of `dest`, whose
+/// name a VMDK records) from a base image of `len` bytes read from `raw`,
+/// as a disk of `size` bytes.
+fn write_container(
+    d: DiskFormat,
+    raw: impl Read,
+    len: u64,
+    size: u64,
+    seed: Option<&[u8; 32]>,
+    dest: &Path,
+    out: &File,
+) -> std::io::Result<()> {
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut w = BufWriter::with_capacity(1 << 20, out);
+    crate::disk::write_disk(d, raw, len, size, &name, seed, &mut w)?;
+    w.flush()
 }
 
 /// The command line as text (without a trailing line end).
