@@ -63,19 +63,26 @@ impl OciRuntime {
     }
 
     /// The runtime PID 1 chose ([`CHOSEN`]); runc if none was recorded.
+    /// Read once per process: the choice is made once per boot.
     pub fn chosen() -> OciRuntime {
-        std::fs::read_to_string(CHOSEN)
-            .ok()
-            .and_then(|s| by_name(s.trim()))
-            .unwrap_or(RUNC)
+        *THIS_PROCESS.get_or_init(|| {
+            std::fs::read_to_string(CHOSEN)
+                .ok()
+                .and_then(|s| by_name(s.trim()))
+                .unwrap_or(RUNC)
+        })
     }
 
-    /// Records this runtime as the boot's choice.
+    /// Records this runtime as the boot's choice (for this process too).
     pub fn record(self) -> std::io::Result<()> {
+        let _ = THIS_PROCESS.set(self);
         std::fs::create_dir_all(Path::new(CHOSEN).parent().expect("has a parent"))?;
         std::fs::write(CHOSEN, format!("{}\n", self.name))
     }
 }
+
+/// [`OciRuntime::chosen`] in this process.
+static THIS_PROCESS: std::sync::OnceLock<OciRuntime> = std::sync::OnceLock::new();
 
 fn by_name(name: &str) -> Option<OciRuntime> {
     [CRUN, RUNC].into_iter().find(|r| r.name == name)
