@@ -348,9 +348,7 @@ fn metadata_cd_from_run_data_reaches_run_config() {
 /// `what` (`[   12.345678] linuxkit: ...`).
 fn console_ms(console: &str, what: &str) -> Option<u64> {
     let line = console.lines().find(|l| l.contains(what))?;
-    // the stamp just before the message (a prompt may precede it)
-    let start = line[..line.find(what)?].rfind('[')?;
-    let (secs, _) = linuxkit_run::console::kernel_stamp(&line[start..])?;
+    let (secs, _) = linuxkit_run::console::stamp_of(line, what)?;
     Some((secs * 1000.0) as u64)
 }
 

@@ -49,12 +49,7 @@ pub struct Stage {
 /// mounts, modules, system up, each onboot container's end, containerd,
 /// each service, all services, boot complete, shutdown).
 pub fn parse_stage(line: &str) -> Option<Stage> {
-    // Another program's output without a line end (a shell's prompt) may
-    // stand before the init's message on the same console line.
-    let start = line
-        .find("] linuxkit: ")
-        .and_then(|i| line[..i].rfind('['))?;
-    let (at, rest) = kernel_stamp(&line[start..])?;
+    let (at, rest) = stamp_of(line, "] linuxkit: ")?;
     let message = rest.strip_prefix("linuxkit: ")?.trim().to_string();
     let milestone = [
         "init starting",
@@ -87,10 +82,19 @@ pub fn parse_stage(line: &str) -> Option<Stage> {
 
 /// The kernel-clock seconds of a console line stamped like the kernel's
 /// and our init's (`[   12.345678] text`), and the text after the stamp.
-pub fn kernel_stamp(line: &str) -> Option<(f64, &str)> {
+fn kernel_stamp(line: &str) -> Option<(f64, &str)> {
     let rest = line.trim_start().strip_prefix('[')?;
     let (stamp, rest) = rest.split_once(']')?;
     Some((stamp.trim().parse().ok()?, rest.trim_start()))
+}
+
+/// The stamp of the first `what` in a console line: the kernel-clock
+/// seconds of the `[   12.345678]` just before it, and the text after that
+/// stamp. Another program's output without a line end (a shell's prompt)
+/// may stand before the stamp on the same console line.
+pub fn stamp_of<'a>(line: &'a str, what: &str) -> Option<(f64, &'a str)> {
+    let start = line[..line.find(what)?].rfind('[')?;
+    kernel_stamp(&line[start..])
 }
 
 impl ConsoleWatch {
