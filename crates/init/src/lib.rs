@@ -9,6 +9,7 @@
 //! | `modprobe` | [`modules`]: load a module or alias with its dependencies (also the kernel's helper) |
 //! | `service` | [`services`]: `ls`, `start`, `stop`, `restart` services |
 //! | `metadata` | [`metadata`]: fetch the machine's configuration into `/run/config` |
+//! | `containerd-shim-linuxkit-v1` | [`shim`]: containerd's shim for the services |
 //! | `poweroff`, `reboot`, `halt` | ask PID 1 for a clean shutdown; `-f`: right now |
 //!
 //! `linuxkit-init APPLET ARGS...` runs an applet by name.
@@ -30,6 +31,7 @@ pub mod power;
 pub mod reap;
 pub mod runtime;
 pub mod services;
+pub mod shim;
 pub mod switch_root;
 pub mod system;
 pub mod volumes;
@@ -56,12 +58,13 @@ pub fn dispatch(name: &str, argv: &[String]) -> i32 {
         "modprobe" => modules::modprobe_main(args),
         "service" => services::service_main(args),
         "metadata" => metadata::metadata_main(args),
+        shim::NAME => shim::shim_main(args),
         "poweroff" | "reboot" | "halt" => pid1::halt_main(base, args),
         "linuxkit-init" => match args.first() {
             Some(applet) if applet != "linuxkit-init" => dispatch(applet, args),
             _ => {
                 eprintln!(
-                    "usage: linuxkit-init APPLET [ARGS...]; applets: init, modprobe, service, metadata, poweroff, reboot, halt"
+                    "usage: linuxkit-init APPLET [ARGS...]; applets: init, modprobe, service, metadata, containerd-shim-linuxkit-v1, poweroff, reboot, halt"
                 );
                 2
             }

@@ -201,11 +201,12 @@ pub fn start(bundle: &Path) -> io::Result<()> {
     // A previous instance (`service restart`, a re-run) is removed first.
     remove(&mut c, &name);
     runtime::prepare_filesystem(bundle, &rt)?;
-    let spec = service_spec(bundle, &name)?;
+    let shim = service_shim(&crate::cmdline::Cmdline::read());
+    let spec = service_spec(bundle, &name, shim == containerd::RUNC_V2)?;
     let oci = OciRuntime::chosen();
-    // runc is the shim's default; any other runtime is named.
+    // runc is the runc shim's default; any other runtime is named.
     let binary = (oci != crate::oci_runtime::RUNC).then_some(oci.path);
-    c.create_container(&name, spec, binary)
+    c.create_container(&name, spec, shim, binary)
         .map_err(|e| io::Error::other(format!("creating the container: {e}")))?;
     let log = format!("file:///var/log/{name}.log");
     let pid = match c.create_task(&name, &log) {
@@ -228,17 +229,32 @@ pub fn start(bundle: &Path) -> io::Result<()> {
 /// copy in the task's bundle). `/containers` is read-only.
 pub const SPECS_DIR: &str = "/run/linuxkit/services";
 
-/// The annotation that makes containerd's runc shim serve every container
-/// with the same value from one shim process.
-const SHIM_GROUP: &str = "io.containerd.runc.v2.group";
+/// The annotation that makes the shim (ours or containerd's runc shim)
+/// serve every container with the same value from one shim process.
+const SHIM_GROUP: &str = crate::shim::GROUP_ANNOTATION;
+
+/// The containerd runtime (shim) the services run with: LinuxKit's own
+/// ([`crate::shim`]), or containerd's runc shim with
+/// `linuxkit.shim=runc` on the kernel command line (for a terminal or
+/// `exec`, which ours does not do).
+pub fn service_shim(cmdline: &crate::cmdline::Cmdline) -> &'static str {
+    match cmdline.value("linuxkit.shim") {
+        Some("runc") => containerd::RUNC_V2,
+        Some("linuxkit") | None => crate::shim::RUNTIME,
+        Some(other) => {
+            warn!("linuxkit.shim={other}: unknown (linuxkit or runc); using linuxkit");
+            crate::shim::RUNTIME
+        }
+    }
+}
 
 /// `BUNDLE/config.json` as containerd gets it (see [`service_from_spec`]);
 /// also written to [`SPECS_DIR`]`/NAME.json`.
-fn service_spec(bundle: &Path, name: &str) -> io::Result<Vec<u8>> {
+fn service_spec(bundle: &Path, name: &str, group: bool) -> io::Result<Vec<u8>> {
     let src = bundle.join("config.json");
     let text =
         fs::read(&src).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", src.display())))?;
-    let spec = service_from_spec(&text, bundle).map_err(|e| {
+    let spec = service_from_spec(&text, bundle, group).map_err(|e| {
         io::Error::new(
             io::ErrorKind::InvalidData,
             format!("{}: {e}", src.display()),
@@ -251,14 +267,19 @@ fn service_spec(bundle: &Path, name: &str) -> io::Result<Vec<u8>> {
 
 /// The spec `text` with `root.path` resolved against `bundle` (containerd
 /// runs the container from a bundle directory of its own, so `rootfs`
-/// relative to ours would not resolve), and, unless the spec says
-/// otherwise, in the shim group `linuxkit-services`: one shim process for
-/// all the services instead of one each. The shim is a Go program, a few
-/// tenths of a second of CPU to start under QEMU TCG, and holds a few MB
-/// for as long as the machine runs. (The price: a shim that dies takes
-/// every service of its group with it; a service's YAML `annotations` can
-/// give it a group of its own.)
-fn service_from_spec(text: &[u8], bundle: &Path) -> Result<Vec<u8>, serde_json::Error> {
+/// relative to ours would not resolve), and, if `group` and unless the
+/// spec says otherwise, in the shim group `linuxkit-services`: one shim
+/// process for all the services instead of one each. That is for
+/// containerd's runc shim, a Go program, a few tenths of a second of CPU
+/// to start under QEMU TCG and a few MB for as long as the machine runs
+/// (the price: a shim that dies takes every service of its group with it).
+/// LinuxKit's own shim costs milliseconds, so each service has its own, as
+/// in the reference, unless its YAML `annotations` name a group.
+fn service_from_spec(
+    text: &[u8],
+    bundle: &Path,
+    group: bool,
+) -> Result<Vec<u8>, serde_json::Error> {
     let mut spec: serde_json::Value = serde_json::from_slice(text)?;
     let root = spec
         .get("root")
@@ -272,7 +293,7 @@ fn service_from_spec(text: &[u8], bundle: &Path) -> Result<Vec<u8>, serde_json::
         bundle.join(root)
     };
     spec["root"]["path"] = serde_json::Value::String(abs.to_string_lossy().into_owned());
-    if let Some(obj) = spec.as_object_mut() {
+    if let Some(obj) = spec.as_object_mut().filter(|_| group) {
         let annotations = obj
             .entry("annotations")
             .or_insert_with(|| serde_json::Value::Object(Default::default()));
@@ -580,25 +601,30 @@ mod tests {
     fn spec_root_is_made_absolute() {
         let b = Path::new("/containers/services/web");
         let spec =
-            service_from_spec(br#"{"root":{"path":"rootfs","readonly":false},"x":1}"#, b).unwrap();
+            service_from_spec(br#"{"root":{"path":"rootfs","readonly":false},"x":1}"#, b, false).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&spec).unwrap();
         assert_eq!(v["root"]["path"], "/containers/services/web/rootfs");
         assert_eq!(v["x"], 1);
-        let spec = service_from_spec(br#"{"root":{"path":"/elsewhere"}}"#, b).unwrap();
+        let spec = service_from_spec(br#"{"root":{"path":"/elsewhere"}}"#, b, false).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&spec).unwrap();
         assert_eq!(v["root"]["path"], "/elsewhere");
-        assert!(service_from_spec(b"{", b).is_err());
+        assert!(service_from_spec(b"{", b, false).is_err());
     }
 
     #[test]
-    fn services_share_one_shim_unless_the_spec_says_otherwise() {
+    fn runc_shim_services_share_one_shim_unless_the_spec_says_otherwise() {
         let b = Path::new("/containers/services/web");
-        let spec = service_from_spec(br#"{"root":{"path":"rootfs"}}"#, b).unwrap();
+        let spec = service_from_spec(br#"{"root":{"path":"rootfs"}}"#, b, true).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&spec).unwrap();
         assert_eq!(v["annotations"][SHIM_GROUP], "linuxkit-services");
+        // LinuxKit's shim: one each, as the reference's services have.
+        let spec = service_from_spec(br#"{"root":{"path":"rootfs"}}"#, b, false).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&spec).unwrap();
+        assert!(v.get("annotations").is_none());
         let spec = service_from_spec(
             br#"{"annotations":{"a":"b","io.containerd.runc.v2.group":"mine"}}"#,
             b,
+            true,
         )
         .unwrap();
         let v: serde_json::Value = serde_json::from_slice(&spec).unwrap();

@@ -202,16 +202,17 @@ impl Client {
     }
 
     /// Containers.Create: a container `id` from an OCI spec (JSON) alone,
-    /// no image and no snapshot, run by the runc v2 shim, which calls
-    /// `binary` (an OCI runtime with runc's command line) if given, else
-    /// `runc`.
+    /// no image and no snapshot, run by the shim of `runtime` (a runtime
+    /// name such as [`RUNC_V2`]). For the runc shim, `binary` names an OCI
+    /// runtime with runc's command line to call instead of `runc`.
     pub fn create_container(
         &mut self,
         id: &str,
         spec_json: Vec<u8>,
+        runtime: &str,
         binary: Option<&str>,
     ) -> Result<()> {
-        let req = create_container_request(id, spec_json, binary);
+        let req = create_container_request(id, spec_json, runtime, binary);
         let _: CreateContainerResponse =
             self.call("/containerd.services.containers.v1.Containers/Create", &req)?;
         Ok(())
@@ -338,13 +339,15 @@ fn check_headers(resp: &http::Response<h2::RecvStream>) -> Result<()> {
 pub fn create_container_request(
     id: &str,
     spec_json: Vec<u8>,
+    runtime: &str,
     binary: Option<&str>,
 ) -> CreateContainerRequest {
+    let binary = binary.filter(|_| runtime == RUNC_V2);
     CreateContainerRequest {
         container: Some(Container {
             id: id.into(),
             runtime: Some(Runtime {
-                name: RUNC_V2.into(),
+                name: runtime.into(),
                 options: binary.map(|b| Any {
                     type_url: RUNC_OPTIONS_TYPE_URL.into(),
                     value: RuncOptions {
@@ -483,7 +486,7 @@ mod tests {
 
     #[test]
     fn create_container_request_golden_bytes() {
-        let req = create_container_request("a", b"{}".to_vec(), None);
+        let req = create_container_request("a", b"{}".to_vec(), RUNC_V2, None);
         let mut want = vec![0x0a]; // CreateContainerRequest.container (1)
         let mut c = vec![0x0a, 1, b'a']; // Container.id (1)
         // Container.runtime (4) { name (1) }
@@ -502,7 +505,7 @@ mod tests {
 
     #[test]
     fn create_container_request_names_the_runtime_binary() {
-        let req = create_container_request("a", b"{}".to_vec(), Some("/usr/bin/crun"));
+        let req = create_container_request("a", b"{}".to_vec(), RUNC_V2, Some("/usr/bin/crun"));
         let rt = req.container.unwrap().runtime.unwrap();
         assert_eq!(rt.name, RUNC_V2);
         let o = rt.options.unwrap();
@@ -511,6 +514,10 @@ mod tests {
         let mut want = vec![0x32, 13];
         want.extend(b"/usr/bin/crun");
         assert_eq!(o.value, want);
+        // Another shim gets no runc options.
+        let req = create_container_request("a", b"{}".to_vec(), "io.containerd.x.v1", Some("/b"));
+        let rt = req.container.unwrap().runtime.unwrap();
+        assert_eq!((rt.name.as_str(), rt.options), ("io.containerd.x.v1", None));
     }
 
     #[test]
