@@ -179,8 +179,10 @@ fn broken_check_fails_the_run() {
     assert!(err.contains("last"), "the error quotes the console: {err}");
 }
 
-#[test]
-fn crashing_service_is_reported_on_the_console() {
+/// A service that exits 7 is reported with its status and log, run by
+/// `shim` (a `linuxkit.shim=` value; LinuxKit's own when `None`) with runc
+/// as the OCI runtime.
+fn crashing_service_is_reported_with(shim: Option<&str>) {
     let out = tempfile::tempdir().unwrap();
     let yml = write_yml(
         out.path(),
@@ -192,6 +194,14 @@ fn crashing_service_is_reported_on_the_console() {
     command: ["/bin/busybox", "sh", "-c", "echo about to crash; exit 7"]
 "#,
     );
+    if let Some(shim) = shim {
+        let y = std::fs::read_to_string(&yml).unwrap();
+        let y = y.replace(
+            "console=ttyS0",
+            &format!("console=ttyS0 linuxkit.shim={shim}"),
+        );
+        std::fs::write(&yml, y).unwrap();
+    }
     let image = build(&yml, out.path());
     let report = "service crasher: FAILED, exited with status 7";
     let r = succeeded(
@@ -211,6 +221,16 @@ fn crashing_service_is_reported_on_the_console() {
     let console = text(&r.stdout);
     // The service's own output follows, from its log.
     assert!(console.contains("about to crash"), "{console}");
+}
+
+#[test]
+fn crashing_service_is_reported_on_the_console() {
+    crashing_service_is_reported_with(None);
+}
+
+#[test]
+fn crashing_service_is_reported_under_containerds_runc_shim() {
+    crashing_service_is_reported_with(Some("runc"));
 }
 
 /// A free loopback port for `--publish`.

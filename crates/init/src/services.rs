@@ -600,8 +600,12 @@ mod tests {
     #[test]
     fn spec_root_is_made_absolute() {
         let b = Path::new("/containers/services/web");
-        let spec =
-            service_from_spec(br#"{"root":{"path":"rootfs","readonly":false},"x":1}"#, b, false).unwrap();
+        let spec = service_from_spec(
+            br#"{"root":{"path":"rootfs","readonly":false},"x":1}"#,
+            b,
+            false,
+        )
+        .unwrap();
         let v: serde_json::Value = serde_json::from_slice(&spec).unwrap();
         assert_eq!(v["root"]["path"], "/containers/services/web/rootfs");
         assert_eq!(v["x"], 1);

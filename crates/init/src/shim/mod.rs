@@ -264,16 +264,30 @@ fn serve(flags: &Flags) -> io::Result<()> {
     if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
         return Err(io::Error::last_os_error());
     }
+    // Like containerd's shims, stay through a TERM to every process (the
+    // shutdown's): the containers go, the shim reports their exits. A
+    // handler, not SIG_IGN, so the runtime and containers do not inherit
+    // an ignored TERM.
+    extern "C" fn ignore(_: libc::c_int) {}
+    let action = nix::sys::signal::SigAction::new(
+        nix::sys::signal::SigHandler::Handler(ignore),
+        nix::sys::signal::SaFlags::SA_RESTART,
+        nix::sys::signal::SigSet::empty(),
+    );
+    // SAFETY: the handler does nothing.
+    unsafe { nix::sys::signal::sigaction(nix::sys::signal::Signal::SIGTERM, &action) }?;
     let socket = listener
         .local_addr()
         .ok()
         .and_then(|a| a.as_pathname().map(Path::to_path_buf));
-    let ttrpc_address = std::env::var("TTRPC_ADDRESS")
-        .unwrap_or_else(|_| format!("{}.ttrpc", flags.address));
+    let ttrpc_address =
+        std::env::var("TTRPC_ADDRESS").unwrap_or_else(|_| format!("{}.ttrpc", flags.address));
     let (tx, rx) = std::sync::mpsc::channel();
     let tasks = Arc::new(Tasks::new(&flags.namespace, OciRuntime::chosen(), tx));
     let t = tasks.clone();
-    tasks.set_reaper(reaper::Reaper::start(move |pid, status| t.exited(pid, status)));
+    tasks.set_reaper(reaper::Reaper::start(move |pid, status| {
+        t.exited(pid, status)
+    }));
     let ns = flags.namespace.clone();
     std::thread::spawn(move || publish_events(&ttrpc_address, &ns, rx));
     let t = tasks.clone();

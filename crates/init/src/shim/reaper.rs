@@ -55,7 +55,9 @@ impl Reaper {
             loop {
                 match waitpid(None::<Pid>, None) {
                     Ok(st) => {
-                        let Some((pid, code)) = exit_code(st) else { continue };
+                        let Some((pid, code)) = exit_code(st) else {
+                            continue;
+                        };
                         let mut s = r.lock();
                         if s.wanted.remove(&pid) {
                             s.exited.insert(pid, code);

@@ -203,7 +203,12 @@ impl Tasks {
     }
 
     /// Serves one call.
-    pub fn handle(&self, service: &str, method: &str, payload: &[u8]) -> Result<Vec<u8>, CallError> {
+    pub fn handle(
+        &self,
+        service: &str,
+        method: &str,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, CallError> {
         if service != SERVICE {
             return Err(CallError::new(
                 code::UNIMPLEMENTED,
@@ -255,10 +260,14 @@ impl Tasks {
                 format!("task {} already exists", req.id),
             ));
         }
-        let stdio = open_stdio(&req.stdin, &req.stdout, &req.stderr)
-            .map_err(|e| CallError::new(code::INVALID_ARGUMENT, format!("the task's stdio: {e}")))?;
+        let stdio = open_stdio(&req.stdin, &req.stdout, &req.stderr).map_err(|e| {
+            CallError::new(code::INVALID_ARGUMENT, format!("the task's stdio: {e}"))
+        })?;
         let pid_file = Path::new(&req.bundle).join("init.pid");
-        let mut cmd = self.runtime(&req.bundle, &["create", "--bundle", &req.bundle, "--pid-file"]);
+        let mut cmd = self.runtime(
+            &req.bundle,
+            &["create", "--bundle", &req.bundle, "--pid-file"],
+        );
         cmd.arg(&pid_file).arg(&req.id);
         let [i, o, e] = stdio;
         cmd.stdin(i).stdout(o).stderr(e);
@@ -314,7 +323,11 @@ impl Tasks {
             t.starting = true;
             t.bundle.clone()
         };
-        let res = self.run(&bundle, self.runtime(&bundle, &["start", &req.id]), "starting");
+        let res = self.run(
+            &bundle,
+            self.runtime(&bundle, &["start", &req.id]),
+            "starting",
+        );
         let mut tasks = self.lock();
         let t = tasks.get_mut(&req.id).ok_or_else(|| not_found(&req.id))?;
         t.starting = false;
@@ -484,16 +497,24 @@ impl Tasks {
         self.run(&bundle, self.runtime(&bundle, &[verb, &req.id]), what)?;
         let mut tasks = self.lock();
         if let Some(t) = tasks.get_mut(&req.id).filter(|t| t.exit.is_none()) {
-            t.status = if pause { Status::Paused } else { Status::Running };
+            t.status = if pause {
+                Status::Paused
+            } else {
+                Status::Running
+            };
         }
         let (topic, name) = if pause {
             ("/tasks/paused", "TaskPaused")
         } else {
             ("/tasks/resumed", "TaskResumed")
         };
-        self.publish(topic, name, &TaskPaused {
-            container_id: req.id,
-        });
+        self.publish(
+            topic,
+            name,
+            &TaskPaused {
+                container_id: req.id,
+            },
+        );
         Ok(())
     }
 
@@ -511,7 +532,12 @@ fn cgroup_procs(pid: u32) -> Option<Vec<u32>> {
     let cg = fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
     let path = cg.lines().find_map(|l| l.strip_prefix("0::"))?;
     let procs = fs::read_to_string(format!("/sys/fs/cgroup{path}/cgroup.procs")).ok()?;
-    Some(procs.lines().filter_map(|l| l.trim().parse().ok()).collect())
+    Some(
+        procs
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect(),
+    )
 }
 
 /// The `msg` of the last line of a runtime's JSON log.
@@ -627,14 +653,18 @@ mod tests {
             id: "nope".into(),
             exec_id: String::new(),
         };
-        let e = t.handle(SERVICE, "State", &req.encode_to_vec()).unwrap_err();
+        let e = t
+            .handle(SERVICE, "State", &req.encode_to_vec())
+            .unwrap_err();
         assert_eq!(e.code, code::NOT_FOUND);
         let req = CreateTaskRequest {
             id: "tty".into(),
             terminal: true,
             ..Default::default()
         };
-        let e = t.handle(SERVICE, "Create", &req.encode_to_vec()).unwrap_err();
+        let e = t
+            .handle(SERVICE, "Create", &req.encode_to_vec())
+            .unwrap_err();
         assert!(e.message.contains("terminal"), "{}", e.message);
     }
 }

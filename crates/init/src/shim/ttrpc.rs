@@ -106,7 +106,11 @@ pub type Handler = dyn Fn(&str, &str, &[u8]) -> Result<Vec<u8>, CallError> + Sen
 /// Serves calls on every connection `listener` accepts, for ever; each
 /// connection and each call on it gets a thread. `after` runs once a
 /// call's response is written (the shim exits there after Shutdown).
-pub fn serve(listener: UnixListener, handler: Arc<Handler>, after: Arc<dyn Fn(&str) + Send + Sync>) {
+pub fn serve(
+    listener: UnixListener,
+    handler: Arc<Handler>,
+    after: Arc<dyn Fn(&str) + Send + Sync>,
+) {
     for conn in listener.incoming() {
         let Ok(conn) = conn else { continue };
         let (handler, after) = (handler.clone(), after.clone());
@@ -129,10 +133,7 @@ fn serve_connection(
         let (handler, after, writer) = (handler.clone(), after.clone(), writer.clone());
         std::thread::spawn(move || {
             let (reply, method) = match Request::decode(f.payload.as_slice()) {
-                Ok(req) => (
-                    handler(&req.service, &req.method, &req.payload),
-                    req.method,
-                ),
+                Ok(req) => (handler(&req.service, &req.method, &req.payload), req.method),
                 Err(e) => (
                     Err(CallError::new(
                         code::INVALID_ARGUMENT,
