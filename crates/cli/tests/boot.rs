@@ -32,6 +32,7 @@ const PACKAGES: &[&str] = &[
     "crun",
     "runc",
     "containerd",
+    "containerd-shim-runc",
     "ca-certificates",
     "sysctl",
     "dhcpcd",
@@ -184,10 +185,14 @@ fn broken_check_fails_the_run() {
 /// as the OCI runtime.
 fn crashing_service_is_reported_with(shim: Option<&str>) {
     let out = tempfile::tempdir().unwrap();
+    let init: &[&str] = match shim {
+        Some("runc") => &["init", "runc", "containerd", "containerd-shim-runc"],
+        _ => &["init", "runc", "containerd"],
+    };
     let yml = write_yml(
         out.path(),
         "crash",
-        &["init", "runc", "containerd"],
+        init,
         r#"services:
   - name: crasher
     image: "@pkg:PKG/busybox"
@@ -221,6 +226,9 @@ fn crashing_service_is_reported_with(shim: Option<&str>) {
     let console = text(&r.stdout);
     // The service's own output follows, from its log.
     assert!(console.contains("about to crash"), "{console}");
+    // The shim asked for ran it (the init falls back, saying so, when
+    // containerd's is missing).
+    assert!(!console.contains("linuxkit.shim=runc: no"), "{console}");
 }
 
 #[test]

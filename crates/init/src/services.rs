@@ -233,13 +233,22 @@ pub const SPECS_DIR: &str = "/run/linuxkit/services";
 /// serve every container with the same value from one shim process.
 const SHIM_GROUP: &str = crate::shim::GROUP_ANNOTATION;
 
+/// containerd's runc shim (pkg/containerd-shim-runc).
+const RUNC_SHIM: &str = "/usr/bin/containerd-shim-runc-v2";
+
 /// The containerd runtime (shim) the services run with: LinuxKit's own
 /// ([`crate::shim`]), or containerd's runc shim with
 /// `linuxkit.shim=runc` on the kernel command line (for a terminal or
 /// `exec`, which ours does not do).
 pub fn service_shim(cmdline: &crate::cmdline::Cmdline) -> &'static str {
     match cmdline.value("linuxkit.shim") {
-        Some("runc") => containerd::RUNC_V2,
+        Some("runc") if Path::new(RUNC_SHIM).exists() => containerd::RUNC_V2,
+        Some("runc") => {
+            warn!(
+                "linuxkit.shim=runc: no {RUNC_SHIM} in the image (add pkg/containerd-shim-runc to init); using linuxkit"
+            );
+            crate::shim::RUNTIME
+        }
         Some("linuxkit") | None => crate::shim::RUNTIME,
         Some(other) => {
             warn!("linuxkit.shim={other}: unknown (linuxkit or runc); using linuxkit");
