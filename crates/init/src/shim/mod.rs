@@ -290,16 +290,22 @@ fn serve(flags: &Flags) -> io::Result<()> {
     }));
     let ns = flags.namespace.clone();
     std::thread::spawn(move || publish_events(&ttrpc_address, &ns, rx));
-    let t = tasks.clone();
-    let handler: Arc<ttrpc::Handler> = Arc::new(move |s, m, p| t.handle(s, m, p));
-    let t = tasks.clone();
-    let after = Arc::new(move |method: &str| {
-        // containerd asks every task's shim to shut down once the task is
-        // deleted; the shim goes when it serves no task any more.
-        if method == "Shutdown" && t.is_empty() {
+    // containerd asks every task's shim to shut down once the task is
+    // deleted; the shim goes when it serves no task any more. Its socket
+    // goes before the reply, so a `start` that follows cannot find it.
+    let leaving = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (t, l) = (tasks.clone(), leaving.clone());
+    let handler: Arc<ttrpc::Handler> = Arc::new(move |s, m, p| {
+        if m == "Shutdown" && t.is_empty() {
+            l.store(true, std::sync::atomic::Ordering::SeqCst);
             if let Some(s) = &socket {
                 let _ = std::fs::remove_file(s);
             }
+        }
+        t.handle(s, m, p)
+    });
+    let after = Arc::new(move |method: &str| {
+        if method == "Shutdown" && leaving.load(std::sync::atomic::Ordering::SeqCst) {
             std::process::exit(0);
         }
     });

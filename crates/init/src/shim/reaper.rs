@@ -3,11 +3,14 @@
 //! exited (and any process orphaned inside a container that shares the
 //! host's pid namespace).
 //!
-//! One thread waits for every child (`waitpid(-1)`). A caller that runs a
-//! command registers its pid while the reaper cannot record it yet (the
-//! spawn happens under the reaper's lock), so no exit status is stolen
-//! between a spawn and its wait; any other exit goes to the shim's
-//! handler (a container's process, or an orphan nobody waits for).
+//! One thread waits for every child. It first only looks (`waitid` with
+//! `WNOWAIT`: the child stays a zombie), then reaps under the reaper's
+//! lock, which a spawn holds from before the fork until its pid is
+//! registered. So no exit status is stolen between a spawn and its wait,
+//! and a child that std reaps itself (when its exec fails) is never
+//! reaped twice. A caller that runs a command gets its status; any other
+//! exit goes to the shim's handler (a container's process, or an orphan
+//! nobody waits for).
 
 use std::collections::{HashMap, HashSet};
 use std::io;
@@ -16,8 +19,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use nix::errno::Errno;
-use nix::sys::wait::{WaitStatus, waitpid};
-use nix::unistd::Pid;
+use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid, waitpid};
 
 #[derive(Default)]
 struct State {
@@ -53,12 +55,18 @@ impl Reaper {
         let r = reaper.clone();
         std::thread::spawn(move || {
             loop {
-                match waitpid(None::<Pid>, None) {
-                    Ok(st) => {
+                match waitid(Id::All, WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT) {
+                    Ok(peeked) => {
+                        let Some(pid) = peeked.pid() else { continue };
+                        let mut s = r.lock();
+                        // Reaped here, under the lock; gone already if std
+                        // reaped a child whose exec failed.
+                        let Ok(st) = waitpid(pid, Some(WaitPidFlag::WNOHANG)) else {
+                            continue;
+                        };
                         let Some((pid, code)) = exit_code(st) else {
                             continue;
                         };
-                        let mut s = r.lock();
                         if s.wanted.remove(&pid) {
                             s.exited.insert(pid, code);
                             r.cond.notify_all();
@@ -115,5 +123,55 @@ impl Reaper {
             }
             s = self.cond.wait(s).unwrap_or_else(|e| e.into_inner());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    /// The reaper waits for every child of its process, so the test runs
+    /// in a process of its own (this test binary, re-run for this test).
+    #[test]
+    fn reaper_reports_exits_and_survives_failed_execs() {
+        const NAME: &str = "shim::reaper::tests::reaper_reports_exits_and_survives_failed_execs";
+        if std::env::var_os("LINUXKIT_REAPER_TEST").is_none() {
+            let out = Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", NAME, "--test-threads", "1", "--nocapture"])
+                .env("LINUXKIT_REAPER_TEST", "1")
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success(),
+                "the test in its own process failed: {text}"
+            );
+            assert!(text.contains("reaper test done"), "it did not run: {text}");
+            return;
+        }
+        let (tx, rx) = mpsc::channel();
+        let r = Reaper::start(move |pid, code| {
+            let _ = tx.send((pid, code));
+        });
+        let sh = |script: &str| {
+            let mut c = Command::new("sh");
+            c.args(["-c", script]);
+            c
+        };
+        assert_eq!(r.run(&mut sh("exit 3")).unwrap(), 3);
+        assert_eq!(r.run(&mut sh("kill -9 $$")).unwrap(), 128 + 9);
+        // A failed exec is an error, not a panic in std's own wait.
+        for _ in 0..20 {
+            assert!(r.run(&mut Command::new("/nonexistent/program")).is_err());
+        }
+        assert_eq!(r.run(&mut sh("exit 0")).unwrap(), 0);
+        // A child nobody waits for (as a container's process) goes to the
+        // handler.
+        let orphan = sh("exit 5").spawn().unwrap();
+        let pid = orphan.id() as i32;
+        drop(orphan);
+        assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), (pid, 5));
+        println!("reaper test done");
     }
 }

@@ -437,9 +437,18 @@ impl Tasks {
         self.run(&bundle, self.runtime(&bundle, args), "deleting")?;
         let mut tasks = self.lock();
         if created {
-            // Wait for the reaper to see the killed process go.
+            // Wait (a while) for the reaper to see the killed process go.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
             while tasks.get(&req.id).is_some_and(|t| t.exit.is_none()) {
-                tasks = self.changed.wait(tasks).unwrap_or_else(|e| e.into_inner());
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                tasks = self
+                    .changed
+                    .wait_timeout(tasks, left)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
             }
         }
         let t = tasks.remove(&req.id).ok_or_else(|| not_found(&req.id))?;
