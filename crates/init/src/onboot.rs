@@ -289,7 +289,7 @@ fn create_prepare_start(
 
 /// A command of the chosen OCI runtime.
 fn runc(cmdline: &Cmdline) -> Command {
-    let mut c = Command::new(OciRuntime::chosen().path);
+    let mut c = OciRuntime::chosen().command();
     if cmdline.flag("linuxkit.runc_debug") {
         c.arg("--debug");
     }

@@ -234,7 +234,8 @@ fn delete(flags: &Flags) -> io::Result<()> {
     };
     let rt = OciRuntime::chosen();
     let root = Path::new("/run/containerd/runc").join(&flags.namespace);
-    let _ = Command::new(rt.path)
+    let _ = rt
+        .command()
         .arg("--root")
         .arg(&root)
         .args(["delete", "--force", &flags.id])

@@ -168,7 +168,7 @@ impl Tasks {
     /// The runtime's command line up to the subcommand: state root, and a
     /// JSON log in the bundle for its error messages.
     fn runtime(&self, bundle: &str, args: &[&str]) -> Command {
-        let mut cmd = Command::new(self.runtime.path);
+        let mut cmd = self.runtime.command();
         cmd.arg("--root")
             .arg(&self.root)
             .arg("--log")
