@@ -121,9 +121,11 @@ fn text(b: &[u8]) -> String {
 fn check_image_passes_and_powers_off() {
     let console = check_image_boots_with("gzip");
     assert!(console.contains("Welcome to LinuxKit"), "{console}");
-    // examples/ use crun, the init's first choice.
+    // examples/ use crun, the init's first choice, run from a sealed copy
+    // (so it does not copy itself at every run).
     assert!(
-        console.contains("linuxkit: containers run with /usr/bin/crun"),
+        console
+            .contains("linuxkit: containers run with /usr/bin/crun (from a sealed copy in memory)"),
         "{console}"
     );
     // The poweroff container asked init for a clean shutdown.
@@ -170,7 +172,8 @@ fn broken_check_fails_the_run() {
     );
     // Without crun in the image, runc (the reference's runtime) runs them.
     assert!(
-        console.contains("linuxkit: containers run with /usr/bin/runc"),
+        console
+            .contains("linuxkit: containers run with /usr/bin/runc (from a sealed copy in memory)"),
         "{console}"
     );
     assert!(

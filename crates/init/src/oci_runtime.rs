@@ -89,6 +89,11 @@ impl OciRuntime {
         command_from(exe.as_deref(), self.path)
     }
 
+    /// Whether this process has a sealed copy of the binary to run.
+    pub fn sealed(self) -> bool {
+        sealed_copy(self.path).is_some()
+    }
+
     /// Records this runtime as the boot's choice (for this process too).
     /// From PID 1, the file also names its sealed copy of the binary.
     pub fn record(self) -> std::io::Result<()> {

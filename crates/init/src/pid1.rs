@@ -118,7 +118,17 @@ pub fn main() -> ! {
             crate::oci_runtime::CHOSEN
         );
     }
-    info!("containers run with {}", oci.path);
+    if oci.sealed() {
+        info!(
+            "containers run with {} (from a sealed copy in memory)",
+            oci.path
+        );
+    } else {
+        warn!(
+            "containers run with {} (no sealed copy in memory could be made: it copies itself at each run)",
+            oci.path
+        );
+    }
     // containerd starts now, in the background, so its start overlaps
     // volumes and onboot; the services stage (020) waits for its socket.
     services::start_containerd_early();
