@@ -196,10 +196,16 @@ fn crashing_service_is_reported_with(shim: Option<&str>) {
         out.path(),
         "crash",
         init,
+        // `broken` cannot start at all: its failure, with the runtime's
+        // reason, is reported as the services start; `crasher` exits 7
+        // two seconds after it started (after the services' summary).
         r#"services:
+  - name: broken
+    image: "@pkg:PKG/busybox"
+    command: ["/nonexistent/program"]
   - name: crasher
     image: "@pkg:PKG/busybox"
-    command: ["/bin/busybox", "sh", "-c", "echo about to crash; exit 7"]
+    command: ["/bin/busybox", "sh", "-c", "/bin/busybox sleep 2; echo about to crash; exit 7"]
 "#,
     );
     if let Some(shim) = shim {
@@ -219,6 +225,8 @@ fn crashing_service_is_reported_with(shim: Option<&str>) {
             &[
                 "--expect",
                 report,
+                "--expect",
+                "services started: 1 of 2, 1 FAILED",
                 "--powerdown-after",
                 report,
                 "--timeout",
@@ -229,6 +237,12 @@ fn crashing_service_is_reported_with(shim: Option<&str>) {
     let console = text(&r.stdout);
     // The service's own output follows, from its log.
     assert!(console.contains("about to crash"), "{console}");
+    // The runtime's reason reaches the console through containerd.
+    let failed = console
+        .lines()
+        .find(|l| l.contains("service broken: FAILED to start"))
+        .unwrap_or_else(|| panic!("no start failure for broken in:\n{console}"));
+    assert!(failed.contains("/nonexistent/program"), "{failed}");
     // The shim asked for ran it (the init falls back, saying so, when
     // containerd's is missing).
     assert!(!console.contains("linuxkit.shim=runc: no"), "{console}");

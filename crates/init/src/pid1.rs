@@ -146,12 +146,16 @@ pub fn main() -> ! {
                     );
                 }
             }
-            Stage::Builtin(_) => {
-                services::start_all();
-                if !services::bundles().is_empty() {
-                    info!("all services started");
+            Stage::Builtin(_) => match services::start_all() {
+                (0, _) => {}
+                (total, started) if started == total => info!("all services started"),
+                (total, started) => {
+                    info!(
+                        "services started: {started} of {total}, {} FAILED",
+                        total - started
+                    )
                 }
-            }
+            },
             Stage::Script(p) => {
                 let st = Command::new(&p).stdin(Stdio::null()).status();
                 if let Err(e) = st {

@@ -172,18 +172,27 @@ pub fn start_containerd() -> io::Result<()> {
                 }
             }
         }
-        if Path::new(SOCKET).exists()
-            && Client::connect(Path::new(SOCKET), NAMESPACE)
-                .and_then(|mut c| c.list_tasks())
-                .is_ok()
-        {
-            return Ok(());
+        if Path::new(SOCKET).exists() {
+            match Client::connect(Path::new(SOCKET), NAMESPACE).and_then(|mut c| c.list_tasks()) {
+                Ok(_) => return Ok(()),
+                // It answers, without a tasks API: a configuration that
+                // waiting will not mend (a plugin it needs disabled).
+                Err(e)
+                    if e.code()
+                        .is_some_and(|c| c != containerd::grpc::Code::UNAVAILABLE) =>
+                {
+                    return Err(io::Error::other(format!(
+                        "containerd answers on {SOCKET} but cannot list tasks ({e}); is a plugin it needs disabled in /etc/containerd/config.toml? See {CONTAINERD_LOG}"
+                    )));
+                }
+                Err(_) => {}
+            }
         }
         std::thread::sleep(Duration::from_millis(20));
     }
     Err(io::Error::new(
         io::ErrorKind::TimedOut,
-        format!("containerd did not answer on {SOCKET} within 60 s"),
+        format!("containerd did not answer on {SOCKET} within 60 s; see {CONTAINERD_LOG}"),
     ))
 }
 
@@ -382,37 +391,37 @@ fn remove(c: &mut Client, name: &str) {
 }
 
 /// Starts containerd (if [`start_containerd_early`] has not) and every
-/// service; reports failures on the console and carries on.
+/// service; reports failures on the console and carries on. Returns how
+/// many services there are and how many started.
 ///
 /// Services start concurrently: most of a start is containerd launching a
-/// shim and runc (Go programs, slow to start under TCG), which overlap
-/// well. Name order still matters for one thing: a service whose
-/// runtime.json binds a namespace (`bindNS`) may be joined by a later one
-/// (and one with `interfaces` may make links a later one uses), so such a
-/// service is a barrier: the ones before it have started, and it has,
-/// before any later one starts. `linuxkit.services_serial=1` on the kernel
-/// command line makes every service one.
-pub fn start_all() {
+/// shim and the OCI runtime, which overlap well. Name order still matters
+/// for one thing: a service whose runtime.json binds a namespace
+/// (`bindNS`) may be joined by a later one (and one with `interfaces` may
+/// make links a later one uses), so such a service is a barrier: the ones
+/// before it have started, and it has, before any later one starts.
+/// `linuxkit.services_serial=1` on the kernel command line makes every
+/// service one.
+pub fn start_all() -> (usize, usize) {
     let list = bundles();
+    let total = list.len();
     if list.is_empty() {
-        return;
+        return (0, 0);
     }
     if !Path::new(CONTAINERD).exists() {
-        warn!(
-            "{} services but no {CONTAINERD} in the image: not started",
-            list.len()
-        );
-        return;
+        warn!("{total} services but no {CONTAINERD} in the image: not started");
+        return (total, 0);
     }
     if let Err(e) = start_containerd() {
-        warn!("{e}");
-        return;
+        warn!("{e}: no service started");
+        return (total, 0);
     }
     info!("containerd started");
     watch_exits();
     // The reference's strict one-after-another order, for services that
     // (wrongly) expect an earlier one to be up.
     let serial = crate::cmdline::Cmdline::read().flag("linuxkit.services_serial");
+    let started = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut running: Vec<std::thread::JoinHandle<()>> = Vec::new();
     for b in list {
         let barrier = serial || runtime::load(&b).is_ok_and(|rt| is_barrier(&rt));
@@ -421,10 +430,14 @@ pub fn start_all() {
                 let _ = t.join();
             });
         }
+        let started = started.clone();
         let t = std::thread::spawn(move || {
             let name = crate::onboot::bundle_name(&b);
             match start(&b) {
-                Ok(()) => info!("service {name}: started"),
+                Ok(()) => {
+                    started.fetch_add(1, Ordering::SeqCst);
+                    info!("service {name}: started")
+                }
                 Err(e) => warn!("service {name}: FAILED to start: {e}"),
             }
         });
@@ -437,6 +450,7 @@ pub fn start_all() {
     for t in running {
         let _ = t.join();
     }
+    (total, started.load(Ordering::SeqCst))
 }
 
 /// Whether a service must start alone ([`start_all`]): it binds a

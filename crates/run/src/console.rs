@@ -61,6 +61,7 @@ pub fn parse_stage(line: &str) -> Option<Stage> {
         "containerd started",
         "service ",
         "all services started",
+        "services started:",
         "boot complete",
         "shutting down",
     ]
@@ -316,6 +317,12 @@ mod stage_tests {
                 .unwrap()
                 .message,
             "all services started"
+        );
+        assert_eq!(
+            parse_stage("[   15.0] linuxkit: services started: 2 of 3, 1 FAILED")
+                .unwrap()
+                .message,
+            "services started: 2 of 3, 1 FAILED"
         );
         assert!(parse_stage("[    5.856821] linuxkit: onboot 000-sysctl: starting").is_none());
         assert!(parse_stage("[    5.856821] linuxkit: onboot 000-sysctl: exited 0").is_some());
