@@ -210,7 +210,7 @@ pub fn start(bundle: &Path) -> io::Result<()> {
     // A previous instance (`service restart`, a re-run) is removed first.
     remove(&mut c, &name);
     runtime::prepare_filesystem(bundle, &rt)?;
-    let shim = service_shim(&crate::cmdline::Cmdline::read());
+    let shim = service_shim();
     let spec = service_spec(bundle, &name, shim == containerd::RUNC_V2)?;
     let oci = OciRuntime::chosen();
     // runc is the runc shim's default; any other runtime is named.
@@ -245,11 +245,38 @@ const SHIM_GROUP: &str = crate::shim::GROUP_ANNOTATION;
 /// containerd's runc shim (pkg/containerd-shim-runc).
 const RUNC_SHIM: &str = "/usr/bin/containerd-shim-runc-v2";
 
-/// The containerd runtime (shim) the services run with: LinuxKit's own
-/// ([`crate::shim`]), or containerd's runc shim with
+/// Where PID 1 records the services' shim ([`service_shim`]), for the
+/// `service` tool, whose container does not see the host's `/usr/bin`.
+const SHIM_CHOSEN: &str = "/run/linuxkit/shim";
+
+/// The containerd runtime (shim) the services run with, chosen once per
+/// boot by PID 1 ([`choose_shim`]) and read back by the `service` tool.
+pub fn service_shim() -> &'static str {
+    static SHIM: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+    SHIM.get_or_init(|| {
+        let pid1 = std::process::id() == 1;
+        if !pid1 {
+            let recorded = fs::read_to_string(SHIM_CHOSEN).unwrap_or_default();
+            if let Some(s) = [containerd::RUNC_V2, crate::shim::RUNTIME]
+                .into_iter()
+                .find(|s| *s == recorded.trim())
+            {
+                return s;
+            }
+        }
+        let shim = choose_shim(&crate::cmdline::Cmdline::read());
+        if pid1 {
+            let _ = fs::create_dir_all("/run/linuxkit")
+                .and_then(|()| fs::write(SHIM_CHOSEN, format!("{shim}\n")));
+        }
+        shim
+    })
+}
+
+/// LinuxKit's own shim ([`crate::shim`]), or containerd's runc shim with
 /// `linuxkit.shim=runc` on the kernel command line (for a terminal or
-/// `exec`, which ours does not do).
-pub fn service_shim(cmdline: &crate::cmdline::Cmdline) -> &'static str {
+/// `exec`, which ours does not do) if the image has it.
+fn choose_shim(cmdline: &crate::cmdline::Cmdline) -> &'static str {
     match cmdline.value("linuxkit.shim") {
         Some("runc") if Path::new(RUNC_SHIM).exists() => containerd::RUNC_V2,
         Some("runc") => {
@@ -657,6 +684,22 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&spec).unwrap();
         assert_eq!(v["annotations"][SHIM_GROUP], "mine");
         assert_eq!(v["annotations"]["a"], "b");
+    }
+
+    #[test]
+    fn the_shim_is_ours_unless_the_command_line_asks_for_runcs() {
+        let c = crate::cmdline::Cmdline::parse("console=ttyS0");
+        assert_eq!(choose_shim(&c), crate::shim::RUNTIME);
+        let c = crate::cmdline::Cmdline::parse("linuxkit.shim=bogus");
+        assert_eq!(choose_shim(&c), crate::shim::RUNTIME);
+        // runc's shim only where the image has it (this test's host may).
+        let c = crate::cmdline::Cmdline::parse("linuxkit.shim=runc");
+        let expect = if Path::new(RUNC_SHIM).exists() {
+            containerd::RUNC_V2
+        } else {
+            crate::shim::RUNTIME
+        };
+        assert_eq!(choose_shim(&c), expect);
     }
 
     #[test]
