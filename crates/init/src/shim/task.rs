@@ -182,9 +182,12 @@ impl Tasks {
         cmd
     }
 
-    /// Runs the runtime; a failure carries the last message of its log.
+    /// Runs the runtime; a failure carries the last message this run wrote
+    /// to its log (the log is the bundle's, shared by all runs).
     fn run(&self, bundle: &str, mut cmd: Command, what: &str) -> Result<(), CallError> {
         let reaper = self.reaper.get().expect("the reaper is set at start");
+        let log = Path::new(bundle).join("log.json");
+        let before = fs::metadata(&log).map_or(0, |m| m.len());
         let status = reaper.run(&mut cmd).map_err(|e| {
             CallError::new(
                 code::INTERNAL,
@@ -194,8 +197,7 @@ impl Tasks {
         if status == 0 {
             return Ok(());
         }
-        let msg = last_log_message(&Path::new(bundle).join("log.json"))
-            .unwrap_or_else(|| format!("exit status {status}"));
+        let msg = last_log_message(&log, before).unwrap_or_else(|| format!("exit status {status}"));
         Err(CallError::new(
             code::INTERNAL,
             format!("{what}: {}: {msg}", self.runtime.name),
@@ -549,9 +551,14 @@ fn cgroup_procs(pid: u32) -> Option<Vec<u32>> {
     )
 }
 
-/// The `msg` of the last line of a runtime's JSON log.
-fn last_log_message(path: &Path) -> Option<String> {
-    let text = fs::read_to_string(path).ok()?;
+/// The `msg` of the last line of a runtime's JSON log written after byte
+/// `from`.
+fn last_log_message(path: &Path, from: u64) -> Option<String> {
+    use std::io::{Read, Seek};
+    let mut f = File::open(path).ok()?;
+    f.seek(io::SeekFrom::Start(from)).ok()?;
+    let mut text = String::new();
+    f.read_to_string(&mut text).ok()?;
     text.lines().rev().find_map(|l| {
         serde_json::from_str::<serde_json::Value>(l)
             .ok()?
@@ -632,10 +639,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            last_log_message(&p).as_deref(),
+            last_log_message(&p, 0).as_deref(),
             Some("executable file not found")
         );
-        assert_eq!(last_log_message(&dir.path().join("none")), None);
+        // Only what a run wrote counts: nothing after the end.
+        let len = fs::metadata(&p).unwrap().len();
+        assert_eq!(last_log_message(&p, len), None);
+        assert_eq!(last_log_message(&dir.path().join("none"), 0), None);
     }
 
     #[test]
