@@ -389,6 +389,57 @@ fn metadata_cd_from_run_data_reaches_run_config() {
     assert!(console.contains("resolv: nameserver 10.0.2.3"), "{console}");
 }
 
+/// A container's first process that sets its TERM handler only after the
+/// shutdown's TERM (the kernel drops that one: no handler yet) still gets
+/// TERM: the shutdown sends it again while the process is there. `busy`
+/// keeps the shutdown waiting long enough for `late` to set its handler.
+#[test]
+fn shutdown_reaches_a_service_that_handles_term_late() {
+    let out = tempfile::tempdir().unwrap();
+    let console_bind = r#"    binds:
+      - /dev/console:/dev/console
+    devices:
+      - {path: /dev/console, type: c, major: 5, minor: 1, mode: "0666"}
+"#;
+    let yml = write_yml(
+        out.path(),
+        "lateterm",
+        &["init", "crun", "containerd"],
+        &format!(
+            r#"services:
+  - name: busy
+    image: "@pkg:PKG/busybox"
+    command: ["/bin/busybox", "sh", "-c", "trap '/bin/busybox sleep 2; exit 0' TERM; while :; do /bin/busybox sleep 0.1; done"]
+  - name: late
+    image: "@pkg:PKG/busybox"
+{console_bind}    command: ["/bin/busybox", "sh", "-c", "/bin/busybox sleep 1; trap 'echo LATE-GOT-TERM > /dev/console; exit 0' TERM; while :; do /bin/busybox sleep 0.1; done"]
+"#
+        ),
+    );
+    let image = build(&yml, out.path());
+    let r = succeeded(
+        "run lateterm",
+        run_qemu(
+            &image,
+            &[
+                "--expect",
+                "LATE-GOT-TERM",
+                "--powerdown-after",
+                "all services started",
+                "--timeout",
+                "600",
+            ],
+        ),
+    );
+    let console = text(&r.stdout);
+    // It went on TERM, not on the KILL that follows the grace.
+    let killed = console
+        .lines()
+        .find(|l| l.contains("processes left after TERM"))
+        .unwrap_or("");
+    assert!(!killed.contains("sh"), "{killed}\n{console}");
+}
+
 /// Milliseconds on the kernel clock of the first console line holding
 /// `what` (`[   12.345678] linuxkit: ...`).
 fn console_ms(console: &str, what: &str) -> Option<u64> {

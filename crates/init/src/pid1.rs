@@ -255,6 +255,9 @@ pub fn halt_main(name: &str, args: &[String]) -> i32 {
 /// How long processes get to act on the TERM of shutdown, as in the
 /// reference's `rc.shutdown`.
 const TERM_GRACE: Duration = Duration::from_secs(5);
+/// How often a container's first process still there gets TERM again
+/// ([`terminate_all`]).
+const TERM_AGAIN: Duration = Duration::from_millis(250);
 /// How long the KILLed get to disappear (a process in uninterruptible
 /// sleep can take a moment).
 const KILL_GRACE: Duration = Duration::from_secs(2);
@@ -263,16 +266,29 @@ const KILL_GRACE: Duration = Duration::from_secs(2);
 /// as nothing is left that may still act on it, then KILL to whatever
 /// remains. The reference sleeps the whole 5 s whatever happens; waiting
 /// only while it is useful saves those seconds on every power off.
+///
+/// A container's first process only gets a TERM from outside its PID
+/// namespace if it has a handler for it by then: one still starting up
+/// (nginx just after `all services started`) loses it and would run out
+/// the whole grace. So each of those still there is sent TERM again every
+/// [`TERM_AGAIN`], which reaches it once its handler is in place.
 fn terminate_all() {
     use nix::unistd::Pid;
     let _ = nix::sys::signal::kill(Pid::from_raw(-1), Signal::SIGTERM);
     let start = Instant::now();
+    let mut last_term = start;
     let left = loop {
         reap::reap_all();
         let procs = processes();
         let busy = procs.iter().any(|p| p.kind == Proc::Waited);
         if !busy || start.elapsed() >= TERM_GRACE {
             break procs;
+        }
+        if last_term.elapsed() >= TERM_AGAIN {
+            for p in procs.iter().filter(|p| p.kind == Proc::Waited && p.ns_init) {
+                let _ = nix::sys::signal::kill(Pid::from_raw(p.pid), Signal::SIGTERM);
+            }
+            last_term = Instant::now();
         }
         std::thread::sleep(Duration::from_millis(20));
     };
@@ -315,8 +331,11 @@ enum Proc {
 /// A process still there at shutdown.
 #[derive(Debug)]
 struct Process {
+    pid: i32,
     comm: String,
     kind: Proc,
+    /// The first process of a PID namespace (a container's).
+    ns_init: bool,
 }
 
 /// The live processes but us, from `/proc`.
@@ -340,9 +359,14 @@ fn processes() -> Vec<Process> {
         ) else {
             continue; // gone meanwhile
         };
-        let (comm, kind) = classify(&stat, &status);
+        let (comm, kind, ns_init) = classify(&stat, &status);
         if kind != Proc::Ignored {
-            v.push(Process { comm, kind });
+            v.push(Process {
+                pid: pid as i32,
+                comm,
+                kind,
+                ns_init,
+            });
         }
     }
     v
@@ -350,11 +374,11 @@ fn processes() -> Vec<Process> {
 
 /// Sorts a process by its `/proc/PID/stat` and `/proc/PID/status`; also
 /// returns its command name.
-fn classify(stat: &str, status: &str) -> (String, Proc) {
+fn classify(stat: &str, status: &str) -> (String, Proc, bool) {
     /// `PF_KTHREAD` (include/linux/sched.h).
     const PF_KTHREAD: u64 = 0x0020_0000;
     let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-        return (String::new(), Proc::Ignored);
+        return (String::new(), Proc::Ignored, false);
     };
     let comm = stat[open + 1..close].to_string();
     // After the name: state ppid pgrp session tty_nr tpgid flags ...
@@ -362,7 +386,7 @@ fn classify(stat: &str, status: &str) -> (String, Proc) {
     let state = f.first().copied().unwrap_or("X");
     let flags: u64 = f.get(6).and_then(|s| s.parse().ok()).unwrap_or(0);
     if matches!(state, "Z" | "X" | "x") || flags & PF_KTHREAD != 0 {
-        return (comm, Proc::Ignored);
+        return (comm, Proc::Ignored, false);
     }
     let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name));
     let mask = |name: &str| {
@@ -383,9 +407,9 @@ fn classify(stat: &str, status: &str) -> (String, Proc) {
     // The kernel keeps 15 bytes of the name: `containerd-shim` for
     // containerd-shim-runc-v2.
     if ignores_term || deaf_ns_init || comm.starts_with("containerd-shim") {
-        (comm, Proc::Survivor)
+        (comm, Proc::Survivor, ns_init)
     } else {
-        (comm, Proc::Waited)
+        (comm, Proc::Waited, ns_init)
     }
 }
 
@@ -423,7 +447,10 @@ mod tests {
         let none = status("0000000000000000");
         // nginx (a name with a space and a parenthesis, to be sure).
         let stat = "412 (ng x) y) S 1 412 412 0 -1 4194560 300 0 0 0";
-        assert_eq!(classify(stat, &none), ("ng x) y".into(), Proc::Waited));
+        assert_eq!(
+            classify(stat, &none),
+            ("ng x) y".into(), Proc::Waited, false)
+        );
         // A kernel thread.
         let kthread = "2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0";
         assert_eq!(classify(kthread, &none).1, Proc::Ignored);
@@ -440,8 +467,11 @@ mod tests {
         let sleep = "412 (sleep) S 300 412 412 0 -1 4194560 0";
         assert_eq!(classify(sleep, &ns("0000000000000000")).1, Proc::Survivor);
         assert_eq!(classify(sleep, &ns("0000000000004000")).1, Proc::Waited);
+        // ... and is one, so it gets TERM again while it is there.
+        assert!(classify(sleep, &ns("0000000000004000")).2);
         let not_init = "NSpid:\t413\t2\nSigCgt:\t0\n";
         assert_eq!(classify(sleep, not_init).1, Proc::Waited);
+        assert!(!classify(sleep, not_init).2);
         assert_eq!(classify(sleep, "NSpid:\t1\n").1, Proc::Waited);
         // containerd's shim catches TERM and stays.
         let shim = "300 (containerd-shim) S 1 300 300 0 -1 1077936384 0";
