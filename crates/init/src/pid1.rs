@@ -255,9 +255,6 @@ pub fn halt_main(name: &str, args: &[String]) -> i32 {
 /// How long processes get to act on the TERM of shutdown, as in the
 /// reference's `rc.shutdown`.
 const TERM_GRACE: Duration = Duration::from_secs(5);
-/// How often a container's first process still there gets TERM again
-/// ([`terminate_all`]).
-const TERM_AGAIN: Duration = Duration::from_millis(250);
 /// How long the KILLed get to disappear (a process in uninterruptible
 /// sleep can take a moment).
 const KILL_GRACE: Duration = Duration::from_secs(2);
@@ -270,13 +267,18 @@ const KILL_GRACE: Duration = Duration::from_secs(2);
 /// A container's first process only gets a TERM from outside its PID
 /// namespace if it has a handler for it by then: one still starting up
 /// (nginx just after `all services started`) loses it and would run out
-/// the whole grace. So each of those still there is sent TERM again every
-/// [`TERM_AGAIN`], which reaches it once its handler is in place.
+/// the whole grace. So each that had no handler at the TERM is sent TERM
+/// once more as soon as it has one. (Only once: a second TERM re-runs
+/// some handlers, a shell's `trap` for one.)
 fn terminate_all() {
     use nix::unistd::Pid;
+    let mut deaf: std::collections::HashSet<i32> = processes()
+        .iter()
+        .filter(|p| p.deaf_ns_init)
+        .map(|p| p.pid)
+        .collect();
     let _ = nix::sys::signal::kill(Pid::from_raw(-1), Signal::SIGTERM);
     let start = Instant::now();
-    let mut last_term = start;
     let left = loop {
         reap::reap_all();
         let procs = processes();
@@ -284,11 +286,10 @@ fn terminate_all() {
         if !busy || start.elapsed() >= TERM_GRACE {
             break procs;
         }
-        if last_term.elapsed() >= TERM_AGAIN {
-            for p in procs.iter().filter(|p| p.kind == Proc::Waited && p.ns_init) {
+        for p in procs.iter().filter(|p| !p.deaf_ns_init) {
+            if deaf.remove(&p.pid) {
                 let _ = nix::sys::signal::kill(Pid::from_raw(p.pid), Signal::SIGTERM);
             }
-            last_term = Instant::now();
         }
         std::thread::sleep(Duration::from_millis(20));
     };
@@ -334,8 +335,9 @@ struct Process {
     pid: i32,
     comm: String,
     kind: Proc,
-    /// The first process of a PID namespace (a container's).
-    ns_init: bool,
+    /// The first process of a PID namespace (a container's) without a
+    /// TERM handler: the kernel drops a TERM from outside.
+    deaf_ns_init: bool,
 }
 
 /// The live processes but us, from `/proc`.
@@ -359,13 +361,13 @@ fn processes() -> Vec<Process> {
         ) else {
             continue; // gone meanwhile
         };
-        let (comm, kind, ns_init) = classify(&stat, &status);
+        let (comm, kind, deaf_ns_init) = classify(&stat, &status);
         if kind != Proc::Ignored {
             v.push(Process {
                 pid: pid as i32,
                 comm,
                 kind,
-                ns_init,
+                deaf_ns_init,
             });
         }
     }
@@ -407,9 +409,9 @@ fn classify(stat: &str, status: &str) -> (String, Proc, bool) {
     // The kernel keeps 15 bytes of the name: `containerd-shim` for
     // containerd-shim-runc-v2.
     if ignores_term || deaf_ns_init || comm.starts_with("containerd-shim") {
-        (comm, Proc::Survivor, ns_init)
+        (comm, Proc::Survivor, deaf_ns_init)
     } else {
-        (comm, Proc::Waited, ns_init)
+        (comm, Proc::Waited, deaf_ns_init)
     }
 }
 
@@ -467,8 +469,9 @@ mod tests {
         let sleep = "412 (sleep) S 300 412 412 0 -1 4194560 0";
         assert_eq!(classify(sleep, &ns("0000000000000000")).1, Proc::Survivor);
         assert_eq!(classify(sleep, &ns("0000000000004000")).1, Proc::Waited);
-        // ... and is one, so it gets TERM again while it is there.
-        assert!(classify(sleep, &ns("0000000000004000")).2);
+        // Which the shutdown notes, to send TERM again once it has one.
+        assert!(classify(sleep, &ns("0000000000000000")).2);
+        assert!(!classify(sleep, &ns("0000000000004000")).2);
         let not_init = "NSpid:\t413\t2\nSigCgt:\t0\n";
         assert_eq!(classify(sleep, not_init).1, Proc::Waited);
         assert!(!classify(sleep, not_init).2);
