@@ -270,10 +270,9 @@ pub fn coldplug(loader: &mut Loader) -> Vec<String> {
     let mut seen = BTreeSet::new();
     for _pass in 0..8 {
         let mut aliases: Vec<String> = Vec::new();
-        // Every device's `modalias` under /sys/devices: walking /sys/bus
-        // would miss class devices such as input devices (the power button
-        // needs evdev).
-        device_aliases(Path::new("/sys/devices"), 0, &mut |a| {
+        // Every device's `modalias`, class devices included (the power
+        // button's input device needs evdev).
+        sys_aliases(Path::new("/sys"), &mut |a| {
             if seen.insert(a.clone()) {
                 aliases.push(a);
             }
@@ -296,22 +295,29 @@ pub fn coldplug(loader: &mut Loader) -> Vec<String> {
     all
 }
 
-/// Calls `f` with the contents of every `modalias` file below `dir`
-/// (symlinks are not followed, so each device is seen once).
-fn device_aliases(dir: &Path, depth: usize, f: &mut dyn FnMut(String)) {
-    if depth > 32 {
-        return;
-    }
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
+/// Calls `f` with the `modalias` of every device on a bus
+/// (`/sys/bus/*/devices/*`), in a class (`/sys/class/*/*`: input devices
+/// are on no bus) and of the system devices (`/sys/devices/system/*`: the
+/// CPU's alias, with its features, loads the CPU-specific modules).
+///
+/// These are flat listings of links. A walk of all `/sys/devices` reads
+/// every attribute directory of every device: under QEMU TCG it took about
+/// 50 ms against 15 ms, and coldplug looks again after each round of
+/// loading. A device seen twice (on a bus and in a class) is one alias for
+/// the caller.
+fn sys_aliases(sys: &Path, f: &mut dyn FnMut(String)) {
+    let entries = |dir: PathBuf| {
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
     };
-    for e in rd.flatten() {
-        let Ok(ft) = e.file_type() else { continue };
-        if ft.is_dir() {
-            device_aliases(&e.path(), depth + 1, f);
-        } else if ft.is_file()
-            && e.file_name() == "modalias"
-            && let Ok(a) = std::fs::read_to_string(e.path())
+    let buses = entries(sys.join("bus")).flat_map(|b| entries(b.join("devices")));
+    let classes = entries(sys.join("class")).flat_map(entries);
+    let system = entries(sys.join("devices/system"));
+    for dev in buses.chain(classes).chain(system) {
+        if let Ok(a) = std::fs::read_to_string(dev.join("modalias"))
             && !a.trim().is_empty()
         {
             f(a.trim().to_string());
@@ -458,6 +464,51 @@ fn class(p: &[u8], i: usize, c: u8) -> Option<(bool, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn aliases_come_from_buses_classes_and_system_devices() {
+        let sys = tempfile::tempdir().unwrap();
+        let s = sys.path();
+        let dev = |p: &str, alias: &str| {
+            let d = s.join("devices").join(p);
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join("modalias"), format!("{alias}\n")).unwrap();
+            d
+        };
+        let link = |d: &Path, at: &str| {
+            let l = s.join(at);
+            std::fs::create_dir_all(l.parent().unwrap()).unwrap();
+            std::os::unix::fs::symlink(d, l).unwrap();
+        };
+        let net = dev(
+            "pci0000:00/0000:00:03.0/virtio0",
+            "virtio:d00000001v00001AF4",
+        );
+        link(&net, "bus/virtio/devices/virtio0");
+        let button = dev(
+            "LNXSYSTM:00/LNXPWRBN:00/input/input0",
+            "input:b0019v0000p0001",
+        );
+        link(&button, "class/input/input0");
+        // A device in both: one alias (the caller dedups), read twice.
+        link(&net, "class/misc/virtio0");
+        dev("system/cpu", "cpu:type:x86,ven0002:feature:,0001");
+        // Attribute directories hold no devices of their own.
+        dev("pci0000:00/0000:00:03.0/virtio0/power", "bogus:deep");
+        let mut seen = BTreeSet::new();
+        sys_aliases(s, &mut |a| {
+            seen.insert(a);
+        });
+        let want: BTreeSet<String> = [
+            "virtio:d00000001v00001AF4",
+            "input:b0019v0000p0001",
+            "cpu:type:x86,ven0002:feature:,0001",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
+        assert_eq!(seen, want);
+    }
 
     const DEP: &str = "\
 kernel/drivers/net/virtio_net.ko: kernel/drivers/net/net_failover.ko kernel/net/core/failover.ko
