@@ -448,36 +448,36 @@ pub fn start_all() -> (usize, usize) {
     // The reference's strict one-after-another order, for services that
     // (wrongly) expect an earlier one to be up.
     let serial = crate::cmdline::Cmdline::read().flag("linuxkit.services_serial");
-    let started = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let mut running: Vec<std::thread::JoinHandle<()>> = Vec::new();
+    // Each thread says whether its service started.
+    let joined = |t: std::thread::JoinHandle<bool>| usize::from(t.join().unwrap_or(false));
+    let mut started = 0;
+    let mut running: Vec<std::thread::JoinHandle<bool>> = Vec::new();
     for b in list {
         let barrier = serial || runtime::load(&b).is_ok_and(|rt| is_barrier(&rt));
         if barrier {
-            running.drain(..).for_each(|t| {
-                let _ = t.join();
-            });
+            started += running.drain(..).map(joined).sum::<usize>();
         }
-        let started = started.clone();
         let t = std::thread::spawn(move || {
             let name = crate::onboot::bundle_name(&b);
             match start(&b) {
                 Ok(()) => {
-                    started.fetch_add(1, Ordering::SeqCst);
-                    info!("service {name}: started")
+                    info!("service {name}: started");
+                    true
                 }
-                Err(e) => warn!("service {name}: FAILED to start: {e}"),
+                Err(e) => {
+                    warn!("service {name}: FAILED to start: {e}");
+                    false
+                }
             }
         });
         if barrier {
-            let _ = t.join();
+            started += joined(t);
         } else {
             running.push(t);
         }
     }
-    for t in running {
-        let _ = t.join();
-    }
-    (total, started.load(Ordering::SeqCst))
+    started += running.into_iter().map(joined).sum::<usize>();
+    (total, started)
 }
 
 /// Whether a service must start alone ([`start_all`]): it binds a
