@@ -233,11 +233,10 @@ fn delete(flags: &Flags) -> io::Result<()> {
         None => std::env::current_dir()?,
     };
     let rt = OciRuntime::chosen();
-    let root = Path::new("/run/containerd/runc").join(&flags.namespace);
     let _ = rt
         .command()
         .arg("--root")
-        .arg(&root)
+        .arg(task::runtime_root(&flags.namespace))
         .args(["delete", "--force", &flags.id])
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -55,7 +55,13 @@ pub struct Tasks {
     tasks: Mutex<HashMap<String, Task>>,
     changed: Condvar,
     reaper: OnceLock<Arc<Reaper>>,
-    events: Mutex<Sender<Envelope>>,
+    events: Sender<Envelope>,
+}
+
+/// The OCI runtime's state directory (`--root`) for the tasks of
+/// `namespace`, where containerd's runc shim keeps it.
+pub fn runtime_root(namespace: &str) -> PathBuf {
+    Path::new("/run/containerd/runc").join(namespace)
 }
 
 pub fn now() -> Timestamp {
@@ -91,12 +97,12 @@ impl Tasks {
     pub fn new(namespace: &str, runtime: OciRuntime, events: Sender<Envelope>) -> Tasks {
         Tasks {
             namespace: namespace.to_string(),
-            root: Path::new("/run/containerd/runc").join(namespace),
+            root: runtime_root(namespace),
             runtime,
             tasks: Mutex::new(HashMap::new()),
             changed: Condvar::new(),
             reaper: OnceLock::new(),
-            events: Mutex::new(events),
+            events,
         }
     }
 
@@ -123,11 +129,7 @@ impl Tasks {
                 value: event.encode_to_vec(),
             }),
         };
-        let _ = self
-            .events
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .send(env);
+        let _ = self.events.send(env);
     }
 
     fn publish_exit(&self, id: &str, t: &Task) {
@@ -405,8 +407,10 @@ impl Tasks {
             let cmd = self.runtime(&bundle, &["kill", "--all", &req.id, &sig]);
             return self.run(&bundle, cmd, "killing");
         }
-        // The process is ours and not reaped (checked under the lock the
-        // reaper takes), so its pid cannot have been reused.
+        // Not reaped when checked above. The reaper frees the pid before
+        // it records the exit under this lock, so a pid reused in that
+        // moment could be hit; pids are handed out in order, so in
+        // practice it is not (containerd's runc shim has the same window).
         if unsafe { libc::kill(pid as i32, req.signal as i32) } != 0 {
             let e = io::Error::last_os_error();
             return Err(CallError::new(
