@@ -67,12 +67,7 @@ impl OciRuntime {
     /// The runtime PID 1 chose ([`CHOSEN`]); runc if none was recorded.
     /// Read once per process: the choice is made once per boot.
     pub fn chosen() -> OciRuntime {
-        *THIS_PROCESS.get_or_init(|| {
-            std::fs::read_to_string(CHOSEN)
-                .ok()
-                .and_then(|s| by_name(s.lines().next()?.trim()))
-                .unwrap_or(RUNC)
-        })
+        *THIS_PROCESS.get_or_init(|| recorded().runtime.unwrap_or(RUNC))
     }
 
     /// A command running this runtime, from the sealed in-memory copy of
@@ -82,11 +77,12 @@ impl OciRuntime {
     /// for the machine, however many shims run.)
     pub fn command(self) -> std::process::Command {
         let exe = if std::process::id() == 1 {
-            sealed_copy(self.path).map(str::to_string)
+            sealed_copy(self.path)
         } else {
-            recorded_copy(self)
+            let r = recorded();
+            r.sealed_copy.as_deref().filter(|_| r.runtime == Some(self))
         };
-        command_from(exe.as_deref(), self.path)
+        command_from(exe, self.path)
     }
 
     /// Whether this process has a sealed copy of the binary to run.
@@ -100,7 +96,10 @@ impl OciRuntime {
         let _ = THIS_PROCESS.set(self);
         std::fs::create_dir_all(Path::new(CHOSEN).parent().expect("has a parent"))?;
         let mut text = format!("{}\n", self.name);
-        if let Some(exe) = sealed_copy(self.path).filter(|_| std::process::id() == 1) {
+        if let Some(exe) = (std::process::id() == 1)
+            .then(|| sealed_copy(self.path))
+            .flatten()
+        {
             let fd = exe.trim_start_matches("/proc/self/fd/");
             text.push_str(&format!("/proc/1/fd/{fd}\n"));
         }
@@ -122,16 +121,27 @@ fn command_from(exe: Option<&str>, path: &str) -> std::process::Command {
     }
 }
 
-/// PID 1's sealed copy of `rt`'s binary, as [`CHOSEN`] names it, if it
-/// is there for this process to run.
-fn recorded_copy(rt: OciRuntime) -> Option<String> {
-    let text = std::fs::read_to_string(CHOSEN).ok()?;
-    let mut lines = text.lines();
-    if lines.next()?.trim() != rt.name {
-        return None;
-    }
-    let exe = lines.next()?.trim();
-    Path::new(exe).exists().then(|| exe.to_string())
+/// What PID 1 wrote to [`CHOSEN`], read once per process: the runtime's
+/// name, then the path of its sealed copy of the binary if it made one.
+struct Recorded {
+    runtime: Option<OciRuntime>,
+    /// `/proc/1/fd/N`, if this process can reach it.
+    sealed_copy: Option<String>,
+}
+
+fn recorded() -> &'static Recorded {
+    static RECORDED: std::sync::OnceLock<Recorded> = std::sync::OnceLock::new();
+    RECORDED.get_or_init(|| {
+        let text = std::fs::read_to_string(CHOSEN).unwrap_or_default();
+        let mut lines = text.lines().map(str::trim);
+        Recorded {
+            runtime: lines.next().and_then(by_name),
+            sealed_copy: lines
+                .next()
+                .filter(|exe| Path::new(exe).exists())
+                .map(str::to_string),
+        }
+    })
 }
 
 /// `/proc/self/fd/N` of a sealed in-memory copy (a memfd) of the binary at
