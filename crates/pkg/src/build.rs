@@ -223,7 +223,7 @@ pub fn lock_status(pkg: &Package, arch: &str) -> Result<Option<String>, BuildErr
             "{LOCKFILE} is stale ({}): run with --update",
             lock.request.difference(&req)
         )
-    } else if lock.packages.contains_key(debian_arch(arch)) {
+    } else if lock.pins(debian_arch(arch)) {
         format!("pinned by {LOCKFILE}")
     } else {
         format!("{LOCKFILE} has no {}: would resolve it", debian_arch(arch))
@@ -281,7 +281,7 @@ pub fn ensure_lock(
                     dir: pkg.dir().to_owned(),
                 });
             }
-            if l.packages.contains_key(&arch) {
+            if l.pins(&arch) {
                 return Ok((l, false));
             }
             // Same request, new architecture: pin it too, keep the rest.
@@ -301,24 +301,37 @@ pub fn ensure_lock(
     let mirror = debian::sources::find_mirror(Some(&lock.suite))?;
     let client = Client::for_mirror(&mirror, opts.debian_cache.clone());
     let release = client.release(&lock.suite)?;
-    let wanted = src
-        .packages
-        .iter()
-        .map(|p| p.parse::<Dependency>())
-        .collect::<Result<Vec<_>, _>>()?;
+    let parse = |list: &[String]| {
+        list.iter()
+            .map(|p| p.parse::<Dependency>())
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let (wanted, build_wanted) = (parse(&src.packages)?, parse(&src.build_packages)?);
     let ropts = ResolveOptions {
         no_dependencies: !src.dependencies,
         ..ResolveOptions::default()
     };
-    for a in arches {
-        let index = client.packages(&release, &src.components, &a)?;
+    let resolve = |index: &debian::PackageIndex,
+                   wanted: &[Dependency],
+                   ropts: &ResolveOptions|
+     -> Result<Vec<LockedDeb>, BuildError> {
         let resolved =
-            debian::resolve(&index, &wanted, &ropts).map_err(|e| BuildError::Resolve {
+            debian::resolve(index, wanted, ropts).map_err(|e| BuildError::Resolve {
                 build_yml: pkg.build_yml_name(),
                 source: e,
             })?;
+        Ok(resolved.into_iter().map(LockedDeb::from).collect())
+    };
+    for a in arches {
+        let index = client.packages(&release, &src.components, &a)?;
         lock.packages
-            .insert(a, resolved.into_iter().map(LockedDeb::from).collect());
+            .insert(a.clone(), resolve(&index, &wanted, &ropts)?);
+        if !build_wanted.is_empty() {
+            // A build root needs its whole closure, whatever `dependencies`
+            // says of the image.
+            let build = resolve(&index, &build_wanted, &ResolveOptions::default())?;
+            lock.build_packages.insert(a, build);
+        }
     }
     let new_text = lock.to_text();
     let written = text.as_deref() != Some(new_text.as_str());
@@ -479,16 +492,16 @@ fn assemble(
     let mut layer = Layer::new();
     let mut packages = Vec::new();
     let mut kernel = None;
-    if let (Some(src), Some(lock)) = (&info.debian, lock) {
-        let mut store = DebStore {
-            cache_dir: opts
-                .debian_cache
-                .clone()
-                .unwrap_or_else(Client::default_cache_dir),
-            suite: &lock.suite,
-            debian_cache: opts.debian_cache.clone(),
-            client: None,
-        };
+    let mut store = lock.map(|lock| DebStore {
+        cache_dir: opts
+            .debian_cache
+            .clone()
+            .unwrap_or_else(Client::default_cache_dir),
+        suite: &lock.suite,
+        debian_cache: opts.debian_cache.clone(),
+        client: None,
+    });
+    if let (Some(src), Some(lock), Some(store)) = (&info.debian, lock, store.as_mut()) {
         let debs = lock
             .packages
             .get(debian_arch(&opts.arch))
@@ -518,12 +531,37 @@ fn assemble(
     }
     for (i, c) in info.cargo.iter().enumerate() {
         let bin = crate::cargo::build_binary(pkg.path(), c, &opts.arch, &build_yml, i)?;
-        let path = crate::build_yml::clean_image_path(&c.path).expect("checked when parsed");
-        let entry = Entry {
-            mode: 0o755,
-            ..Entry::file(path, bin.len() as u64)
+        put_binary(&mut layer, &c.path, bin);
+    }
+    if !info.go.is_empty() {
+        // Checked when build.yml was read: `go:` comes with build packages.
+        let (Some(lock), Some(store)) = (lock, store.as_mut()) else {
+            unreachable!("`go:` without `debian.build_packages`")
         };
-        layer.put(entry, bin);
+        let pins = lock
+            .build_packages
+            .get(debian_arch(&opts.arch))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let debs = pins
+            .iter()
+            .map(|d| Ok((format!("{} {}", d.name, d.version), store.open(d)?)))
+            .collect::<Result<Vec<_>, BuildError>>()?;
+        let root = crate::go::BuildRoot::unpack(debs.iter().map(|(l, d)| (l.clone(), d)))?;
+        for (i, g) in info.go.iter().enumerate() {
+            let bin = crate::go::build_binary(pkg.path(), g, &opts.arch, &root, &build_yml, i)?;
+            put_binary(&mut layer, &g.path, bin);
+        }
+        // The toolchain and sources the binaries were built from, for the
+        // image's record (as the image's own packages are).
+        let named: Vec<String> = lock.request.build_packages.clone();
+        for d in pins.iter().filter(|d| {
+            named
+                .iter()
+                .any(|n| n.split([' ', '(']).next() == Some(d.name.as_str()))
+        }) {
+            packages.push(format!("{} {} (build)", d.name, d.version));
+        }
     }
     for (i, f) in info.files.iter().enumerate() {
         add_file(&mut layer, pkg, i, f)?;
@@ -533,6 +571,17 @@ fn assemble(
         add_concat(&mut layer, pkg, i, c)?;
     }
     Ok((layer.to_tar()?, packages, kernel))
+}
+
+/// A built binary at `path` (as checked when build.yml was read), mode
+/// 0755, root's.
+fn put_binary(layer: &mut Layer, path: &str, bin: Vec<u8>) {
+    let path = crate::build_yml::clean_image_path(path).expect("checked when parsed");
+    let entry = Entry {
+        mode: 0o755,
+        ..Entry::file(path, bin.len() as u64)
+    };
+    layer.put(entry, bin);
 }
 
 /// One `files:` entry, as a LinuxKit YAML's `files:` would add it: missing

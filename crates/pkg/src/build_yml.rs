@@ -134,6 +134,10 @@ pub struct BuildYml {
     /// Static binaries built with cargo and added to the image (our extension).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cargo: Vec<CargoBinary>,
+    /// Static binaries built with Go from Debian's toolchain and Go sources
+    /// (`debian.build_packages`) and added to the image (our extension).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub go: Vec<GoBinary>,
     /// Files made by concatenating files of the image (our extension): what
     /// a maintainer script would generate, such as the CA bundle.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -284,6 +288,50 @@ pub struct CargoBinary {
     pub bin: String,
     /// Where the binary goes in the image.
     pub path: String,
+}
+
+/// One `go:` entry: the Go `package main` in the directory `main` (relative
+/// to the package directory), built by [`crate::go`] with the Go toolchain
+/// and sources of `debian.build_packages`, installed at `path` with mode
+/// 0755.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GoBinary {
+    /// The directory of the main package, relative to the package directory.
+    pub main: String,
+    /// Where the binary goes in the image.
+    pub path: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGo {
+    #[serde(default)]
+    main: String,
+    #[serde(default)]
+    path: String,
+}
+
+impl<'de> Deserialize<'de> for GoBinary {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        checked_map(d, |r: RawGo| {
+            if clean_image_path(&r.main).is_none() || r.main.starts_with('/') {
+                return Err(format!(
+                    "`main` {:?} must be a directory of the package holding a Go `package main`, e.g. `main: cmd`",
+                    r.main
+                ));
+            }
+            if clean_image_path(&r.path).is_none() {
+                return Err(format!(
+                    "`path` {:?} must be the binary's path in the image, e.g. /usr/bin/NAME",
+                    r.path
+                ));
+            }
+            Ok(GoBinary {
+                main: r.main,
+                path: r.path,
+            })
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -513,8 +561,16 @@ pub struct DebianSource {
     #[serde(default = "default_components")]
     pub components: Vec<String>,
     /// The packages, as dependency relations (`busybox-static`,
-    /// `libc6 (>= 2.36)`); their `Depends`/`Pre-Depends` are added.
+    /// `libc6 (>= 2.36)`); their `Depends`/`Pre-Depends` are added. May be
+    /// empty when the image is only `go:` binaries and files.
+    #[serde(default)]
     pub packages: Vec<String>,
+    /// Packages the build needs but the image does not: the Go toolchain
+    /// and Go sources of `go:` entries. Resolved (with their dependencies)
+    /// and pinned in `debian.lock` next to the image's, unpacked into a
+    /// build root that is deleted after the build.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub build_packages: Vec<String>,
     /// Whether `Depends`/`Pre-Depends` are followed (default); `false`
     /// installs the listed packages only.
     #[serde(default = "yes")]
@@ -668,6 +724,7 @@ impl Default for BuildYml {
             labels: BTreeMap::new(),
             kernel: None,
             cargo: Vec::new(),
+            go: Vec::new(),
         }
     }
 }
@@ -689,18 +746,20 @@ impl BuildYml {
             .in_file(name));
         }
         if let Some(d) = &b.debian {
-            if d.packages.is_empty() {
+            if d.packages.is_empty() && d.build_packages.is_empty() {
                 return Err(
                     ConfigError::new("`debian.packages` must list at least one package")
                         .in_file(name),
                 );
             }
-            for p in &d.packages {
-                if let Err(e) = crate::debian::Dependency::parse(p) {
-                    return Err(ConfigError::new(format!(
-                        "`debian.packages`: bad package {p:?}: {e}"
-                    ))
-                    .in_file(name));
+            for (key, list) in [("packages", &d.packages), ("build_packages", &d.build_packages)] {
+                for p in list {
+                    if let Err(e) = crate::debian::Dependency::parse(p) {
+                        return Err(ConfigError::new(format!(
+                            "`debian.{key}`: bad package {p:?}: {e}"
+                        ))
+                        .in_file(name));
+                    }
                 }
             }
             if d.components.is_empty() {
@@ -721,6 +780,7 @@ impl BuildYml {
         self.debian.is_some()
             || !self.files.is_empty()
             || !self.cargo.is_empty()
+            || !self.go.is_empty()
             || !self.concat.is_empty()
     }
 
@@ -778,6 +838,22 @@ impl BuildYml {
             if !paths.insert(clean_image_path(&c.path)) {
                 return Err(format!("`cargo[{i}]`: path {} is used twice", c.path));
             }
+        }
+        for (i, g) in self.go.iter().enumerate() {
+            if !paths.insert(clean_image_path(&g.path)) {
+                return Err(format!("`go[{i}]`: path {} is used twice", g.path));
+            }
+        }
+        if !self.go.is_empty()
+            && self
+                .debian
+                .as_ref()
+                .is_none_or(|d| d.build_packages.is_empty())
+        {
+            return Err(
+                "`go:` needs the Go toolchain and the sources it imports in `debian.build_packages` (e.g. [golang-go, golang-github-containerd-containerd-dev])"
+                    .into(),
+            );
         }
         Ok(())
     }

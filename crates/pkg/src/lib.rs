@@ -22,8 +22,9 @@
 //!
 //! [`build`] builds packages without a Docker daemon: images assembled from
 //! Debian packages (a `debian:` section in [`BuildYml`], pinned by a
-//! [`lock`]file), files, accounts, [`kernel`] layouts and [`cargo`]
-//! binaries, into the OCI cache. Dockerfile packages go to a Docker daemon
+//! [`lock`]file), files, accounts, [`kernel`] layouts, [`cargo`] binaries
+//! and [`go`] binaries (built with Debian's Go toolchain), into the OCI
+//! cache. Dockerfile packages go to a Docker daemon
 //! when one answers ([`docker`]).
 
 pub mod build;
@@ -34,6 +35,7 @@ pub mod docker;
 mod error;
 pub mod filter;
 mod git;
+pub mod go;
 pub mod kernel;
 pub mod lock;
 mod package;
@@ -42,7 +44,7 @@ mod tag;
 pub use build_yml::{
     BuildYml, CargoBinary, DEFAULT_ARCHES, DEFAULT_DEBIAN_EXCLUDE, DEFAULT_DOCKERFILE,
     DEFAULT_GIT_REPO, DEFAULT_HOME, DEFAULT_ORG, DEFAULT_SHELL, DEFAULT_TAG_TEMPLATE, DebianSource,
-    Depends, DockerImages, Group, KernelSpec, User,
+    Depends, DockerImages, GoBinary, Group, KernelSpec, User,
 };
 pub use error::PkgError;
 pub use package::{DEFAULT_BUILD_YML, DEFAULT_HASH_COMMIT, Package, PkgOptions, Source};

@@ -47,6 +47,11 @@ pub struct Lockfile {
     pub suite: String,
     /// Debian architecture → the resolved packages, sorted by name.
     pub packages: BTreeMap<String, Vec<LockedDeb>>,
+    /// Debian architecture → the resolved `debian.build_packages` (the
+    /// build root of `go:` entries, not in the image); absent when there
+    /// are none.
+    #[serde(default)]
+    pub build_packages: BTreeMap<String, Vec<LockedDeb>>,
 }
 
 /// What `build.yml`'s `debian:` asked for, as far as resolution goes.
@@ -62,6 +67,9 @@ pub struct LockRequest {
     pub packages: Vec<String>,
     /// `debian.dependencies`.
     pub dependencies: bool,
+    /// `debian.build_packages`, as written (absent when there are none).
+    #[serde(default)]
+    pub build_packages: Vec<String>,
 }
 
 impl LockRequest {
@@ -72,6 +80,7 @@ impl LockRequest {
             components: src.components.clone(),
             packages: src.packages.clone(),
             dependencies: src.dependencies,
+            build_packages: src.build_packages.clone(),
         }
     }
 
@@ -84,6 +93,13 @@ impl LockRequest {
                 "packages {} → {}",
                 list(&self.packages),
                 list(&now.packages)
+            ));
+        }
+        if self.build_packages != now.build_packages {
+            out.push(format!(
+                "build_packages {} → {}",
+                list(&self.build_packages),
+                list(&now.build_packages)
             ));
         }
         if self.suite != now.suite {
@@ -146,7 +162,15 @@ impl Lockfile {
             request,
             suite,
             packages: BTreeMap::new(),
+            build_packages: BTreeMap::new(),
         }
+    }
+
+    /// Whether every set of packages the request needs is pinned for
+    /// `arch` (a Debian architecture).
+    pub fn pins(&self, arch: &str) -> bool {
+        self.packages.contains_key(arch)
+            && (self.request.build_packages.is_empty() || self.build_packages.contains_key(arch))
     }
 
     /// The path of the lockfile of the package in `dir`.
@@ -164,18 +188,23 @@ impl Lockfile {
             ))
             .in_file(name));
         }
-        for (arch, debs) in &l.packages {
+        for (key, arch, debs) in l
+            .packages
+            .iter()
+            .map(|(a, d)| ("packages", a, d))
+            .chain(l.build_packages.iter().map(|(a, d)| ("build_packages", a, d)))
+        {
             for d in debs {
                 if d.sha256.len() != 64 || !d.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
                     return Err(ConfigError::new(format!(
-                        "packages.{arch}: {}: bad sha256 {:?}; run `linuxkit pkg build --update` to rewrite the lockfile",
+                        "{key}.{arch}: {}: bad sha256 {:?}; run `linuxkit pkg build --update` to rewrite the lockfile",
                         d.name, d.sha256
                     ))
                     .in_file(name));
                 }
                 if d.filename.is_empty() || d.filename.split('/').any(|c| c == "..") {
                     return Err(ConfigError::new(format!(
-                        "packages.{arch}: {}: bad filename {:?}",
+                        "{key}.{arch}: {}: bad filename {:?}",
                         d.name, d.filename
                     ))
                     .in_file(name));
@@ -206,31 +235,57 @@ impl Lockfile {
             self.request.suite.as_deref().map_or("null".to_string(), q)
         );
         let _ = writeln!(out, "  components: {}", list(&self.request.components));
-        out.push_str("  packages:\n");
+        out.push_str(if self.request.packages.is_empty() {
+            "  packages: []\n"
+        } else {
+            "  packages:\n"
+        });
         for p in &self.request.packages {
             let _ = writeln!(out, "    - {}", q(p));
         }
         let _ = writeln!(out, "  dependencies: {}", self.request.dependencies);
-        let _ = writeln!(out, "suite: {}", q(&self.suite));
-        out.push_str("packages:\n");
-        for (arch, debs) in &self.packages {
-            let _ = writeln!(out, "  {}:", q(arch));
-            let mut debs: Vec<&LockedDeb> = debs.iter().collect();
-            debs.sort_by(|a, b| {
-                a.name
-                    .cmp(&b.name)
-                    .then(a.architecture.cmp(&b.architecture))
-            });
-            for d in debs {
-                let _ = writeln!(out, "    - name: {}", q(&d.name));
-                let _ = writeln!(out, "      version: {}", q(&d.version));
-                let _ = writeln!(out, "      architecture: {}", q(&d.architecture));
-                let _ = writeln!(out, "      filename: {}", q(&d.filename));
-                let _ = writeln!(out, "      size: {}", d.size);
-                let _ = writeln!(out, "      sha256: {}", q(&d.sha256));
+        // Only when there are some, so that the lockfiles of packages
+        // without them (and so their tags) stay as they were.
+        if !self.request.build_packages.is_empty() {
+            out.push_str("  build_packages:\n");
+            for p in &self.request.build_packages {
+                let _ = writeln!(out, "    - {}", q(p));
             }
         }
+        let _ = writeln!(out, "suite: {}", q(&self.suite));
+        write_pins(&mut out, "packages", &self.packages);
+        if !self.build_packages.is_empty() {
+            write_pins(&mut out, "build_packages", &self.build_packages);
+        }
         out
+    }
+}
+
+/// `KEY:` and its pinned packages per architecture, sorted.
+fn write_pins(out: &mut String, key: &str, pins: &BTreeMap<String, Vec<LockedDeb>>) {
+    let q = |s: &str| serde_json::to_string(s).expect("strings serialize");
+    let _ = writeln!(out, "{key}:");
+    if pins.is_empty() {
+        // An empty mapping, not YAML's null.
+        out.pop();
+        out.push_str(" {}\n");
+    }
+    for (arch, debs) in pins {
+        let _ = writeln!(out, "  {}:{}", q(arch), if debs.is_empty() { " []" } else { "" });
+        let mut debs: Vec<&LockedDeb> = debs.iter().collect();
+        debs.sort_by(|a, b| {
+            a.name
+                .cmp(&b.name)
+                .then(a.architecture.cmp(&b.architecture))
+        });
+        for d in debs {
+            let _ = writeln!(out, "    - name: {}", q(&d.name));
+            let _ = writeln!(out, "      version: {}", q(&d.version));
+            let _ = writeln!(out, "      architecture: {}", q(&d.architecture));
+            let _ = writeln!(out, "      filename: {}", q(&d.filename));
+            let _ = writeln!(out, "      size: {}", d.size);
+            let _ = writeln!(out, "      sha256: {}", q(&d.sha256));
+        }
     }
 }
 
@@ -245,6 +300,7 @@ mod tests {
                 components: vec!["main".into()],
                 packages: vec!["busybox-static".into(), "libc6 (>= 2.36)".into()],
                 dependencies: true,
+                build_packages: Vec::new(),
             },
             "bookworm".into(),
         );
