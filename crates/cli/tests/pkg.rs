@@ -435,6 +435,134 @@ config:
     assert_ne!(tag.trim(), reference);
 }
 
+/// The program headers' types of a 64-bit little-endian ELF file.
+fn elf_program_header_types(bin: &[u8]) -> Vec<u32> {
+    assert_eq!(&bin[..4], b"\x7fELF");
+    assert_eq!((bin[4], bin[5]), (2, 1), "64-bit, little-endian");
+    let u16_at = |o: usize| u16::from_le_bytes(bin[o..o + 2].try_into().unwrap()) as usize;
+    let phoff = u64::from_le_bytes(bin[0x20..0x28].try_into().unwrap()) as usize;
+    let (size, count) = (u16_at(0x36), u16_at(0x38));
+    (0..count)
+        .map(|i| {
+            let at = phoff + i * size;
+            u32::from_le_bytes(bin[at..at + 4].try_into().unwrap())
+        })
+        .collect()
+}
+
+/// `go:` entries: a static Go binary built with Debian's Go toolchain
+/// (`debian.build_packages`, pinned in debian.lock) into an image without
+/// any Debian package, reproducibly and then offline; a missing import
+/// names the entry. The Debian cache is the default one (shared with the
+/// user's builds and other tests; it is content-addressed and verified), so
+/// that the toolchain is downloaded once.
+#[test]
+fn go_binary_from_debians_toolchain_is_static_and_reproducible() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    let cache = tmp.path().join("cache");
+    let c = cache.to_str().unwrap();
+    let debs = linuxkit_pkg::debian::Client::default_cache_dir();
+    let yml = "image: hello
+debian:
+  packages: []
+  build_packages: [golang-go]
+go:
+  - main: hello
+    path: /usr/bin/hello
+";
+    for (pkg, go) in [
+        (
+            "hello",
+            "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"hello from Go\") }\n",
+        ),
+        (
+            "broken",
+            "package main\n\nimport \"example.com/nope\"\n\nfunc main() { nope.Hello() }\n",
+        ),
+    ] {
+        let dir = repo.join("pkg").join(pkg);
+        std::fs::create_dir_all(dir.join("hello")).unwrap();
+        std::fs::write(dir.join("build.yml"), yml).unwrap();
+        std::fs::write(dir.join("hello/hello.go"), go).unwrap();
+    }
+    git(&repo, &["init", "-q"]);
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-qm", "packages"]);
+
+    let build = |env: &[(&str, &str)]| {
+        let args = ["--cache", c, "pkg", "build", "--force", "pkg/hello"];
+        let (ok, out, err) = linuxkit_env(&debs, &args, &repo, env);
+        assert!(ok, "pkg build (env {env:?}) failed: {err}");
+        let line = out.trim().to_string();
+        let (reference, digest) = line.split_once('@').expect("REF@DIGEST");
+        (reference.to_string(), digest.to_string(), err)
+    };
+    let (reference, first, err) = build(&[]);
+    assert!(err.contains("wrote pkg/hello/debian.lock"), "{err}");
+    assert!(
+        err.contains("built from golang-go ") && err.contains(" (build)"),
+        "the toolchain is recorded: {err}"
+    );
+    let text = std::fs::read_to_string(repo.join("pkg/hello/debian.lock")).unwrap();
+    let lock = linuxkit_pkg::lock::Lockfile::parse("debian.lock", &text).unwrap();
+    assert_eq!(lock.request.build_packages, ["golang-go"]);
+    assert!(lock.request.packages.is_empty());
+    assert_eq!(lock.packages.len(), 1, "{text}");
+    let (arch, image_debs) = lock.packages.iter().next().unwrap();
+    assert!(image_debs.is_empty(), "{text}");
+    let names: Vec<&str> = lock.build_packages[arch]
+        .iter()
+        .map(|d| d.name.as_str())
+        .collect();
+    assert!(
+        names.contains(&"golang-go") && names.iter().any(|n| n.ends_with("-src")),
+        "golang-go and its dependencies are pinned: {names:?}"
+    );
+
+    // Only the binary is in the image: nothing of the build root.
+    let l = layer(&cache, &first);
+    assert_eq!(
+        l.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["usr/", "usr/bin/", "usr/bin/hello"]
+    );
+    let hello = &l["usr/bin/hello"];
+    assert_eq!((hello.0, hello.1, hello.2), (0o755, 0, 0));
+    let types = elf_program_header_types(&hello.3);
+    const PT_LOAD: u32 = 1;
+    const PT_DYNAMIC: u32 = 2;
+    const PT_INTERP: u32 = 3;
+    assert!(types.contains(&PT_LOAD), "{types:?}");
+    assert!(
+        !types.contains(&PT_INTERP) && !types.contains(&PT_DYNAMIC),
+        "a static binary: {types:?}"
+    );
+    let bin = tmp.path().join("hello");
+    std::fs::write(&bin, &hello.3).unwrap();
+    std::fs::set_permissions(&bin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = Command::new(&bin).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from Go\n");
+
+    // Rebuilt in other temporary directories, from the Debian cache only
+    // (the pins need no index): the same bytes.
+    let offline = [("LINUXKIT_DEBIAN_MIRROR", "http://127.0.0.1:9/debian")];
+    let (again_ref, again, err) = build(&offline);
+    assert!(!err.contains("wrote"), "the lockfile is kept: {err}");
+    assert_eq!(again_ref, reference);
+    assert_eq!(again, first, "the rebuild is bit-for-bit identical");
+
+    // An import that no build package provides: the build fails, naming
+    // the entry and where imports come from; Go's message is shown.
+    let (ok, _, err) = linuxkit(&debs, &["--cache", c, "pkg", "build", "pkg/broken"], &repo);
+    assert!(!ok);
+    assert!(
+        err.contains("pkg/broken/build.yml: `go[0]` (hello): `go build")
+            && err.contains("`debian.build_packages`"),
+        "{err}"
+    );
+    assert!(err.contains("example.com/nope"), "{err}");
+}
+
 /// Mistakes in build.yml and in the environment are reported with the
 /// file (and line, for a key) and what to do; none needs the network.
 #[test]

@@ -315,11 +315,10 @@ pub fn ensure_lock(
                    wanted: &[Dependency],
                    ropts: &ResolveOptions|
      -> Result<Vec<LockedDeb>, BuildError> {
-        let resolved =
-            debian::resolve(index, wanted, ropts).map_err(|e| BuildError::Resolve {
-                build_yml: pkg.build_yml_name(),
-                source: e,
-            })?;
+        let resolved = debian::resolve(index, wanted, ropts).map_err(|e| BuildError::Resolve {
+            build_yml: pkg.build_yml_name(),
+            source: e,
+        })?;
         Ok(resolved.into_iter().map(LockedDeb::from).collect())
     };
     for a in arches {

@@ -752,7 +752,10 @@ impl BuildYml {
                         .in_file(name),
                 );
             }
-            for (key, list) in [("packages", &d.packages), ("build_packages", &d.build_packages)] {
+            for (key, list) in [
+                ("packages", &d.packages),
+                ("build_packages", &d.build_packages),
+            ] {
                 for p in list {
                     if let Err(e) = crate::debian::Dependency::parse(p) {
                         return Err(ConfigError::new(format!(
@@ -1109,6 +1112,141 @@ cargo:
         assert!(
             e.to_string().contains("use `config:`")
                 || e.to_string().contains("is set from `config:`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn go_entries_and_build_packages() {
+        let text = "\
+image: c
+debian:
+  packages: []
+  build_packages: [golang-go, \"golang-github-containerd-containerd-dev (>= 1.6)\"]
+go:
+  - main: containerd
+    path: /usr/bin/containerd
+  - {main: cmd/ctr/, path: usr/bin/ctr}
+";
+        let b = BuildYml::parse("b.yml", text).unwrap();
+        assert_eq!(
+            b.go,
+            [
+                GoBinary {
+                    main: "containerd".into(),
+                    path: "/usr/bin/containerd".into()
+                },
+                GoBinary {
+                    main: "cmd/ctr/".into(),
+                    path: "usr/bin/ctr".into()
+                }
+            ]
+        );
+        let d = b.debian.as_ref().unwrap();
+        assert!(d.packages.is_empty());
+        assert_eq!(
+            d.build_packages,
+            [
+                "golang-go",
+                "golang-github-containerd-containerd-dev (>= 1.6)"
+            ]
+        );
+        assert!(b.is_declarative());
+        // `packages` may be left out when there are build packages.
+        let b = BuildYml::parse(
+            "b.yml",
+            "image: c\ndebian:\n  build_packages: [golang-go]\ngo: [{main: m, path: /m}]\n",
+        )
+        .unwrap();
+        assert!(b.debian.unwrap().packages.is_empty());
+
+        // `go:` needs the toolchain in `debian.build_packages`.
+        for text in [
+            "image: x\ngo:\n  - {main: m, path: /usr/bin/m}\n",
+            "image: x\ndebian:\n  packages: [golang-go]\ngo:\n  - {main: m, path: /usr/bin/m}\n",
+        ] {
+            let e = BuildYml::parse("b.yml", text).unwrap_err().to_string();
+            assert!(
+                e.starts_with("b.yml: `go:` needs the Go toolchain")
+                    && e.contains("`debian.build_packages`"),
+                "{e}"
+            );
+        }
+
+        // `main` is a directory of the package; `path` one of the image.
+        let entry = |main: &str, path: &str| {
+            format!(
+                "image: x\ndebian:\n  build_packages: [golang-go]\ngo:\n  - main: {main}\n    path: {path}\n"
+            )
+        };
+        for main in ["/src/hello", "../hello", "cmd/../../hello", ".", "\"\""] {
+            let e = BuildYml::parse("b.yml", &entry(main, "/usr/bin/hello"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with("b.yml:5:5: go[0]: `main` ")
+                    && e.contains("must be a directory of the package"),
+                "{main}: {e}"
+            );
+        }
+        for path in ["/usr/../../bin/hello", "/", "\"\""] {
+            let e = BuildYml::parse("b.yml", &entry("hello", path))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with("b.yml:5:5: go[0]: `path` ")
+                    && e.contains("the binary's path in the image"),
+                "{path}: {e}"
+            );
+        }
+        let e = BuildYml::parse("b.yml", &entry("hello\n    tags: [x]", "/h"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `tags`"), "{e}");
+
+        // One binary per path, whichever builds it ("/usr/bin/a" and
+        // "usr/bin/a" are the same).
+        let e = BuildYml::parse(
+            "b.yml",
+            "image: x\ndebian:\n  build_packages: [golang-go]\ncargo:\n  - {package: a, path: /usr/bin/a}\ngo:\n  - {main: b, path: /usr/bin/b}\n  - {main: a, path: usr/bin/a}\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "b.yml: `go[1]`: path usr/bin/a is used twice"
+        );
+        let e = BuildYml::parse(
+            "b.yml",
+            "image: x\ndebian:\n  build_packages: [golang-go]\ngo:\n  - {main: a, path: /a}\n  - {main: b, path: /a}\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.to_string(), "b.yml: `go[1]`: path /a is used twice");
+
+        // `packages: []` needs build packages.
+        let b = BuildYml::parse(
+            "b.yml",
+            "image: x\ndebian:\n  packages: []\n  build_packages: [golang-go]\n",
+        )
+        .unwrap();
+        assert_eq!(b.debian.unwrap().build_packages, ["golang-go"]);
+        for text in [
+            "image: x\ndebian:\n  packages: []\n  build_packages: []\n",
+            "image: x\ndebian:\n  build_packages: []\n",
+            "image: x\ndebian: {}\n",
+        ] {
+            let e = BuildYml::parse("b.yml", text).unwrap_err().to_string();
+            assert!(e.contains("must list at least one package"), "{text}: {e}");
+        }
+
+        // Build packages are dependency relations too.
+        let e = BuildYml::parse(
+            "b.yml",
+            "image: x\ndebian:\n  packages: [a]\n  build_packages: [golang-go, \"b (>>\"]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("b.yml: `debian.build_packages`: bad package \"b (>>\""),
             "{e}"
         );
     }

@@ -74,9 +74,12 @@ impl BuildRoot {
     /// points (Debian's `golang-go`), else the only `usr/lib/go-*`.
     fn goroot(&self) -> Result<PathBuf, String> {
         let root = self.path();
+        // Both canonical: the temporary directory may be reached through a
+        // symbolic link.
         if let Ok(go) = std::fs::canonicalize(root.join("usr/bin/go"))
+            && let Ok(canonical_root) = std::fs::canonicalize(root)
             && let Some(goroot) = go.parent().and_then(Path::parent)
-            && goroot.starts_with(root)
+            && goroot.starts_with(&canonical_root)
         {
             return Ok(goroot.to_path_buf());
         }
@@ -99,7 +102,11 @@ impl BuildRoot {
                 "more than one Go toolchain in `debian.build_packages` ({}); add golang-go to choose Debian's default",
                 found
                     .iter()
-                    .map(|p| p.file_name().unwrap_or_default().to_string_lossy().into_owned())
+                    .map(|p| p
+                        .file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .into_owned())
                     .collect::<Vec<_>>()
                     .join(", ")
             )),
@@ -130,20 +137,54 @@ fn unpack_deb(root: &Path, label: &str, deb: &DebArchive) -> Result<(), BuildErr
             }
             let at = root.join(rel);
             if let Some(parent) = at.parent() {
+                // Not through a link out of the root (what `unpack_in`
+                // checks for the other entries).
+                if !inside_root(root, parent) {
+                    return Err(err(format!(
+                        "unsafe path {} (through a symbolic link out of the build root)",
+                        path.display()
+                    )));
+                }
                 std::fs::create_dir_all(parent).map_err(|e| err(e.to_string()))?;
             }
             let _ = std::fs::remove_file(&at);
-            let inside = root.join(target.strip_prefix("/").expect("absolute"));
+            let inside = root.join(in_root(&target));
             std::os::unix::fs::symlink(&inside, &at)
                 .map_err(|e| err(format!("{}: {e}", at.display())))?;
             continue;
         }
         entry.set_preserve_permissions(true);
-        entry
-            .unpack_in(root)
-            .map_err(|e| err(format!("{e}")))?;
+        entry.unpack_in(root).map_err(|e| err(format!("{e}")))?;
     }
     Ok(())
+}
+
+/// The absolute link target `target` as a path relative to the root, with
+/// `..` resolved by name (at `/` it stays at `/`, as the kernel's does).
+fn in_root(target: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in target.components() {
+        match c {
+            std::path::Component::Normal(c) => out.push(c),
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Whether the directory `dir` (existing or to be made) is in `root`: its
+/// nearest existing ancestor, symbolic links followed, is.
+fn inside_root(root: &Path, dir: &Path) -> bool {
+    let Ok(root) = std::fs::canonicalize(root) else {
+        return false;
+    };
+    dir.ancestors()
+        .find(|a| a.exists())
+        .and_then(|a| std::fs::canonicalize(a).ok())
+        .is_some_and(|a| a.starts_with(root))
 }
 
 /// Builds `spec` for `goarch` with the toolchain and sources in `root`;
@@ -205,7 +246,12 @@ pub fn build_binary(
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())
         .status()
-        .map_err(|e| err(format!("cannot run {} ({e})", goroot.join("bin/go").display())))?;
+        .map_err(|e| {
+            err(format!(
+                "cannot run {} ({e})",
+                goroot.join("bin/go").display()
+            ))
+        })?;
     if !status.success() {
         return Err(err(format!(
             "`{line}` failed ({status}); see Go's messages above (is every package it imports in `debian.build_packages`?)"
@@ -228,4 +274,444 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    /// One member of a test `data.tar`, named as dpkg-deb names them
+    /// (`./usr/...`).
+    enum E<'a> {
+        Dir(&'a str),
+        File(&'a str, u32, &'a [u8]),
+        Link(&'a str, &'a str),
+    }
+
+    /// An uncompressed tar of `entries`; names are written as given (the
+    /// `tar` crate's path setter would drop the `./` and refuse `..`).
+    fn tar_of(entries: &[E]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for e in entries {
+            let mut h = tar::Header::new_gnu();
+            let (name, body): (&str, &[u8]) = match *e {
+                E::Dir(p) => {
+                    h.set_entry_type(tar::EntryType::Directory);
+                    h.set_mode(0o755);
+                    (p, b"")
+                }
+                E::File(p, mode, body) => {
+                    h.set_entry_type(tar::EntryType::Regular);
+                    h.set_mode(mode);
+                    (p, body)
+                }
+                E::Link(p, target) => {
+                    h.set_entry_type(tar::EntryType::Symlink);
+                    h.set_mode(0o777);
+                    h.set_link_name(target).unwrap();
+                    (p, b"")
+                }
+            };
+            let field = &mut h.as_old_mut().name;
+            field.fill(0);
+            field[..name.len()].copy_from_slice(name.as_bytes());
+            h.set_size(body.len() as u64);
+            h.set_cksum();
+            b.append(&h, body).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    /// A `.deb` in `dir` named `name`: `debian-binary`, an xz-compressed
+    /// `control.tar` and `data` as `data.tar`, or gzip-compressed
+    /// (`data.tar.gz`) when `gz`.
+    fn deb(dir: &Path, name: &str, data: &[u8], gz: bool) -> DebArchive {
+        let control = tar_of(&[E::File(
+            "./control",
+            0o644,
+            b"Package: t\nVersion: 1\nArchitecture: all\n",
+        )]);
+        let mut xz =
+            lzma_rust2::XzWriter::new(Vec::new(), lzma_rust2::XzOptions::with_preset(1)).unwrap();
+        xz.write_all(&control).unwrap();
+        let control = xz.finish().unwrap();
+        let (data_name, data) = if gz {
+            let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            z.write_all(data).unwrap();
+            ("data.tar.gz", z.finish().unwrap())
+        } else {
+            ("data.tar", data.to_vec())
+        };
+        let mut ar = b"!<arch>\n".to_vec();
+        for (member, body) in [
+            ("debian-binary", &b"2.0\n"[..]),
+            ("control.tar.xz", &control),
+            (data_name, &data),
+        ] {
+            ar.extend(
+                format!(
+                    "{:<16}{:<12}{:<6}{:<6}{:<8}{:<10}`\n",
+                    member,
+                    0,
+                    0,
+                    0,
+                    100644,
+                    body.len()
+                )
+                .as_bytes(),
+            );
+            ar.extend(body);
+            if body.len() % 2 == 1 {
+                ar.push(b'\n');
+            }
+        }
+        let path = dir.join(name);
+        std::fs::write(&path, ar).unwrap();
+        DebArchive::open(&path).unwrap()
+    }
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn unpack_keeps_modes_and_points_absolute_links_into_the_root() {
+        let tmp = tempfile::tempdir().unwrap();
+        let first = deb(
+            tmp.path(),
+            "first.deb",
+            &tar_of(&[
+                E::Dir("./"),
+                E::Dir("./usr/"),
+                E::Dir("./usr/bin/"),
+                E::File("./usr/bin/tool", 0o755, b"#!/bin/sh\n"),
+                E::File("./usr/bin/replaced", 0o644, b"first\n"),
+                E::Dir("./usr/share/"),
+                E::File("./usr/share/data", 0o640, b"data\n"),
+                E::Link("./usr/bin/rel", "tool"),
+                E::Link("./usr/bin/abs", "/usr/share/data"),
+                // `..` above `/` stays at `/` (the build root).
+                E::Link("./usr/bin/up", "/../../usr/share/../share/data"),
+                // A directory, and a file of the host the root does not have.
+                E::Link("./usr/lib", "/usr/share"),
+                E::Link("./usr/bin/host", "/etc/os-release"),
+            ]),
+            false,
+        );
+        let second = deb(
+            tmp.path(),
+            "second.deb",
+            &tar_of(&[
+                E::Dir("./usr/bin/"),
+                E::File("./usr/bin/replaced", 0o755, b"second\n"),
+                E::Link("./usr/bin/tool", "/usr/bin/replaced"),
+            ]),
+            true,
+        );
+        let root = BuildRoot::unpack([
+            ("first 1".to_string(), &first),
+            ("second 1".into(), &second),
+        ])
+        .unwrap();
+        let r = root.path();
+
+        assert_eq!(std::fs::read(r.join("usr/share/data")).unwrap(), b"data\n");
+        assert_eq!(mode(&r.join("usr/share/data")), 0o640);
+        // A later package's file replaces an earlier one's, with its mode.
+        assert_eq!(
+            std::fs::read(r.join("usr/bin/replaced")).unwrap(),
+            b"second\n"
+        );
+        assert_eq!(mode(&r.join("usr/bin/replaced")), 0o755);
+
+        assert_eq!(
+            std::fs::read_link(r.join("usr/bin/rel")).unwrap(),
+            Path::new("tool"),
+            "relative links are kept"
+        );
+        for (link, target) in [
+            ("usr/bin/abs", "usr/share/data"),
+            ("usr/bin/up", "usr/share/data"),
+            ("usr/lib", "usr/share"),
+            ("usr/bin/host", "etc/os-release"),
+            // An absolute link replaces an earlier package's file.
+            ("usr/bin/tool", "usr/bin/replaced"),
+        ] {
+            assert_eq!(
+                std::fs::read_link(r.join(link)).unwrap(),
+                r.join(target),
+                "{link} points into the build root"
+            );
+        }
+        assert_eq!(std::fs::read(r.join("usr/bin/abs")).unwrap(), b"data\n");
+        assert_eq!(std::fs::read(r.join("usr/bin/up")).unwrap(), b"data\n");
+        assert_eq!(std::fs::read(r.join("usr/lib/data")).unwrap(), b"data\n");
+        assert_eq!(std::fs::read(r.join("usr/bin/rel")).unwrap(), b"second\n");
+        assert!(
+            std::fs::read(r.join("usr/bin/host")).is_err(),
+            "nothing of the host is read through an absolute link"
+        );
+
+        let path = r.to_path_buf();
+        drop(root);
+        assert!(!path.exists(), "the build root is removed when dropped");
+    }
+
+    #[test]
+    fn unpack_writes_nothing_outside_the_root() {
+        let tmp = tempfile::tempdir().unwrap();
+        // A directory next to the build root (both in the temporary
+        // directory), reached by a relative link that leaves the root.
+        let outside = tempfile::tempdir().unwrap();
+        let name = outside.path().file_name().unwrap().to_str().unwrap();
+        let up = format!("../{name}");
+        let d = deb(
+            tmp.path(),
+            "evil.deb",
+            &tar_of(&[
+                E::Link("./out", &up),
+                E::Link("./out/planted", "/usr/bin/x"),
+            ]),
+            false,
+        );
+        let e = BuildRoot::unpack([("evil 1".to_string(), &d)])
+            .err()
+            .expect("a link written through a link out of the root is refused");
+        assert!(e.to_string().contains("evil 1"), "{e}");
+        assert!(
+            std::fs::read_dir(outside.path()).unwrap().next().is_none(),
+            "nothing was written outside the build root"
+        );
+
+        let d = deb(
+            tmp.path(),
+            "dotdot.deb",
+            &tar_of(&[E::Link("./../planted", "/usr/bin/x")]),
+            false,
+        );
+        let e = BuildRoot::unpack([("dotdot 1".to_string(), &d)])
+            .err()
+            .expect("`..` in a path is refused");
+        assert!(e.to_string().contains("unsafe path"), "{e}");
+    }
+
+    /// A build root (in `parent`) with the files (`bin/go`: a file is
+    /// enough) and links of `tree`.
+    fn tree_in(parent: &Path, tree: &[E]) -> BuildRoot {
+        let root = BuildRoot {
+            dir: tempfile::Builder::new().tempdir_in(parent).unwrap(),
+        };
+        for e in tree {
+            match *e {
+                E::Dir(p) => std::fs::create_dir_all(root.path().join(p)).unwrap(),
+                E::File(p, _, body) => {
+                    let p = root.path().join(p);
+                    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+                    std::fs::write(p, body).unwrap();
+                }
+                E::Link(p, target) => {
+                    let p = root.path().join(p);
+                    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+                    std::os::unix::fs::symlink(target, p).unwrap();
+                }
+            }
+        }
+        root
+    }
+
+    #[test]
+    fn goroot_is_where_usr_bin_go_points_else_the_only_toolchain() {
+        let tmp = tempfile::tempdir().unwrap();
+        let same = |a: &Path, b: &Path| {
+            assert_eq!(
+                std::fs::canonicalize(a).unwrap(),
+                std::fs::canonicalize(b).unwrap()
+            )
+        };
+        // Debian's golang-go: usr/bin/go → ../lib/go-1.19/bin/go; another
+        // toolchain next to it is not chosen.
+        let two = [
+            E::File("usr/lib/go-1.19/bin/go", 0, b""),
+            E::File("usr/lib/go-1.21/bin/go", 0, b""),
+            E::Link("usr/bin/go", "../lib/go-1.19/bin/go"),
+        ];
+        let root = tree_in(tmp.path(), &two);
+        same(
+            &root.goroot().unwrap(),
+            &root.path().join("usr/lib/go-1.19"),
+        );
+        // The same in a temporary directory reached through a link (as
+        // TMPDIR may be).
+        std::fs::create_dir(tmp.path().join("real")).unwrap();
+        std::os::unix::fs::symlink("real", tmp.path().join("linked")).unwrap();
+        let root = tree_in(&tmp.path().join("linked"), &two);
+        same(
+            &root.goroot().unwrap(),
+            &root.path().join("usr/lib/go-1.19"),
+        );
+
+        // No usr/bin/go: the one usr/lib/go-* with a bin/go.
+        let root = tree_in(
+            tmp.path(),
+            &[
+                E::File("usr/lib/go-1.21/bin/go", 0, b""),
+                E::Dir("usr/lib/go-extra/bin"),
+                E::File("usr/lib/gold/bin/go", 0, b""),
+            ],
+        );
+        same(
+            &root.goroot().unwrap(),
+            &root.path().join("usr/lib/go-1.21"),
+        );
+        // usr/bin/go out of the root is not followed.
+        let host = tree_in(tmp.path(), &[E::File("usr/lib/go-9/bin/go", 0, b"")]);
+        let target = host.path().join("usr/lib/go-9/bin/go");
+        let root = tree_in(
+            tmp.path(),
+            &[
+                E::File("usr/lib/go-1.21/bin/go", 0, b""),
+                E::Link("usr/bin/go", target.to_str().unwrap()),
+            ],
+        );
+        same(
+            &root.goroot().unwrap(),
+            &root.path().join("usr/lib/go-1.21"),
+        );
+
+        let root = tree_in(tmp.path(), &[E::Dir("usr/lib/go-1.19/bin")]);
+        let e = root.goroot().unwrap_err();
+        assert_eq!(
+            e,
+            "no Go toolchain in `debian.build_packages`; add golang-go"
+        );
+        let root = tree_in(tmp.path(), &[]);
+        assert_eq!(root.goroot().unwrap_err(), e);
+
+        let root = tree_in(tmp.path(), &two[..2]);
+        let e = root.goroot().unwrap_err();
+        assert!(
+            e.starts_with(
+                "more than one Go toolchain in `debian.build_packages` (go-1.19, go-1.21)"
+            ) && e.contains("add golang-go"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn build_binary_runs_go_in_an_environment_of_its_own() {
+        let tmp = tempfile::tempdir().unwrap();
+        let log = tmp.path().join("log");
+        // A `go` that records what it was given and writes a "binary".
+        let script = format!(
+            "#!/bin/sh\nenv > {log}/env\nprintf '%s\\n' \"$@\" > {log}/args\n\
+             first=${{GOPATH%%:*}}\n\
+             cat \"$first/src/$7/main.go\" \"$first/src/$7/sub/x.go\" > {log}/copied || exit 3\n\
+             [ -n \"$FAIL\" ] && exit 1\n\
+             printf 'ELF for %s' \"$GOARCH\" > \"$6\"\n",
+            log = log.display()
+        );
+        let root = tree_in(
+            tmp.path(),
+            &[
+                E::File("usr/lib/go-1.19/bin/go", 0, script.as_bytes()),
+                E::Link("usr/bin/go", "../lib/go-1.19/bin/go"),
+            ],
+        );
+        std::fs::set_permissions(
+            root.path().join("usr/lib/go-1.19/bin/go"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        std::fs::create_dir(&log).unwrap();
+        let pkg = tmp.path().join("pkg");
+        std::fs::create_dir_all(pkg.join("cmd/hello/sub")).unwrap();
+        std::fs::write(pkg.join("cmd/hello/main.go"), "package main\n").unwrap();
+        std::fs::write(pkg.join("cmd/hello/sub/x.go"), "package sub\n").unwrap();
+        let spec = GoBinary {
+            main: "cmd/hello/".into(),
+            path: "/usr/bin/hello".into(),
+        };
+        let bin = build_binary(&pkg, &spec, "arm64", &root, "p/build.yml", 2).unwrap();
+        assert_eq!(bin, b"ELF for arm64");
+        let args = std::fs::read_to_string(log.join("args")).unwrap();
+        let args: Vec<&str> = args.lines().collect();
+        assert_eq!(
+            [&args[..5], &args[6..]].concat(),
+            [
+                "build",
+                "-trimpath",
+                "-ldflags",
+                "-s -w -buildid=",
+                "-o",
+                "linuxkit.pkg/cmd/hello"
+            ]
+        );
+        assert_eq!(
+            std::fs::read_to_string(log.join("copied")).unwrap(),
+            "package main\npackage sub\n",
+            "the main directory is copied into the GOPATH"
+        );
+        let env = std::fs::read_to_string(log.join("env")).unwrap();
+        let goroot = std::fs::canonicalize(root.path().join("usr/lib/go-1.19")).unwrap();
+        for kv in [
+            format!("GOROOT={}", goroot.display()),
+            "GO111MODULE=off".into(),
+            "CGO_ENABLED=0".into(),
+            "GOOS=linux".into(),
+            "GOARCH=arm64".into(),
+            "GOPROXY=off".into(),
+            "GOTOOLCHAIN=local".into(),
+            "GOFLAGS=".into(),
+            "PATH=/usr/bin:/bin".into(),
+        ] {
+            assert!(env.lines().any(|l| l == kv), "{kv} not in\n{env}");
+        }
+        let gopath = env.lines().find_map(|l| l.strip_prefix("GOPATH=")).unwrap();
+        assert!(
+            gopath.ends_with(&format!(
+                ":{}",
+                root.path().join("usr/share/gocode").display()
+            )),
+            "{gopath}"
+        );
+        // Nothing of this process's environment (cargo sets CARGO_* for
+        // tests) reaches go.
+        assert!(!env.contains("CARGO"), "{env}");
+
+        // A failing build names the entry and where imports come from.
+        std::fs::write(
+            root.path().join("usr/lib/go-1.19/bin/go"),
+            script.replace("[ -n \"$FAIL\" ]", "true"),
+        )
+        .unwrap();
+        let e = build_binary(&pkg, &spec, "amd64", &root, "p/build.yml", 2)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("p/build.yml: `go[2]` (cmd/hello/): `go build")
+                && e.contains("debian.build_packages"),
+            "{e}"
+        );
+
+        // A `main` that is not a directory of the package.
+        let spec = GoBinary {
+            main: "nope".into(),
+            path: "/usr/bin/hello".into(),
+        };
+        let e = build_binary(&pkg, &spec, "amd64", &root, "p/build.yml", 0)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("p/build.yml: `go[0]` (nope): ") && e.contains("is not a directory"),
+            "{e}"
+        );
+        // No toolchain.
+        let empty = tree_in(tmp.path(), &[]);
+        let e = build_binary(&pkg, &spec, "amd64", &empty, "p/build.yml", 0)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`go[0]` (nope): no Go toolchain"), "{e}");
+    }
 }

@@ -188,12 +188,11 @@ impl Lockfile {
             ))
             .in_file(name));
         }
-        for (key, arch, debs) in l
-            .packages
-            .iter()
-            .map(|(a, d)| ("packages", a, d))
-            .chain(l.build_packages.iter().map(|(a, d)| ("build_packages", a, d)))
-        {
+        for (key, arch, debs) in l.packages.iter().map(|(a, d)| ("packages", a, d)).chain(
+            l.build_packages
+                .iter()
+                .map(|(a, d)| ("build_packages", a, d)),
+        ) {
             for d in debs {
                 if d.sha256.len() != 64 || !d.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
                     return Err(ConfigError::new(format!(
@@ -271,7 +270,12 @@ fn write_pins(out: &mut String, key: &str, pins: &BTreeMap<String, Vec<LockedDeb
         out.push_str(" {}\n");
     }
     for (arch, debs) in pins {
-        let _ = writeln!(out, "  {}:{}", q(arch), if debs.is_empty() { " []" } else { "" });
+        let _ = writeln!(
+            out,
+            "  {}:{}",
+            q(arch),
+            if debs.is_empty() { " []" } else { "" }
+        );
         let mut debs: Vec<&LockedDeb> = debs.iter().collect();
         debs.sort_by(|a, b| {
             a.name
@@ -349,6 +353,185 @@ mod tests {
         assert!(e.to_string().contains("--update"), "{e}");
     }
 
+    /// What `to_text` wrote for [`sample`] before `build_packages`
+    /// existed: lockfiles without build packages must stay byte for byte
+    /// the same, as every package's tag covers its lockfile.
+    const SAMPLE_TEXT: &str = "\
+# The Debian packages of this image, pinned by `linuxkit pkg build`: builds
+# use exactly these .debs and read no index. `linuxkit pkg build --update`
+# resolves build.yml's `debian:` again and rewrites this file.
+version: 1
+request:
+  suite: null
+  components: [\"main\"]
+  packages:
+    - \"busybox-static\"
+    - \"libc6 (>= 2.36)\"
+  dependencies: true
+suite: \"bookworm\"
+packages:
+  \"amd64\":
+    - name: \"busybox-static\"
+      version: \"1:1.35.0-4+b3\"
+      architecture: \"amd64\"
+      filename: \"pool/main/x/busybox-static_1_amd64.deb\"
+      size: 42
+      sha256: \"abababababababababababababababababababababababababababababababab\"
+    - name: \"zlib1g\"
+      version: \"1:1.35.0-4+b3\"
+      architecture: \"amd64\"
+      filename: \"pool/main/x/zlib1g_1_amd64.deb\"
+      size: 42
+      sha256: \"abababababababababababababababababababababababababababababababab\"
+";
+
+    #[test]
+    fn without_build_packages_the_text_is_unchanged() {
+        let l = sample();
+        assert_eq!(l.to_text(), SAMPLE_TEXT);
+        assert!(!l.to_text().contains("build_packages"));
+        let back = Lockfile::parse("debian.lock", SAMPLE_TEXT).unwrap();
+        assert_eq!(back.request, l.request);
+        assert_eq!(back.to_text(), SAMPLE_TEXT);
+        assert!(back.request.build_packages.is_empty() && back.build_packages.is_empty());
+    }
+
+    /// Every lockfile of the repository's packages reads back to the same
+    /// text (with build packages or not): what `linuxkit pkg build` wrote
+    /// is what it writes.
+    #[test]
+    fn the_repository_lockfiles_round_trip() {
+        let pkg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pkg");
+        let mut seen = 0;
+        let mut with_build = 0;
+        for e in std::fs::read_dir(&pkg).unwrap() {
+            let path = e.unwrap().path().join(LOCKFILE);
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let name = path.display().to_string();
+            let l = Lockfile::parse(&name, &text).unwrap();
+            assert_eq!(l.to_text(), text, "{name}");
+            assert_eq!(
+                text.contains("build_packages"),
+                !l.request.build_packages.is_empty(),
+                "{name}"
+            );
+            seen += 1;
+            with_build += usize::from(!l.build_packages.is_empty());
+        }
+        assert!(
+            seen >= 10 && with_build >= 1,
+            "{seen} lockfiles, {with_build} with build packages"
+        );
+    }
+
+    fn with_build_packages() -> Lockfile {
+        let mut l = sample();
+        l.request.packages.clear();
+        l.request.build_packages = vec!["golang-go".into(), "golang-x-dev (>= 1.0)".into()];
+        let deb = |name: &str, arch: &str| LockedDeb {
+            name: name.into(),
+            version: "2:1.19~1".into(),
+            architecture: arch.into(),
+            filename: format!("pool/main/g/{name}_1_{arch}.deb"),
+            size: 7,
+            sha256: "cd".repeat(32),
+        };
+        l.packages = BTreeMap::from([("amd64".into(), Vec::new()), ("arm64".into(), Vec::new())]);
+        l.build_packages = BTreeMap::from([
+            (
+                "amd64".into(),
+                vec![deb("golang-x-dev", "all"), deb("golang-go", "amd64")],
+            ),
+            ("arm64".into(), vec![deb("golang-go", "arm64")]),
+        ]);
+        l
+    }
+
+    #[test]
+    fn build_packages_round_trip() {
+        let l = with_build_packages();
+        let text = l.to_text();
+        for part in [
+            "  packages: []\n  dependencies: true\n  build_packages:\n    - \"golang-go\"\n    - \"golang-x-dev (>= 1.0)\"\nsuite: \"bookworm\"\n",
+            "\npackages:\n  \"amd64\": []\n  \"arm64\": []\nbuild_packages:\n  \"amd64\":\n    - name: \"golang-go\"\n",
+            "\n  \"arm64\":\n    - name: \"golang-go\"\n      version: \"2:1.19~1\"\n      architecture: \"arm64\"\n",
+        ] {
+            assert!(text.contains(part), "{part:?} not in\n{text}");
+        }
+        let back = Lockfile::parse("debian.lock", &text).unwrap();
+        assert_eq!(back.request, l.request);
+        assert_eq!(back.packages, l.packages);
+        assert_eq!(
+            back.build_packages["amd64"]
+                .iter()
+                .map(|d| d.name.as_str())
+                .collect::<Vec<_>>(),
+            ["golang-go", "golang-x-dev"],
+            "sorted by name"
+        );
+        assert_eq!(back.to_text(), text);
+
+        // No architecture at all: an empty mapping, not null.
+        let mut l = with_build_packages();
+        l.packages.clear();
+        l.build_packages.clear();
+        let text = l.to_text();
+        assert!(text.ends_with("\npackages: {}\n"), "{text}");
+        let back = Lockfile::parse("debian.lock", &text).unwrap();
+        assert_eq!(back, l);
+        assert_eq!(back.to_text(), text);
+    }
+
+    #[test]
+    fn pins_need_the_build_packages_of_the_architecture() {
+        let mut l = with_build_packages();
+        assert!(l.pins("amd64") && l.pins("arm64"));
+        assert!(!l.pins("riscv64"));
+        l.build_packages.remove("arm64");
+        assert!(!l.pins("arm64"), "build packages asked for, not pinned");
+        assert!(l.pins("amd64"));
+        l.build_packages.insert("riscv64".into(), Vec::new());
+        assert!(!l.pins("riscv64"), "build packages pinned, packages not");
+        let l = sample();
+        assert!(
+            l.pins("amd64"),
+            "nothing to build with: the packages are enough"
+        );
+        assert!(!l.pins("arm64"));
+    }
+
+    #[test]
+    fn bad_build_packages_are_named() {
+        let text = with_build_packages()
+            .to_text()
+            .replacen(&"cd".repeat(32), "xyz", 1);
+        let e = Lockfile::parse("p/debian.lock", &text).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("p/debian.lock: build_packages.amd64: golang-go: bad sha256 \"xyz\"")
+                && e.to_string().contains("--update"),
+            "{e}"
+        );
+        let text = with_build_packages()
+            .to_text()
+            .replace("pool/main/g/golang-go_1_arm64.deb", "pool/../etc/x.deb");
+        let e = Lockfile::parse("p/debian.lock", &text).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "p/debian.lock: build_packages.arm64: golang-go: bad filename \"pool/../etc/x.deb\""
+        );
+        // The image's own are still named as before.
+        let text = sample().to_text().replacen(&"ab".repeat(32), "xyz", 1);
+        let e = Lockfile::parse("p/debian.lock", &text).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("p/debian.lock: packages.amd64: busybox-static: bad sha256"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn differences_are_described() {
         let a = sample().request;
@@ -358,5 +541,16 @@ mod tests {
         let d = a.difference(&b);
         assert!(d.contains("packages [") && d.contains("kmod]"), "{d}");
         assert!(d.contains("dependencies true → false"), "{d}");
+
+        let mut c = a.clone();
+        c.build_packages.push("golang-go".into());
+        assert_eq!(a.difference(&c), "build_packages [] → [golang-go]");
+        assert_ne!(a, c, "a lockfile without the build packages is stale");
+        let mut d = c.clone();
+        d.build_packages.push("golang-x-dev".into());
+        assert_eq!(
+            c.difference(&d),
+            "build_packages [golang-go] → [golang-go, golang-x-dev]"
+        );
     }
 }
