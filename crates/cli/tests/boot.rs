@@ -393,6 +393,7 @@ fn metadata_cd_from_run_data_reaches_run_config() {
 /// shutdown's TERM (the kernel drops that one: no handler yet) still gets
 /// TERM: the shutdown sends it again while the process is there. `busy`
 /// keeps the shutdown waiting long enough for `late` to set its handler.
+/// The containers also print their personality: see the end.
 #[test]
 fn shutdown_reaches_a_service_that_handles_term_late() {
     let out = tempfile::tempdir().unwrap();
@@ -406,13 +407,17 @@ fn shutdown_reaches_a_service_that_handles_term_late() {
         "lateterm",
         &["init", "crun", "containerd"],
         &format!(
-            r#"services:
+            r#"onboot:
+  - name: personality
+    image: "@pkg:PKG/busybox"
+    command: ["/bin/busybox", "sh", "-c", "echo ONBOOT-PERSONALITY-$(/bin/busybox cat /proc/self/personality)"]
+services:
   - name: busy
     image: "@pkg:PKG/busybox"
     command: ["/bin/busybox", "sh", "-c", "trap '/bin/busybox sleep 2; exit 0' TERM; while :; do /bin/busybox sleep 0.1; done"]
   - name: late
     image: "@pkg:PKG/busybox"
-{console_bind}    command: ["/bin/busybox", "sh", "-c", "/bin/busybox sleep 1; trap 'echo LATE-GOT-TERM > /dev/console; exit 0' TERM; while :; do /bin/busybox sleep 0.1; done"]
+{console_bind}    command: ["/bin/busybox", "sh", "-c", "echo SERVICE-PERSONALITY-$(/bin/busybox cat /proc/self/personality) > /dev/console; /bin/busybox sleep 1; trap 'echo LATE-GOT-TERM > /dev/console; exit 0' TERM; while :; do /bin/busybox sleep 0.1; done"]
 "#
         ),
     );
@@ -439,6 +444,19 @@ fn shutdown_reaches_a_service_that_handles_term_late() {
         .find(|l| l.contains("processes left after TERM"))
         .unwrap_or("");
     assert!(!killed.contains("busybox"), "{killed}\n{console}");
+    // crun runs with a fixed address-space layout (fast under TCG), but
+    // sets the spec's standard personality in the containers: their
+    // programs are randomized (no ADDR_NO_RANDOMIZE, 0x0040000), onboot
+    // (`crun run`, from PID 1) and services (`crun create`, from our shim).
+    for what in [
+        "ONBOOT-PERSONALITY-00000000",
+        "SERVICE-PERSONALITY-00000000",
+    ] {
+        assert!(
+            console.contains(what),
+            "{what} not on the console:\n{console}"
+        );
+    }
 }
 
 /// Milliseconds on the kernel clock of the first console line holding

@@ -206,7 +206,7 @@ fn run_foreground(
     stderr: Stdio,
 ) -> Result<Outcome, String> {
     let st = with_stdio(
-        runc(cmdline)
+        runc_creating(bundle, cmdline)
             .args(["run", "--bundle"])
             .arg(bundle)
             .arg(name),
@@ -244,7 +244,7 @@ fn create_prepare_start(
 ) -> Result<Outcome, String> {
     let pid_file = Path::new("/run").join(format!("{prefix}-{name}.pid"));
     let st = with_stdio(
-        runc(cmdline)
+        runc_creating(bundle, cmdline)
             .args(["create", "--bundle"])
             .arg(bundle)
             .arg("--pid-file")
@@ -287,9 +287,17 @@ fn create_prepare_start(
         .map_err(|e| format!("waiting for pid {pid}: {e}"))
 }
 
-/// A command of the chosen OCI runtime.
+/// A command of the chosen OCI runtime that starts no container process.
 fn runc(cmdline: &Cmdline) -> Command {
-    let mut c = OciRuntime::chosen().command();
+    debug(OciRuntime::chosen().command(), cmdline)
+}
+
+/// A command of the chosen OCI runtime that creates `bundle`'s container.
+fn runc_creating(bundle: &Path, cmdline: &Cmdline) -> Command {
+    debug(OciRuntime::chosen().create_command(bundle), cmdline)
+}
+
+fn debug(mut c: Command, cmdline: &Cmdline) -> Command {
     if cmdline.flag("linuxkit.runc_debug") {
         c.arg("--debug");
     }

@@ -305,6 +305,18 @@ struct Linux {
     masked_paths: Vec<String>,
     #[serde(rename = "readonlyPaths", skip_serializing_if = "Vec::is_empty")]
     readonly_paths: Vec<String>,
+    /// Always the standard `LINUX` one (the reference writes none). The
+    /// init runs crun with a fixed address-space layout, which is much
+    /// faster under emulation, and crun sets this personality in the
+    /// container's process, so the container's programs get randomized
+    /// layouts all the same (see the init's `oci_runtime::fixed_layout`).
+    personality: Personality,
+}
+
+/// `specs.LinuxPersonality`.
+#[derive(Serialize)]
+struct Personality {
+    domain: &'static str,
 }
 
 /// `specs.LinuxResources`, field for field (the config model spells
@@ -492,6 +504,7 @@ pub fn oci_config(
                 .unwrap_or_default(),
             masked_paths: l.pick(|c| &c.masked_paths).cloned().unwrap_or_default(),
             readonly_paths: l.pick(|c| &c.readonly_paths).cloned().unwrap_or_default(),
+            personality: Personality { domain: "LINUX" },
         },
     };
     Ok(to_go_json(&spec))

@@ -719,8 +719,14 @@ fn unset_settings_are_omitted() {
         ["user", "args", "cwd", "capabilities"]
     );
     let lx = s["linux"].as_object().unwrap();
-    assert_eq!(lx.keys().collect::<Vec<_>>(), ["resources", "namespaces"]);
+    assert_eq!(
+        lx.keys().collect::<Vec<_>>(),
+        ["resources", "namespaces", "personality"]
+    );
     assert_eq!(lx["resources"], json!({}));
+    // Always the standard one: the init runs crun with a fixed layout and
+    // relies on crun resetting the container's personality.
+    assert_eq!(lx["personality"], json!({"domain": "LINUX"}));
     assert!(s.get("annotations").is_none());
     assert_eq!(s["ociVersion"], "1.0.2");
 }

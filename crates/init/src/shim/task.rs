@@ -170,7 +170,11 @@ impl Tasks {
     /// The runtime's command line up to the subcommand: state root, and a
     /// JSON log in the bundle for its error messages.
     fn runtime(&self, bundle: &str, args: &[&str]) -> Command {
-        let mut cmd = self.runtime.command();
+        let mut cmd = if args.first() == Some(&"create") {
+            self.runtime.create_command(Path::new(bundle))
+        } else {
+            self.runtime.command()
+        };
         cmd.arg("--root")
             .arg(&self.root)
             .arg("--log")
