@@ -537,6 +537,10 @@ fn assemble(
         let (Some(lock), Some(store)) = (lock, store.as_mut()) else {
             unreachable!("`go:` without `debian.build_packages`")
         };
+        crate::go::check_arch(&opts.arch).map_err(|message| BuildError::Package {
+            build_yml: build_yml.clone(),
+            message,
+        })?;
         let pins = lock
             .build_packages
             .get(debian_arch(&opts.arch))

@@ -260,6 +260,34 @@ pub fn build_binary(
     std::fs::read(&out).map_err(|e| err(format!("cannot read {}: {e}", out.display())))
 }
 
+/// Refuses a build for another architecture than this machine's: the
+/// build root holds Debian's toolchain for the target architecture (the
+/// lockfile pins each architecture's packages), which runs only there.
+pub fn check_arch(goarch: &str) -> Result<(), String> {
+    match host_goarch() {
+        Some(host) if host == goarch => Ok(()),
+        host => Err(format!(
+            "`go:` builds with Debian's Go toolchain for {goarch}, which cannot run on this {} machine; build the package on {goarch}, or leave {goarch} out of its `arches`",
+            host.unwrap_or(std::env::consts::ARCH)
+        )),
+    }
+}
+
+/// This machine's architecture as Go names it, if it is one Debian builds
+/// Go for.
+fn host_goarch() -> Option<&'static str> {
+    Some(match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "riscv64" => "riscv64",
+        "x86" => "386",
+        "arm" => "arm",
+        "s390x" => "s390x",
+        "powerpc64" => "ppc64le",
+        _ => return None,
+    })
+}
+
 /// Copies the directory tree `from` to `to` (files and directories; a
 /// Go main package has nothing else worth copying).
 fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
@@ -519,6 +547,17 @@ mod tests {
             }
         }
         root
+    }
+
+    #[test]
+    fn only_this_machines_architecture_is_built() {
+        let host = host_goarch().expect("tests run on an architecture Debian builds Go for");
+        assert_eq!(check_arch(host), Ok(()));
+        let other = if host == "arm64" { "amd64" } else { "arm64" };
+        let e = check_arch(other).unwrap_err();
+        assert!(e.contains(&format!("Go toolchain for {other}")), "{e}");
+        assert!(e.contains(&format!("this {host} machine")), "{e}");
+        assert!(e.contains("`arches`"), "{e}");
     }
 
     #[test]
