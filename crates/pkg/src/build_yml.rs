@@ -288,6 +288,9 @@ pub struct CargoBinary {
     pub bin: String,
     /// Where the binary goes in the image.
     pub path: String,
+    /// Flags for rustc (`build.rustflags`), e.g. `[-C,
+    /// relocation-model=static]` for a static binary at a fixed address.
+    pub rustflags: Vec<String>,
 }
 
 /// One `go:` entry: the Go `package main` in the directory `main` (relative
@@ -342,6 +345,8 @@ struct RawCargo {
     bin: Option<String>,
     #[serde(default)]
     path: String,
+    #[serde(default)]
+    rustflags: Vec<String>,
 }
 
 /// Deserializes a `T` from a mapping and checks it inside the mapping's
@@ -442,6 +447,7 @@ impl<'de> Deserialize<'de> for CargoBinary {
                 bin: r.bin.unwrap_or_else(|| r.package.clone()),
                 package: r.package,
                 path: r.path,
+                rustflags: r.rustflags,
             })
         })
     }
@@ -1072,6 +1078,9 @@ labels:
 cargo:
   - package: hello
     path: /usr/bin/hi
+  - package: init
+    path: /sbin/init
+    rustflags: [-C, relocation-model=static]
 ";
         let b = BuildYml::parse("b.yml", text).unwrap();
         let d = b.debian.as_ref().unwrap();
@@ -1089,6 +1098,8 @@ cargo:
         );
         assert_eq!(b.groups[0].group_line(), "app:x:1001:app");
         assert_eq!(b.cargo[0].bin, "hello");
+        assert!(b.cargo[0].rustflags.is_empty());
+        assert_eq!(b.cargo[1].rustflags, ["-C", "relocation-model=static"]);
         assert_eq!(b.labels["a"], "b");
         assert_eq!(b.resolve_id(&IdSpec::Name("app".into()), false), Some(1001));
         assert!(b.is_declarative());

@@ -53,6 +53,33 @@ pub fn workspace_root(dir: &Path) -> Option<PathBuf> {
         .map(Path::to_path_buf)
 }
 
+/// `cargo`'s arguments for `spec` and the Rust target `target`.
+fn cargo_args(spec: &CargoBinary, target: &str) -> Vec<String> {
+    let mut args: Vec<String> = ["build", "--release", "--locked", "-p", &spec.package]
+        .into_iter()
+        .chain(["--bin", &spec.bin, "--target", target])
+        .chain([
+            "--message-format=json-render-diagnostics",
+            // Symbols are dead weight in an initrd the kernel unpacks at
+            // every boot; strip whatever the workspace's profile says.
+            "--config",
+            "profile.release.strip=\"symbols\"",
+        ])
+        .map(str::to_string)
+        .collect();
+    if !spec.rustflags.is_empty() {
+        // A TOML array of strings; JSON's string quoting is TOML's.
+        let flags: Vec<String> = spec
+            .rustflags
+            .iter()
+            .map(|f| serde_json::to_string(f).expect("strings serialize"))
+            .collect();
+        args.push("--config".into());
+        args.push(format!("build.rustflags=[{}]", flags.join(", ")));
+    }
+    args
+}
+
 /// Builds `spec` for `goarch` in the workspace around `pkg_dir`; returns
 /// the binary's bytes. `build_yml` and `index` name the entry in errors.
 pub fn build_binary(
@@ -76,19 +103,7 @@ pub fn build_binary(
         .ok_or_else(|| err(format!("no Rust musl target is known for {goarch}")))?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(&cargo);
-    cmd.args(["build", "--release", "--locked", "-p"])
-        .arg(&spec.package)
-        .arg("--bin")
-        .arg(&spec.bin)
-        .args([
-            "--target",
-            target,
-            "--message-format=json-render-diagnostics",
-            // Symbols are dead weight in an initrd the kernel unpacks at
-            // every boot; strip whatever the workspace's profile says.
-            "--config",
-            "profile.release.strip=\"symbols\"",
-        ])
+    cmd.args(cargo_args(spec, target))
         .current_dir(&root)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -137,6 +152,29 @@ pub fn build_binary(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rustflags_go_to_cargo_as_build_rustflags() {
+        let mut spec = CargoBinary {
+            package: "linuxkit-init".into(),
+            bin: "linuxkit-init".into(),
+            path: "sbin/linuxkit-init".into(),
+            rustflags: Vec::new(),
+        };
+        let target = "x86_64-unknown-linux-musl";
+        let plain = cargo_args(&spec, target);
+        assert!(!plain.iter().any(|a| a.contains("rustflags")), "{plain:?}");
+        spec.rustflags = vec!["-C".into(), "relocation-model=static".into()];
+        let args = cargo_args(&spec, target);
+        assert_eq!(
+            args[args.len() - 2..],
+            [
+                "--config".to_string(),
+                r#"build.rustflags=["-C", "relocation-model=static"]"#.to_string()
+            ]
+        );
+        assert_eq!(args[..plain.len()], plain[..]);
+    }
 
     #[test]
     fn targets_and_workspace_roots() {
