@@ -44,6 +44,19 @@ pub const RUNC: OciRuntime = OciRuntime {
     state_dir: "/run/runc",
 };
 
+/// What a runtime command does, for [`OciRuntime::command`].
+#[derive(Debug, Clone, Copy)]
+pub enum Invocation<'a> {
+    /// Starts no process in a container: `start` (which lets the process
+    /// `create` made run its program), `kill`, `delete`, `state`, `pause`,
+    /// `resume`.
+    Control,
+    /// Creates the container of this bundle (`create`, `run`).
+    Create(&'a Path),
+    /// Anything else (`exec`, `--version`, ...): always randomized.
+    Other,
+}
+
 /// Where PID 1 writes the chosen runtime's name.
 pub const CHOSEN: &str = "/run/linuxkit/oci-runtime";
 
@@ -76,21 +89,20 @@ impl OciRuntime {
     /// copy as `/proc/1/fd/N`, which PID 1 records in [`CHOSEN`]: one copy
     /// for the machine, however many shims run.)
     ///
-    /// For a command that starts no process in a container (`start`,
-    /// `kill`, `delete`, `state`); one that creates a container (`create`,
-    /// `run`) is [`OciRuntime::create_command`]. Runs crun with a fixed
-    /// address-space layout: see [`fixed_layout`].
-    pub fn command(self) -> std::process::Command {
-        self.command_with(self.may_fix_layout())
-    }
-
-    /// A command that creates the container of `bundle` (`create`, `run`).
-    /// Its processes inherit the runtime's personality unless the spec
-    /// sets one, so the runtime runs with a fixed layout only when the
-    /// spec resets it ([`spec_sets_personality`]), as the specs
-    /// `linuxkit build` writes do.
-    pub fn create_command(self, bundle: &Path) -> std::process::Command {
-        self.command_with(self.may_fix_layout() && spec_sets_personality(bundle))
+    /// `what` says what the command does, which decides whether the
+    /// runtime may run with a fixed address-space layout ([`fixed_layout`]):
+    /// every caller says it, so that no new kind of command gets one by
+    /// default.
+    pub fn command(self, what: Invocation) -> std::process::Command {
+        let fixed = self.may_fix_layout()
+            && match what {
+                Invocation::Control => true,
+                // Its processes inherit the runtime's personality unless
+                // the spec sets one.
+                Invocation::Create(bundle) => spec_sets_personality(bundle),
+                Invocation::Other => false,
+            };
+        self.command_with(fixed)
     }
 
     fn command_with(self, fixed: bool) -> std::process::Command {
@@ -112,7 +124,8 @@ impl OciRuntime {
     /// `linuxkit.runtime_aslr=1` is on the kernel command line.
     fn may_fix_layout(self) -> bool {
         static ASLR: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        self == CRUN && !*ASLR.get_or_init(|| Cmdline::read().flag("linuxkit.runtime_aslr"))
+        self.name == CRUN.name
+            && !*ASLR.get_or_init(|| Cmdline::read().flag("linuxkit.runtime_aslr"))
     }
 
     /// Whether this process has a sealed copy of the binary to run.
@@ -169,7 +182,7 @@ fn command_from(exe: Option<&str>, path: &str) -> std::process::Command {
 /// `LINUX` one in the specs `linuxkit build` writes) in the container's
 /// process before it executes the container's program, and a runtime
 /// command that creates a container runs with a fixed layout only when the
-/// spec has one ([`OciRuntime::create_command`]). `linuxkit.runtime_aslr=1`
+/// spec has one ([`Invocation::Create`]). `linuxkit.runtime_aslr=1`
 /// keeps the runtime randomized too.
 fn fixed_layout(cmd: &mut std::process::Command) {
     use std::os::unix::process::CommandExt;
@@ -315,14 +328,54 @@ mod tests {
             u32::from_str_radix(String::from_utf8_lossy(&out.stdout).trim(), 16).unwrap()
         };
         let before = personality(false);
-        assert_eq!(
-            before & libc::ADDR_NO_RANDOMIZE as u32,
-            0,
-            "the test runs randomized"
-        );
         assert_eq!(personality(true), before | libc::ADDR_NO_RANDOMIZE as u32);
         // and this process is not changed
         assert_eq!(personality(false), before);
+    }
+
+    #[test]
+    fn crun_runs_fixed_only_where_no_container_process_can_inherit_it() {
+        if Cmdline::read().flag("linuxkit.runtime_aslr") || personality_is_fixed() {
+            return; // this host asks for, or already has, another layout
+        }
+        // crun's name, `sh` as its binary: the command prints the
+        // personality the runtime would run with.
+        let sh = OciRuntime {
+            path: "/bin/sh",
+            ..CRUN
+        };
+        let fixed = |rt: OciRuntime, what: Invocation| {
+            let out = rt
+                .command(what)
+                .args(["-c", "cat /proc/self/personality"])
+                .output()
+                .unwrap();
+            let p = u32::from_str_radix(String::from_utf8_lossy(&out.stdout).trim(), 16).unwrap();
+            p & libc::ADDR_NO_RANDOMIZE as u32 != 0
+        };
+        let t = tempfile::tempdir().unwrap();
+        let spec = |text: &str| std::fs::write(t.path().join("config.json"), text).unwrap();
+        assert!(fixed(sh, Invocation::Control));
+        assert!(!fixed(sh, Invocation::Other));
+        spec(r#"{"linux":{"personality":{"domain":"LINUX"}}}"#);
+        assert!(fixed(sh, Invocation::Create(t.path())));
+        spec(r#"{"linux":{}}"#);
+        assert!(!fixed(sh, Invocation::Create(t.path())), "no personality");
+        // runc 1.1 ignores `personality`: never fixed
+        let runc = OciRuntime {
+            path: "/bin/sh",
+            ..RUNC
+        };
+        assert!(!fixed(runc, Invocation::Control));
+    }
+
+    /// Whether this (test) process already runs with a fixed layout (under
+    /// `setarch -R` or a debugger).
+    fn personality_is_fixed() -> bool {
+        std::fs::read_to_string("/proc/self/personality")
+            .ok()
+            .and_then(|s| u32::from_str_radix(s.trim(), 16).ok())
+            .is_some_and(|p| p & libc::ADDR_NO_RANDOMIZE as u32 != 0)
     }
 
     #[test]

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 
 use crate::cmdline::Cmdline;
-use crate::oci_runtime::OciRuntime;
+use crate::oci_runtime::{Invocation, OciRuntime};
 use crate::{info, runtime, warn};
 
 /// Which of the two phases runs.
@@ -289,12 +289,15 @@ fn create_prepare_start(
 
 /// A command of the chosen OCI runtime that starts no container process.
 fn runc(cmdline: &Cmdline) -> Command {
-    debug(OciRuntime::chosen().command(), cmdline)
+    debug(OciRuntime::chosen().command(Invocation::Control), cmdline)
 }
 
 /// A command of the chosen OCI runtime that creates `bundle`'s container.
 fn runc_creating(bundle: &Path, cmdline: &Cmdline) -> Command {
-    debug(OciRuntime::chosen().create_command(bundle), cmdline)
+    debug(
+        OciRuntime::chosen().command(Invocation::Create(bundle)),
+        cmdline,
+    )
 }
 
 fn debug(mut c: Command, cmdline: &Cmdline) -> Command {

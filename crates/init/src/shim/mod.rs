@@ -234,7 +234,7 @@ fn delete(flags: &Flags) -> io::Result<()> {
     };
     let rt = OciRuntime::chosen();
     let _ = rt
-        .command()
+        .command(crate::oci_runtime::Invocation::Control)
         .arg("--root")
         .arg(task::runtime_root(&flags.namespace))
         .args(["delete", "--force", &flags.id])

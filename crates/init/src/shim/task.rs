@@ -25,7 +25,7 @@ use prost::Message;
 use super::proto::*;
 use super::reaper::Reaper;
 use super::ttrpc::{CallError, code};
-use crate::oci_runtime::OciRuntime;
+use crate::oci_runtime::{Invocation, OciRuntime};
 
 /// The ttrpc service name containerd 1.6/1.7 calls.
 pub const SERVICE: &str = "containerd.task.v2.Task";
@@ -169,12 +169,8 @@ impl Tasks {
 
     /// The runtime's command line up to the subcommand: state root, and a
     /// JSON log in the bundle for its error messages.
-    fn runtime(&self, bundle: &str, args: &[&str]) -> Command {
-        let mut cmd = if args.first() == Some(&"create") {
-            self.runtime.create_command(Path::new(bundle))
-        } else {
-            self.runtime.command()
-        };
+    fn runtime(&self, bundle: &str, what: Invocation, args: &[&str]) -> Command {
+        let mut cmd = self.runtime.command(what);
         cmd.arg("--root")
             .arg(&self.root)
             .arg("--log")
@@ -274,6 +270,7 @@ impl Tasks {
         let pid_file = Path::new(&req.bundle).join("init.pid");
         let mut cmd = self.runtime(
             &req.bundle,
+            Invocation::Create(Path::new(&req.bundle)),
             &["create", "--bundle", &req.bundle, "--pid-file"],
         );
         cmd.arg(&pid_file).arg(&req.id);
@@ -333,7 +330,7 @@ impl Tasks {
         };
         let res = self.run(
             &bundle,
-            self.runtime(&bundle, &["start", &req.id]),
+            self.runtime(&bundle, Invocation::Control, &["start", &req.id]),
             "starting",
         );
         let mut tasks = self.lock();
@@ -408,7 +405,11 @@ impl Tasks {
         };
         if req.all {
             let sig = req.signal.to_string();
-            let cmd = self.runtime(&bundle, &["kill", "--all", &req.id, &sig]);
+            let cmd = self.runtime(
+                &bundle,
+                Invocation::Control,
+                &["kill", "--all", &req.id, &sig],
+            );
             return self.run(&bundle, cmd, "killing");
         }
         // Not reaped when checked above. The reaper frees the pid before
@@ -444,7 +445,11 @@ impl Tasks {
         } else {
             &["delete", &req.id]
         };
-        self.run(&bundle, self.runtime(&bundle, args), "deleting")?;
+        self.run(
+            &bundle,
+            self.runtime(&bundle, Invocation::Control, args),
+            "deleting",
+        )?;
         let mut tasks = self.lock();
         if created {
             // Wait (a while) for the reaper to see the killed process go.
@@ -513,7 +518,11 @@ impl Tasks {
         } else {
             ("resume", "resuming")
         };
-        self.run(&bundle, self.runtime(&bundle, &[verb, &req.id]), what)?;
+        self.run(
+            &bundle,
+            self.runtime(&bundle, Invocation::Control, &[verb, &req.id]),
+            what,
+        )?;
         let mut tasks = self.lock();
         if let Some(t) = tasks.get_mut(&req.id).filter(|t| t.exit.is_none()) {
             t.status = if pause {
