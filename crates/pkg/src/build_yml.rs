@@ -288,7 +288,7 @@ pub struct CargoBinary {
     pub bin: String,
     /// Where the binary goes in the image.
     pub path: String,
-    /// Flags for rustc (`build.rustflags`), e.g. `[-C,
+    /// Flags for rustc (as `CARGO_ENCODED_RUSTFLAGS`), e.g. `[-C,
     /// relocation-model=static]` for a static binary at a fixed address.
     pub rustflags: Vec<String>,
 }

@@ -67,17 +67,15 @@ fn cargo_args(spec: &CargoBinary, target: &str) -> Vec<String> {
         ])
         .map(str::to_string)
         .collect();
-    if !spec.rustflags.is_empty() {
-        // A TOML array of strings; JSON's string quoting is TOML's.
-        let flags: Vec<String> = spec
-            .rustflags
-            .iter()
-            .map(|f| serde_json::to_string(f).expect("strings serialize"))
-            .collect();
-        args.push("--config".into());
-        args.push(format!("build.rustflags=[{}]", flags.join(", ")));
-    }
     args
+}
+
+/// The entry's `rustflags` as `CARGO_ENCODED_RUSTFLAGS` (separated by
+/// 0x1f), if it has any. That variable comes first in cargo's order, ahead
+/// of `RUSTFLAGS` and every config file's `rustflags`, so the flags the
+/// package's tag covers are the flags the binary is built with.
+fn encoded_rustflags(spec: &CargoBinary) -> Option<String> {
+    (!spec.rustflags.is_empty()).then(|| spec.rustflags.join("\x1f"))
 }
 
 /// Builds `spec` for `goarch` in the workspace around `pkg_dir`; returns
@@ -103,8 +101,12 @@ pub fn build_binary(
         .ok_or_else(|| err(format!("no Rust musl target is known for {goarch}")))?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(&cargo);
-    cmd.args(cargo_args(spec, target))
-        .current_dir(&root)
+    cmd.args(cargo_args(spec, target));
+    if let Some(flags) = encoded_rustflags(spec) {
+        cmd.env("CARGO_ENCODED_RUSTFLAGS", flags)
+            .env_remove("RUSTFLAGS");
+    }
+    cmd.current_dir(&root)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
@@ -154,26 +156,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rustflags_go_to_cargo_as_build_rustflags() {
+    fn rustflags_go_to_cargo_ahead_of_everything_else() {
         let mut spec = CargoBinary {
             package: "linuxkit-init".into(),
             bin: "linuxkit-init".into(),
             path: "sbin/linuxkit-init".into(),
             rustflags: Vec::new(),
         };
-        let target = "x86_64-unknown-linux-musl";
-        let plain = cargo_args(&spec, target);
-        assert!(!plain.iter().any(|a| a.contains("rustflags")), "{plain:?}");
+        assert_eq!(encoded_rustflags(&spec), None);
         spec.rustflags = vec!["-C".into(), "relocation-model=static".into()];
-        let args = cargo_args(&spec, target);
         assert_eq!(
-            args[args.len() - 2..],
-            [
-                "--config".to_string(),
-                r#"build.rustflags=["-C", "relocation-model=static"]"#.to_string()
-            ]
+            encoded_rustflags(&spec).as_deref(),
+            Some("-C\x1frelocation-model=static")
         );
-        assert_eq!(args[..plain.len()], plain[..]);
+        let args = cargo_args(&spec, "x86_64-unknown-linux-musl");
+        assert!(!args.iter().any(|a| a.contains("rustflags")), "{args:?}");
     }
 
     #[test]
