@@ -359,6 +359,13 @@ pub fn build(pkg: &Package, cache: &Cache, opts: &BuildOptions) -> Result<Built,
     if !info.is_declarative() {
         return build_dockerfile(pkg, cache, opts);
     }
+    if !info.go.is_empty() {
+        // Before anything is resolved, downloaded or built.
+        crate::go::check_arch(&opts.arch).map_err(|message| BuildError::Package {
+            build_yml: pkg.build_yml_name(),
+            message,
+        })?;
+    }
     let mut lock = None;
     let mut lock_written = None;
     let mut reloaded = None;
@@ -537,10 +544,6 @@ fn assemble(
         let (Some(lock), Some(store)) = (lock, store.as_mut()) else {
             unreachable!("`go:` without `debian.build_packages`")
         };
-        crate::go::check_arch(&opts.arch).map_err(|message| BuildError::Package {
-            build_yml: build_yml.clone(),
-            message,
-        })?;
         let pins = lock
             .build_packages
             .get(debian_arch(&opts.arch))
@@ -555,13 +558,17 @@ fn assemble(
             let bin = crate::go::build_binary(pkg.path(), g, &opts.arch, &root, &build_yml, i)?;
             put_binary(&mut layer, &g.path, bin);
         }
-        // The toolchain and sources the binaries were built from, for the
-        // image's record (as the image's own packages are).
-        let named: Vec<String> = lock.request.build_packages.clone();
+        // The sources and the toolchain the binaries were built from, for
+        // the image's record (as the image's own packages are): the
+        // packages asked for, and the versioned toolchain (`golang-1.19-go`)
+        // that `golang-go` only depends on.
+        let named = &lock.request.build_packages;
+        let toolchain = |n: &str| n.starts_with("golang-1") && n.ends_with("-go");
         for d in pins.iter().filter(|d| {
-            named
-                .iter()
-                .any(|n| n.split([' ', '(']).next() == Some(d.name.as_str()))
+            toolchain(&d.name)
+                || named
+                    .iter()
+                    .any(|n| n.split([' ', '(']).next() == Some(d.name.as_str()))
         }) {
             packages.push(format!("{} {} (build)", d.name, d.version));
         }

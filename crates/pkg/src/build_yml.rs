@@ -317,22 +317,21 @@ struct RawGo {
 impl<'de> Deserialize<'de> for GoBinary {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         checked_map(d, |r: RawGo| {
-            if clean_image_path(&r.main).is_none() || r.main.starts_with('/') {
+            // Kept clean (`./cmd/` is `cmd`): it becomes part of a Go
+            // import path.
+            let Some(main) = clean_image_path(&r.main).filter(|_| !r.main.starts_with('/')) else {
                 return Err(format!(
                     "`main` {:?} must be a directory of the package holding a Go `package main`, e.g. `main: cmd`",
                     r.main
                 ));
-            }
+            };
             if clean_image_path(&r.path).is_none() {
                 return Err(format!(
                     "`path` {:?} must be the binary's path in the image, e.g. /usr/bin/NAME",
                     r.path
                 ));
             }
-            Ok(GoBinary {
-                main: r.main,
-                path: r.path,
-            })
+            Ok(GoBinary { main, path: r.path })
         })
     }
 }
@@ -754,7 +753,7 @@ impl BuildYml {
         if let Some(d) = &b.debian {
             if d.packages.is_empty() && d.build_packages.is_empty() {
                 return Err(
-                    ConfigError::new("`debian.packages` must list at least one package")
+                    ConfigError::new("`debian.packages` must list at least one package (or `debian.build_packages` one, for an image of `go:` binaries)")
                         .in_file(name),
                 );
             }
@@ -852,6 +851,17 @@ impl BuildYml {
             if !paths.insert(clean_image_path(&g.path)) {
                 return Err(format!("`go[{i}]`: path {} is used twice", g.path));
             }
+        }
+        if self.go.is_empty()
+            && self
+                .debian
+                .as_ref()
+                .is_some_and(|d| !d.build_packages.is_empty())
+        {
+            return Err(
+                "`debian.build_packages` are for `go:` entries, and there are none: add one or remove the build packages"
+                    .into(),
+            );
         }
         if !self.go.is_empty()
             && self
@@ -1128,6 +1138,20 @@ cargo:
     }
 
     #[test]
+    fn build_packages_without_go_entries_are_refused() {
+        let e = BuildYml::parse(
+            "b.yml",
+            "image: c\ndebian:\n  packages: [busybox]\n  build_packages: [golang-go]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("`debian.build_packages` are for `go:` entries"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn go_entries_and_build_packages() {
         let text = "\
 image: c
@@ -1137,7 +1161,7 @@ debian:
 go:
   - main: containerd
     path: /usr/bin/containerd
-  - {main: cmd/ctr/, path: usr/bin/ctr}
+  - {main: ./cmd//ctr/, path: usr/bin/ctr}
 ";
         let b = BuildYml::parse("b.yml", text).unwrap();
         assert_eq!(
@@ -1147,8 +1171,9 @@ go:
                     main: "containerd".into(),
                     path: "/usr/bin/containerd".into()
                 },
+                // cleaned: it becomes part of an import path
                 GoBinary {
-                    main: "cmd/ctr/".into(),
+                    main: "cmd/ctr".into(),
                     path: "usr/bin/ctr".into()
                 }
             ]
@@ -1236,7 +1261,7 @@ go:
         // `packages: []` needs build packages.
         let b = BuildYml::parse(
             "b.yml",
-            "image: x\ndebian:\n  packages: []\n  build_packages: [golang-go]\n",
+            "image: x\ndebian:\n  packages: []\n  build_packages: [golang-go]\ngo:\n  - {main: a, path: /a}\n",
         )
         .unwrap();
         assert_eq!(b.debian.unwrap().build_packages, ["golang-go"]);

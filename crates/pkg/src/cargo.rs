@@ -55,7 +55,7 @@ pub fn workspace_root(dir: &Path) -> Option<PathBuf> {
 
 /// `cargo`'s arguments for `spec` and the Rust target `target`.
 fn cargo_args(spec: &CargoBinary, target: &str) -> Vec<String> {
-    let mut args: Vec<String> = ["build", "--release", "--locked", "-p", &spec.package]
+    let args: Vec<String> = ["build", "--release", "--locked", "-p", &spec.package]
         .into_iter()
         .chain(["--bin", &spec.bin, "--target", target])
         .chain([

@@ -27,6 +27,7 @@
 //! uses: 22 MB instead of 48 MB in every initrd, and half the start-up
 //! work under emulation.
 
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -68,6 +69,42 @@ impl BuildRoot {
     /// The build root's directory.
     pub fn path(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// A command running the build root's program `exe`. A dynamically
+    /// linked one (Debian's `go` is) runs under the build root's own
+    /// dynamic loader and libraries, so the host's C library plays no
+    /// part (and a host without glibc can run it).
+    fn command(&self, exe: &Path) -> Command {
+        let Some(interp) = elf_interpreter(exe) else {
+            return Command::new(exe);
+        };
+        let loader = self
+            .path()
+            .join(interp.strip_prefix("/").unwrap_or(&interp));
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        for base in ["lib", "usr/lib"] {
+            let base = self.path().join(base);
+            let multiarch = std::fs::read_dir(&base)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.is_dir()
+                        && p.file_name()
+                            .is_some_and(|n| n.to_string_lossy().contains("-linux-"))
+                });
+            let mut found: Vec<PathBuf> = multiarch.collect();
+            found.sort();
+            dirs.extend(found);
+            dirs.push(base);
+        }
+        let mut c = Command::new(loader);
+        c.arg("--library-path")
+            .arg(std::env::join_paths(&dirs).unwrap_or_default())
+            .arg(exe);
+        c
     }
 
     /// The Go toolchain's GOROOT in the build root: where `usr/bin/go`
@@ -224,7 +261,9 @@ pub fn build_binary(
     ])
     .map_err(|e| err(e.to_string()))?;
     let line = format!("go build -trimpath -ldflags \"-s -w -buildid=\" {import}");
-    let status = Command::new(goroot.join("bin/go"))
+    let go = goroot.join("bin/go");
+    let status = root
+        .command(&go)
         .args(["build", "-trimpath", "-ldflags", "-s -w -buildid=", "-o"])
         .arg(&out)
         .arg(&import)
@@ -243,15 +282,16 @@ pub fn build_binary(
         .env("GOCACHE", work.path().join("cache"))
         .current_dir(work.path())
         .stdin(Stdio::null())
-        .stdout(Stdio::inherit())
+        // `pkg build` prints the image's reference on standard output.
+        .stdout(Stdio::from(
+            std::io::stderr()
+                .as_fd()
+                .try_clone_to_owned()
+                .map_err(|e| err(e.to_string()))?,
+        ))
         .stderr(Stdio::inherit())
         .status()
-        .map_err(|e| {
-            err(format!(
-                "cannot run {} ({e})",
-                goroot.join("bin/go").display()
-            ))
-        })?;
+        .map_err(|e| err(format!("cannot run {} ({e})", go.display())))?;
     if !status.success() {
         return Err(err(format!(
             "`{line}` failed ({status}); see Go's messages above (is every package it imports in `debian.build_packages`?)"
@@ -260,32 +300,44 @@ pub fn build_binary(
     std::fs::read(&out).map_err(|e| err(format!("cannot read {}: {e}", out.display())))
 }
 
+/// The program interpreter (`PT_INTERP`, the dynamic loader) of the
+/// 64-bit little-endian ELF file at `path`; `None` for a static program or
+/// anything else.
+fn elf_interpreter(path: &Path) -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let data = std::fs::read(path).ok()?;
+    let u16_at = |o: usize| Some(u16::from_le_bytes(data.get(o..o + 2)?.try_into().ok()?));
+    let u32_at = |o: usize| Some(u32::from_le_bytes(data.get(o..o + 4)?.try_into().ok()?));
+    let u64_at = |o: usize| Some(u64::from_le_bytes(data.get(o..o + 8)?.try_into().ok()?));
+    // ELFCLASS64, ELFDATA2LSB
+    if data.get(..6)? != b"\x7fELF\x02\x01" {
+        return None;
+    }
+    let (phoff, phentsize, phnum) = (u64_at(0x20)? as usize, u16_at(0x36)?, u16_at(0x38)?);
+    (0..phnum as usize).find_map(|i| {
+        let ph = phoff + i * phentsize as usize;
+        // PT_INTERP
+        if u32_at(ph)? != 3 {
+            return None;
+        }
+        let (off, size) = (u64_at(ph + 8)? as usize, u64_at(ph + 0x20)? as usize);
+        let name = data.get(off..off + size)?;
+        let name = name.strip_suffix(b"\0").unwrap_or(name);
+        Some(PathBuf::from(std::ffi::OsStr::from_bytes(name)))
+    })
+}
+
 /// Refuses a build for another architecture than this machine's: the
 /// build root holds Debian's toolchain for the target architecture (the
 /// lockfile pins each architecture's packages), which runs only there.
 pub fn check_arch(goarch: &str) -> Result<(), String> {
-    match host_goarch() {
-        Some(host) if host == goarch => Ok(()),
-        host => Err(format!(
-            "`go:` builds with Debian's Go toolchain for {goarch}, which cannot run on this {} machine; build the package on {goarch}, or leave {goarch} out of its `arches`",
-            host.unwrap_or(std::env::consts::ARCH)
-        )),
+    let host = linuxkit_oci::host_arch();
+    if host == goarch {
+        return Ok(());
     }
-}
-
-/// This machine's architecture as Go names it, if it is one Debian builds
-/// Go for.
-fn host_goarch() -> Option<&'static str> {
-    Some(match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "riscv64" => "riscv64",
-        "x86" => "386",
-        "arm" => "arm",
-        "s390x" => "s390x",
-        "powerpc64" => "ppc64le",
-        _ => return None,
-    })
+    Err(format!(
+        "`go:` builds with Debian's Go toolchain for {goarch}, which cannot run on this {host} machine; build the package on {goarch}, or leave {goarch} out of its `arches`"
+    ))
 }
 
 /// Copies the directory tree `from` to `to` (files and directories; a
@@ -550,8 +602,31 @@ mod tests {
     }
 
     #[test]
+    fn the_interpreter_of_a_dynamic_program_is_read_from_its_elf_header() {
+        // The test's own binary is dynamically linked against glibc.
+        let me = std::env::current_exe().unwrap();
+        let interp = elf_interpreter(&me).expect("a dynamic test binary");
+        assert!(
+            interp.to_string_lossy().contains("ld-linux"),
+            "{}",
+            interp.display()
+        );
+        let t = tempfile::tempdir().unwrap();
+        let script = t.path().join("go");
+        std::fs::write(&script, "#!/bin/sh\n").unwrap();
+        assert_eq!(elf_interpreter(&script), None, "not ELF");
+        // A static ELF: the header of the test binary without its program
+        // headers' interpreter (no PT_INTERP among zero headers).
+        let mut elf = std::fs::read(&me).unwrap()[..64].to_vec();
+        elf[0x38..0x3a].copy_from_slice(&0u16.to_le_bytes());
+        let stat = t.path().join("static");
+        std::fs::write(&stat, elf).unwrap();
+        assert_eq!(elf_interpreter(&stat), None, "no PT_INTERP");
+    }
+
+    #[test]
     fn only_this_machines_architecture_is_built() {
-        let host = host_goarch().expect("tests run on an architecture Debian builds Go for");
+        let host = linuxkit_oci::host_arch();
         assert_eq!(check_arch(host), Ok(()));
         let other = if host == "arm64" { "amd64" } else { "arm64" };
         let e = check_arch(other).unwrap_err();
