@@ -500,8 +500,11 @@ go:
     };
     let (reference, first, err) = build(&[]);
     assert!(err.contains("wrote pkg/hello/debian.lock"), "{err}");
+    // The package asked for and the versioned toolchain it depends on.
     assert!(
-        err.contains("built from golang-go ") && err.contains(" (build)"),
+        err.contains("built from golang-1.")
+            && err.contains("golang-go 2:")
+            && err.contains(" (build)"),
         "the toolchain is recorded: {err}"
     );
     let text = std::fs::read_to_string(repo.join("pkg/hello/debian.lock")).unwrap();
