@@ -562,14 +562,18 @@ fn assemble(
         // the image's record (as the image's own packages are): the
         // packages asked for, and the versioned toolchain (`golang-1.19-go`)
         // that `golang-go` only depends on.
-        let named = &lock.request.build_packages;
+        let named: Vec<String> = lock
+            .request
+            .build_packages
+            .iter()
+            .filter_map(|p| p.parse::<Dependency>().ok())
+            .map(|d| d.name)
+            .collect();
         let toolchain = |n: &str| n.starts_with("golang-1") && n.ends_with("-go");
-        for d in pins.iter().filter(|d| {
-            toolchain(&d.name)
-                || named
-                    .iter()
-                    .any(|n| n.split([' ', '(']).next() == Some(d.name.as_str()))
-        }) {
+        for d in pins
+            .iter()
+            .filter(|d| toolchain(&d.name) || named.contains(&d.name))
+        {
             packages.push(format!("{} {} (build)", d.name, d.version));
         }
     }

@@ -325,12 +325,7 @@ impl<'de> Deserialize<'de> for GoBinary {
                     r.main
                 ));
             };
-            if clean_image_path(&r.path).is_none() {
-                return Err(format!(
-                    "`path` {:?} must be the binary's path in the image, e.g. /usr/bin/NAME",
-                    r.path
-                ));
-            }
+            check_binary_path(&r.path, "NAME")?;
             Ok(GoBinary { main, path: r.path })
         })
     }
@@ -435,13 +430,7 @@ impl<'de> Deserialize<'de> for CargoBinary {
             if r.package.is_empty() {
                 return Err("`package` is required: the Cargo package to build".into());
             }
-            if clean_image_path(&r.path).is_none() {
-                return Err(format!(
-                    "`path` {:?} must be the binary's path in the image, e.g. /usr/bin/{}",
-                    r.path,
-                    r.bin.as_deref().unwrap_or(&r.package)
-                ));
-            }
+            check_binary_path(&r.path, r.bin.as_deref().unwrap_or(&r.package))?;
             Ok(CargoBinary {
                 bin: r.bin.unwrap_or_else(|| r.package.clone()),
                 package: r.package,
@@ -449,6 +438,17 @@ impl<'de> Deserialize<'de> for CargoBinary {
                 rustflags: r.rustflags,
             })
         })
+    }
+}
+
+/// A built binary's `path` in the image (`cargo:`, `go:`); `name` is for
+/// the example in the error.
+fn check_binary_path(path: &str, name: &str) -> Result<(), String> {
+    match clean_image_path(path) {
+        Some(_) => Ok(()),
+        None => Err(format!(
+            "`path` {path:?} must be the binary's path in the image, e.g. /usr/bin/{name}"
+        )),
     }
 }
 
@@ -852,27 +852,24 @@ impl BuildYml {
                 return Err(format!("`go[{i}]`: path {} is used twice", g.path));
             }
         }
-        if self.go.is_empty()
-            && self
-                .debian
-                .as_ref()
-                .is_some_and(|d| !d.build_packages.is_empty())
-        {
-            return Err(
-                "`debian.build_packages` are for `go:` entries, and there are none: add one or remove the build packages"
-                    .into(),
-            );
-        }
-        if !self.go.is_empty()
-            && self
-                .debian
-                .as_ref()
-                .is_none_or(|d| d.build_packages.is_empty())
-        {
-            return Err(
-                "`go:` needs the Go toolchain and the sources it imports in `debian.build_packages` (e.g. [golang-go, golang-github-containerd-containerd-dev])"
-                    .into(),
-            );
+        let build_packages = self
+            .debian
+            .as_ref()
+            .is_some_and(|d| !d.build_packages.is_empty());
+        match (self.go.is_empty(), build_packages) {
+            (true, true) => {
+                return Err(
+                    "`debian.build_packages` are for `go:` entries, and there are none: add one or remove the build packages"
+                        .into(),
+                );
+            }
+            (false, false) => {
+                return Err(
+                    "`go:` needs the Go toolchain and the sources it imports in `debian.build_packages` (e.g. [golang-go, golang-github-containerd-containerd-dev])"
+                        .into(),
+                );
+            }
+            _ => {}
         }
         Ok(())
     }

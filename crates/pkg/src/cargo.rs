@@ -55,7 +55,7 @@ pub fn workspace_root(dir: &Path) -> Option<PathBuf> {
 
 /// `cargo`'s arguments for `spec` and the Rust target `target`.
 fn cargo_args(spec: &CargoBinary, target: &str) -> Vec<String> {
-    let args: Vec<String> = ["build", "--release", "--locked", "-p", &spec.package]
+    ["build", "--release", "--locked", "-p", &spec.package]
         .into_iter()
         .chain(["--bin", &spec.bin, "--target", target])
         .chain([
@@ -66,8 +66,7 @@ fn cargo_args(spec: &CargoBinary, target: &str) -> Vec<String> {
             "profile.release.strip=\"symbols\"",
         ])
         .map(str::to_string)
-        .collect();
-    args
+        .collect()
 }
 
 /// The entry's `rustflags` as `CARGO_ENCODED_RUSTFLAGS` (separated by

@@ -42,7 +42,12 @@ const IMPORT_PREFIX: &str = "linuxkit.pkg";
 /// A temporary directory holding the unpacked `debian.build_packages`;
 /// removed when dropped.
 pub struct BuildRoot {
-    dir: tempfile::TempDir,
+    /// Held for its removal when the root is dropped.
+    _dir: tempfile::TempDir,
+    /// Its path with symbolic links resolved (the temporary directory
+    /// may be reached through one), so that whether a path is inside the
+    /// root is a comparison of names.
+    canonical: PathBuf,
 }
 
 impl BuildRoot {
@@ -53,22 +58,31 @@ impl BuildRoot {
     pub fn unpack<'a>(
         debs: impl IntoIterator<Item = (String, &'a DebArchive)>,
     ) -> Result<BuildRoot, BuildError> {
-        let dir = tempfile::Builder::new()
+        let root = tempfile::Builder::new()
             .prefix("linuxkit-build-root-")
             .tempdir()
+            .and_then(BuildRoot::new)
             .map_err(|e| BuildError::Layer {
                 what: "the build root".into(),
                 message: format!("cannot make a temporary directory: {e}"),
             })?;
         for (label, deb) in debs {
-            unpack_deb(dir.path(), &label, deb)?;
+            unpack_deb(root.path(), &label, deb)?;
         }
-        Ok(BuildRoot { dir })
+        Ok(root)
     }
 
-    /// The build root's directory.
+    fn new(dir: tempfile::TempDir) -> std::io::Result<BuildRoot> {
+        let canonical = std::fs::canonicalize(dir.path())?;
+        Ok(BuildRoot {
+            _dir: dir,
+            canonical,
+        })
+    }
+
+    /// The build root's directory (symbolic links resolved).
     pub fn path(&self) -> &Path {
-        self.dir.path()
+        &self.canonical
     }
 
     /// A command running the build root's program `exe`. A dynamically
@@ -85,19 +99,12 @@ impl BuildRoot {
         let mut dirs: Vec<PathBuf> = Vec::new();
         for base in ["lib", "usr/lib"] {
             let base = self.path().join(base);
-            let multiarch = std::fs::read_dir(&base)
-                .into_iter()
-                .flatten()
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| {
-                    p.is_dir()
-                        && p.file_name()
-                            .is_some_and(|n| n.to_string_lossy().contains("-linux-"))
-                });
-            let mut found: Vec<PathBuf> = multiarch.collect();
-            found.sort();
-            dirs.extend(found);
+            // the multiarch directories (x86_64-linux-gnu), then the base
+            dirs.extend(entries_named(
+                &base,
+                |n| n.contains("-linux-"),
+                Path::is_dir,
+            ));
             dirs.push(base);
         }
         let mut c = Command::new(loader);
@@ -111,27 +118,17 @@ impl BuildRoot {
     /// points (Debian's `golang-go`), else the only `usr/lib/go-*`.
     fn goroot(&self) -> Result<PathBuf, String> {
         let root = self.path();
-        // Both canonical: the temporary directory may be reached through a
-        // symbolic link.
         if let Ok(go) = std::fs::canonicalize(root.join("usr/bin/go"))
-            && let Ok(canonical_root) = std::fs::canonicalize(root)
             && let Some(goroot) = go.parent().and_then(Path::parent)
-            && goroot.starts_with(&canonical_root)
+            && goroot.starts_with(root)
         {
             return Ok(goroot.to_path_buf());
         }
-        let mut found: Vec<PathBuf> = std::fs::read_dir(root.join("usr/lib"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| {
-                p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with("go-"))
-                    && p.join("bin/go").is_file()
-            })
-            .collect();
-        found.sort();
+        let mut found = entries_named(
+            &root.join("usr/lib"),
+            |n| n.starts_with("go-"),
+            |p| p.join("bin/go").is_file(),
+        );
         match found.len() {
             1 => Ok(found.remove(0)),
             0 => Err("no Go toolchain in `debian.build_packages`; add golang-go".into()),
@@ -151,7 +148,25 @@ impl BuildRoot {
     }
 }
 
-/// Writes the `data.tar` of `deb` under `root`.
+/// The entries of the directory `dir` whose names pass `name` and whose
+/// paths pass `keep`, sorted; none if `dir` cannot be read.
+fn entries_named(
+    dir: &Path,
+    name: impl Fn(&str) -> bool,
+    keep: impl Fn(&Path) -> bool,
+) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().is_some_and(|n| name(&n.to_string_lossy())) && keep(p))
+        .collect();
+    found.sort();
+    found
+}
+
+/// Writes the `data.tar` of `deb` under `root` (a canonical path).
 fn unpack_deb(root: &Path, label: &str, deb: &DebArchive) -> Result<(), BuildError> {
     let err = |message: String| BuildError::Layer {
         what: format!("{label} ({}), into the build root", deb.path().display()),
@@ -212,12 +227,10 @@ fn in_root(target: &Path) -> PathBuf {
     out
 }
 
-/// Whether the directory `dir` (existing or to be made) is in `root`: its
-/// nearest existing ancestor, symbolic links followed, is.
+/// Whether the directory `dir` (existing or to be made) is in `root` (a
+/// canonical path): its nearest existing ancestor, symbolic links
+/// followed, is.
 fn inside_root(root: &Path, dir: &Path) -> bool {
-    let Ok(root) = std::fs::canonicalize(root) else {
-        return false;
-    };
     dir.ancestors()
         .find(|a| a.exists())
         .and_then(|a| std::fs::canonicalize(a).ok())
@@ -580,9 +593,7 @@ mod tests {
     /// A build root (in `parent`) with the files (`bin/go`: a file is
     /// enough) and links of `tree`.
     fn tree_in(parent: &Path, tree: &[E]) -> BuildRoot {
-        let root = BuildRoot {
-            dir: tempfile::Builder::new().tempdir_in(parent).unwrap(),
-        };
+        let root = BuildRoot::new(tempfile::Builder::new().tempdir_in(parent).unwrap()).unwrap();
         for e in tree {
             match *e {
                 E::Dir(p) => std::fs::create_dir_all(root.path().join(p)).unwrap(),
