@@ -457,6 +457,13 @@ fn a_failed_build_leaves_no_partial_outputs() {
         entries.is_empty(),
         "partial outputs left behind: {entries:?}"
     );
+    // Nor anything of the build in the cache: the unpacked layers' scratch
+    // directory went with the failed run.
+    let scratch: Vec<PathBuf> = std::fs::read_dir(tmp.path().join("cache/.tmp"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(scratch.is_empty(), "left in the cache: {scratch:?}");
 }
 
 #[test]

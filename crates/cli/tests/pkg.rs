@@ -11,8 +11,8 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::Path;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 /// Runs the binary with a private Debian cache; returns (ok, stdout, stderr).
 fn linuxkit(debian_cache: &Path, args: &[&str], cwd: &Path) -> (bool, String, String) {
@@ -546,6 +546,43 @@ go:
     let out = Command::new(&bin).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from Go\n");
 
+    // A build killed while its build root exists leaves it behind (no
+    // destructor runs on SIGKILL); it lives in the cache's `.tmp`, named
+    // with the dead pid, so the next build reclaims it.
+    let scratch = cache.join(".tmp");
+    let roots = || -> Vec<PathBuf> {
+        std::fs::read_dir(&scratch)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().contains("-go-build-"))
+            .collect()
+    };
+    assert!(roots().is_empty(), "a finished build left its root behind");
+    let mut killed = Command::new(env!("CARGO_BIN_EXE_linuxkit"))
+        .args(["--cache", c, "pkg", "build", "--force", "pkg/hello"])
+        .current_dir(&repo)
+        .env("LINUXKIT_DEBIAN_CACHE", &debs)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !roots().iter().any(|r| r.join("root/usr").exists()) {
+        assert!(
+            killed.try_wait().unwrap().is_none(),
+            "the build ended before its build root was seen"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no build root appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    let left = roots();
+    assert_eq!(left.len(), 1, "{left:?}");
+
     // Rebuilt in other temporary directories, from the Debian cache only
     // (the pins need no index): the same bytes.
     let offline = [("LINUXKIT_DEBIAN_MIRROR", "http://127.0.0.1:9/debian")];
@@ -553,6 +590,11 @@ go:
     assert!(!err.contains("wrote"), "the lockfile is kept: {err}");
     assert_eq!(again_ref, reference);
     assert_eq!(again, first, "the rebuild is bit-for-bit identical");
+    assert!(
+        !left[0].exists(),
+        "the killed build's root was not reclaimed"
+    );
+    assert!(roots().is_empty(), "{:?}", roots());
 
     // An import that no build package provides: the build fails, naming
     // the entry and where imports come from; Go's message is shown.

@@ -105,6 +105,8 @@ impl Cache {
     /// Imports the images of a tar archive holding an OCI layout; returns
     /// the names they were cached under.
     pub fn import(&self, input: &mut dyn Read) -> Result<Vec<String>> {
+        // Blobs are written before index.json names them.
+        let _pin = self.pin()?;
         let mut archive = tar::Archive::new(input);
         let bad = |e: std::io::Error| Error::Other(format!("cannot read the archive: {e}"));
         let mut index: Option<Vec<u8>> = None;

@@ -9,7 +9,8 @@
 //! CACHE/.lock                 flock(2) held while index.json is rewritten
 //! CACHE/.gc.lock              shared while pulling or building, exclusive
 //!                             while deleting blobs
-//! CACHE/.tmp/                 blobs being written (ours; other tools ignore it)
+//! CACHE/.tmp/                 blobs being written, scratch directories
+//!                             (ours; other tools ignore it)
 //! ```
 //!
 //! Crash safety comes from ordering, not from repair: a blob is written to
@@ -131,13 +132,7 @@ impl Cache {
 
     /// Takes `flock(2)` on the file `name` of the cache, shared or exclusive.
     fn flock(&self, name: &str, shared: bool) -> Result<CacheLock> {
-        let path = self.root.join(name);
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io("cannot open the cache lock", &path))?;
+        let (path, file) = self.lock_file(name)?;
         if shared {
             file.lock_shared()
         } else {
@@ -147,11 +142,25 @@ impl Cache {
         Ok(CacheLock { _file: file })
     }
 
+    fn lock_file(&self, name: &str) -> Result<(PathBuf, File)> {
+        let path = self.root.join(name);
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io("cannot open the cache lock", &path))?;
+        Ok((path, file))
+    }
+
     /// Takes a shared "in use" lock that [`Cache::remove`] and
     /// [`Cache::clean`] wait for (they take it exclusively before deleting
-    /// blobs). Pulls hold it while downloading and builds while reading, so
-    /// blobs written but not yet named in `index.json`, or being read, are
-    /// never collected from under them.
+    /// blobs). Every process that writes to the cache (blobs, temporary
+    /// files, scratch directories) or reads images from it holds it: pulls,
+    /// imports and exports, `build` and `pkg build`. So blobs written but
+    /// not yet named in `index.json`, or being read, are never collected
+    /// from under them, and [`Cache::remove_abandoned`] can tell whether
+    /// anyone is at work.
     pub fn pin(&self) -> Result<CacheLock> {
         self.flock(".gc.lock", true)
     }
@@ -159,6 +168,16 @@ impl Cache {
     /// The exclusive side of [`Cache::pin`].
     fn exclusive_pin(&self) -> Result<CacheLock> {
         self.flock(".gc.lock", false)
+    }
+
+    /// [`Cache::exclusive_pin`] if no other process holds the pin now.
+    fn try_exclusive_pin(&self) -> Result<Option<CacheLock>> {
+        let (path, file) = self.lock_file(".gc.lock")?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(CacheLock { _file: file })),
+            Err(fs::TryLockError::WouldBlock) => Ok(None),
+            Err(fs::TryLockError::Error(e)) => Err(io("cannot lock", &path)(e)),
+        }
     }
 
     pub fn blob_path(&self, d: &Digest) -> PathBuf {
@@ -192,6 +211,20 @@ impl Cache {
             .open(&path)
             .map_err(io("cannot create", &path))?;
         Ok((path, file))
+    }
+
+    /// A new temporary directory in the cache, for work too large to keep
+    /// in memory (`pkg build`'s Go build root is about a gigabyte, `build`
+    /// unpacks layers). It is removed when dropped; named with our pid as
+    /// [`Cache::temp_file`]'s files are, so that one left by a killed run
+    /// is removed by the next [`Cache::remove_abandoned`] rather than
+    /// filling the disk. The caller holds a [`Cache::pin`] while using it.
+    pub fn scratch_dir(&self, what: &str) -> Result<tempfile::TempDir> {
+        let dir = self.temp_dir();
+        tempfile::Builder::new()
+            .prefix(&format!("{}-{what}-", std::process::id()))
+            .tempdir_in(&dir)
+            .map_err(io("cannot make a temporary directory in", &dir))
     }
 
     /// Moves a fully written temporary file into `blobs/` if its content
@@ -476,6 +509,31 @@ impl Cache {
                 removed += 1;
             }
         }
+        Ok(removed + self.remove_dead_temps()?)
+    }
+
+    /// Removes what killed runs left in `.tmp/` (temporary files, scratch
+    /// directories), unless another process is using the cache now; returns
+    /// how many entries it removed. `linuxkit build` and `pkg build` call it
+    /// before they start, so that a killed Go build's gigabyte does not stay
+    /// until the next `cache clean`.
+    pub fn remove_abandoned(&self) -> Result<usize> {
+        // Every process that writes to the cache pins it first. If the pin
+        // can be had exclusively, nobody is writing: an entry whose process
+        // is gone is surely abandoned, even one made in another pid
+        // namespace (whose pid is meaningless here). If not, a writer may
+        // be at work, and its entries are left for a later run.
+        match self.try_exclusive_pin()? {
+            Some(_pin) => self.remove_dead_temps(),
+            None => Ok(0),
+        }
+    }
+
+    /// Removes the entries of `.tmp/` not named with the pid of a running
+    /// process; for callers holding the exclusive pin (or, in `gc`'s
+    /// tests, knowing nobody else writes).
+    fn remove_dead_temps(&self) -> Result<usize> {
+        let mut removed = 0;
         let tmp = self.temp_dir();
         for entry in fs::read_dir(&tmp).map_err(io("cannot list", &tmp))? {
             let entry = entry.map_err(io("cannot list", &tmp))?;
@@ -485,8 +543,14 @@ impl Cache {
                 p == std::process::id() || Path::new(&format!("/proc/{p}")).exists()
             });
             if !alive {
-                let _ = fs::remove_file(entry.path());
-                removed += 1;
+                let path = entry.path();
+                let gone = match entry.file_type() {
+                    Ok(t) if t.is_dir() => fs::remove_dir_all(&path),
+                    _ => fs::remove_file(&path),
+                };
+                if gone.is_ok() {
+                    removed += 1;
+                }
             }
         }
         Ok(removed)
@@ -594,6 +658,38 @@ mod tests {
             )
             .unwrap();
         ImageRef::parse(name).unwrap()
+    }
+
+    #[test]
+    fn a_killed_runs_scratch_directory_is_reclaimed_and_a_live_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let ours = cache.scratch_dir("go-build").unwrap();
+        assert!(ours.path().starts_with(dir.path().join(".tmp")));
+        fs::create_dir_all(ours.path().join("root/usr/bin")).unwrap();
+        // What a killed run leaves: a tree and a file under a pid that no
+        // process has (pids stay below 2^22).
+        let dead = dir.path().join(".tmp/4194305-go-build-abc");
+        fs::create_dir_all(dead.join("root/usr/lib")).unwrap();
+        fs::write(dead.join("root/usr/lib/big"), b"x").unwrap();
+        fs::write(dir.path().join(".tmp/4194305-7-99"), b"x").unwrap();
+
+        // While anyone holds the pin (a writer may be at work, perhaps in
+        // another pid namespace), nothing is removed.
+        let pin = cache.pin().unwrap();
+        assert_eq!(cache.remove_abandoned().unwrap(), 0);
+        assert!(dead.join("root/usr/lib/big").exists());
+        drop(pin);
+        assert_eq!(cache.remove_abandoned().unwrap(), 2);
+        assert!(!dead.exists());
+        assert!(
+            ours.path().join("root/usr/bin").is_dir(),
+            "a live run's directory was removed"
+        );
+        let path = ours.path().to_path_buf();
+        drop(ours);
+        assert!(!path.exists(), "a scratch directory outlived its owner");
+        assert_eq!(fs::read_dir(dir.path().join(".tmp")).unwrap().count(), 0);
     }
 
     #[test]

@@ -356,6 +356,12 @@ pub fn build(pkg: &Package, cache: &Cache, opts: &BuildOptions) -> Result<Built,
             arches: info.arches.clone(),
         });
     }
+    // What a killed build left in the cache is reclaimed first; then, from
+    // the first look-up to the tag, a concurrent `cache rm`/`clean` waits
+    // (it would otherwise collect the blobs written before the tag names
+    // them).
+    cache.remove_abandoned()?;
+    let _pin = cache.pin()?;
     if !info.is_declarative() {
         return build_dockerfile(pkg, cache, opts);
     }
@@ -383,7 +389,7 @@ pub fn build(pkg: &Package, cache: &Cache, opts: &BuildOptions) -> Result<Built,
         return Ok(built);
     }
     let image = ImageRef::parse(&pkg.full_tag())?;
-    let (tar, packages, kernel) = assemble(pkg, lock.as_ref(), opts)?;
+    let (tar, packages, kernel) = assemble(pkg, cache, lock.as_ref(), opts)?;
     let manifest = store_image(cache, pkg, &opts.arch, &tar)?;
     cache.tag(&image.canonical(), manifest.clone())?;
     Ok(Built {
@@ -490,6 +496,7 @@ type Assembled = (Vec<u8>, Vec<String>, Option<KernelInfo>);
 /// The image's one layer; see [`Assembled`].
 fn assemble(
     pkg: &Package,
+    cache: &Cache,
     lock: Option<&Lockfile>,
     opts: &BuildOptions,
 ) -> Result<Assembled, BuildError> {
@@ -553,7 +560,10 @@ fn assemble(
             .iter()
             .map(|d| Ok((format!("{} {}", d.name, d.version), store.open(d)?)))
             .collect::<Result<Vec<_>, BuildError>>()?;
-        let root = crate::go::BuildRoot::unpack(debs.iter().map(|(l, d)| (l.clone(), d)))?;
+        let root = crate::go::BuildRoot::unpack(
+            cache.scratch_dir("go-build")?,
+            debs.iter().map(|(l, d)| (l.clone(), d)),
+        )?;
         for (i, g) in info.go.iter().enumerate() {
             let bin = crate::go::build_binary(pkg.path(), g, &opts.arch, &root, &build_yml, i)?;
             put_binary(&mut layer, &g.path, bin);

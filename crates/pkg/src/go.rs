@@ -39,33 +39,33 @@ use crate::debian::DebArchive;
 /// build's GOPATH (`linuxkit.pkg/MAIN`): a name no real import path has.
 const IMPORT_PREFIX: &str = "linuxkit.pkg";
 
-/// A temporary directory holding the unpacked `debian.build_packages`;
-/// removed when dropped.
+/// A temporary directory holding the unpacked `debian.build_packages`
+/// (`ROOT/root`) and each build's GOPATH and cache (`ROOT/go-*`); removed
+/// when dropped.
 pub struct BuildRoot {
     /// Held for its removal when the root is dropped.
-    _dir: tempfile::TempDir,
-    /// Its path with symbolic links resolved (the temporary directory
-    /// may be reached through one), so that whether a path is inside the
-    /// root is a comparison of names.
+    dir: tempfile::TempDir,
+    /// The unpacked packages, with symbolic links resolved in the path
+    /// (the temporary directory may be reached through one), so that
+    /// whether a path is inside the root is a comparison of names.
     canonical: PathBuf,
 }
 
 impl BuildRoot {
-    /// Unpacks `debs` (each with a label for errors) into a new build
-    /// root, in order; a later package's file replaces an earlier one's.
-    /// Absolute symbolic links are made to point into the build root, so
-    /// that nothing of the host is read through them.
+    /// Unpacks `debs` (each with a label for errors) into a new build root
+    /// in `dir` (the cache's [scratch directory](linuxkit_oci::Cache::scratch_dir),
+    /// so that a killed build's gigabyte is reclaimed by the next), in
+    /// order; a later package's file replaces an earlier one's. Absolute
+    /// symbolic links are made to point into the build root, so that
+    /// nothing of the host is read through them.
     pub fn unpack<'a>(
+        dir: tempfile::TempDir,
         debs: impl IntoIterator<Item = (String, &'a DebArchive)>,
     ) -> Result<BuildRoot, BuildError> {
-        let root = tempfile::Builder::new()
-            .prefix("linuxkit-build-root-")
-            .tempdir()
-            .and_then(BuildRoot::new)
-            .map_err(|e| BuildError::Layer {
-                what: "the build root".into(),
-                message: format!("cannot make a temporary directory: {e}"),
-            })?;
+        let root = BuildRoot::new(dir).map_err(|e| BuildError::Layer {
+            what: "the build root".into(),
+            message: format!("cannot make its directory: {e}"),
+        })?;
         for (label, deb) in debs {
             unpack_deb(root.path(), &label, deb)?;
         }
@@ -73,11 +73,18 @@ impl BuildRoot {
     }
 
     fn new(dir: tempfile::TempDir) -> std::io::Result<BuildRoot> {
-        let canonical = std::fs::canonicalize(dir.path())?;
-        Ok(BuildRoot {
-            _dir: dir,
-            canonical,
-        })
+        let root = dir.path().join("root");
+        std::fs::create_dir(&root)?;
+        let canonical = std::fs::canonicalize(root)?;
+        Ok(BuildRoot { dir, canonical })
+    }
+
+    /// A new directory for one build's GOPATH, cache and output, beside
+    /// the root (removed when dropped).
+    fn work_dir(&self) -> std::io::Result<tempfile::TempDir> {
+        tempfile::Builder::new()
+            .prefix("go-")
+            .tempdir_in(self.dir.path())
     }
 
     /// The build root's directory (symbolic links resolved).
@@ -260,9 +267,8 @@ pub fn build_binary(
             main_dir.display()
         )));
     }
-    let work = tempfile::Builder::new()
-        .prefix("linuxkit-go-")
-        .tempdir()
+    let work = root
+        .work_dir()
         .map_err(|e| err(format!("cannot make a temporary directory: {e}")))?;
     let import = format!("{IMPORT_PREFIX}/{}", spec.main.trim_matches('/'));
     let src = work.path().join("gopath/src").join(&import);
@@ -503,10 +509,13 @@ mod tests {
             ]),
             true,
         );
-        let root = BuildRoot::unpack([
-            ("first 1".to_string(), &first),
-            ("second 1".into(), &second),
-        ])
+        let root = BuildRoot::unpack(
+            tempfile::tempdir().unwrap(),
+            [
+                ("first 1".to_string(), &first),
+                ("second 1".into(), &second),
+            ],
+        )
         .unwrap();
         let r = root.path();
 
@@ -569,7 +578,7 @@ mod tests {
             ]),
             false,
         );
-        let e = BuildRoot::unpack([("evil 1".to_string(), &d)])
+        let e = BuildRoot::unpack(tempfile::tempdir().unwrap(), [("evil 1".to_string(), &d)])
             .err()
             .expect("a link written through a link out of the root is refused");
         assert!(e.to_string().contains("evil 1"), "{e}");
@@ -584,7 +593,7 @@ mod tests {
             &tar_of(&[E::Link("./../planted", "/usr/bin/x")]),
             false,
         );
-        let e = BuildRoot::unpack([("dotdot 1".to_string(), &d)])
+        let e = BuildRoot::unpack(tempfile::tempdir().unwrap(), [("dotdot 1".to_string(), &d)])
             .err()
             .expect("`..` in a path is refused");
         assert!(e.to_string().contains("unsafe path"), "{e}");

@@ -336,8 +336,10 @@ pub fn run(
     let images = image_refs(&config)?;
     let cache = linuxkit_oci::Cache::open(cache_dir)?;
     let platform = linuxkit_oci::Platform::linux(&args.arch);
-    // From the first cache look-up to the last output byte, a concurrent
-    // `cache rm`/`clean` must wait.
+    // What a killed build left in the cache is reclaimed; then, from the
+    // first cache look-up to the last output byte, a concurrent `cache
+    // rm`/`clean` must wait.
+    cache.remove_abandoned()?;
     let _pin = cache.pin()?;
     // The boot loaders come from the cache only; looked up before any pull,
     // so that a missing image is said at once.
@@ -373,15 +375,7 @@ pub fn run(
             return Err(error_at_image(&config, image, message));
         }
     }
-    let scratch = tempfile::Builder::new()
-        .prefix(".linuxkit-build-")
-        .tempdir_in(cache.root())
-        .context(|| {
-            format!(
-                "cannot create a scratch directory in {}",
-                cache.root().display()
-            )
-        })?;
+    let scratch = cache.scratch_dir("build")?;
     let images = linuxkit_rootfs::Images {
         cache: &cache,
         platform,
