@@ -594,6 +594,10 @@ go:
         !left[0].exists(),
         "the killed build's root was not reclaimed"
     );
+    assert!(
+        err.contains("removed 1 temporary entry left in") && err.contains("by killed runs"),
+        "the reclaiming is said: {err}"
+    );
     assert!(roots().is_empty(), "{:?}", roots());
 
     // An import that no build package provides: the build fails, naming

@@ -523,10 +523,18 @@ impl Cache {
         // is gone is surely abandoned, even one made in another pid
         // namespace (whose pid is meaningless here). If not, a writer may
         // be at work, and its entries are left for a later run.
-        match self.try_exclusive_pin()? {
-            Some(_pin) => self.remove_dead_temps(),
-            None => Ok(0),
+        let Some(_pin) = self.try_exclusive_pin()? else {
+            return Ok(0);
+        };
+        let removed = self.remove_dead_temps()?;
+        if removed > 0 {
+            let what = if removed == 1 { "entry" } else { "entries" };
+            tracing::info!(
+                "removed {removed} temporary {what} left in {} by killed runs",
+                self.temp_dir().display()
+            );
         }
+        Ok(removed)
     }
 
     /// Removes the entries of `.tmp/` not named with the pid of a running
