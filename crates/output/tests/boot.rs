@@ -38,6 +38,13 @@ fn require(paths: &[&str]) {
 
 /// Debian's cloud kernel, fetched once into the test's scratch directory.
 fn kernel() -> PathBuf {
+    // The tests run in parallel and all need it: one fetches, the others
+    // wait (three fetches at once also raced for the rename into place).
+    static KERNEL: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    KERNEL.get_or_init(fetch_kernel).clone()
+}
+
+fn fetch_kernel() -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("debian-cloud-kernel");
     let k = dir.join("vmlinuz");
     if k.exists() {
@@ -88,7 +95,8 @@ fn kernel() -> PathBuf {
                     .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
             })
             .ok_or("no vmlinuz in the package")?;
-        let tmp = dir.join("vmlinuz.partial");
+        // Into place whole, from this fetch's own directory.
+        let tmp = work.path().join("vmlinuz.partial");
         std::fs::copy(&vmlinuz, &tmp).map_err(|e| e.to_string())?;
         std::fs::rename(&tmp, &k).map_err(|e| e.to_string())
     };
