@@ -157,7 +157,7 @@ impl Cache {
     /// [`Cache::clean`] wait for (they take it exclusively before deleting
     /// blobs). Every process that writes to the cache (blobs, temporary
     /// files, scratch directories) or reads images from it holds it: pulls,
-    /// imports and exports, `build` and `pkg build`. So blobs written but
+    /// pushes, imports and exports, `build` and `pkg build`. So blobs written but
     /// not yet named in `index.json`, or being read, are never collected
     /// from under them, and [`Cache::remove_abandoned`] can tell whether
     /// anyone is at work.

@@ -411,6 +411,8 @@ impl Registry {
     /// index or manifest under the tag.
     pub fn push(&self, cache: &Cache, local: &ImageRef, remote: &ImageRef) -> Result<()> {
         let name = local.canonical();
+        // Keep `cache rm`/`clean` from deleting the blobs while we read them.
+        let _pin = cache.pin()?;
         let top = cache.resolve(local)?.ok_or_else(|| Error::NotCached {
             image: name.clone(),
         })?;

@@ -77,6 +77,8 @@ pub fn run(
         } => {
             let r = ImageRef::parse(image)?;
             let platform = Platform::linux(arch);
+            // From the look-up to the last byte, `cache rm`/`clean` wait.
+            let _pin = cache.pin()?;
             let img =
                 cache
                     .image(&r, &platform)?
