@@ -7,8 +7,9 @@
 //!                             (the canonical reference, docker.io/library/x:tag)
 //! CACHE/blobs/sha256/HEX      manifests, indexes, configs, layers
 //! CACHE/.lock                 flock(2) held while index.json is rewritten
-//! CACHE/.gc.lock              shared while pulling or building, exclusive
-//!                             while deleting blobs
+//! CACHE/.gc.lock              shared while a run reads or writes (pull,
+//!                             push, import, export, build, pkg build),
+//!                             exclusive while deleting blobs
 //! CACHE/.tmp/                 blobs being written, scratch directories
 //!                             (ours; other tools ignore it)
 //! ```
@@ -73,6 +74,9 @@ impl Cache {
         };
         fs::create_dir_all(cache.blobs_dir()).map_err(io("cannot create the cache at", root))?;
         fs::create_dir_all(cache.temp_dir()).map_err(io("cannot create", cache.temp_dir()))?;
+        // The first open writes oci-layout and index.json through `.tmp/`:
+        // a writer like any other (see `remove_abandoned`).
+        let _pin = cache.pin()?;
         let layout = root.join("oci-layout");
         match fs::read(&layout) {
             Ok(bytes) => {
@@ -537,30 +541,19 @@ impl Cache {
         Ok(removed)
     }
 
-    /// Removes the entries of `.tmp/` not named with the pid of a running
-    /// process; for callers holding the exclusive pin (or, in `gc`'s
-    /// tests, knowing nobody else writes).
+    /// Removes the scratch that runs whose process is gone left behind:
+    /// every entry of `.tmp/`, the initrd builder's `.segments/.initrd-PID-*`
+    /// and (from versions before scratch moved to `.tmp/`) `.linuxkit-build-*`
+    /// in the root. An entry named without a pid counts as gone: for
+    /// callers holding the exclusive pin (or, in `gc`'s tests, knowing
+    /// nobody else writes).
     fn remove_dead_temps(&self) -> Result<usize> {
-        let mut removed = 0;
-        let tmp = self.temp_dir();
-        for entry in fs::read_dir(&tmp).map_err(io("cannot list", &tmp))? {
-            let entry = entry.map_err(io("cannot list", &tmp))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let pid = name.split('-').next().and_then(|p| p.parse::<u32>().ok());
-            let alive = pid.is_some_and(|p| {
-                p == std::process::id() || Path::new(&format!("/proc/{p}")).exists()
-            });
-            if !alive {
-                let path = entry.path();
-                let gone = match entry.file_type() {
-                    Ok(t) if t.is_dir() => fs::remove_dir_all(&path),
-                    _ => fs::remove_file(&path),
-                };
-                if gone.is_ok() {
-                    removed += 1;
-                }
-            }
+        let mut removed = remove_dead_in(&self.temp_dir(), |n| Some(n))?;
+        let segments = self.root.join(".segments");
+        if segments.is_dir() {
+            removed += remove_dead_in(&segments, |n| n.strip_prefix(".initrd-"))?;
         }
+        removed += remove_dead_in(&self.root, |n| n.strip_prefix(".linuxkit-build-"))?;
         Ok(removed)
     }
 
@@ -636,6 +629,36 @@ pub(crate) fn select_platform(
         })
 }
 
+/// Removes the entries of `dir` that `owned` names (it returns what
+/// follows a prefix: `PID-...`) whose pid is no running process's; returns
+/// how many it removed. One it cannot remove is said and left.
+fn remove_dead_in(dir: &Path, owned: impl Fn(&str) -> Option<&str>) -> Result<usize> {
+    let mut removed = 0;
+    for entry in fs::read_dir(dir).map_err(io("cannot list", dir))? {
+        let entry = entry.map_err(io("cannot list", dir))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = owned(&name) else {
+            continue;
+        };
+        let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+        let alive = pid
+            .is_some_and(|p| p == std::process::id() || Path::new(&format!("/proc/{p}")).exists());
+        if alive {
+            continue;
+        }
+        let path = entry.path();
+        let gone = match entry.file_type() {
+            Ok(t) if t.is_dir() => fs::remove_dir_all(&path),
+            _ => fs::remove_file(&path),
+        };
+        match gone {
+            Ok(()) => removed += 1,
+            Err(e) => tracing::warn!("cannot remove {}: {e}", path.display()),
+        }
+    }
+    Ok(removed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -681,6 +704,16 @@ mod tests {
         fs::create_dir_all(dead.join("root/usr/lib")).unwrap();
         fs::write(dead.join("root/usr/lib/big"), b"x").unwrap();
         fs::write(dir.path().join(".tmp/4194305-7-99"), b"x").unwrap();
+        // The initrd builder's scratch in `.segments` (a dead one and ours)
+        // and an older version's build scratch in the root.
+        let dead_initrd = dir.path().join(".segments/.initrd-4194305-xyz");
+        fs::create_dir_all(dead_initrd.join("part")).unwrap();
+        let our_initrd = dir
+            .path()
+            .join(format!(".segments/.initrd-{}-xyz", std::process::id()));
+        fs::create_dir_all(&our_initrd).unwrap();
+        let legacy = dir.path().join(".linuxkit-build-AbC123");
+        fs::create_dir_all(legacy.join("layers")).unwrap();
 
         // While anyone holds the pin (a writer may be at work, perhaps in
         // another pid namespace), nothing is removed.
@@ -688,8 +721,9 @@ mod tests {
         assert_eq!(cache.remove_abandoned().unwrap(), 0);
         assert!(dead.join("root/usr/lib/big").exists());
         drop(pin);
-        assert_eq!(cache.remove_abandoned().unwrap(), 2);
-        assert!(!dead.exists());
+        assert_eq!(cache.remove_abandoned().unwrap(), 4);
+        assert!(!dead.exists() && !dead_initrd.exists() && !legacy.exists());
+        assert!(our_initrd.exists());
         assert!(
             ours.path().join("root/usr/bin").is_dir(),
             "a live run's directory was removed"

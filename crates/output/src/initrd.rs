@@ -373,8 +373,10 @@ pub(crate) fn build_initrd_with_id(
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."))
     });
+    // Named with our pid, so that the image cache can tell one a killed
+    // build left in `.segments` (`Cache::remove_abandoned`).
     let scratch = tempfile::Builder::new()
-        .prefix(".initrd-")
+        .prefix(&format!(".initrd-{}-", std::process::id()))
         .tempdir_in(&scratch_parent)
         .map_err(|source| Error::Io {
             context: format!(
