@@ -516,8 +516,9 @@ impl Cache {
         Ok(removed + self.remove_dead_temps()?)
     }
 
-    /// Removes what killed runs left in `.tmp/` (temporary files, scratch
-    /// directories), unless another process is using the cache now; returns
+    /// Removes what killed runs left in the cache (temporary files, scratch
+    /// directories: see `remove_dead_temps`), unless another process is
+    /// using the cache now; returns
     /// how many entries it removed. `linuxkit build` and `pkg build` call it
     /// before they start, so that a killed Go build's gigabyte does not stay
     /// until the next `cache clean`.
@@ -534,8 +535,8 @@ impl Cache {
         if removed > 0 {
             let what = if removed == 1 { "entry" } else { "entries" };
             tracing::info!(
-                "removed {removed} temporary {what} left in {} by killed runs",
-                self.temp_dir().display()
+                "removed {removed} temporary {what} left in the cache {} by killed runs",
+                self.root.display()
             );
         }
         Ok(removed)
