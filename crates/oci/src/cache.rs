@@ -74,9 +74,6 @@ impl Cache {
         };
         fs::create_dir_all(cache.blobs_dir()).map_err(io("cannot create the cache at", root))?;
         fs::create_dir_all(cache.temp_dir()).map_err(io("cannot create", cache.temp_dir()))?;
-        // The first open writes oci-layout and index.json through `.tmp/`:
-        // a writer like any other (see `remove_abandoned`).
-        let _pin = cache.pin()?;
         let layout = root.join("oci-layout");
         match fs::read(&layout) {
             Ok(bytes) => {
@@ -96,11 +93,15 @@ impl Cache {
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // Written through `.tmp/`, so pinned like any other write
+                // (see `remove_abandoned`); as is index.json below.
+                let _pin = cache.pin()?;
                 cache.write_atomic(&layout, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
             }
             Err(e) => return Err(io("cannot read", &layout)(e)),
         }
         if !cache.index_path().exists() {
+            let _pin = cache.pin()?;
             let _lock = cache.lock()?;
             if !cache.index_path().exists() {
                 cache.write_index(&Index {
