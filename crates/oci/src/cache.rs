@@ -164,7 +164,7 @@ impl Cache {
     /// files, scratch directories) or reads images from it holds it: pulls,
     /// pushes, imports and exports, `build` and `pkg build`. So blobs written but
     /// not yet named in `index.json`, or being read, are never collected
-    /// from under them, and [`Cache::remove_abandoned`] can tell whether
+    /// from under them, and [`Cache::reclaim_and_pin`] can tell whether
     /// anyone is at work.
     pub fn pin(&self) -> Result<CacheLock> {
         self.flock(".gc.lock", true)
@@ -222,7 +222,7 @@ impl Cache {
     /// in memory (`pkg build`'s Go build root is about a gigabyte, `build`
     /// unpacks layers). It is removed when dropped; named with our pid as
     /// [`Cache::temp_file`]'s files are, so that one left by a killed run
-    /// is removed by the next [`Cache::remove_abandoned`] rather than
+    /// is removed by the next [`Cache::reclaim_and_pin`] rather than
     /// filling the disk. The caller holds a [`Cache::pin`] while using it.
     pub fn scratch_dir(&self, what: &str) -> Result<tempfile::TempDir> {
         let dir = self.temp_dir();
@@ -517,13 +517,20 @@ impl Cache {
         Ok(removed + self.remove_dead_temps()?)
     }
 
+    /// What every run that uses the cache takes first: the scratch that
+    /// killed runs left is reclaimed (`remove_abandoned`), so that
+    /// a killed Go build's gigabyte does not stay until the next `cache
+    /// clean`; then the cache is pinned ([`Cache::pin`]) for as long as the
+    /// returned lock lives. `build` and `pkg build` start with it.
+    pub fn reclaim_and_pin(&self) -> Result<CacheLock> {
+        self.remove_abandoned()?;
+        self.pin()
+    }
+
     /// Removes what killed runs left in the cache (temporary files, scratch
     /// directories: see `remove_dead_temps`), unless another process is
-    /// using the cache now; returns
-    /// how many entries it removed. `linuxkit build` and `pkg build` call it
-    /// before they start, so that a killed Go build's gigabyte does not stay
-    /// until the next `cache clean`.
-    pub fn remove_abandoned(&self) -> Result<usize> {
+    /// using the cache now; returns how many entries it removed.
+    fn remove_abandoned(&self) -> Result<usize> {
         // Every process that writes to the cache pins it first. If the pin
         // can be had exclusively, nobody is writing: an entry whose process
         // is gone is surely abandoned, even one made in another pid

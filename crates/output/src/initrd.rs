@@ -374,7 +374,7 @@ pub(crate) fn build_initrd_with_id(
             .unwrap_or_else(|| PathBuf::from("."))
     });
     // Named with our pid, so that the image cache can tell one a killed
-    // build left in `.segments` (`Cache::remove_abandoned`).
+    // build left in `.segments` (`Cache::reclaim_and_pin`).
     let scratch = tempfile::Builder::new()
         .prefix(&format!(".initrd-{}-", std::process::id()))
         .tempdir_in(&scratch_parent)

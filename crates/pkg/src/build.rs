@@ -356,12 +356,10 @@ pub fn build(pkg: &Package, cache: &Cache, opts: &BuildOptions) -> Result<Built,
             arches: info.arches.clone(),
         });
     }
-    // What a killed build left in the cache is reclaimed first; then, from
-    // the first look-up to the tag, a concurrent `cache rm`/`clean` waits
-    // (it would otherwise collect the blobs written before the tag names
-    // them).
-    cache.remove_abandoned()?;
-    let _pin = cache.pin()?;
+    // From the first look-up to the tag, a concurrent `cache rm`/`clean`
+    // waits (it would otherwise collect the blobs written before the tag
+    // names them).
+    let _pin = cache.reclaim_and_pin()?;
     if !info.is_declarative() {
         return build_dockerfile(pkg, cache, opts);
     }

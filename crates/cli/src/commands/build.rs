@@ -336,11 +336,9 @@ pub fn run(
     let images = image_refs(&config)?;
     let cache = linuxkit_oci::Cache::open(cache_dir)?;
     let platform = linuxkit_oci::Platform::linux(&args.arch);
-    // What a killed build left in the cache is reclaimed; then, from the
-    // first cache look-up to the last output byte, a concurrent `cache
-    // rm`/`clean` must wait.
-    cache.remove_abandoned()?;
-    let _pin = cache.pin()?;
+    // From the first cache look-up to the last output byte, a concurrent
+    // `cache rm`/`clean` must wait.
+    let _pin = cache.reclaim_and_pin()?;
     // The boot loaders come from the cache only; looked up before any pull,
     // so that a missing image is said at once.
     let bootloader = match formats
