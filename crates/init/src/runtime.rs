@@ -364,7 +364,8 @@ mod tests {
 }
 
 /// The netlink steps for real, in network namespaces of the test's own
-/// (needs root; skipped where namespaces cannot be made).
+/// (needs root: the test fails, saying so, where a namespace cannot be made;
+/// nothing is skipped silently).
 #[cfg(test)]
 mod netns_tests {
     use super::*;
@@ -379,28 +380,26 @@ mod netns_tests {
         std::thread::spawn(|| {
             // This thread gets a network namespace of its own, so the
             // links made "in the root" are made there, not on the host.
-            if nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).is_err() {
-                eprintln!("skipped: cannot make a network namespace");
-                return;
+            if let Err(e) = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET) {
+                panic!("cannot make a network namespace ({e}): run the tests as root, as CI does");
             }
-            let Ok(mut child) = Command::new("unshare")
+            let mut child = Command::new("unshare")
                 .args(["-n", "sleep", "30"])
                 .stdin(Stdio::null())
                 .spawn()
-            else {
-                eprintln!("skipped: no unshare(1)");
-                return;
-            };
+                .unwrap_or_else(|e| {
+                    panic!("unshare(1) is needed (util-linux; scripts/setup installs it): {e}")
+                });
             let pid = child.id() as i32;
             // Wait until the child is in its namespace.
             let mine = fs::read_link("/proc/thread-self/ns/net").unwrap();
             while fs::read_link(format!("/proc/{pid}/ns/net")).ok().as_ref() == Some(&mine) {
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
-            if !matches!(child.try_wait(), Ok(None)) {
-                eprintln!("skipped: unshare -n failed here");
-                return;
-            }
+            assert!(
+                matches!(child.try_wait(), Ok(None)),
+                "unshare -n failed: run the tests as root, as CI does"
+            );
             let steps = interface_steps(&[
                 Interface {
                     name: "lkv1".into(),
@@ -440,8 +439,7 @@ mod netns_tests {
             if let Err(e) = &r
                 && e.kind() == io::ErrorKind::Unsupported
             {
-                eprintln!("skipped: this kernel lacks veth or bridge: {e}");
-                return;
+                panic!("this kernel lacks veth or bridge, which the test needs: {e}");
             }
             r.unwrap();
             r2.unwrap();

@@ -585,20 +585,19 @@ mod tests {
             LZ4_LEGACY_MAGIC.to_le_bytes()
         );
         // The real tool reads the concatenation.
-        if let Ok(mut child) = std::process::Command::new("lz4")
+        let mut child = std::process::Command::new("lz4")
             .args(["-dc"])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn()
-        {
-            let mut stdin = child.stdin.take().unwrap();
-            let input = both.clone();
-            let feeder = std::thread::spawn(move || stdin.write_all(&input).unwrap());
-            let out = child.wait_with_output().unwrap();
-            feeder.join().unwrap();
-            assert!(out.status.success());
-            assert_eq!(out.stdout, [&data[..], b"more"].concat());
-        }
+            .unwrap_or_else(|e| panic!("lz4 is needed (scripts/setup installs it): {e}"));
+        let mut stdin = child.stdin.take().unwrap();
+        let input = both.clone();
+        let feeder = std::thread::spawn(move || stdin.write_all(&input).unwrap());
+        let out = child.wait_with_output().unwrap();
+        feeder.join().unwrap();
+        assert!(out.status.success());
+        assert_eq!(out.stdout, [&data[..], b"more"].concat());
     }
 
     /// (name, ino, nlink, minor, size) of each entry of an uncompressed archive.
