@@ -4,11 +4,12 @@
 
 use std::path::PathBuf;
 
+use linuxkit_base::Arch;
 use linuxkit_base::path::normalize;
 use linuxkit_oci::Cache;
 use linuxkit_rootfs::Entry;
 
-use super::{BuildOptions, files};
+use super::files;
 use crate::Package;
 use crate::debian::{self, Client, DebArchive, Dependency};
 use crate::error::BuildError;
@@ -51,7 +52,8 @@ pub(super) fn assemble(
     pkg: &Package,
     cache: &Cache,
     lock: Option<&Lockfile>,
-    opts: &BuildOptions,
+    arch: Arch,
+    debian_cache: Option<&PathBuf>,
 ) -> Result<Assembled, BuildError> {
     let info = pkg.build_yml();
     let build_yml = pkg.build_yml_name();
@@ -59,18 +61,17 @@ pub(super) fn assemble(
     let mut packages = Vec::new();
     let mut kernel = None;
     let mut store = lock.map(|lock| DebStore {
-        cache_dir: opts
-            .debian_cache
-            .clone()
+        cache_dir: debian_cache
+            .cloned()
             .unwrap_or_else(Client::default_cache_dir),
         suite: &lock.suite,
-        debian_cache: opts.debian_cache.clone(),
+        debian_cache: debian_cache.cloned(),
         client: None,
     });
     if let (Some(src), Some(lock), Some(store)) = (&info.debian, lock, store.as_mut()) {
         let debs = lock
             .packages
-            .get(opts.arch.debian())
+            .get(arch.debian())
             .map(Vec::as_slice)
             .unwrap_or_default();
         for d in debs {
@@ -96,7 +97,7 @@ pub(super) fn assemble(
         }
     }
     for (i, c) in info.cargo.iter().enumerate() {
-        let bin = crate::cargo::build_binary(pkg.path(), c, opts.arch, &build_yml, i)?;
+        let bin = crate::cargo::build_binary(pkg.path(), c, arch, &build_yml, i)?;
         put_binary(&mut layer, &c.path, bin);
     }
     if !info.go.is_empty() {
@@ -106,7 +107,7 @@ pub(super) fn assemble(
         };
         let pins = lock
             .build_packages
-            .get(opts.arch.debian())
+            .get(arch.debian())
             .map(Vec::as_slice)
             .unwrap_or_default();
         let debs = pins
@@ -118,7 +119,7 @@ pub(super) fn assemble(
             debs.iter().map(|(l, d)| (l.clone(), d)),
         )?;
         for (i, g) in info.go.iter().enumerate() {
-            let bin = crate::go::build_binary(pkg.path(), g, opts.arch, &root, &build_yml, i)?;
+            let bin = crate::go::build_binary(pkg.path(), g, arch, &root, &build_yml, i)?;
             put_binary(&mut layer, &g.path, bin);
         }
         // The sources and the toolchain the binaries were built from, for

@@ -158,7 +158,13 @@ pub fn build(pkg: &Package, cache: &Cache, opts: &BuildOptions) -> Result<Built,
         return Ok(built);
     }
     let image = ImageRef::parse(&pkg.full_tag())?;
-    let (tar, packages, kernel) = assemble::assemble(pkg, cache, lock.as_ref(), opts)?;
+    let (tar, packages, kernel) = assemble::assemble(
+        pkg,
+        cache,
+        lock.as_ref(),
+        opts.arch,
+        opts.debian_cache.as_ref(),
+    )?;
     let manifest = store_image(cache, pkg, opts.arch, &tar)?;
     cache.tag(&image.canonical(), manifest.clone())?;
     Ok(Built {
