@@ -31,10 +31,12 @@
 //! # Modules, bottom up
 //!
 //! Imports run one way, from the top of this list to its bottom, and never
-//! back: [`build`] (the orchestrator) → [`kernel`], [`cargo`], [`go`],
-//! [`docker`], [`lock`] → [`layer`] (the layer tree), [`image`] (the image
-//! writer), `build_yml`, `package` → [`filter`], `glob`, [`debian`] →
-//! `error` ([`PkgError`], [`BuildError`]).
+//! back (`scripts/import-graph crates/pkg/src` checks): [`build`] (the
+//! orchestrator) → [`kernel`], [`cargo`], [`go`], [`docker`], [`lock`] →
+//! [`layer`] (the layer tree), [`image`] (the image writer) → `package`
+//! (with `git` and `tag`) → `build_yml` → [`filter`], `glob`; each of them
+//! may use `error` ([`PkgError`], [`BuildError`]), which wraps the error of
+//! [`debian`], the archive client, which knows nothing of packages.
 
 pub mod build;
 mod build_yml;
