@@ -5,3 +5,8 @@
 //! other crate may depend on this one, and this one depends on no other
 //! crate of the workspace. It stays small and light (the in-VM init links it
 //! too), so a helper moves here only once a second crate needs it.
+
+pub mod arch;
+pub mod path;
+
+pub use arch::{Arch, ParseArchError};

@@ -5,6 +5,7 @@
 //! flag is the long flag `--o` (not `-o`), and `-v` takes a level (`-v 2`).
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use linuxkit_base::Arch;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -134,9 +135,9 @@ pub struct BuildArgs {
     /// Decompress the Linux kernel
     #[arg(long = "decompress-kernel")]
     pub decompress_kernel: bool,
-    /// Target architecture
-    #[arg(long, default_value = host_arch())]
-    pub arch: String,
+    /// Target architecture (amd64, arm64, riscv64, s390x, ...; x86_64 and aarch64 too)
+    #[arg(long, default_value_t = Arch::host())]
+    pub arch: Arch,
     /// Formats to create (repeat or separate by commas) [default: kernel+initrd, or tar with --o]
     #[arg(
         short,
@@ -225,17 +226,6 @@ fn parse_initrd_compression(s: &str) -> Result<InitrdCompression, String> {
     Ok(InitrdCompression { method, level })
 }
 
-/// The Go name of the host architecture, as the reference's `--arch` takes it.
-pub const fn host_arch() -> &'static str {
-    match std::env::consts::ARCH.as_bytes() {
-        b"x86_64" => "amd64",
-        b"aarch64" => "arm64",
-        b"riscv64" => "riscv64",
-        b"s390x" => "s390x",
-        _ => std::env::consts::ARCH,
-    }
-}
-
 #[derive(Debug, Subcommand)]
 pub enum CacheCommand {
     /// Remove the whole cache
@@ -257,8 +247,8 @@ pub enum CacheCommand {
     Export {
         image: String,
         /// Architecture to export
-        #[arg(long, default_value = host_arch())]
-        arch: String,
+        #[arg(long, default_value_t = Arch::host())]
+        arch: Arch,
         /// Output file, `-` for standard output
         #[arg(long, required = true)]
         outfile: String,
@@ -395,8 +385,8 @@ pub enum PkgCommand {
         hash_dir: PathBuf,
         #[arg(long = "strict-deps")]
         strict_deps: bool,
-        #[arg(long, default_value = host_arch())]
-        arch: String,
+        #[arg(long, default_value_t = Arch::host())]
+        arch: Arch,
     },
 }
 
@@ -585,9 +575,9 @@ pub struct QemuFlags {
     /// Accelerator: kvm, tcg, or kvm:tcg [default: kvm:tcg when KVM runs a test guest, else tcg]
     #[arg(long, env = "LINUXKIT_QEMU_ACCEL")]
     pub accel: Option<String>,
-    /// Guest architecture: x86_64, aarch64, s390x
-    #[arg(long, default_value = std::env::consts::ARCH)]
-    pub arch: String,
+    /// Guest architecture: x86_64, aarch64, s390x (amd64 and arm64 too)
+    #[arg(long, default_value = Arch::host().qemu())]
+    pub arch: Arch,
     /// QEMU binary to use [default: qemu-system-ARCH]
     #[arg(long)]
     pub qemu: Option<PathBuf>,

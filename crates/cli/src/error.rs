@@ -28,6 +28,13 @@ pub enum Error {
     /// Flags or arguments that do not fit together.
     #[error("{0}")]
     Usage(String),
+    /// A flag's architecture is none of the known ones.
+    #[error("{flag} {given:?}: {source}")]
+    Arch {
+        flag: &'static str,
+        given: String,
+        source: linuxkit_base::ParseArchError,
+    },
     /// A command of the reference's tree whose implementation has not landed yet.
     #[error("`linuxkit {0}` is not implemented yet")]
     NotImplemented(String),

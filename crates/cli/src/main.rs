@@ -133,7 +133,7 @@ fn run(cli: Cli) -> Result<()> {
             args,
             &linuxkit_pkg::PkgOptions::default(),
             &cache_dir(&cli.global),
-            || registry(&cli.global, linuxkit_oci::Platform::linux(&args.arch)),
+            || registry(&cli.global, linuxkit_oci::Platform::linux(args.arch)),
         ),
         Command::Pkg(args) => commands::pkg::run(args, &cache_dir(&cli.global)),
         Command::Cache(c) => commands::cache::run(c, &cache_dir(&cli.global), || {

@@ -750,13 +750,13 @@ mod tests {
         let r = single(&cache, "example.com/a:1", "arm64");
         assert!(
             cache
-                .image(&r, &Platform::linux("arm64"))
+                .image(&r, &Platform::linux(linuxkit_base::Arch::Arm64))
                 .unwrap()
                 .is_some()
         );
         assert!(
             cache
-                .image(&r, &Platform::linux("amd64"))
+                .image(&r, &Platform::linux(linuxkit_base::Arch::Amd64))
                 .unwrap()
                 .is_none()
         );
@@ -781,7 +781,7 @@ mod tests {
         );
         assert!(
             cache
-                .image(&r, &Platform::linux("amd64"))
+                .image(&r, &Platform::linux(linuxkit_base::Arch::Amd64))
                 .unwrap()
                 .is_some()
         );
@@ -790,7 +790,7 @@ mod tests {
         t.join().unwrap();
         assert!(
             cache
-                .image(&r, &Platform::linux("amd64"))
+                .image(&r, &Platform::linux(linuxkit_base::Arch::Amd64))
                 .unwrap()
                 .is_none()
         );

@@ -22,5 +22,5 @@ pub use cache::{Cache, CacheLock, CachedImage, REF_NAME_ANNOTATION};
 pub use digest::Digest;
 pub use error::{Error, Result};
 pub use reference::ImageRef;
-pub use registry::{Mirror, Registry, RegistryOptions, default_docker_config, host_arch};
+pub use registry::{Mirror, Registry, RegistryOptions, default_docker_config};
 pub use types::{Descriptor, Index, Manifest, Platform, media_type};

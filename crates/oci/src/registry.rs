@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use futures_util::{StreamExt, TryStreamExt, stream};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use linuxkit_base::Arch;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::manifest::OciDescriptor;
@@ -92,7 +93,7 @@ pub struct RegistryOptions {
 impl Default for RegistryOptions {
     fn default() -> Self {
         RegistryOptions {
-            platform: Platform::linux(host_arch()),
+            platform: Platform::linux(Arch::host()),
             mirrors: Vec::new(),
             insecure: Vec::new(),
             progress: true,
@@ -101,15 +102,6 @@ impl Default for RegistryOptions {
             backoff: Duration::from_millis(300),
             docker_config: default_docker_config(),
         }
-    }
-}
-
-/// The Go name of the host architecture.
-pub fn host_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
     }
 }
 

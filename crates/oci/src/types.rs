@@ -2,6 +2,7 @@
 //! indexes are stored exactly as received (their digest is over those
 //! bytes); these types only read them.
 
+use linuxkit_base::Arch;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -33,17 +34,12 @@ pub struct Platform {
 }
 
 impl Platform {
-    /// `linux/<arch>` for a Go architecture name (`amd64`, `arm64`, ...).
-    pub fn linux(arch: &str) -> Platform {
-        let (architecture, variant) = match arch {
-            "arm64" => ("arm64", None),
-            "arm" | "arm/v7" => ("arm", Some("v7".to_string())),
-            other => (other, None),
-        };
+    /// `linux/<arch>`, with the variant where one is needed (`linux/arm/v7`).
+    pub fn linux(arch: Arch) -> Platform {
         Platform {
-            architecture: architecture.to_string(),
+            architecture: arch.oci_architecture().to_string(),
             os: "linux".into(),
-            variant,
+            variant: arch.oci_variant().map(str::to_string),
         }
     }
 

@@ -24,21 +24,10 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::CargoBinary;
-use crate::build::BuildError;
+use linuxkit_base::Arch;
 
-/// Rust's musl target triple for a GOARCH.
-pub fn musl_target(goarch: &str) -> Option<&'static str> {
-    Some(match goarch {
-        "amd64" => "x86_64-unknown-linux-musl",
-        "arm64" => "aarch64-unknown-linux-musl",
-        "riscv64" => "riscv64gc-unknown-linux-musl",
-        "386" => "i686-unknown-linux-musl",
-        "arm" => "armv7-unknown-linux-musleabihf",
-        "s390x" => "s390x-unknown-linux-musl",
-        _ => return None,
-    })
-}
+use crate::CargoBinary;
+use crate::error::BuildError;
 
 /// The nearest directory at or above `dir` whose `Cargo.toml` has a
 /// `[workspace]` table.
@@ -77,12 +66,12 @@ fn encoded_rustflags(spec: &CargoBinary) -> Option<String> {
     (!spec.rustflags.is_empty()).then(|| spec.rustflags.join("\x1f"))
 }
 
-/// Builds `spec` for `goarch` in the workspace around `pkg_dir`; returns
+/// Builds `spec` for `arch` in the workspace around `pkg_dir`; returns
 /// the binary's bytes. `build_yml` and `index` name the entry in errors.
 pub fn build_binary(
     pkg_dir: &Path,
     spec: &CargoBinary,
-    goarch: &str,
+    arch: Arch,
     build_yml: &str,
     index: usize,
 ) -> Result<Vec<u8>, BuildError> {
@@ -96,8 +85,7 @@ pub fn build_binary(
             pkg_dir.display()
         ))
     })?;
-    let target = musl_target(goarch)
-        .ok_or_else(|| err(format!("no Rust musl target is known for {goarch}")))?;
+    let target = arch.rust_musl_target();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(&cargo);
     cmd.args(cargo_args(spec, target));
@@ -174,9 +162,6 @@ mod tests {
 
     #[test]
     fn targets_and_workspace_roots() {
-        assert_eq!(musl_target("amd64"), Some("x86_64-unknown-linux-musl"));
-        assert_eq!(musl_target("arm64"), Some("aarch64-unknown-linux-musl"));
-        assert_eq!(musl_target("mips"), None);
         let t = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(t.path().join("ws/crates/a/pkg")).unwrap();
         std::fs::write(

@@ -17,8 +17,11 @@ use std::process::{Command, Stdio};
 
 use linuxkit_oci::{Cache, ImageRef, Platform};
 
+use linuxkit_base::Arch;
+use linuxkit_rootfs::CONFIG_LABEL;
+
 use crate::Package;
-use crate::build::{BuildError, CONFIG_LABEL};
+use crate::error::BuildError;
 
 /// Whether a Docker daemon answers `docker info`.
 pub fn daemon_available() -> bool {
@@ -46,7 +49,7 @@ fn context_tar(pkg: &Package) -> std::io::Result<Vec<u8>> {
 
 /// Builds the Dockerfile package `pkg` with the daemon and imports the image
 /// into `cache` under the package's tag.
-pub fn build(pkg: &Package, cache: &Cache, arch: &str) -> Result<(), BuildError> {
+pub fn build(pkg: &Package, cache: &Cache, arch: Arch) -> Result<(), BuildError> {
     let info = pkg.build_yml();
     let tag = pkg.full_tag();
     let fail = |message: String| BuildError::Package {
@@ -56,7 +59,7 @@ pub fn build(pkg: &Package, cache: &Cache, arch: &str) -> Result<(), BuildError>
     let context =
         context_tar(pkg).map_err(|e| fail(format!("cannot pack the build context: {e}")))?;
     let mut cmd = Command::new("docker");
-    cmd.args(["build", "--platform", &format!("linux/{arch}"), "-t", &tag])
+    cmd.args(["build", "--platform", arch.oci_platform(), "-t", &tag])
         .args(["-f", &info.dockerfile]);
     if !info.network {
         cmd.args(["--network", "none"]);
@@ -104,8 +107,9 @@ pub fn build(pkg: &Package, cache: &Cache, arch: &str) -> Result<(), BuildError>
     let want = ImageRef::parse(&tag)?;
     if cache.image(&want, &Platform::linux(arch))?.is_none() {
         return Err(fail(format!(
-            "`docker save {tag}` gave {}, not {tag} for linux/{arch}",
-            names.join(", ")
+            "`docker save {tag}` gave {}, not {tag} for {}",
+            names.join(", "),
+            arch.oci_platform()
         )));
     }
     Ok(())

@@ -1,14 +1,21 @@
-//! The one error type of this crate.
+//! The crate's two error types, at the bottom of its module graph: every
+//! other module may use them, and they use nothing of the crate but the
+//! Debian client's error.
 //!
-//! Every variant names the package directory it is about (as the user gave
-//! it), because `linuxkit pkg` commands take many packages at once and an
-//! error without the package is useless. Failed git commands carry the full
-//! command line and git's own stderr, which is nearly always the real
-//! explanation ("fatal: Not a valid object name HEAD").
+//! [`PkgError`] is loading a package and computing its tag; [`BuildError`]
+//! is building it (and wraps a `PkgError`). Every variant names the package
+//! directory or build file it is about (as the user gave it), because
+//! `linuxkit pkg` commands take many packages at once and an error without
+//! the package is useless. Failed git commands carry the full command line
+//! and git's own stderr, which is nearly always the real explanation
+//! ("fatal: Not a valid object name HEAD").
 
 use std::path::PathBuf;
 
+use linuxkit_base::Arch;
 use linuxkit_config::ConfigError;
+
+use crate::debian::DebianError;
 
 /// Why a package could not be loaded, or a tag could not be produced.
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +116,101 @@ pub enum PkgError {
     /// Packages are only built from the work tree, i.e. `--hash-commit HEAD`.
     #[error("package {pkg}: cannot build from commit hash != HEAD (got {commit})")]
     NotHead { pkg: PathBuf, commit: String },
+}
+
+/// Why a package could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// Loading the package.
+    #[error(transparent)]
+    Pkg(#[from] PkgError),
+    /// The Debian archive: mirror, indices, resolution, `.deb`s.
+    #[error(transparent)]
+    Debian(#[from] DebianError),
+    /// The OCI cache.
+    #[error(transparent)]
+    Oci(#[from] linuxkit_oci::Error),
+    /// A Dockerfile package: this builder has no Docker daemon.
+    #[error(
+        "package {}: Dockerfile packages need a Docker daemon; use a `debian:` source instead",
+        pkg.display()
+    )]
+    NeedsDaemon {
+        /// The package directory.
+        pkg: PathBuf,
+    },
+    /// Neither a `debian:` section nor a Dockerfile.
+    #[error("package {}: nothing to build: {} has no `debian:` section", pkg.display(), build_yml.display())]
+    NoSource {
+        /// The package directory.
+        pkg: PathBuf,
+        /// Its build file.
+        build_yml: PathBuf,
+    },
+    /// The requested architecture is not among the package's `arches`.
+    #[error("package {}: not built for {arch} (its `arches` are {})", pkg.display(), arches.join(", "))]
+    Arch {
+        /// The package directory.
+        pkg: PathBuf,
+        /// The architecture asked for.
+        arch: Arch,
+        /// The package's architectures.
+        arches: Vec<String>,
+    },
+    /// `go:` entries build with Debian's Go toolchain for the target
+    /// architecture, which runs only on a machine of that architecture.
+    #[error(
+        "{build_yml}: `go:` builds with Debian's Go toolchain for {arch}, which cannot run on this {host} machine; build the package on {arch}, or leave {arch} out of its `arches`"
+    )]
+    ForeignArch {
+        /// The build file.
+        build_yml: String,
+        /// The architecture asked for.
+        arch: Arch,
+        /// This machine's.
+        host: Arch,
+    },
+    /// Something the package's `build.yml` asks for cannot be done; the
+    /// message names the key and what to do.
+    #[error("{build_yml}: {message}")]
+    Package {
+        /// The build file, as the user named it.
+        build_yml: String,
+        /// What is wrong, and what to do.
+        message: String,
+    },
+    /// `debian.lock` was resolved for another `debian:` section.
+    #[error(
+        "{lockfile} is stale: {build_yml} now asks for something else ({difference}); run `linuxkit pkg build --update {}` to resolve again and rewrite it",
+        dir.display()
+    )]
+    StaleLock {
+        /// The lockfile.
+        lockfile: String,
+        /// The build file.
+        build_yml: String,
+        /// What changed.
+        difference: String,
+        /// The package directory.
+        dir: PathBuf,
+    },
+    /// `debian.packages` cannot be resolved.
+    #[error("{build_yml}: `debian.packages`: {source}; fix the package list")]
+    Resolve {
+        /// The build file.
+        build_yml: String,
+        /// Why.
+        source: DebianError,
+    },
+    /// A `data.tar` that cannot go into a layer (unsafe path, unreadable entry).
+    #[error("{what}: {message}")]
+    Layer {
+        /// The package or archive.
+        what: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 fn stderr_suffix(stderr: &str) -> String {

@@ -11,7 +11,7 @@
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
-use crate::build::normalize;
+use linuxkit_base::path::{PathError, normalize};
 
 /// The characters that make an entry a glob rather than a prefix.
 const GLOB_CHARS: &[char] = &['*', '?', '[', '{'];
@@ -32,10 +32,12 @@ impl PathPatterns {
         let mut set = GlobSetBuilder::new();
         let mut any_glob = false;
         for e in entries {
-            let norm = normalize(e).map_err(|m| format!("{e:?}: {m}"))?;
-            if norm.is_empty() {
-                continue;
-            }
+            let norm = match normalize(e) {
+                Ok(n) => n,
+                // The root names nothing to keep or drop.
+                Err(PathError::Empty | PathError::Root) => continue,
+                Err(m) => return Err(format!("{e:?} {m}")),
+            };
             if norm.contains(GLOB_CHARS) {
                 if !globs_allowed {
                     return Err(format!(

@@ -31,9 +31,11 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use linuxkit_base::Arch;
+
 use crate::GoBinary;
-use crate::build::BuildError;
 use crate::debian::DebArchive;
+use crate::error::BuildError;
 
 /// The import path prefix a `go:` entry's `main` directory gets in the
 /// build's GOPATH (`linuxkit.pkg/MAIN`): a name no real import path has.
@@ -244,13 +246,13 @@ fn inside_root(root: &Path, dir: &Path) -> bool {
         .is_some_and(|a| a.starts_with(root))
 }
 
-/// Builds `spec` for `goarch` with the toolchain and sources in `root`;
+/// Builds `spec` for `arch` with the toolchain and sources in `root`;
 /// returns the binary's bytes. `build_yml` and `index` name the entry in
 /// errors.
 pub fn build_binary(
     pkg_dir: &Path,
     spec: &GoBinary,
-    goarch: &str,
+    arch: Arch,
     root: &BuildRoot,
     build_yml: &str,
     index: usize,
@@ -294,7 +296,7 @@ pub fn build_binary(
         .env("GO111MODULE", "off")
         .env("CGO_ENABLED", "0")
         .env("GOOS", "linux")
-        .env("GOARCH", goarch)
+        .env("GOARCH", arch.go())
         .env("GOPROXY", "off")
         .env("GOTOOLCHAIN", "local")
         .env("GOFLAGS", "")
@@ -349,14 +351,17 @@ fn elf_interpreter(path: &Path) -> Option<PathBuf> {
 /// Refuses a build for another architecture than this machine's: the
 /// build root holds Debian's toolchain for the target architecture (the
 /// lockfile pins each architecture's packages), which runs only there.
-pub fn check_arch(goarch: &str) -> Result<(), String> {
-    let host = linuxkit_oci::host_arch();
-    if host == goarch {
+/// `build_yml` names the package in the error.
+pub fn check_arch(arch: Arch, build_yml: &str) -> Result<(), BuildError> {
+    let host = Arch::host();
+    if host == arch {
         return Ok(());
     }
-    Err(format!(
-        "`go:` builds with Debian's Go toolchain for {goarch}, which cannot run on this {host} machine; build the package on {goarch}, or leave {goarch} out of its `arches`"
-    ))
+    Err(BuildError::ForeignArch {
+        build_yml: build_yml.to_string(),
+        arch,
+        host,
+    })
 }
 
 /// Copies the directory tree `from` to `to` (files and directories; a
@@ -646,10 +651,20 @@ mod tests {
 
     #[test]
     fn only_this_machines_architecture_is_built() {
-        let host = linuxkit_oci::host_arch();
-        assert_eq!(check_arch(host), Ok(()));
-        let other = if host == "arm64" { "amd64" } else { "arm64" };
-        let e = check_arch(other).unwrap_err();
+        let host = Arch::host();
+        assert!(check_arch(host, "p/build.yml").is_ok());
+        let other = if host == Arch::Arm64 {
+            Arch::Amd64
+        } else {
+            Arch::Arm64
+        };
+        let e = check_arch(other, "p/build.yml").unwrap_err();
+        assert!(
+            matches!(e, BuildError::ForeignArch { arch, host: h, .. } if arch == other && h == host),
+            "{e}"
+        );
+        let e = e.to_string();
+        assert!(e.starts_with("p/build.yml: "), "{e}");
         assert!(e.contains(&format!("Go toolchain for {other}")), "{e}");
         assert!(e.contains(&format!("this {host} machine")), "{e}");
         assert!(e.contains("`arches`"), "{e}");
@@ -767,7 +782,7 @@ mod tests {
             main: "cmd/hello/".into(),
             path: "/usr/bin/hello".into(),
         };
-        let bin = build_binary(&pkg, &spec, "arm64", &root, "p/build.yml", 2).unwrap();
+        let bin = build_binary(&pkg, &spec, Arch::Arm64, &root, "p/build.yml", 2).unwrap();
         assert_eq!(bin, b"ELF for arm64");
         let args = std::fs::read_to_string(log.join("args")).unwrap();
         let args: Vec<&str> = args.lines().collect();
@@ -820,7 +835,7 @@ mod tests {
             script.replace("[ -n \"$FAIL\" ]", "true"),
         )
         .unwrap();
-        let e = build_binary(&pkg, &spec, "amd64", &root, "p/build.yml", 2)
+        let e = build_binary(&pkg, &spec, Arch::Amd64, &root, "p/build.yml", 2)
             .unwrap_err()
             .to_string();
         assert!(
@@ -834,7 +849,7 @@ mod tests {
             main: "nope".into(),
             path: "/usr/bin/hello".into(),
         };
-        let e = build_binary(&pkg, &spec, "amd64", &root, "p/build.yml", 0)
+        let e = build_binary(&pkg, &spec, Arch::Amd64, &root, "p/build.yml", 0)
             .unwrap_err()
             .to_string();
         assert!(
@@ -843,7 +858,7 @@ mod tests {
         );
         // No toolchain.
         let empty = tree_in(tmp.path(), &[]);
-        let e = build_binary(&pkg, &spec, "amd64", &empty, "p/build.yml", 0)
+        let e = build_binary(&pkg, &spec, Arch::Amd64, &empty, "p/build.yml", 0)
             .unwrap_err()
             .to_string();
         assert!(e.contains("`go[0]` (nope): no Go toolchain"), "{e}");

@@ -42,7 +42,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use linuxkit_rootfs::{Entry, EntryKind};
 
 use crate::KernelSpec;
-use crate::build::{BuildError, Layer};
+use crate::error::BuildError;
+use crate::glob::Wildcard;
+use crate::layer::LayerTree;
 
 /// What [`layout`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,17 +69,16 @@ fn normalize(name: &str) -> String {
     name.replace('-', "_")
 }
 
-/// Whether `name` matches `glob` (`*` any run, `?` one character).
+/// A `kernel.modules` glob (`*` any run, `?` one character; `-` and `_`
+/// alike), compiled.
+fn module_glob(glob: &str) -> Wildcard {
+    Wildcard::name(&normalize(glob))
+}
+
+/// Whether module `name` matches `glob` (`*` any run, `?` one character;
+/// `-` and `_` alike).
 pub fn glob_match(glob: &str, name: &str) -> bool {
-    fn go(g: &[u8], n: &[u8]) -> bool {
-        match g.split_first() {
-            None => n.is_empty(),
-            Some((b'*', rest)) => (0..=n.len()).any(|i| go(rest, &n[i..])),
-            Some((b'?', rest)) => !n.is_empty() && go(rest, &n[1..]),
-            Some((c, rest)) => n.first() == Some(c) && go(rest, &n[1..]),
-        }
-    }
-    go(normalize(glob).as_bytes(), normalize(name).as_bytes())
+    module_glob(glob).is_match(&normalize(name))
 }
 
 /// The `.modinfo` section of a kernel module (an ELF relocatable file):
@@ -298,14 +299,15 @@ pub fn select_modules(
     let mut queue: Vec<&String> = Vec::new();
     let mut unmatched = Vec::new();
     for g in globs {
+        let m = module_glob(g);
         let before = queue.len();
         queue.extend(
             by_name
                 .iter()
-                .filter(|(n, _)| glob_match(g, n))
+                .filter(|(n, _)| m.is_match(n))
                 .map(|(_, p)| *p),
         );
-        if queue.len() == before && !builtin.iter().any(|b| glob_match(g, b)) {
+        if queue.len() == before && !builtin.iter().any(|b| m.is_match(&normalize(b))) {
             unmatched.push(g.clone());
         }
     }
@@ -390,10 +392,10 @@ fn filter_index(file: &str, text: &str, kept: &BTreeSet<String>) -> Option<Strin
 /// Lays `tree` (the Debian packages' files) out as a kernel image;
 /// `build_yml` names the file in errors.
 pub fn layout(
-    tree: &Layer,
+    tree: &LayerTree,
     spec: &KernelSpec,
     build_yml: &str,
-) -> Result<(Layer, KernelInfo), BuildError> {
+) -> Result<(LayerTree, KernelInfo), BuildError> {
     let err = |message: String| BuildError::Package {
         build_yml: build_yml.to_string(),
         message,
@@ -480,7 +482,7 @@ pub fn layout(
     let generated = generated_indices(&kept_mods, &kept_dep);
 
     // kernel.tar: lib/modules/VERSION/..., the config as lib/modules/VERSION/config.
-    let mut tar = Layer::new();
+    let mut tar = LayerTree::new();
     let target = format!("lib/modules/{version}");
     let mut kept_files: Vec<String> = Vec::new();
     let mut dirs: Vec<(Entry, String)> = Vec::new();
@@ -561,7 +563,7 @@ pub fn layout(
     }
     let kernel_tar = tar.to_tar()?;
 
-    let mut out = Layer::new();
+    let mut out = LayerTree::new();
     out.put(
         Entry::file("kernel", vmlinuz.len() as u64),
         vmlinuz.to_vec(),

@@ -27,6 +27,17 @@
 //! cache. Dockerfile packages go to a Docker daemon
 //! when one answers ([`docker`]).
 
+//!
+//! # Modules, bottom up
+//!
+//! Imports run one way, from the top of this list to its bottom, and never
+//! back (`scripts/import-graph crates/pkg/src` checks): [`build`] (the
+//! orchestrator) → [`kernel`], [`cargo`], [`go`], [`docker`], [`lock`] →
+//! [`layer`] (the layer tree), [`image`] (the image writer) → `package`
+//! (with `git` and `tag`) → `build_yml` → [`filter`], `glob`; each of them
+//! may use `error` ([`PkgError`], [`BuildError`]), which wraps the error of
+//! [`debian`], the archive client, which knows nothing of packages.
+
 pub mod build;
 mod build_yml;
 pub mod cargo;
@@ -35,17 +46,20 @@ pub mod docker;
 mod error;
 pub mod filter;
 mod git;
+mod glob;
 pub mod go;
+pub mod image;
 pub mod kernel;
+pub mod layer;
 pub mod lock;
 mod package;
 mod tag;
 
 pub use build_yml::{
-    BuildYml, CargoBinary, DEFAULT_ARCHES, DEFAULT_DEBIAN_EXCLUDE, DEFAULT_DOCKERFILE,
+    BuildYml, CargoBinary, Concat, DEFAULT_ARCHES, DEFAULT_DEBIAN_EXCLUDE, DEFAULT_DOCKERFILE,
     DEFAULT_GIT_REPO, DEFAULT_HOME, DEFAULT_ORG, DEFAULT_SHELL, DEFAULT_TAG_TEMPLATE, DebianSource,
     Depends, DockerImages, GoBinary, Group, KernelSpec, User,
 };
-pub use error::PkgError;
+pub use error::{BuildError, PkgError};
 pub use package::{DEFAULT_BUILD_YML, DEFAULT_HASH_COMMIT, Package, PkgOptions, Source};
 pub use tag::{TagTemplate, TemplateError, reference_expand};

@@ -6,11 +6,14 @@ mod common;
 use std::io::Read;
 use std::path::Path;
 
+use linuxkit_base::Arch;
 use linuxkit_oci::{Cache, Digest};
-use linuxkit_pkg::build::{self, BuildError, Layer};
+use linuxkit_pkg::build;
 use linuxkit_pkg::debian::DebArchive;
 use linuxkit_pkg::filter::PathPatterns;
-use linuxkit_pkg::{Package, PkgOptions};
+use linuxkit_pkg::image::store_image;
+use linuxkit_pkg::layer::LayerTree;
+use linuxkit_pkg::{BuildError, Package, PkgOptions};
 
 /// One `data.tar` entry: (path, type, mode, uid, content or link target).
 type Spec<'a> = (&'a str, tar::EntryType, u32, u64, &'a [u8]);
@@ -132,7 +135,7 @@ fn listing(tar_bytes: &[u8]) -> Vec<(String, char, u32, u64, u64, String)> {
 }
 
 /// `layer` as a tar after the default `debian.exclude`.
-fn default_excluded(mut layer: Layer) -> Vec<u8> {
+fn default_excluded(mut layer: LayerTree) -> Vec<u8> {
     let exclude: Vec<String> = linuxkit_pkg::DEFAULT_DEBIAN_EXCLUDE
         .iter()
         .map(|s| s.to_string())
@@ -149,7 +152,7 @@ fn layer_merges_packages_in_order_and_drops_excluded_paths() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = two_debs(dir.path());
     let layer = || {
-        let mut layer = Layer::new();
+        let mut layer = LayerTree::new();
         layer.add_deb("a 1.0-1", &a).unwrap();
         layer.add_deb("b 1.0-1", &b).unwrap();
         layer
@@ -212,14 +215,14 @@ fn unsafe_paths_and_dangling_hard_links_are_refused() {
     let mut b = tar::Builder::new(Vec::new());
     b.append(&h, &b"x"[..]).unwrap();
     let bytes = b.into_inner().unwrap();
-    let e = Layer::new()
+    let e = LayerTree::new()
         .add_tar("evil", tar::Archive::new(&bytes[..]))
         .unwrap_err();
     assert!(matches!(e, BuildError::Layer { .. }), "{e}");
     assert!(e.to_string().contains("unsafe path"), "{e}");
 
     let deb = fake_deb(dir.path(), "c", &[("./l", H, 0o644, 0, b"./nowhere")]);
-    let e = Layer::new().add_deb("c", &deb).unwrap_err();
+    let e = LayerTree::new().add_deb("c", &deb).unwrap_err();
     assert!(e.to_string().contains("not an earlier regular file"), "{e}");
 }
 
@@ -240,11 +243,11 @@ fn images_are_reproducible_and_carry_the_runtime_config() {
     let digests: Vec<_> = (0..2)
         .map(|i| {
             let cache = Cache::open(&dir.path().join(format!("cache{i}"))).unwrap();
-            let mut layer = Layer::new();
+            let mut layer = LayerTree::new();
             layer.add_deb("a", &a).unwrap();
             layer.add_deb("b", &b).unwrap();
             let tar = default_excluded(layer);
-            let desc = build::store_image(&cache, &pkg, "amd64", &tar).unwrap();
+            let desc = store_image(&cache, &pkg, Arch::Amd64, &tar).unwrap();
             let manifest: linuxkit_oci::Manifest = serde_json::from_slice(
                 &cache
                     .read_blob(&Digest::parse(&desc.digest).unwrap())

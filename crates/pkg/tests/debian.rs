@@ -11,7 +11,7 @@ use std::cmp::Ordering;
 use std::path::Path;
 
 use linuxkit_pkg::debian::index::Release;
-use linuxkit_pkg::debian::resolve::parse_relations;
+use linuxkit_pkg::debian::relation::parse_relations;
 use linuxkit_pkg::debian::{
     Client, DebArchive, DebianError, Dependency, PackageIndex, Relation, ResolveOptions, Version,
     deb, resolve, sources, version,

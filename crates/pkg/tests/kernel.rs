@@ -77,7 +77,7 @@ fn kernel_images_from_the_debian_cloud_kernel() {
     let tmp = tempfile::tempdir().unwrap();
     let cache = Cache::open(&tmp.path().join("cache")).unwrap();
     let opts = BuildOptions {
-        arch: "amd64".into(),
+        arch: linuxkit_base::Arch::Amd64,
         ..BuildOptions::default()
     };
 

@@ -9,7 +9,7 @@
 //! 5. the `files` section.
 //!
 //! Every entry goes to one [`EntrySink`]; parent directories are emitted
-//! before their children, generated entries get [`DEFAULT_MTIME`].
+//! before their children, generated entries get [`DEFAULT_MTIME`](crate::DEFAULT_MTIME).
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::{Cursor, Read};
@@ -18,8 +18,9 @@ use std::path::{Path, PathBuf};
 use linuxkit_config::{Config, File as FileSpec, IdMap, IdSpec, Image, MetadataFormat, Section};
 use linuxkit_oci::{Cache, CachedImage, ImageRef, Platform};
 
-use crate::entry::{DEFAULT_MTIME, Entry, EntryKind, EntrySink};
+use crate::entry::{Entry, EntryKind, EntrySink};
 use crate::error::{Error, Result};
+use crate::files;
 use crate::flatten::{Compression, Filter, Layer, flatten_layers};
 use crate::spec::{ImageRuntimeDefaults, oci_config, readonly_rootfs, runtime_config_with_root};
 
@@ -595,8 +596,13 @@ fn bundle_files(
     )
 }
 
+/// One `files:` entry (laid out by [`crate::files`], as a package's
+/// `files:` is). The contents are read first, so an `optional` source that
+/// is missing adds nothing, not even its parent directories (as in the
+/// reference).
 fn file(config: &Config, ids: &IdMap, i: usize, f: &FileSpec, out: &mut Dirs) -> Result<()> {
     let err = |sub: &str, msg: String| Error::Config(config.error_at("files", i, sub, msg));
+    // As the reference: the path as written, less the leading `/`.
     let path = f
         .path
         .trim_start_matches('/')
@@ -611,70 +617,14 @@ fn file(config: &Config, ids: &IdMap, i: usize, f: &FileSpec, out: &mut Dirs) ->
         }
     };
     let (uid, gid) = (id(&f.uid, "uid")?, id(&f.gid, "gid")?);
-    let default_mode = if f.directory { 0o700 } else { 0o600 };
     let mode = match &f.mode {
         Some(m) => linuxkit_config::parse_mode(m)
             .ok_or_else(|| err("mode", format!("invalid mode `{m}`")))?,
-        None => default_mode,
+        None => files::default_mode(f.directory),
     };
-    // Missing parents get the file's owner and its mode plus the x bits.
-    let mut dir_mode = mode;
-    for (r, x) in [(0o700, 0o100), (0o070, 0o010), (0o007, 0o001)] {
-        if mode & r != 0 {
-            dir_mode |= x;
-        }
-    }
-    let prov = Some(("linuxkit.files".to_string(), format!("files[{i}]")));
-    let mut acc = String::new();
-    let parts: Vec<&str> = path.split('/').collect();
-    for p in &parts[..parts.len() - 1] {
-        if !acc.is_empty() {
-            acc.push('/');
-        }
-        acc.push_str(p);
-        if !out.done.contains(&acc) {
-            out.done.insert(acc.clone());
-            out.sink.add(
-                &Entry {
-                    mode: dir_mode,
-                    uid,
-                    gid,
-                    provenance: prov.clone(),
-                    ..Entry::dir(acc.clone())
-                },
-                &mut std::io::empty(),
-            )?;
-        }
-    }
-    let base = Entry {
-        mode,
-        uid,
-        gid,
-        mtime: DEFAULT_MTIME,
-        provenance: prov,
-        ..Entry::file(path.clone(), 0)
-    };
-    if f.directory {
-        return out.add(
-            &Entry {
-                kind: EntryKind::Dir,
-                ..base
-            },
-            &mut std::io::empty(),
-        );
-    }
-    if let Some(target) = &f.symlink {
-        return out.add(
-            &Entry {
-                kind: EntryKind::Symlink {
-                    target: target.clone(),
-                },
-                ..base
-            },
-            &mut std::io::empty(),
-        );
-    }
-    let contents: Vec<u8> = if let Some(c) = &f.contents {
+    let contents: Vec<u8> = if f.directory || f.symlink.is_some() {
+        Vec::new()
+    } else if let Some(c) = &f.contents {
         c.clone().into_bytes()
     } else if let Some(fmt) = f.metadata {
         match fmt {
@@ -692,5 +642,17 @@ fn file(config: &Config, ids: &IdMap, i: usize, f: &FileSpec, out: &mut Dirs) ->
     } else {
         Vec::new()
     };
-    out.bytes(base, &contents)
+    let entry = files::FileEntry {
+        spec: f,
+        path: &path,
+        uid,
+        gid,
+        mode,
+        contents,
+        provenance: Some(("linuxkit.files".to_string(), format!("files[{i}]"))),
+    };
+    for (e, data) in entry.entries(|p| out.done.contains(p)) {
+        out.add(&e, &mut Cursor::new(data))?;
+    }
+    Ok(())
 }

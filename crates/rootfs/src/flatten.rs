@@ -91,6 +91,8 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use linuxkit_base::path::{PathError, normalize_or_root};
+
 use crate::entry::{Entry, EntryKind, EntrySink};
 use crate::error::{Error, Result};
 
@@ -687,26 +689,14 @@ fn display(raw: &[u8]) -> String {
     }
 }
 
-/// `./a//b/` → `a/b`; a leading `/` is stripped; `""` is the root.
+/// `./a//b/` → `a/b`; a leading `/` is stripped; `""` is the root (see
+/// [`linuxkit_base::path`]); the name must be UTF-8.
 fn normalise(raw: &[u8]) -> std::result::Result<String, String> {
     if raw.contains(&0) {
-        return Err("contains a NUL byte".into());
+        return Err(PathError::Nul.to_string());
     }
     let s = std::str::from_utf8(raw).map_err(|_| "is not valid UTF-8".to_string())?;
-    let mut out = String::with_capacity(s.len());
-    for c in s.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => return Err("has a `..` component".into()),
-            c => {
-                if !out.is_empty() {
-                    out.push('/');
-                }
-                out.push_str(c);
-            }
-        }
-    }
-    Ok(out)
+    normalize_or_root(s).map_err(|e| e.to_string())
 }
 
 fn join(dir: &str, name: &str) -> String {

@@ -10,6 +10,7 @@
 mod assemble;
 mod entry;
 mod error;
+pub mod files;
 mod flatten;
 mod spec;
 

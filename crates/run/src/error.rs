@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use linuxkit_base::Arch;
+
 /// Everything `run` can fail with. Messages name the file, flag or text
 /// involved, so the command line can print them as they are.
 #[derive(Debug, thiserror::Error)]
@@ -15,6 +17,12 @@ pub enum Error {
     /// Flags, arguments or image files that do not fit together.
     #[error("{0}")]
     Usage(String),
+    /// `--arch` names an architecture `run qemu` does not run.
+    #[error(
+        "unsupported architecture {}: `run qemu` runs x86_64 (amd64), aarch64 (arm64) and s390x",
+        arch.qemu()
+    )]
+    UnsupportedArch { arch: Arch },
     /// QEMU could not be started, or failed.
     #[error("{0}")]
     Qemu(String),

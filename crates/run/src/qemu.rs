@@ -12,6 +12,8 @@
 
 use std::path::{Path, PathBuf};
 
+use linuxkit_base::Arch;
+
 use crate::error::{Error, IoContext, Result};
 use crate::kvm;
 
@@ -220,8 +222,9 @@ pub struct QemuOptions {
     pub fw: Option<PathBuf>,
     /// `accel=` of `-machine`; `None` chooses (see [`choose_accel`]).
     pub accel: Option<String>,
-    /// Guest architecture: `x86_64`, `aarch64`, `s390x`.
-    pub arch: String,
+    /// Guest architecture: amd64 (`x86_64`), arm64 (`aarch64`) or s390x
+    /// (see [`supported_arch`]).
+    pub arch: Arch,
     /// The QEMU binary; default `qemu-system-ARCH` from `PATH`.
     pub qemu: Option<PathBuf>,
     pub cpus: u32,
@@ -251,7 +254,7 @@ impl QemuOptions {
             data: None,
             fw: None,
             accel: None,
-            arch: std::env::consts::ARCH.to_string(),
+            arch: Arch::host(),
             qemu: None,
             cpus: 1,
             mem: 1024,
@@ -307,9 +310,9 @@ pub enum Firmware {
 /// Everything [`qemu_args`] needs, resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Vm {
-    pub arch: String,
-    /// The host's architecture, in the same spelling (`x86_64`, ...).
-    pub host_arch: String,
+    pub arch: Arch,
+    /// The host's architecture.
+    pub host_arch: Arch,
     pub cpus: u32,
     pub mem: u32,
     pub uuid: String,
@@ -338,13 +341,12 @@ fn path_str(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
 
-/// The `-machine` type for `arch`.
-fn machine(arch: &str, native: bool) -> &'static str {
+/// The `-machine` type for `arch` (`native`: KVM on an arm64 host, which
+/// takes the host's interrupt controller).
+fn machine(arch: Arch, native: bool) -> &'static str {
     match arch {
-        "aarch64" if native => "virt,gic-version=host",
-        "aarch64" => "virt",
-        "s390x" => "s390-ccw-virtio",
-        _ => "q35",
+        Arch::Arm64 if native => "virt,gic-version=host",
+        a => a.qemu_machine(),
     }
 }
 
@@ -357,18 +359,18 @@ pub fn qemu_args(vm: &Vm) -> Vec<String> {
     push(&["-smp", &vm.cpus.to_string(), "-m", &vm.mem.to_string()]);
     push(&["-uuid", &vm.uuid]);
     push(&["-pidfile", &path_str(&vm.state_dir.join(PID_FILE))]);
-    if vm.arch == "aarch64" {
+    if vm.arch == Arch::Arm64 {
         let kvm = vm.accel.as_deref().is_some_and(|a| a.contains("kvm"));
         push(&["-cpu", if native && kvm { "host" } else { "cortex-a57" }]);
     }
     // Acceleration only for the host's own architecture.
     let accel = vm.accel.as_deref().filter(|_| native);
-    let m = machine(&vm.arch, native && accel.is_some_and(|a| a.contains("kvm")));
+    let m = machine(vm.arch, native && accel.is_some_and(|a| a.contains("kvm")));
     match accel {
         Some(acc) => push(&["-machine", &format!("{m},accel={acc}")]),
         None => push(&["-machine", m]),
     }
-    let rng = if vm.arch == "s390x" {
+    let rng = if vm.arch == Arch::S390x {
         "virtio-rng-ccw,rng=rng0"
     } else {
         "virtio-rng-pci,rng=rng0"
@@ -399,7 +401,7 @@ pub fn qemu_args(vm: &Vm) -> Vec<String> {
     // them) have no AHCI driver, so the guest would never see the CD.
     let mut scsi = false;
     for (i, p) in vm.cdroms.iter().enumerate() {
-        if vm.arch == "s390x" {
+        if vm.arch == Arch::S390x {
             if i == 0 {
                 push(&["-device", "virtio-scsi-ccw", "-device", "scsi-cd,drive=cd1"]);
                 push(&[
@@ -477,7 +479,7 @@ pub fn qemu_args(vm: &Vm) -> Vec<String> {
     match vm.networking.netdev() {
         None => push(&["-net", "none"]),
         Some(mut netdev) => {
-            let nic = if vm.arch == "s390x" {
+            let nic = if vm.arch == Arch::S390x {
                 "virtio-net-ccw"
             } else {
                 "virtio-net-pci"
@@ -625,41 +627,37 @@ pub fn boot_disk_format(path: &Path) -> Option<&'static str> {
     }
 }
 
-/// The host's architecture in QEMU's spelling.
-pub fn host_arch() -> &'static str {
-    std::env::consts::ARCH
-}
+/// The architectures `run qemu` runs (the reference's, less riscv64, for
+/// which it would pick an x86 machine type).
+pub const SUPPORTED_ARCHES: [Arch; 3] = [Arch::Amd64, Arch::Arm64, Arch::S390x];
 
-/// QEMU's spelling of an architecture (`amd64` and `arm64` are accepted too).
-pub fn normalize_arch(arch: &str) -> Result<String> {
-    Ok(match arch {
-        "x86_64" | "amd64" => "x86_64",
-        "aarch64" | "arm64" => "aarch64",
-        "s390x" => "s390x",
-        other => {
-            return Err(Error::Usage(format!(
-                "unsupported architecture {other:?}: expected x86_64, aarch64 or s390x"
-            )));
-        }
+/// `arch` if `run qemu` runs it, else [`Error::UnsupportedArch`].
+pub fn supported_arch(arch: Arch) -> Result<Arch> {
+    if SUPPORTED_ARCHES.contains(&arch) {
+        Ok(arch)
+    } else {
+        Err(Error::UnsupportedArch { arch })
     }
-    .to_string())
 }
 
 /// The accelerator: `given` (`--accel`, `LINUXKIT_QEMU_ACCEL`) as it is;
 /// otherwise `kvm:tcg` when `/dev/kvm` runs a test guest (see [`kvm`]),
 /// else `tcg`, with a notice when KVM is there but does not work. Other
 /// architectures than the host's get no accelerator.
-pub fn choose_accel(given: Option<&str>, arch: &str) -> Option<String> {
-    if arch != host_arch() {
+pub fn choose_accel(given: Option<&str>, arch: Arch) -> Option<String> {
+    if arch != Arch::host() {
         if given.is_some() {
-            tracing::info!("not using an accelerator: {arch} is not the host's architecture");
+            tracing::info!(
+                "not using an accelerator: {} is not the host's architecture",
+                arch.qemu()
+            );
         }
         return None;
     }
     if let Some(g) = given.filter(|g| !g.is_empty()) {
         return Some(g.to_string());
     }
-    if arch == "s390x" {
+    if arch == Arch::S390x {
         return Some("kvm".into());
     }
     match kvm::probe(kvm::PROBE_TIMEOUT) {
@@ -772,7 +770,7 @@ fn is_executable(p: &Path) -> bool {
 /// The UEFI firmware to use: `fw` if given, else the first default that
 /// exists. A `*CODE*` image gets the VM's own copy of the matching `*VARS*`
 /// template (kept in the state directory, as the variables are the VM's).
-pub fn firmware(fw: Option<&Path>, arch: &str, state_dir: &Path) -> Result<Firmware> {
+pub fn firmware(fw: Option<&Path>, arch: Arch, state_dir: &Path) -> Result<Firmware> {
     let fw = match fw {
         Some(f) => {
             if !f.is_file() {
@@ -784,7 +782,7 @@ pub fn firmware(fw: Option<&Path>, arch: &str, state_dir: &Path) -> Result<Firmw
             f.to_path_buf()
         }
         None => {
-            let candidates = if arch == "aarch64" {
+            let candidates = if arch == Arch::Arm64 {
                 DEFAULT_FIRMWARE_AARCH64
             } else {
                 DEFAULT_FIRMWARE_X86_64
@@ -879,7 +877,7 @@ pub fn create_disk(path: &Path, size_mb: u64, format: &str, explicit: bool) -> R
 /// Makes the state directory, the metadata CD and missing disks, chooses
 /// the accelerator and firmware: everything [`qemu_args`] needs.
 pub fn prepare(o: &QemuOptions) -> Result<Vm> {
-    let arch = normalize_arch(&o.arch)?;
+    let arch = supported_arch(o.arch)?;
     if o.cpus == 0 || o.mem == 0 {
         return Err(Error::Usage("--cpus and --mem must be positive".into()));
     }
@@ -942,7 +940,7 @@ pub fn prepare(o: &QemuOptions) -> Result<Vm> {
         disks.push(Disk { path, format });
     }
     let firmware = if o.uefi {
-        Some(firmware(o.fw.as_deref(), &arch, &state_dir)?)
+        Some(firmware(o.fw.as_deref(), arch, &state_dir)?)
     } else {
         None
     };
@@ -952,9 +950,9 @@ pub fn prepare(o: &QemuOptions) -> Result<Vm> {
         state_mac(&state_dir)?
     };
     Ok(Vm {
-        accel: choose_accel(o.accel.as_deref(), &arch),
+        accel: choose_accel(o.accel.as_deref(), arch),
         arch,
-        host_arch: host_arch().to_string(),
+        host_arch: Arch::host(),
         cpus: o.cpus,
         mem: o.mem,
         uuid: random_uuid()?,
@@ -974,7 +972,7 @@ pub fn prepare(o: &QemuOptions) -> Result<Vm> {
 }
 
 /// The QEMU binary: `qemu` if given, else `qemu-system-ARCH` from `PATH`.
-pub fn qemu_binary(qemu: Option<&Path>, arch: &str) -> Result<PathBuf> {
+pub fn qemu_binary(qemu: Option<&Path>, arch: Arch) -> Result<PathBuf> {
     match qemu {
         Some(q) => {
             if q.components().count() > 1 || q.is_file() {
@@ -985,8 +983,8 @@ pub fn qemu_binary(qemu: Option<&Path>, arch: &str) -> Result<PathBuf> {
             }
         }
         None => {
-            let name = format!("qemu-system-{arch}");
-            which(&name).ok_or_else(|| {
+            let name = arch.qemu_system();
+            which(name).ok_or_else(|| {
                 Error::Usage(format!(
                     "cannot find {name} in PATH: install QEMU (Debian: qemu-system-x86 / qemu-system-arm), or give --qemu"
                 ))
@@ -1001,8 +999,8 @@ mod tests {
 
     fn vm(boot: Boot) -> Vm {
         Vm {
-            arch: "x86_64".into(),
-            host_arch: "x86_64".into(),
+            arch: Arch::Amd64,
+            host_arch: Arch::Amd64,
             cpus: 2,
             mem: 512,
             uuid: "11111111-2222-4333-8444-555555555555".into(),
@@ -1172,10 +1170,10 @@ mod tests {
     #[test]
     fn cross_architecture_drops_the_accelerator() {
         let mut v = vm(Boot::Disk);
-        v.arch = "aarch64".into();
+        v.arch = Arch::Arm64;
         let j = joined(&v);
         assert!(j.contains("-cpu cortex-a57 -machine virt "), "{j}");
-        v.host_arch = "aarch64".into();
+        v.host_arch = Arch::Arm64;
         v.accel = Some("kvm:tcg".into());
         let j = joined(&v);
         assert!(
@@ -1294,9 +1292,9 @@ mod tests {
         let state = d.path().join("state");
         std::fs::create_dir(&state).unwrap();
         // The template is missing.
-        assert!(firmware(Some(&code), "x86_64", &state).is_err());
+        assert!(firmware(Some(&code), Arch::Amd64, &state).is_err());
         std::fs::write(d.path().join("OVMF_VARS_4M.fd"), b"vars").unwrap();
-        let fw = firmware(Some(&code), "x86_64", &state).unwrap();
+        let fw = firmware(Some(&code), Arch::Amd64, &state).unwrap();
         assert_eq!(
             fw,
             Firmware::Split {
@@ -1308,10 +1306,10 @@ mod tests {
         let combined = d.path().join("OVMF.fd");
         std::fs::write(&combined, b"fw").unwrap();
         assert_eq!(
-            firmware(Some(&combined), "x86_64", &state).unwrap(),
+            firmware(Some(&combined), Arch::Amd64, &state).unwrap(),
             Firmware::Combined(combined)
         );
-        assert!(firmware(Some(&d.path().join("nope.fd")), "x86_64", &state).is_err());
+        assert!(firmware(Some(&d.path().join("nope.fd")), Arch::Amd64, &state).is_err());
     }
 
     #[test]

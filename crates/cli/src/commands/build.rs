@@ -254,7 +254,7 @@ fn load_bootloader(
     platform: &linuxkit_oci::Platform,
     format: &str,
 ) -> Result<linuxkit_output::Bootloader> {
-    if platform.architecture != "amd64" {
+    if platform.architecture != linuxkit_base::Arch::Amd64.oci_architecture() {
         return Err(Error::Usage(format!(
             "format {format} is only available for amd64 so far (its boot loaders are isolinux and systemd-boot for x86-64), not {}",
             platform.architecture
@@ -335,7 +335,7 @@ pub fn run(
     check_kernel(&config, &formats)?;
     let images = image_refs(&config)?;
     let cache = linuxkit_oci::Cache::open(cache_dir)?;
-    let platform = linuxkit_oci::Platform::linux(&args.arch);
+    let platform = linuxkit_oci::Platform::linux(args.arch);
     // From the first cache look-up to the last output byte, a concurrent
     // `cache rm`/`clean` must wait.
     let _pin = cache.reclaim_and_pin()?;

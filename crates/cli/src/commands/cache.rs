@@ -76,7 +76,7 @@ pub fn run(
             name,
         } => {
             let r = ImageRef::parse(image)?;
-            let platform = Platform::linux(arch);
+            let platform = Platform::linux(*arch);
             // From the look-up to the last byte, `cache rm`/`clean` wait.
             let _pin = cache.pin()?;
             let img =

@@ -4,7 +4,9 @@
 
 use std::path::Path;
 
-use linuxkit_pkg::build::{self, BuildError, BuildOptions};
+use linuxkit_base::Arch;
+use linuxkit_pkg::BuildError;
+use linuxkit_pkg::build::{self, BuildOptions};
 use linuxkit_pkg::{Package, PkgOptions};
 
 use crate::cli::{PkgArgs, PkgBuildArgs, PkgCommand, PkgOpts};
@@ -34,9 +36,9 @@ fn build_err(e: BuildError) -> Error {
 }
 
 /// The one architecture to build: `--platforms linux/ARCH`, else the host's.
-fn build_arch(b: &PkgBuildArgs) -> Result<String> {
+fn build_arch(b: &PkgBuildArgs) -> Result<Arch> {
     let Some(p) = &b.platforms else {
-        return Ok(linuxkit_oci::host_arch().to_string());
+        return Ok(Arch::host());
     };
     let list: Vec<&str> = p
         .split(',')
@@ -44,9 +46,14 @@ fn build_arch(b: &PkgBuildArgs) -> Result<String> {
         .filter(|s| !s.is_empty())
         .collect();
     match list.as_slice() {
-        [one] => match one.split('/').collect::<Vec<_>>().as_slice() {
-            ["linux", arch] => Ok(arch.to_string()),
-            _ => Err(Error::Usage(format!(
+        [one] => match one.strip_prefix("linux/") {
+            // `ARCH` or `ARCH/VARIANT` (`linux/arm/v7`).
+            Some(arch) => arch.parse().map_err(|source| Error::Arch {
+                flag: "--platforms",
+                given: one.to_string(),
+                source,
+            }),
+            None => Err(Error::Usage(format!(
                 "--platforms {one:?}: expected linux/ARCH"
             ))),
         },
@@ -72,7 +79,7 @@ fn pkg_build(b: &PkgBuildArgs, opts: &PkgOptions, cache_dir: &Path, push: bool) 
     let arch = build_arch(b)?;
     let bopts = BuildOptions {
         force: b.force || b.ignore_cached,
-        arch: arch.clone(),
+        arch,
         debian_cache: None,
         update: b.update,
     };
@@ -81,7 +88,7 @@ fn pkg_build(b: &PkgBuildArgs, opts: &PkgOptions, cache_dir: &Path, push: bool) 
     for dir in &b.dirs {
         let p = Package::load(dir, opts).map_err(|e| Error::Usage(e.to_string()))?;
         if b.dry_run || b.nobuild {
-            dry_run(&p, &cache, &arch, &bopts, push)?;
+            dry_run(&p, &cache, arch, &bopts, push)?;
             continue;
         }
         let built = build::build(&p, &cache, &bopts).map_err(build_err)?;
@@ -105,7 +112,7 @@ fn pkg_build(b: &PkgBuildArgs, opts: &PkgOptions, cache_dir: &Path, push: bool) 
             if registry.is_none() {
                 registry = Some(linuxkit_oci::Registry::new(
                     linuxkit_oci::RegistryOptions {
-                        platform: linuxkit_oci::Platform::linux(&arch),
+                        platform: linuxkit_oci::Platform::linux(arch),
                         ..Default::default()
                     },
                 )?);
@@ -123,7 +130,7 @@ fn pkg_build(b: &PkgBuildArgs, opts: &PkgOptions, cache_dir: &Path, push: bool) 
 fn dry_run(
     p: &Package,
     cache: &linuxkit_oci::Cache,
-    arch: &str,
+    arch: Arch,
     bopts: &BuildOptions,
     push: bool,
 ) -> Result<()> {
@@ -173,8 +180,9 @@ fn dry_run(
         what.push(format!("{} files", info.files.len()));
     }
     println!(
-        "{} linux/{arch}: {}; {}{}",
+        "{} {}: {}; {}{}",
         p.full_tag(),
+        arch.oci_platform(),
         if cached && !bopts.force {
             "cached, would not rebuild"
         } else {

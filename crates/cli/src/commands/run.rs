@@ -34,7 +34,7 @@ pub fn options(path: &str, shared: &RunShared, f: &QemuFlags) -> Result<QemuOpti
     o.data = data;
     o.fw = f.fw.clone();
     o.accel = f.accel.clone().filter(|a| !a.is_empty());
-    o.arch = f.arch.clone();
+    o.arch = f.arch;
     o.qemu = f.qemu.clone();
     o.cpus = shared.cpus;
     o.mem = shared.mem;

@@ -25,11 +25,11 @@ use crate::support::{Fixture, ImageInfo, sha256_digest};
 /// `linux/amd64`, the platform of single-platform fixtures, as the crate
 /// spells it. Set explicitly so tests do not depend on the host.
 pub fn amd64() -> Platform {
-    Platform::linux("amd64")
+    Platform::linux(linuxkit_base::Arch::Amd64)
 }
 
 pub fn arm64() -> Platform {
-    Platform::linux("arm64")
+    Platform::linux(linuxkit_base::Arch::Arm64)
 }
 
 /// Options for a fast, hermetic client: no progress bars, short backoff,

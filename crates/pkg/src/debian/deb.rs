@@ -17,7 +17,10 @@ use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use super::index::{Client, Package, decompressor};
-use super::{DebianError, Result, control, io_err};
+use linuxkit_base::path::{normalize, normalize_or_root};
+
+use super::control;
+use super::error::{DebianError, Result, io_err};
 
 /// One member of an `ar` archive.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,7 +165,7 @@ impl DebArchive {
         for entry in ar.entries().map_err(io_err(&self.path))? {
             let mut entry = entry.map_err(io_err(&self.path))?;
             let path = entry.path().map_err(io_err(&self.path))?.into_owned();
-            if normalize(&path) == "control" {
+            if normalize(&path.to_string_lossy()).is_ok_and(|p| p == "control") {
                 let mut text = String::new();
                 entry
                     .read_to_string(&mut text)
@@ -176,27 +179,26 @@ impl DebArchive {
         })
     }
 
-    /// Paths in `data.tar`, without the leading `./` (the root itself is skipped).
+    /// Paths in `data.tar`, in the clean form of
+    /// [`linuxkit_base::path::normalize`] (`usr/bin`; the root itself is
+    /// skipped). A path that climbs out of the root (`..`) is refused.
     pub fn data_paths(&self) -> Result<Vec<String>> {
         let mut ar = self.data()?;
         let mut out = Vec::new();
         for entry in ar.entries().map_err(io_err(&self.path))? {
             let entry = entry.map_err(io_err(&self.path))?;
-            let p = normalize(&entry.path().map_err(io_err(&self.path))?);
+            let raw = entry.path().map_err(io_err(&self.path))?;
+            let raw = raw.to_string_lossy();
+            let p = normalize_or_root(&raw).map_err(|e| DebianError::BadDeb {
+                path: self.path.clone(),
+                message: format!("data.tar: path {raw:?} {e}"),
+            })?;
             if !p.is_empty() {
                 out.push(p);
             }
         }
         Ok(out)
     }
-}
-
-fn normalize(p: &Path) -> String {
-    let s = p.to_string_lossy();
-    s.trim_start_matches("./")
-        .trim_start_matches('/')
-        .trim_end_matches('/')
-        .to_owned()
 }
 
 impl Client {

@@ -8,7 +8,7 @@
 //! client checks every download against the level above *before* it is
 //! cached or parsed, so a corrupt or tampered file is refused rather than
 //! remembered. The top, `InRelease`, is checked against the archive
-//! keyring's OpenPGP signatures ([`verify`](super::verify)).
+//! keyring's OpenPGP signatures ([`verify`]).
 //!
 //! # The cache
 //!
@@ -39,10 +39,11 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use super::resolve::{Dependency, Provide, parse_provides, parse_relations};
+use super::error::{DebianError, Result, hex, io_err, parse_err};
+use super::relation::{Dependency, Provide, parse_provides, parse_relations};
 use super::sources::Mirror;
 use super::version::Version;
-use super::{DebianError, Result, control, hex, io_err, parse_err, verify};
+use super::{control, verify};
 
 /// A parsed `Release` (or the signed body of `InRelease`).
 #[derive(Debug, Clone, Default)]
@@ -415,7 +416,7 @@ impl Client {
     /// The `Release` of `dist` (a codename or suite): `InRelease` if the
     /// mirror has it, else `Release` with its detached `Release.gpg`. The
     /// OpenPGP signature is verified against the keyring (see
-    /// [`verify`](super::verify)) each time, and only the signed text is
+    /// [`verify`]) each time, and only the signed text is
     /// parsed. Served from the cache while fresh; a stale cached copy is
     /// used if the mirror cannot be reached. A file whose signature does not
     /// verify is refused and not cached.

@@ -14,7 +14,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{DebianError, Result, control, io_err, parse_err};
+use super::control;
+use super::error::{DebianError, Result, io_err, parse_err};
 
 /// The environment variable that overrides the mirror's base URI.
 pub const MIRROR_ENV: &str = "LINUXKIT_DEBIAN_MIRROR";

@@ -20,7 +20,7 @@ use pgp::composed::{CleartextSignedMessage, Deserializable, DetachedSignature, S
 use pgp::packet::Signature;
 use pgp::types::VerifyingKey;
 
-use super::{DebianError, Result};
+use super::error::{DebianError, Result};
 
 /// The environment variable that overrides the keyring.
 pub const KEYRING_ENV: &str = "LINUXKIT_DEBIAN_KEYRING";
@@ -63,6 +63,7 @@ fn bad(what: &str, keyring: &Path, reason: impl Into<String>) -> DebianError {
     DebianError::BadSignature {
         what: what.to_owned(),
         keyring: keyring.to_owned(),
+        keyring_env: KEYRING_ENV,
         reason: reason.into(),
     }
 }

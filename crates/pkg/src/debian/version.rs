@@ -22,7 +22,7 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
 
-use super::{DebianError, parse_err};
+use super::error::{DebianError, parse_err};
 
 /// A parsed Debian version.
 #[derive(Debug, Clone)]

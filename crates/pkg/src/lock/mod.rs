@@ -18,11 +18,20 @@
 //! packages sorted by name and architectures by name, one field per line,
 //! so that it diffs well and reads back with the project's YAML parser
 //! (errors have a `debian.lock:LINE:COLUMN`).
+//!
+//! This module is the file; [`ensure_lock`] and [`lock_status`] are the
+//! logic around it (is the lockfile current for this build, and if not,
+//! resolve and rewrite it).
+
+mod ensure;
+
+pub use ensure::{ensure_lock, lock_status};
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use linuxkit_base::Arch;
 use linuxkit_config::ConfigError;
 use serde::{Deserialize, Serialize};
 
@@ -167,8 +176,9 @@ impl Lockfile {
     }
 
     /// Whether every set of packages the request needs is pinned for
-    /// `arch` (a Debian architecture).
-    pub fn pins(&self, arch: &str) -> bool {
+    /// `arch` (keyed by its Debian name).
+    pub fn pins(&self, arch: Arch) -> bool {
+        let arch = arch.debian();
         self.packages.contains_key(arch)
             && (self.request.build_packages.is_empty() || self.build_packages.contains_key(arch))
     }
@@ -487,19 +497,22 @@ packages:
     #[test]
     fn pins_need_the_build_packages_of_the_architecture() {
         let mut l = with_build_packages();
-        assert!(l.pins("amd64") && l.pins("arm64"));
-        assert!(!l.pins("riscv64"));
+        assert!(l.pins(Arch::Amd64) && l.pins(Arch::Arm64));
+        assert!(!l.pins(Arch::Riscv64));
         l.build_packages.remove("arm64");
-        assert!(!l.pins("arm64"), "build packages asked for, not pinned");
-        assert!(l.pins("amd64"));
+        assert!(!l.pins(Arch::Arm64), "build packages asked for, not pinned");
+        assert!(l.pins(Arch::Amd64));
         l.build_packages.insert("riscv64".into(), Vec::new());
-        assert!(!l.pins("riscv64"), "build packages pinned, packages not");
+        assert!(
+            !l.pins(Arch::Riscv64),
+            "build packages pinned, packages not"
+        );
         let l = sample();
         assert!(
-            l.pins("amd64"),
+            l.pins(Arch::Amd64),
             "nothing to build with: the packages are enough"
         );
-        assert!(!l.pins("arm64"));
+        assert!(!l.pins(Arch::Arm64));
     }
 
     #[test]

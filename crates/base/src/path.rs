@@ -1,0 +1,130 @@
+//! Paths inside an image: one rule for what names a file below the root.
+//!
+//! Image paths come from tar entries (`./usr/bin/`, `/etc//passwd`),
+//! `build.yml` keys and a LinuxKit YAML's `files:`. They are compared and
+//! stored in one form, relative and clean (`usr/bin`, `etc/passwd`), and a
+//! path that could climb out of the root or cannot be a file name is
+//! refused where it is read, not where it is written. The crates used to
+//! normalise each in their own way, and one of the copies let `..`
+//! through; [`normalize`] is the one rule.
+
+use std::fmt;
+
+/// Why a path does not name an entry below the root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathError {
+    /// The empty string.
+    Empty,
+    /// Only the root (`/`, `.`, `./`): callers that walk a whole tree skip
+    /// it, callers that want a file refuse it.
+    Root,
+    /// A `..` component: the path could leave the root.
+    DotDot,
+    /// A NUL byte, which no file name may hold.
+    Nul,
+}
+
+impl fmt::Display for PathError {
+    /// Reads after the path: "`a/../b` has a `..` component".
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PathError::Empty => "is empty",
+            PathError::Root => "names only the root",
+            PathError::DotDot => "has a `..` component",
+            PathError::Nul => "contains a NUL byte",
+        })
+    }
+}
+
+impl std::error::Error for PathError {}
+
+/// `./usr//bin/` → `usr/bin`, `/etc/passwd` → `etc/passwd`: the clean,
+/// relative form of an image path. Empty and `.` components are dropped;
+/// the result is never empty. Refuses the empty string, the root alone,
+/// `..` anywhere and NUL bytes (see [`PathError`]).
+pub fn normalize(p: &str) -> Result<String, PathError> {
+    if p.is_empty() {
+        return Err(PathError::Empty);
+    }
+    if p.contains('\0') {
+        return Err(PathError::Nul);
+    }
+    let mut out = String::with_capacity(p.len());
+    for c in p.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => return Err(PathError::DotDot),
+            c => {
+                if !out.is_empty() {
+                    out.push('/');
+                }
+                out.push_str(c);
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(PathError::Root);
+    }
+    Ok(out)
+}
+
+/// [`normalize`], with the root (and the empty path, which tar archives
+/// use for it too) as `Ok("")`: for walking a whole tree, where the root
+/// is an entry to skip rather than an error.
+pub fn normalize_or_root(p: &str) -> Result<String, PathError> {
+    match normalize(p) {
+        Err(PathError::Empty | PathError::Root) => Ok(String::new()),
+        r => r,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_relative_form() {
+        for (given, want) in [
+            ("usr/bin", "usr/bin"),
+            ("./usr/bin/", "usr/bin"),
+            ("/a//b", "a/b"),
+            ("/etc/passwd", "etc/passwd"),
+            ("a/./b/.", "a/b"),
+            ("...", "..."),
+            ("a/..b/c..", "a/..b/c.."),
+        ] {
+            assert_eq!(normalize(given).as_deref(), Ok(want), "{given:?}");
+        }
+    }
+
+    #[test]
+    fn refusals() {
+        for (given, why) in [
+            ("", PathError::Empty),
+            ("/", PathError::Root),
+            (".", PathError::Root),
+            ("./", PathError::Root),
+            ("//./", PathError::Root),
+            ("..", PathError::DotDot),
+            ("./a/../../etc", PathError::DotDot),
+            ("a/..", PathError::DotDot),
+            ("/../a", PathError::DotDot),
+            ("a\0b", PathError::Nul),
+        ] {
+            assert_eq!(normalize(given), Err(why), "{given:?}");
+        }
+        assert_eq!(
+            format!("path {}", PathError::DotDot),
+            "path has a `..` component"
+        );
+    }
+
+    #[test]
+    fn the_root_for_tree_walks() {
+        assert_eq!(normalize_or_root("./").as_deref(), Ok(""));
+        assert_eq!(normalize_or_root("").as_deref(), Ok(""));
+        assert_eq!(normalize_or_root("./a/").as_deref(), Ok("a"));
+        assert_eq!(normalize_or_root("a/../b"), Err(PathError::DotDot));
+        assert_eq!(normalize_or_root("\0"), Err(PathError::Nul));
+    }
+}
