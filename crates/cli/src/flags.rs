@@ -39,6 +39,9 @@ pub enum Kind {
     Value,
 }
 
+/// A handler's table of the arguments it reads: (command words, clap ids).
+pub type Honoured = &'static [(&'static str, &'static [&'static str])];
+
 /// A reference flag we refuse, and why.
 #[derive(Debug, Clone, Copy)]
 pub struct Refused {
@@ -359,7 +362,7 @@ pub fn refuse(m: &ArgMatches) -> Result<()> {
 /// handler's table.
 #[cfg_attr(not(test), allow(dead_code))] // read by the tree test (`flags`)
 pub fn honoured() -> Vec<(&'static str, &'static str, &'static str)> {
-    let tables: &[(&str, &[(&str, &[&str])])] = &[
+    let tables: &[(&str, Honoured)] = &[
         ("src/main.rs", crate::HONOURED),
         ("src/commands/build.rs", crate::commands::build::HONOURED),
         ("src/commands/cache.rs", crate::commands::cache::HONOURED),

@@ -18,7 +18,7 @@ use error::{Error, IoContext, Result};
 /// The arguments `main` reads (see `flags`): the global ones, and those of
 /// the commands it handles itself.
 #[cfg_attr(not(test), allow(dead_code))] // read by the tree test (`flags`)
-pub const HONOURED: &[(&str, &[&str])] = &[
+pub const HONOURED: crate::flags::Honoured = &[
     ("", &["cache", "mirror", "cert_file", "quiet", "verbose"]),
     ("metadata create", &["iso", "data"]),
     ("version", &["short", "commit"]),

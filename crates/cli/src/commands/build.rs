@@ -12,7 +12,7 @@ use crate::error::{Error, IoContext, Result};
 
 /// The arguments this handler reads (see `crate::flags`).
 #[cfg_attr(not(test), allow(dead_code))] // read by the tree test (`flags`)
-pub const HONOURED: &[(&str, &[&str])] = &[(
+pub const HONOURED: crate::flags::Honoured = &[(
     "build",
     &[
         "files",
@@ -168,6 +168,12 @@ pub fn load_config(
     let mut config = Config::parse_all(inputs.iter().map(|i| (i.name.as_str(), i.text.as_str())))?;
     let mut packages = Vec::new();
     config.resolve_templates(|dir: &Path| {
+        if dir.to_str().is_some_and(|d| d.starts_with("http://") || d.starts_with("https://")) {
+            return Err(
+                "`@pkg:` names a package directory, which only a local configuration file can do (LinuxKit leaves the text as it is in a fetched one, and the image name is then invalid); download the file next to its packages and build that"
+                    .to_string(),
+            );
+        }
         let tag = linuxkit_pkg::Package::load(dir, pkg_opts)
             .map(|p| p.full_tag())
             .map_err(|e| e.to_string())?;

@@ -14,7 +14,7 @@ use crate::error::{Error, IoContext, Result};
 
 /// The arguments this handler reads (see `crate::flags`).
 #[cfg_attr(not(test), allow(dead_code))] // read by the tree test (`flags`)
-pub const HONOURED: &[(&str, &[&str])] = &[
+pub const HONOURED: crate::flags::Honoured = &[
     (
         "pkg",
         &[

@@ -11,6 +11,7 @@
 //! Bounded: a fixed pool of workers answers requests; the HTTP parsing
 //! (and its limits on request lines and headers) is tiny_http's.
 
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 
@@ -21,7 +22,7 @@ use crate::error::{Error, IoContext, Result};
 
 /// The arguments this handler reads (see `crate::flags`).
 #[cfg_attr(not(test), allow(dead_code))] // read by the tree test (`flags`)
-pub const HONOURED: &[(&str, &[&str])] = &[("serve", &["port", "directory"])];
+pub const HONOURED: crate::flags::Honoured = &[("serve", &["port", "directory"])];
 
 /// Requests answered at once.
 const WORKERS: usize = 4;
@@ -72,7 +73,11 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     let server = Server::from_listener(listener, None)
         .map_err(|e| Error::Usage(format!("cannot serve on {bound}: {e}")))?;
     // stderr, unconditionally: a caller that asked for port 0 learns the port.
-    eprintln!("serving {} on http://{bound}/", root.display());
+    let _ = writeln!(
+        std::io::stderr(),
+        "serving {} on http://{bound}/",
+        root.display()
+    );
     std::thread::scope(|s| {
         for _ in 0..WORKERS {
             s.spawn(|| {
@@ -229,7 +234,11 @@ fn resolve(root: &Path, url: &str) -> Answer {
 }
 
 fn answer(root: &Path, request: Request) {
-    tracing::info!("{} {}", request.method(), request.url());
+    // Each request on stderr as the reference logs it; written directly,
+    // as a server must outlive a closed stderr (tracing's writer panics).
+    if tracing::enabled!(tracing::Level::INFO) {
+        let _ = writeln!(std::io::stderr(), "{} {}", request.method(), request.url());
+    }
     if !matches!(request.method(), Method::Get | Method::Head) {
         let _ = request.respond(
             text(405, "405 method not allowed\n").with_header(header("Allow", "GET, HEAD")),
