@@ -709,3 +709,37 @@ fn pkg_push_without_building_pushes_tag_and_arch_tag() {
         Some(digest)
     );
 }
+
+#[test]
+fn pkg_builder_du_and_prune_the_debian_download_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let debs = dir.path().join("debian");
+    std::fs::create_dir_all(debs.join("by-hash/ab")).unwrap();
+    std::fs::write(debs.join("by-hash/ab/one"), [0u8; 1000]).unwrap();
+    std::fs::write(debs.join("index"), [0u8; 24]).unwrap();
+    // A link is counted, never followed (and its target survives prune).
+    let outside = dir.path().join("outside");
+    std::fs::write(&outside, [0u8; 5000]).unwrap();
+    std::os::unix::fs::symlink(&outside, debs.join("link")).unwrap();
+    let builder = |what: &str| {
+        let mut c = linuxkit();
+        c.env("LINUXKIT_DEBIAN_CACHE", &debs)
+            .args(["pkg", "builder", what]);
+        ok(&mut c).0
+    };
+    let du = builder("du");
+    let link_len = std::fs::symlink_metadata(debs.join("link")).unwrap().len();
+    assert!(
+        du.contains(&format!("\t3 files\t{} bytes", 1024 + link_len)),
+        "{du}"
+    );
+    let pruned = builder("prune");
+    assert!(pruned.contains("removed 3 files"), "{pruned}");
+    assert_eq!(std::fs::read_dir(&debs).unwrap().count(), 0);
+    assert!(outside.exists());
+    assert!(builder("du").contains("\t0 files\t0 bytes"));
+    refused(
+        linuxkit().args(["pkg", "builder", "--builders", "linux/arm64=ctx", "du"]),
+        "`linuxkit pkg builder --builders` is not supported",
+    );
+}
