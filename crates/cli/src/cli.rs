@@ -31,7 +31,7 @@ pub struct GlobalArgs {
     /// Registry mirror: `URL` for docker.io, or `REGISTRY=URL` [env: LINUXKIT_MIRROR]
     #[arg(long, global = true, value_name = "[REGISTRY=]URL")]
     pub mirror: Vec<String>,
-    /// Extra CA certificate(s) to trust when talking to registries
+    /// PEM file of CA certificate(s) to trust for registries besides the system's (repeatable)
     #[arg(long = "cert-file", global = true, value_name = "FILE")]
     pub cert_file: Vec<PathBuf>,
     /// Quiet execution: only errors
@@ -129,9 +129,6 @@ pub struct BuildArgs {
     /// Always pull images, even if cached
     #[arg(long)]
     pub pull: bool,
-    /// Check for images in docker before the linuxkit cache
-    #[arg(long)]
-    pub docker: bool,
     /// Decompress the Linux kernel
     #[arg(long = "decompress-kernel")]
     pub decompress_kernel: bool,
@@ -147,18 +144,9 @@ pub struct BuildArgs {
         long_help = "Formats to create (repeat or separate by commas) [default: kernel+initrd, or tar with --o]\n\nFormats: aws, azure, docker, dynamic-vhd, gcp, iso-bios, iso-efi, iso-efi-initrd, kernel+erofs, kernel+initrd, kernel+iso, kernel+squashfs, qcow2-bios, qcow2-efi, raw-bios, raw-efi, rpi3, tar, tar-kernel-initrd, vhd, vmdk"
     )]
     pub formats: Vec<String>,
-    /// Tar file from a previous build to reuse unchanged sections from
-    #[arg(long = "input-tar", value_name = "FILE")]
-    pub input_tar: Option<PathBuf>,
-    /// Do not include an SBOM
+    /// Do not include an SBOM (no SBOM is written yet: issue 22)
     #[arg(long = "no-sbom")]
     pub no_sbom: bool,
-    /// Use the current time in the SBOM (not reproducible)
-    #[arg(long = "sbom-current-time")]
-    pub sbom_current_time: bool,
-    /// Path of the SBOM inside the root filesystem
-    #[arg(long = "sbom-output", default_value = "sbom.spdx.json")]
-    pub sbom_output: String,
     /// Print the merged, resolved configuration and stop
     #[arg(long = "dry-run")]
     pub dry_run: bool,
@@ -257,6 +245,9 @@ pub enum CacheCommand {
         /// Name to give the exported image
         #[arg(long)]
         name: Option<String>,
+        /// Platform to export from an index, `OS/ARCH[/VARIANT]` (the reference's flag; `--arch A` is `--platform linux/A`)
+        #[arg(long, conflicts_with = "arch", value_name = "OS/ARCH[/VARIANT]")]
+        platform: Option<String>,
     },
     /// Import an OCI tar into the cache (`-` for standard input)
     Import { file: String },
@@ -272,9 +263,12 @@ pub enum CacheCommand {
         /// Push under another name
         #[arg(long = "remote-name")]
         remote_name: Option<String>,
-        /// Also push per-architecture tags (`TAG-ARCH`)
+        /// For an index, also tag each platform's image as `TAG-ARCH` in the registry
         #[arg(long = "with-arch-tags")]
         with_arch_tags: bool,
+        /// Push even if the tag exists in the registry (we always push: what the registry has is skipped blob by blob)
+        #[arg(long)]
+        r#override: bool,
     },
 }
 
@@ -344,9 +338,6 @@ pub struct PkgOpts {
     /// Development build: org is $USER, hash is `dev`
     #[arg(long, global = true)]
     pub dev: bool,
-    /// Registry credentials, `REGISTRY=USER:PASSWORD`
-    #[arg(long = "registry-creds", global = true, value_delimiter = ',')]
-    pub registry_creds: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -367,27 +358,12 @@ pub enum PkgCommand {
         #[arg(long)]
         canonical: bool,
     },
-    /// Push the multi-arch index of packages
+    /// Push the multi-arch index of packages (not implemented: issue 19)
     #[command(visible_alias = "index")]
-    Manifest {
-        #[arg(required = true, value_name = "DIR")]
-        dirs: Vec<PathBuf>,
-        #[arg(long)]
-        release: Option<String>,
-    },
-    /// Tag a remote image with another tag
+    Manifest(RefusedArgs),
+    /// Tag an image in a registry with another tag (copying it if the repository differs)
     #[command(name = "remote-tag")]
     RemoteTag { from: String, to: String },
-    /// Update `@pkg:` hashes in files under a directory
-    #[command(name = "update-hashes")]
-    UpdateHashes {
-        #[arg(long = "hash-dir", required = true)]
-        hash_dir: PathBuf,
-        #[arg(long = "strict-deps")]
-        strict_deps: bool,
-        #[arg(long, default_value_t = Arch::host())]
-        arch: Arch,
-    },
 }
 
 #[derive(Debug, Args)]
@@ -397,23 +373,21 @@ pub struct PkgBuildArgs {
     /// Build even if the image is already cached
     #[arg(long, conflicts_with_all = ["nobuild", "pull"])]
     pub force: bool,
-    /// Pull the image if it exists in the registry instead of building
+    /// Pull the image from its registry if it is not cached, and build only if that fails
     #[arg(long)]
     pub pull: bool,
-    /// Push the image after building
+    /// Push the image after building; with --nobuild, push the cached image without building
     #[arg(long)]
     pub push: bool,
-    /// Build even if cached images exist
+    /// Do not read the builder's download cache: fetch every input again (Debian indices and packages)
     #[arg(long = "ignore-cached")]
     pub ignore_cached: bool,
-    /// Store the result in the Docker engine too
-    #[arg(long)]
-    pub docker: bool,
-    /// Only check whether a build is needed
+    /// With --push: push without building (nothing is pushed if the image is not cached)
     #[arg(long)]
     pub nobuild: bool,
-    /// Push a multi-arch index too
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    /// With --push: also tag the image `TAG-ARCH` in the registry, as the reference's multi-arch push does
+    #[arg(long, default_value_t = true, num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", action = clap::ArgAction::Set)]
     pub manifest: bool,
     /// Print what would be built and stop
     #[arg(long = "dry-run")]
@@ -421,20 +395,14 @@ pub struct PkgBuildArgs {
     /// Platforms to build, e.g. linux/amd64,linux/arm64
     #[arg(long)]
     pub platforms: Option<String>,
-    /// Platforms not to build
+    /// Platforms not to build, e.g. linux/arm64
     #[arg(long = "skip-platforms", conflicts_with = "platforms")]
     pub skip_platforms: Option<String>,
-    /// Release tag to push as well
-    #[arg(long)]
-    pub release: Option<String>,
-    /// File(s) of build arguments
-    #[arg(long = "build-arg-file")]
-    pub build_arg_file: Vec<PathBuf>,
     /// Refresh the package lockfile (Debian package versions)
     #[arg(long)]
     pub update: bool,
-    /// Progress output: auto, plain, tty
-    #[arg(long, default_value = "auto")]
+    /// Progress output: auto (bars on a terminal), plain (no bars), tty (bars)
+    #[arg(long, default_value = "auto", value_parser = ["auto", "plain", "tty"])]
     pub progress: String,
 }
 
@@ -449,26 +417,30 @@ pub enum BuilderCommand {
 #[derive(Debug, Subcommand)]
 pub enum PushCommand {
     /// Push to Amazon Web Services
-    Aws(ImagePath),
+    Aws(RefusedArgs),
     /// Push to Microsoft Azure
-    Azure(ImagePath),
+    Azure(RefusedArgs),
     /// Push to Equinix Metal
     #[command(visible_alias = "packet")]
-    Equinixmetal(ImagePath),
+    Equinixmetal(RefusedArgs),
     /// Push to Google Cloud Platform
-    Gcp(ImagePath),
+    Gcp(RefusedArgs),
     /// Push to OpenStack
-    Openstack(ImagePath),
+    Openstack(RefusedArgs),
     /// Push to Scaleway
-    Scaleway(ImagePath),
+    Scaleway(RefusedArgs),
     /// Push to VMware vCenter
-    Vcenter(ImagePath),
+    Vcenter(RefusedArgs),
 }
 
+/// The arguments of a command we refuse as a whole (see
+/// `flags::REFUSED_COMMANDS`): anything, so that the refusal names the
+/// command rather than the first flag clap does not know.
 #[derive(Debug, Args)]
-pub struct ImagePath {
-    /// The image (path or name prefix)
-    pub path: String,
+pub struct RefusedArgs {
+    /// The reference's flags and arguments for this command
+    #[arg(num_args = 0.., trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+    pub args: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -504,30 +476,30 @@ pub enum RunBackend {
     /// Run on QEMU
     Qemu(Box<QemuArgs>),
     /// Run on Amazon Web Services
-    Aws(ImagePath),
+    Aws(RefusedArgs),
     /// Run on Microsoft Azure
-    Azure(ImagePath),
+    Azure(RefusedArgs),
     /// Run on Equinix Metal
     #[command(visible_alias = "packet")]
-    Equinixmetal(ImagePath),
+    Equinixmetal(RefusedArgs),
     /// Run on Google Cloud Platform
-    Gcp(ImagePath),
+    Gcp(RefusedArgs),
     /// Run on HyperKit (macOS)
-    Hyperkit(ImagePath),
+    Hyperkit(RefusedArgs),
     /// Run on Hyper-V (Windows)
-    Hyperv(ImagePath),
+    Hyperv(RefusedArgs),
     /// Run on OpenStack
-    Openstack(ImagePath),
+    Openstack(RefusedArgs),
     /// Run on Scaleway
-    Scaleway(ImagePath),
+    Scaleway(RefusedArgs),
     /// Run on VirtualBox
-    Vbox(ImagePath),
+    Vbox(RefusedArgs),
     /// Run on VMware vCenter
-    Vcenter(ImagePath),
+    Vcenter(RefusedArgs),
     /// Run on Apple's Virtualization framework (macOS)
-    Virtualization(ImagePath),
+    Virtualization(RefusedArgs),
     /// Run on VMware Workstation/Fusion
-    Vmware(ImagePath),
+    Vmware(RefusedArgs),
 }
 
 #[derive(Debug, Args)]
@@ -596,12 +568,6 @@ pub struct QemuFlags {
     /// Extra QEMU -device arguments
     #[arg(long)]
     pub device: Vec<String>,
-    /// virtiofsd binary
-    #[arg(long)]
-    pub virtiofsd: Option<PathBuf>,
-    /// Share a host directory: PATH[,tag=TAG]
-    #[arg(long)]
-    pub virtiofs: Vec<String>,
     /// Boot test: succeed only if the console prints TEXT (repeatable; all must appear) and the guest powers off
     #[arg(long, value_name = "TEXT")]
     pub expect: Vec<String>,
@@ -621,7 +587,7 @@ pub struct QemuFlags {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address and port to listen on
+    /// Address to listen on, `[HOST]:PORT` (no host: every interface)
     #[arg(long, default_value = ":8080")]
     pub port: String,
     /// Directory to serve

@@ -38,6 +38,13 @@ pub enum Error {
     /// A command of the reference's tree whose implementation has not landed yet.
     #[error("`linuxkit {0}` is not implemented yet")]
     NotImplemented(String),
+    /// A flag of the reference we refuse (see `flags::REFUSED`).
+    #[error("`linuxkit {what}` is not supported: {why}")]
+    Refused { what: String, why: String },
+    /// A command of the reference we refuse as a whole (see
+    /// `flags::REFUSED_COMMANDS`).
+    #[error("`linuxkit {what}` is not implemented: {why}")]
+    RefusedCommand { what: String, why: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -5,22 +5,39 @@
 mod cli;
 mod commands;
 mod error;
+mod flags;
 
+use clap::FromArgMatches;
 use clap::error::ErrorKind;
-use clap::{CommandFactory, Parser};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use cli::{Cli, Command, MetadataCommand, PushCommand, RunArgs, RunBackend};
-use error::{Error, Result};
+use cli::{Cli, Command, GlobalArgs, MetadataCommand, PushCommand, RunArgs, RunBackend};
+use error::{Error, IoContext, Result};
+
+/// The arguments `main` reads (see `flags`): the global ones, and those of
+/// the commands it handles itself.
+#[cfg_attr(not(test), allow(dead_code))] // read by the tree test (`flags`)
+pub const HONOURED: crate::flags::Honoured = &[
+    ("", &["cache", "mirror", "cert_file", "quiet", "verbose"]),
+    ("metadata create", &["iso", "data"]),
+    ("version", &["short", "commit"]),
+    ("completion", &["shell"]),
+    ("run", &["path"]),
+    ("run qemu", &["path"]),
+];
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let matches = match flags::command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => return usage_error(e),
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
     init_logging(&cli.global);
-    match run(cli) {
+    match flags::refuse(&matches).and_then(|()| run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("Error: {e}");
@@ -57,9 +74,10 @@ fn usage_error(e: clap::Error) -> ExitCode {
 }
 
 /// `-q` shows only errors; `-v 0..3` is quiet, info (default), debug, trace.
-fn init_logging(g: &cli::GlobalArgs) {
+fn init_logging(g: &GlobalArgs) {
     use tracing::Level;
-    let level = match (g.quiet, g.verbose) {
+    let GlobalArgs { quiet, verbose, .. } = g;
+    let level = match (quiet, verbose) {
         (true, _) | (false, 0) => Level::ERROR,
         (false, 1) => Level::INFO,
         (false, 2) => Level::DEBUG,
@@ -84,7 +102,7 @@ fn program_name() -> &'static str {
 }
 
 /// The cache directory: `--cache`, else `LINUXKIT_CACHE`, else `~/.linuxkit/cache`.
-fn cache_dir(g: &cli::GlobalArgs) -> PathBuf {
+fn cache_dir(g: &GlobalArgs) -> PathBuf {
     g.cache
         .clone()
         .or_else(|| std::env::var_os("LINUXKIT_CACHE").map(PathBuf::from))
@@ -96,36 +114,63 @@ fn cache_dir(g: &cli::GlobalArgs) -> PathBuf {
         })
 }
 
-/// A registry client configured from the global flags: mirrors from
-/// `--mirror` and `LINUXKIT_MIRROR` (space or comma separated), progress
-/// bars unless `-q`.
-fn registry(
-    g: &cli::GlobalArgs,
+/// The registry options from the global flags: mirrors from `--mirror`
+/// and `LINUXKIT_MIRROR` (space or comma separated; the flags win, as the
+/// reference's), the CAs of `--cert-file`, progress bars unless `-q`.
+pub fn registry_options(
+    g: &GlobalArgs,
     platform: linuxkit_oci::Platform,
-) -> Result<linuxkit_oci::Registry> {
-    let mut mirrors = Vec::new();
+) -> Result<linuxkit_oci::RegistryOptions> {
+    // `cache` is read by `cache_dir`.
+    let GlobalArgs {
+        mirror,
+        cert_file,
+        quiet,
+        verbose,
+        ..
+    } = g;
+    let mut mirrors: Vec<linuxkit_oci::Mirror> = Vec::new();
     let env = std::env::var("LINUXKIT_MIRROR").unwrap_or_default();
-    for m in g
-        .mirror
-        .iter()
-        .map(String::as_str)
-        .chain(env.split([' ', ',']).filter(|s| !s.is_empty()))
+    for m in env
+        .split([' ', ','])
+        .filter(|s| !s.is_empty())
+        .chain(mirror.iter().map(String::as_str))
     {
-        mirrors.push(linuxkit_oci::Mirror::parse(m)?);
+        let m = linuxkit_oci::Mirror::parse(m)?;
+        // The last word on a registry wins (the reference's SetProxy).
+        mirrors.retain(|old| old.registry != m.registry);
+        mirrors.push(m);
     }
-    Ok(linuxkit_oci::Registry::new(
-        linuxkit_oci::RegistryOptions {
-            platform,
-            mirrors,
-            progress: !g.quiet && g.verbose > 0,
-            ..Default::default()
-        },
-    )?)
+    let mut ca_certificates = Vec::new();
+    for f in cert_file {
+        let pem = std::fs::read(f).context(|| format!("--cert-file {}", f.display()))?;
+        ca_certificates.push((f.display().to_string(), pem));
+    }
+    Ok(linuxkit_oci::RegistryOptions {
+        platform,
+        mirrors,
+        ca_certificates,
+        progress: !quiet && *verbose > 0,
+        ..Default::default()
+    })
 }
 
-fn not_implemented(what: &str) -> Result<()> {
-    Err(Error::NotImplemented(what.to_string()))
+/// A registry client configured from the global flags (see
+/// [`registry_options`]).
+fn registry(g: &GlobalArgs, platform: linuxkit_oci::Platform) -> Result<linuxkit_oci::Registry> {
+    Ok(linuxkit_oci::Registry::new(registry_options(g, platform)?)?)
 }
+
+/// A command refused as a whole (`flags::REFUSED_COMMANDS`).
+fn refused_command(what: &str, why: &str) -> Result<()> {
+    Err(Error::RefusedCommand {
+        what: what.to_string(),
+        why: why.to_string(),
+    })
+}
+
+/// Why the cloud and foreign-hypervisor commands are refused.
+const CLOUDS: &str = "the cloud and foreign-hypervisor back-ends come with issue 23; build a disk image (`build --format aws|gcp|azure|vhd|vmdk|raw-efi`) and upload it with the cloud's own tools, or boot it here with `linuxkit run qemu`";
 
 fn run(cli: Cli) -> Result<()> {
     match &cli.command {
@@ -133,9 +178,10 @@ fn run(cli: Cli) -> Result<()> {
             args,
             &linuxkit_pkg::PkgOptions::default(),
             &cache_dir(&cli.global),
+            &cli.global.cert_file,
             || registry(&cli.global, linuxkit_oci::Platform::linux(args.arch)),
         ),
-        Command::Pkg(args) => commands::pkg::run(args, &cache_dir(&cli.global)),
+        Command::Pkg(args) => commands::pkg::run(args, &cache_dir(&cli.global), &cli.global),
         Command::Cache(c) => commands::cache::run(c, &cache_dir(&cli.global), || {
             registry(
                 &cli.global,
@@ -145,17 +191,20 @@ fn run(cli: Cli) -> Result<()> {
         Command::Metadata(MetadataCommand::Create { iso, data }) => Ok(
             linuxkit_run::metadata::create_metadata_iso(iso, data.as_bytes())?,
         ),
-        Command::Push(p) => not_implemented(match p {
-            PushCommand::Aws(_) => "push aws",
-            PushCommand::Azure(_) => "push azure",
-            PushCommand::Equinixmetal(_) => "push equinixmetal",
-            PushCommand::Gcp(_) => "push gcp",
-            PushCommand::Openstack(_) => "push openstack",
-            PushCommand::Scaleway(_) => "push scaleway",
-            PushCommand::Vcenter(_) => "push vcenter",
-        }),
+        Command::Push(p) => refused_command(
+            match p {
+                PushCommand::Aws(_) => "push aws",
+                PushCommand::Azure(_) => "push azure",
+                PushCommand::Equinixmetal(_) => "push equinixmetal",
+                PushCommand::Gcp(_) => "push gcp",
+                PushCommand::Openstack(_) => "push openstack",
+                PushCommand::Scaleway(_) => "push scaleway",
+                PushCommand::Vcenter(_) => "push vcenter",
+            },
+            CLOUDS,
+        ),
         Command::Run(r) => run_backend(r, &cli.global),
-        Command::Serve(_) => not_implemented("serve"),
+        Command::Serve(s) => commands::serve::run(s),
         Command::Version(v) => {
             let version = env!("CARGO_PKG_VERSION");
             let commit = option_env!("LINUXKIT_COMMIT").unwrap_or("unknown");
@@ -170,7 +219,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Completion { shell } => {
-            let mut cmd = Cli::command();
+            let mut cmd = flags::command();
             let shell = match shell {
                 cli::Shell::Bash => clap_complete::Shell::Bash,
                 cli::Shell::Zsh => clap_complete::Shell::Zsh,
@@ -182,7 +231,7 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn run_backend(r: &RunArgs, g: &cli::GlobalArgs) -> Result<()> {
+fn run_backend(r: &RunArgs, g: &GlobalArgs) -> Result<()> {
     let name = match (&r.backend, &r.path) {
         (None, None) => {
             return Err(Error::Usage(
@@ -207,5 +256,5 @@ fn run_backend(r: &RunArgs, g: &cli::GlobalArgs) -> Result<()> {
         (Some(RunBackend::Virtualization(_)), _) => "run virtualization",
         (Some(RunBackend::Vmware(_)), _) => "run vmware",
     };
-    not_implemented(name)
+    refused_command(name, CLOUDS)
 }

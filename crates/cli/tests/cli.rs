@@ -233,15 +233,10 @@ fn usage_mistakes_are_one_line_too() {
 
 #[test]
 fn later_issues_report_not_implemented() {
-    for args in [
-        vec!["run", "aws", "x"],
-        vec!["push", "gcp", "x"],
-        vec!["serve"],
-        vec!["pkg", "build", "--pull", "x"],
-    ] {
+    for args in [vec!["run", "aws", "x"], vec!["push", "gcp", "x"]] {
         let (code, _, err) = run(linuxkit().args(&args));
         assert_eq!(code, 1, "{args:?}");
-        assert_one_error_line(&err, "is not implemented yet");
+        assert_one_error_line(&err, "is not implemented: ");
     }
 }
 

@@ -88,6 +88,9 @@ pub struct RegistryOptions {
     /// The Docker config file to read credentials from (see
     /// [`default_docker_config`]); `None` for anonymous access only.
     pub docker_config: Option<PathBuf>,
+    /// CA certificates to trust besides the system's (`--cert-file`): the
+    /// file's name (for errors) and its PEM text, one or more certificates.
+    pub ca_certificates: Vec<(String, Vec<u8>)>,
 }
 
 impl Default for RegistryOptions {
@@ -101,6 +104,7 @@ impl Default for RegistryOptions {
             attempts: 4,
             backoff: Duration::from_millis(300),
             docker_config: default_docker_config(),
+            ca_certificates: Vec::new(),
         }
     }
 }
@@ -126,6 +130,19 @@ fn transient(e: &OciDistributionError) -> bool {
 
 impl Registry {
     pub fn new(opts: RegistryOptions) -> Result<Registry> {
+        // oci-client falls back to a default client when its configuration
+        // fails, which would drop the CAs silently: check them here.
+        for (name, pem) in &opts.ca_certificates {
+            let bad = |why: String| Error::Other(format!("--cert-file {name}: {why}"));
+            if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+                return Err(bad("no PEM certificate in it".into()));
+            }
+            Client::try_from(ClientConfig {
+                extra_root_certificates: vec![pem_certificate(pem)],
+                ..ClientConfig::default()
+            })
+            .map_err(|e| bad(e.to_string()))?;
+        }
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -173,6 +190,12 @@ impl Registry {
                     ClientProtocol::Https
                 };
                 Arc::new(Client::new(ClientConfig {
+                    extra_root_certificates: self
+                        .opts
+                        .ca_certificates
+                        .iter()
+                        .map(|(_, pem)| pem_certificate(pem))
+                        .collect(),
                     protocol,
                     connect_timeout: Some(Duration::from_secs(10)),
                     read_timeout: Some(Duration::from_secs(60)),
@@ -470,6 +493,14 @@ impl Registry {
             }
             Ok(())
         })
+    }
+}
+
+/// A `--cert-file`'s PEM text as oci-client takes it.
+fn pem_certificate(pem: &[u8]) -> oci_client::client::Certificate {
+    oci_client::client::Certificate {
+        encoding: oci_client::client::CertificateEncoding::Pem,
+        data: pem.to_vec(),
     }
 }
 

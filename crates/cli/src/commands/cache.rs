@@ -8,6 +8,107 @@ use linuxkit_oci::{Cache, ExportFormat, ImageRef, Platform, Registry};
 use crate::cli::{self, CacheCommand};
 use crate::error::{Error, IoContext, Result};
 
+/// The arguments this handler reads (see `crate::flags`).
+#[cfg_attr(not(test), allow(dead_code))] // read by the tree test (`flags`)
+pub const HONOURED: crate::flags::Honoured = &[
+    // `--published-only` is being fixed on another branch: see
+    // `flags::AWAITING_FIX`.
+    ("cache clean", &[]),
+    ("cache rm", &["images"]),
+    ("cache ls", &[]),
+    (
+        "cache export",
+        &["image", "arch", "outfile", "format", "name", "platform"],
+    ),
+    ("cache import", &["file"]),
+    ("cache pull", &["images"]),
+    (
+        "cache push",
+        &["images", "remote_name", "with_arch_tags", "override"],
+    ),
+];
+
+/// `--platform OS/ARCH[/VARIANT]`, as the reference's (Go's
+/// `v1.ParsePlatform`, without its `:OSVERSION`).
+pub fn parse_platform(s: &str) -> Result<Platform> {
+    let parts: Vec<&str> = s.split('/').collect();
+    let bad = || {
+        Error::Usage(format!(
+            "invalid --platform `{s}`: expected OS/ARCH or OS/ARCH/VARIANT, e.g. linux/arm64"
+        ))
+    };
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(bad());
+    }
+    match parts.as_slice() {
+        [os, arch] => Ok(Platform {
+            os: os.to_string(),
+            architecture: arch.to_string(),
+            variant: None,
+        }),
+        [os, arch, variant] => Ok(Platform {
+            os: os.to_string(),
+            architecture: arch.to_string(),
+            variant: Some(variant.to_string()),
+        }),
+        _ => Err(bad()),
+    }
+}
+
+/// `--with-arch-tags`: after `remote` got the index `local` names, tags
+/// each platform's image of it as `TAG-ARCH` in the registry, as the
+/// reference does. Platforms whose image is not complete in the cache are
+/// skipped (as the reference skips what it cannot validate), with a line
+/// saying so.
+fn push_arch_tags(
+    cache: &Cache,
+    registry: &Registry,
+    local: &ImageRef,
+    remote: &ImageRef,
+) -> Result<()> {
+    let Some(top) = cache.resolve(local)? else {
+        return Ok(());
+    };
+    if !linuxkit_oci::media_type::is_index(&top.media_type) {
+        tracing::info!("{local} is not an index: no architecture tags to push");
+        return Ok(());
+    }
+    let bytes = cache.read_blob(&linuxkit_oci::Digest::parse(&top.digest)?)?;
+    let index: linuxkit_oci::Index = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::Usage(format!("{local}: its index is not valid JSON: {e}")))?;
+    let tag = remote.tag().unwrap_or("latest");
+    for m in &index.manifests {
+        let Some(p) = m.platform.as_ref().filter(|p| !p.architecture.is_empty()) else {
+            continue;
+        };
+        if p.architecture == "unknown" {
+            continue;
+        }
+        if cache.image(local, p)?.is_none() {
+            tracing::warn!(
+                "{local}: the {p} image is not complete in the cache; not tagging {tag}-{}",
+                p.architecture
+            );
+            continue;
+        }
+        // The registry client pushes what a name in the cache names: the
+        // platform's manifest gets a name of this process for the push.
+        let scratch = local.with_tag(&format!(
+            "{}-{}-push-{}",
+            local.tag().unwrap_or("latest"),
+            p.architecture,
+            std::process::id()
+        ));
+        cache.tag(&scratch.canonical(), m.clone())?;
+        let arch_tag = remote.with_tag(&format!("{tag}-{}", p.architecture));
+        let pushed = registry.push(cache, &scratch, &arch_tag);
+        cache.remove(&[scratch.canonical()])?;
+        pushed?;
+        tracing::info!("pushed {arch_tag}");
+    }
+    Ok(())
+}
+
 pub fn run(
     cmd: &CacheCommand,
     cache_dir: &Path,
@@ -51,8 +152,15 @@ pub fn run(
         CacheCommand::Push {
             images,
             remote_name,
-            ..
+            with_arch_tags,
+            r#override,
         } => {
+            if !*r#override {
+                // The reference skips a tag the registry already has unless
+                // --override; we push anyway (blobs the registry has are not
+                // sent again), which is --override's result.
+                tracing::debug!("pushing even if the registry has the tag (--override is implied)");
+            }
             if remote_name.is_some() && images.len() != 1 {
                 return Err(Error::Usage("--remote-name needs exactly one image".into()));
             }
@@ -65,6 +173,9 @@ pub fn run(
                 };
                 registry.push(&cache, &local, &remote)?;
                 tracing::info!("pushed {remote}");
+                if *with_arch_tags {
+                    push_arch_tags(&cache, &registry, &local, &remote)?;
+                }
             }
             Ok(())
         }
@@ -74,9 +185,13 @@ pub fn run(
             outfile,
             format,
             name,
+            platform,
         } => {
             let r = ImageRef::parse(image)?;
-            let platform = Platform::linux(*arch);
+            let platform = match platform {
+                Some(p) => parse_platform(p)?,
+                None => Platform::linux(*arch),
+            };
             // From the look-up to the last byte, `cache rm`/`clean` wait.
             let _pin = cache.pin()?;
             let img =

@@ -2,3 +2,4 @@ pub mod build;
 pub mod cache;
 pub mod pkg;
 pub mod run;
+pub mod serve;

@@ -2,29 +2,119 @@
 //! declarative ones (`debian:`, `files:`, `cargo:`; see
 //! `linuxkit_pkg::build`), through a Docker daemon for Dockerfile ones.
 
-use std::path::Path;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 
 use linuxkit_base::Arch;
+use linuxkit_oci::{Cache, ImageRef, Platform, Registry};
 use linuxkit_pkg::BuildError;
 use linuxkit_pkg::build::{self, BuildOptions};
 use linuxkit_pkg::{Package, PkgOptions};
 
-use crate::cli::{PkgArgs, PkgBuildArgs, PkgCommand, PkgOpts};
-use crate::error::{Error, Result};
+use crate::cli::{BuilderCommand, GlobalArgs, PkgArgs, PkgBuildArgs, PkgCommand, PkgOpts};
+use crate::error::{Error, IoContext, Result};
 
-/// The package options given on the command line; the rest comes from each
-/// package's build.yml.
+/// The arguments this handler reads (see `crate::flags`).
+#[cfg_attr(not(test), allow(dead_code))] // read by the tree test (`flags`)
+pub const HONOURED: crate::flags::Honoured = &[
+    (
+        "pkg",
+        &[
+            "disable_cache",
+            "enable_cache",
+            "nonetwork",
+            "network",
+            "org",
+            "build_yml",
+            "hash",
+            "tag",
+            "hash_commit",
+            "hash_path",
+            "force_dirty",
+            "dev",
+        ],
+    ),
+    ("pkg build", BUILD_ARGS),
+    ("pkg push", BUILD_ARGS),
+    ("pkg show-tag", &["dirs", "canonical"]),
+    ("pkg remote-tag", &["from", "to"]),
+    ("pkg builder du", &[]),
+    ("pkg builder prune", &[]),
+];
+
+#[cfg_attr(not(test), allow(dead_code))] // read by the tree test (`flags`)
+const BUILD_ARGS: &[&str] = &[
+    "dirs",
+    "force",
+    "pull",
+    "push",
+    "ignore_cached",
+    "nobuild",
+    "manifest",
+    "dry_run",
+    "platforms",
+    "skip_platforms",
+    "update",
+    "progress",
+];
+
+/// The environment variable the reference reads for the default `--org`.
+pub const ENV_ORG: &str = "LINUXKIT_PKG_ORG";
+
+/// Environment variables of the reference that configure its BuildKit
+/// builder; we have none, and say so when they are set.
+const BUILDKIT_ENV: &[&str] = &[
+    "LINUXKIT_BUILDERS",
+    "LINUXKIT_BUILDER_NAME",
+    "LINUXKIT_BUILDER_IMAGE",
+    "LINUXKIT_BUILDER_CONFIG",
+];
+
+/// The package options given on the command line (and `LINUXKIT_PKG_ORG`,
+/// which `--org` overrides, as in the reference); the rest comes from each
+/// package's build.yml. `--disable-cache`/`--enable-cache` and
+/// `--network`/`--nonetwork` override build.yml's `disable-cache` and
+/// `network`, which Dockerfile packages' `docker build` reads; declarative
+/// packages never use the network while building nor keep a build cache.
 pub fn options(o: &PkgOpts) -> PkgOptions {
+    let PkgOpts {
+        disable_cache,
+        enable_cache,
+        nonetwork,
+        network,
+        org,
+        build_yml,
+        hash,
+        tag,
+        hash_commit,
+        hash_path,
+        force_dirty,
+        dev,
+    } = o;
+    let env_org = std::env::var(ENV_ORG).ok().filter(|s| !s.is_empty());
     PkgOptions {
-        build_yml: o.build_yml.clone(),
-        org: o.org.clone(),
-        hash: o.hash.clone(),
-        tag: o.tag.clone(),
-        hash_commit: o.hash_commit.clone(),
-        hash_path: o.hash_path.clone(),
-        force_dirty: o.force_dirty,
-        dev: o.dev,
-        ..PkgOptions::default()
+        build_yml: build_yml.clone(),
+        org: org.clone().or(env_org),
+        hash: hash.clone(),
+        tag: tag.clone(),
+        hash_commit: hash_commit.clone(),
+        hash_path: hash_path.clone(),
+        force_dirty: *force_dirty,
+        dev: *dev,
+        disable_cache: if *disable_cache {
+            Some(true)
+        } else if *enable_cache {
+            Some(false)
+        } else {
+            None
+        },
+        network: if *network {
+            Some(true)
+        } else if *nonetwork {
+            Some(false)
+        } else {
+            None
+        },
     }
 }
 
@@ -35,9 +125,28 @@ fn build_err(e: BuildError) -> Error {
     }
 }
 
+/// `--skip-platforms`: the architectures named, each as `linux/ARCH` (the
+/// reference's rule).
+fn skipped_arches(list: &str) -> Result<Vec<Arch>> {
+    list.split(',')
+        .map(|p| match p.trim().strip_prefix("linux/") {
+            Some(arch) if !arch.trim().is_empty() => {
+                arch.trim().parse().map_err(|source| Error::Arch {
+                    flag: "--skip-platforms",
+                    given: p.to_string(),
+                    source,
+                })
+            }
+            _ => Err(Error::Usage(format!(
+                "--skip-platforms: invalid target platform specification `{p}` (expected linux/ARCH)"
+            ))),
+        })
+        .collect()
+}
+
 /// The one architecture to build: `--platforms linux/ARCH`, else the host's.
-fn build_arch(b: &PkgBuildArgs) -> Result<Arch> {
-    let Some(p) = &b.platforms else {
+fn build_arch(platforms: &Option<String>) -> Result<Arch> {
+    let Some(p) = platforms else {
         return Ok(Arch::host());
     };
     let list: Vec<&str> = p
@@ -64,32 +173,119 @@ fn build_arch(b: &PkgBuildArgs) -> Result<Arch> {
 }
 
 /// `pkg build`; `push` is `--push`, or `pkg push` (the deprecated spelling).
-fn pkg_build(b: &PkgBuildArgs, opts: &PkgOptions, cache_dir: &Path, push: bool) -> Result<()> {
-    for (given, what) in [
-        (b.pull, "--pull"),
-        (b.docker, "--docker"),
-        (b.release.is_some(), "--release"),
-        (b.skip_platforms.is_some(), "--skip-platforms"),
-        (!b.build_arg_file.is_empty(), "--build-arg-file"),
-    ] {
-        if given {
-            return Err(Error::NotImplemented(format!("pkg build {what}")));
+/// The reference's rules: `--force` always builds; otherwise a cached
+/// image is kept, `--pull` first tries the registry; `--push --nobuild`
+/// pushes the cached image without building (and nothing if there is
+/// none); `--nobuild` without `--push` changes nothing.
+fn pkg_build(
+    b: &PkgBuildArgs,
+    opts: &PkgOptions,
+    cache_dir: &Path,
+    push: bool,
+    g: &GlobalArgs,
+) -> Result<()> {
+    let PkgBuildArgs {
+        dirs,
+        force,
+        pull,
+        push: _,
+        ignore_cached,
+        nobuild,
+        manifest,
+        dry_run,
+        platforms,
+        skip_platforms,
+        update,
+        progress,
+    } = b;
+    for var in BUILDKIT_ENV {
+        if std::env::var_os(var).is_some_and(|v| !v.is_empty()) {
+            tracing::warn!(
+                "{var} is set, but it configures the reference's BuildKit builder and ours runs none; it has no effect here"
+            );
         }
     }
-    let arch = build_arch(b)?;
-    let bopts = BuildOptions {
-        force: b.force || b.ignore_cached,
-        arch,
-        debian_cache: None,
-        update: b.update,
+    if *nobuild && !push {
+        tracing::warn!(
+            "--nobuild has no effect without --push (it means \"push without building\"); building as usual"
+        );
+    }
+    let arch = build_arch(platforms)?;
+    let skipped = skip_platforms
+        .as_deref()
+        .map(skipped_arches)
+        .transpose()?
+        .unwrap_or_default();
+    let cache = Cache::open(cache_dir)?;
+    let _pin = cache.pin()?;
+    // --ignore-cached: the reference keeps BuildKit from reading the cache
+    // for the images a build starts from; our builder's inputs are Debian
+    // indices and packages, so it gets an empty download cache of its own.
+    let fresh = if *ignore_cached {
+        Some(cache.scratch_dir("debian")?)
+    } else {
+        None
     };
-    let cache = linuxkit_oci::Cache::open(cache_dir)?;
-    let mut registry = None;
-    for dir in &b.dirs {
+    let bopts = BuildOptions {
+        force: *force,
+        arch,
+        debian_cache: fresh.as_ref().map(|d| d.path().to_path_buf()),
+        update: *update,
+    };
+    let platform = Platform::linux(arch);
+    let progress_bars = match progress.as_str() {
+        "plain" => false,
+        "tty" => true,
+        _ => std::io::stderr().is_terminal(),
+    };
+    let mut registry: Option<Registry> = None;
+    let client = |slot: &mut Option<Registry>| -> Result<()> {
+        if slot.is_none() {
+            let mut o = crate::registry_options(g, platform.clone())?;
+            o.progress = o.progress && progress_bars;
+            *slot = Some(Registry::new(o)?);
+        }
+        Ok(())
+    };
+    for dir in dirs {
         let p = Package::load(dir, opts).map_err(|e| Error::Usage(e.to_string()))?;
-        if b.dry_run || b.nobuild {
-            dry_run(&p, &cache, arch, &bopts, push)?;
+        if skipped.contains(&arch) {
+            println!("Skipping {} with no architectures to build", p.tag());
             continue;
+        }
+        if *ignore_cached && !p.build_yml().is_declarative() {
+            return Err(Error::Refused {
+                what: "pkg build --ignore-cached".into(),
+                why: format!(
+                    "{} is a Dockerfile package, built by `docker build`, whose base images come from Docker's own store; drop the flag (or use --force to rebuild)",
+                    dir.display()
+                ),
+            });
+        }
+        if *dry_run {
+            print_plan(&p, &cache, arch, &bopts, push)?;
+            continue;
+        }
+        let image = ImageRef::parse(&p.full_tag())?;
+        if push && *nobuild {
+            if cache.image(&image, &platform)?.is_none() {
+                println!(
+                    "{} is not in the cache for {platform}: no new platforms to push, skipping",
+                    p.full_tag()
+                );
+                continue;
+            }
+            client(&mut registry)?;
+            let r = registry.as_ref().expect("set above");
+            push_package(r, &cache, &image, arch, *manifest)?;
+            continue;
+        }
+        if *pull && cache.image(&image, &platform)?.is_none() {
+            client(&mut registry)?;
+            match registry.as_ref().expect("set above").pull(&cache, &image) {
+                Ok(img) => eprintln!("pulled {} ({})", img.name, img.top.digest),
+                Err(e) => eprintln!("{image} could not be pulled, building: {e}"),
+            }
         }
         let built = build::build(&p, &cache, &bopts).map_err(build_err)?;
         if let Some(l) = &built.lock_written {
@@ -109,25 +305,142 @@ fn pkg_build(b: &PkgBuildArgs, opts: &PkgOptions, cache_dir: &Path, push: bool) 
             eprintln!("kernel {} with {} modules", k.version, k.modules.len());
         }
         if push {
-            if registry.is_none() {
-                registry = Some(linuxkit_oci::Registry::new(
-                    linuxkit_oci::RegistryOptions {
-                        platform: linuxkit_oci::Platform::linux(arch),
-                        ..Default::default()
-                    },
-                )?);
-            }
-            let r = linuxkit_oci::ImageRef::parse(&built.reference)?;
-            registry.as_ref().expect("set above").push(&cache, &r, &r)?;
-            eprintln!("pushed {}", built.reference);
+            client(&mut registry)?;
+            let r = registry.as_ref().expect("set above");
+            push_package(r, &cache, &image, arch, *manifest)?;
         }
         println!("{}@{}", built.reference, built.manifest.digest);
     }
     Ok(())
 }
 
-/// `--dry-run`/`--nobuild`: what a build would do, without doing it.
-fn dry_run(
+/// Pushes a built package under its tag and, with `--manifest` (the
+/// default), as `TAG-ARCH` too: the names the reference's multi-arch push
+/// leaves in the registry.
+fn push_package(
+    registry: &Registry,
+    cache: &Cache,
+    image: &ImageRef,
+    arch: Arch,
+    manifest: bool,
+) -> Result<()> {
+    registry.push(cache, image, image)?;
+    eprintln!("pushed {image}");
+    if manifest {
+        let arch_tag = image.with_tag(&format!("{}-{arch}", image.tag().unwrap_or("latest")));
+        registry.push(cache, image, &arch_tag)?;
+        eprintln!("pushed {arch_tag}");
+    }
+    Ok(())
+}
+
+/// `pkg remote-tag FROM TO`: the image FROM names in its registry, under
+/// the name TO, with the same digest. The reference tags within a
+/// repository without downloading; we copy through a scratch cache (every
+/// platform of an index), which works across repositories and registries
+/// alike.
+fn remote_tag(from: &str, to: &str, cache_dir: &Path, g: &GlobalArgs) -> Result<()> {
+    let from = ImageRef::parse(from)?;
+    let to = ImageRef::parse(to)?;
+    let cache = Cache::open(cache_dir)?;
+    let _pin = cache.pin()?;
+    let scratch_dir = cache.scratch_dir("remote-tag")?;
+    let scratch = Cache::open(scratch_dir.path())?;
+    let host = Platform::linux(Arch::host());
+    let registry = Registry::new(crate::registry_options(g, host.clone())?)?;
+    // The first pull stores the index (or the single manifest) and the
+    // platform the index has for this host, if any.
+    let first = registry.pull(&scratch, &from);
+    let top = match (&first, scratch.resolve(&from)?) {
+        (_, Some(top)) => top,
+        (Err(e), None) => return Err(Error::Usage(format!("pkg remote-tag: {from}: {e}"))),
+        (Ok(_), None) => unreachable!("a pulled image is named in the cache"),
+    };
+    if linuxkit_oci::media_type::is_index(&top.media_type) {
+        let bytes = scratch.read_blob(&linuxkit_oci::Digest::parse(&top.digest)?)?;
+        let index: linuxkit_oci::Index = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Usage(format!("{from}: its index is not valid JSON: {e}")))?;
+        for p in index.manifests.iter().filter_map(|m| m.platform.clone()) {
+            if scratch.image(&from, &p)?.is_some() {
+                continue;
+            }
+            let o = crate::registry_options(g, p)?;
+            Registry::new(o)?.pull(&scratch, &from)?;
+        }
+    } else {
+        first?;
+    }
+    registry.push(&scratch, &from, &to)?;
+    eprintln!("tagged {from} as {to} ({})", top.digest);
+    Ok(())
+}
+
+/// `pkg builder du|prune`: what our builder keeps between builds, the
+/// download cache of Debian indices and packages (`LINUXKIT_DEBIAN_CACHE`,
+/// else `~/.cache/linuxkit/debian`): its size, or removing it. Everything
+/// in it is fetched again, signature- and hash-checked, when needed.
+fn builder(cmd: &BuilderCommand) -> Result<()> {
+    let dir = linuxkit_pkg::debian::index::Client::default_cache_dir();
+    match cmd {
+        BuilderCommand::Du => {
+            let (files, bytes) = if dir.exists() {
+                disk_use(&dir)?
+            } else {
+                (0, 0)
+            };
+            println!("{}\t{files} files\t{bytes} bytes", dir.display());
+            Ok(())
+        }
+        BuilderCommand::Prune => {
+            if !dir.exists() {
+                println!("{}: nothing to prune", dir.display());
+                return Ok(());
+            }
+            let (files, bytes) = disk_use(&dir)?;
+            for entry in
+                std::fs::read_dir(&dir).context(|| format!("cannot list {}", dir.display()))?
+            {
+                let path = entry
+                    .context(|| format!("cannot list {}", dir.display()))?
+                    .path();
+                let meta = std::fs::symlink_metadata(&path)
+                    .context(|| format!("cannot stat {}", path.display()))?;
+                if meta.is_dir() {
+                    std::fs::remove_dir_all(&path)
+                } else {
+                    std::fs::remove_file(&path)
+                }
+                .context(|| format!("cannot remove {}", path.display()))?;
+            }
+            println!("{}: removed {files} files, {bytes} bytes", dir.display());
+            Ok(())
+        }
+    }
+}
+
+/// Files and bytes under `dir`; links are counted, not followed.
+fn disk_use(dir: &Path) -> Result<(u64, u64)> {
+    let mut files = 0;
+    let mut bytes = 0;
+    let mut todo: Vec<PathBuf> = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).context(|| format!("cannot list {}", d.display()))? {
+            let entry = entry.context(|| format!("cannot list {}", d.display()))?;
+            let meta = std::fs::symlink_metadata(entry.path())
+                .context(|| format!("cannot stat {}", entry.path().display()))?;
+            if meta.is_dir() {
+                todo.push(entry.path());
+            } else {
+                files += 1;
+                bytes += meta.len();
+            }
+        }
+    }
+    Ok((files, bytes))
+}
+
+/// `--dry-run`: what a build would do, without doing it.
+fn print_plan(
     p: &Package,
     cache: &linuxkit_oci::Cache,
     arch: Arch,
@@ -194,7 +507,7 @@ fn dry_run(
     Ok(())
 }
 
-pub fn run(args: &PkgArgs, cache_dir: &Path) -> Result<()> {
+pub fn run(args: &PkgArgs, cache_dir: &Path, g: &GlobalArgs) -> Result<()> {
     let opts = options(&args.opts);
     match &args.command {
         PkgCommand::ShowTag { dirs, canonical } => {
@@ -204,11 +517,16 @@ pub fn run(args: &PkgArgs, cache_dir: &Path) -> Result<()> {
             }
             Ok(())
         }
-        PkgCommand::Build(b) => pkg_build(b, &opts, cache_dir, b.push),
-        PkgCommand::Push(b) => pkg_build(b, &opts, cache_dir, true),
-        PkgCommand::Builder(_) => Err(Error::NotImplemented("pkg builder".into())),
-        PkgCommand::Manifest { .. } => Err(Error::NotImplemented("pkg manifest".into())),
-        PkgCommand::RemoteTag { .. } => Err(Error::NotImplemented("pkg remote-tag".into())),
-        PkgCommand::UpdateHashes { .. } => Err(Error::NotImplemented("pkg update-hashes".into())),
+        PkgCommand::Build(b) => pkg_build(b, &opts, cache_dir, b.push, g),
+        PkgCommand::Push(b) => {
+            tracing::warn!("`pkg push` is deprecated: use `pkg build --push`");
+            pkg_build(b, &opts, cache_dir, true, g)
+        }
+        PkgCommand::Builder(c) => builder(c),
+        PkgCommand::Manifest(_) => Err(Error::RefusedCommand {
+            what: "pkg manifest".into(),
+            why: "our packages are built and pushed for one architecture at a time, as `TAG` and `TAG-ARCH` (`pkg build --push`); multi-platform indexes come with issue 19".into(),
+        }),
+        PkgCommand::RemoteTag { from, to } => remote_tag(from, to, cache_dir, g),
     }
 }

@@ -10,14 +10,47 @@ use linuxkit_run::runner::{self, BootTest, Mode, Outcome};
 use crate::cli::{GlobalArgs, QemuFlags, RunShared};
 use crate::error::{Error, IoContext, Result};
 
+/// The arguments this handler reads (see `crate::flags`); `run` takes the
+/// QEMU flags too (QEMU being the default back-end), `path` is `main`'s.
+#[cfg_attr(not(test), allow(dead_code))] // read by the tree test (`flags`)
+pub const HONOURED: crate::flags::Honoured = &[
+    // `RunShared`: persistent flags of `run`, for every back-end.
+    ("run", &["cpus", "mem", "disk"]),
+    ("run", QEMU_ARGS),
+    ("run qemu", QEMU_ARGS),
+];
+
+#[cfg_attr(not(test), allow(dead_code))] // read by the tree test (`flags`)
+const QEMU_ARGS: &[&str] = &[
+    "gui",
+    "uefi",
+    "iso",
+    "squashfs",
+    "kernel",
+    "state",
+    "data",
+    "data_file",
+    "fw",
+    "accel",
+    "arch",
+    "qemu",
+    "detached",
+    "networking",
+    "publish",
+    "usb",
+    "device",
+    "expect",
+    "fail_on",
+    "timeout",
+    "powerdown_after",
+    "stop",
+];
+
 /// How long `--stop` waits for the guest to power off, unless `--timeout`.
 const STOP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The library's options for `path` from the command line.
 pub fn options(path: &str, shared: &RunShared, f: &QemuFlags) -> Result<QemuOptions> {
-    if !f.virtiofs.is_empty() || f.virtiofsd.is_some() {
-        return Err(Error::NotImplemented("run qemu --virtiofs".into()));
-    }
     let data = match (&f.data, &f.data_file) {
         (Some(d), _) => Some(d.clone().into_bytes()),
         (None, Some(file)) => {
