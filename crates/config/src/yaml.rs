@@ -166,11 +166,27 @@ fn mark_of(span: &Span) -> Mark {
     }
 }
 
-/// Parses one YAML document. An empty document is an empty mapping.
+/// A parsed configuration file: its first YAML document, and where a second
+/// document starts if there is one (the reference decodes only the first and
+/// ignores the rest of the stream; so do we, with a warning).
+pub(crate) struct Parsed {
+    pub root: Node,
+    pub second_document: Option<Mark>,
+}
+
+/// Parses the first YAML document of `text`. An empty document is an empty
+/// mapping. Whatever follows a second `---` is not read at all, as with the
+/// reference's `yaml.v3` decoder, which stops after one document.
 pub(crate) fn parse(text: &str) -> Result<Node, ConfigError> {
+    parse_first(text).map(|p| p.root)
+}
+
+/// Like [`parse`], also saying where an ignored second document starts.
+pub(crate) fn parse_first(text: &str) -> Result<Parsed, ConfigError> {
     let mut b = Builder::default();
     let mut parser = Parser::new_from_str(text);
     let mut docs = 0usize;
+    let mut second_document = None;
     for ev in &mut parser {
         let (ev, span) = match ev {
             Ok(ev) => ev,
@@ -189,10 +205,8 @@ pub(crate) fn parse(text: &str) -> Result<Node, ConfigError> {
             Event::DocumentStart(_) => {
                 docs += 1;
                 if docs > 1 {
-                    return Err(ConfigError::at(
-                        mark,
-                        "a configuration file holds one YAML document; remove the second `---` or split the file",
-                    ));
+                    second_document = Some(mark);
+                    break;
                 }
             }
             Event::Scalar(text, style, anchor, _tag) => {
@@ -231,10 +245,14 @@ pub(crate) fn parse(text: &str) -> Result<Node, ConfigError> {
             Event::SequenceEnd | Event::MappingEnd => b.close()?,
         }
     }
-    Ok(b.root.unwrap_or_else(|| Node {
+    let root = b.root.unwrap_or_else(|| Node {
         kind: Kind::Map(Vec::new()),
         mark: Mark { line: 1, column: 1 },
-    }))
+    });
+    Ok(Parsed {
+        root,
+        second_document,
+    })
 }
 
 /// Turns the parser's message into one that says what to change, at the

@@ -597,11 +597,11 @@ fn bundle_files(
 
 fn file(config: &Config, ids: &IdMap, i: usize, f: &FileSpec, out: &mut Dirs) -> Result<()> {
     let err = |sub: &str, msg: String| Error::Config(config.error_at("files", i, sub, msg));
-    let path = f
-        .path
-        .trim_start_matches('/')
-        .trim_end_matches('/')
-        .to_string();
+    // Validation refused paths that escape or name the root; this is the
+    // same rule, so no entry can be written outside the image even if a
+    // caller skipped validation.
+    let path = linuxkit_config::image_path(&f.path)
+        .map_err(|p| err("path", format!("file path `{}` {p}", f.path)))?;
     let id = |s: &Option<IdSpec>, field: &str| -> Result<u32> {
         match s {
             None => Ok(0),

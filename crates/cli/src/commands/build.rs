@@ -56,11 +56,13 @@ fn read_input(arg: &str) -> Result<Input> {
 }
 
 /// Loads, merges, resolves `@pkg:` templates and validates the
-/// configuration; also returns each `@pkg:` image with its package
-/// directory, so that a failed pull can say how to build it instead.
+/// configuration (with `strict`, a warning is an error); also returns each
+/// `@pkg:` image with its package directory, so that a failed pull can say
+/// how to build it instead.
 pub fn load_config(
     files: &[String],
     pkg_opts: &linuxkit_pkg::PkgOptions,
+    strict: bool,
 ) -> Result<(Config, Vec<(String, PathBuf)>)> {
     let inputs = files
         .iter()
@@ -75,7 +77,11 @@ pub fn load_config(
         packages.push((tag.clone(), dir.to_path_buf()));
         Ok(tag)
     })?;
-    for w in config.validate(&Checks::default())? {
+    let checks = Checks {
+        strict,
+        ..Checks::default()
+    };
+    for w in config.validate(&checks)? {
         tracing::warn!("{w}");
     }
     Ok((config, packages))
@@ -327,7 +333,7 @@ pub fn run(
 ) -> Result<()> {
     let formats = check_flags(args)?;
     let name = output_name(args);
-    let (config, packages) = load_config(&args.files, pkg_opts)?;
+    let (config, packages) = load_config(&args.files, pkg_opts, args.strict)?;
     if args.dry_run {
         print!("{}", linuxkit_config::to_yaml(&config.moby));
         return Ok(());
