@@ -888,7 +888,7 @@ fn check_rlimit(r: &str) -> Result<(), String> {
             .unwrap_or_else(|| format!("; known limits: {}", RLIMITS.join(", ")));
         return Err(format!("unknown rlimit `{name}`{hint}"));
     }
-    let value = |v: &str| v == "unlimited" || v.parse::<u64>().is_ok();
+    let value = |v: &str| v.eq_ignore_ascii_case("unlimited") || v.parse::<u64>().is_ok();
     if !value(soft) || !value(hard) {
         return Err(format!(
             "rlimit `{r}`: soft and hard limits must be numbers or `unlimited`"

@@ -334,12 +334,14 @@ pub fn run(
     let formats = check_flags(args)?;
     let name = output_name(args);
     let (config, packages) = load_config(&args.files, pkg_opts, args.strict)?;
+    // Image references are checked before the dry run stops, so that a
+    // configuration it accepts does not fail later on a reference.
+    let images = image_refs(&config)?;
     if args.dry_run {
         print!("{}", linuxkit_config::to_yaml(&config.moby));
         return Ok(());
     }
     check_kernel(&config, &formats)?;
-    let images = image_refs(&config)?;
     let cache = linuxkit_oci::Cache::open(cache_dir)?;
     let platform = linuxkit_oci::Platform::linux(&args.arch);
     // From the first cache look-up to the last output byte, a concurrent
