@@ -76,19 +76,23 @@ impl Config {
     pub fn parse(name: &str, text: &str) -> Result<Config, ConfigError> {
         let parsed = yaml::parse_first(text).map_err(|e| e.in_file(name))?;
         let node = parsed.root;
-        let moby: Moby = de::from_node(&node).map_err(|e| e.in_file(name))?;
+        let notes = de::Notes::default();
+        let moby: Moby = de::from_node_noting(&node, &notes).map_err(|e| e.in_file(name))?;
         let spans = de::span_table(&node);
-        let parse_warnings = parsed
-            .second_document
-            .map(|m| {
+        let mut parse_warnings: Vec<ConfigError> = notes
+            .into_inner()
+            .into_iter()
+            .map(|(m, msg)| ConfigError::at(m, msg).in_file(name))
+            .collect();
+        if let Some(m) = parsed.second_document {
+            parse_warnings.push(
                 ConfigError::at(
                     m,
                     "a second YAML document starts here and is ignored (LinuxKit reads only the first document of a file); remove it, or split the file and pass both",
                 )
-                .in_file(name)
-            })
-            .into_iter()
-            .collect();
+                .in_file(name),
+            );
+        }
         let at = |path: String| Origin { file: 0, path };
         let list = |key: &str, n: usize| (0..n).map(|i| at(format!("{key}[{i}]"))).collect();
         let mut kernel = HashMap::new();

@@ -245,6 +245,7 @@ impl Config {
         }
         self.check_volumes(warnings)?;
         let ids = IdMap::new(m);
+        let id_names = id_names(m);
         let mut seen: HashMap<(Section, &str), usize> = HashMap::new();
         for (section, i, c) in m.containers() {
             let key = section.key();
@@ -287,17 +288,20 @@ impl Config {
                     ));
                 }
                 // onboot and onshutdown bundles are numbered (`000-NAME`,
-                // `001-NAME`), so a repeat builds; only the id is shared.
-                warnings.push(self.warn_at(
+                // `001-NAME`), so a repeat builds; only the id is shared,
+                // which matters only if a `uid`/`gid` names it.
+                if id_names.contains(c.name.as_str()) {
+                    warnings.push(self.warn_at(
                     key,
                     i,
                     "name",
                     format!(
-                        "container name `{}` is used twice in {key} (first at {}); both run, but a `uid`/`gid` naming it gets the id of the last container of that name",
+                        "container name `{}` is used twice in {key} (first at {}) and a `uid` or `gid` names it: it gets the id of the last container of that name; rename one of them",
                         c.name,
                         location(&first)
                     ),
                 ));
+                }
             }
             if c.image.is_empty() {
                 return Err(self.error_at(key, i, "image", "container needs an `image`"));
@@ -825,6 +829,25 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// The names a `uid`, `gid` or `additionalGids` anywhere in the
+/// configuration refers to.
+fn id_names(m: &crate::model::Moby) -> std::collections::HashSet<&str> {
+    let mut ids: Vec<&IdSpec> = Vec::new();
+    for (_, _, c) in m.containers() {
+        ids.extend(c.config.uid.iter().chain(&c.config.gid));
+        ids.extend(c.config.additional_gids.iter().flatten());
+    }
+    for f in &m.files {
+        ids.extend(f.uid.iter().chain(&f.gid));
+    }
+    ids.into_iter()
+        .filter_map(|id| match id {
+            IdSpec::Name(n) => Some(n.as_str()),
+            IdSpec::Id(_) => None,
+        })
+        .collect()
 }
 
 /// A device's `mode` as the reference reads it (`strconv.ParseInt(mode, 8, 32)`).

@@ -146,7 +146,7 @@ pub(crate) fn resolve_int(t: &str) -> Option<Resolved<'static>> {
     }
 }
 
-fn resolve_float(t: &str) -> Option<f64> {
+pub(crate) fn resolve_float(t: &str) -> Option<f64> {
     match t {
         ".inf" | ".Inf" | ".INF" | "+.inf" => return Some(f64::INFINITY),
         "-.inf" | "-.Inf" | "-.INF" => return Some(f64::NEG_INFINITY),
@@ -157,6 +157,30 @@ fn resolve_float(t: &str) -> Option<f64> {
         && t.bytes()
             .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-'));
     if ok { t.parse().ok() } else { None }
+}
+
+/// What the reference's reader (`yaml.v3` decoding into `interface{}`,
+/// then a JSON schema) makes of a plain scalar: YAML 1.2 booleans only
+/// (`yes` is a string there), numbers in decimal, hex, octal (`0755` too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum V3 {
+    Null,
+    Bool,
+    Number,
+    Str,
+}
+
+pub(crate) fn resolve_v3(s: &Scalar) -> V3 {
+    if !s.plain {
+        return V3::Str;
+    }
+    let t = s.text.as_str();
+    match t {
+        "" | "~" | "null" | "Null" | "NULL" => V3::Null,
+        "true" | "True" | "TRUE" | "false" | "False" | "FALSE" => V3::Bool,
+        _ if resolve_int(t).is_some() || resolve_float(t).is_some() => V3::Number,
+        _ => V3::Str,
+    }
 }
 
 fn mark_of(span: &Span) -> Mark {

@@ -94,7 +94,16 @@ fn accepted_and_refused_exactly_as_the_reference() {
     let mut failures = Vec::new();
     for rel in configurations() {
         match (dry_run(&rel), refused.get(&rel)) {
-            (Ok(_), None) => {}
+            (Ok(warnings), None) => {
+                // The reference's own files pass its strict reader, so none
+                // of our notes about leniency may fire on them.
+                for w in warnings {
+                    let w = w.to_string();
+                    if w.contains("LinuxKit reads") || w.contains("LinuxKit refuses") {
+                        failures.push(format!("{rel}: {w}"));
+                    }
+                }
+            }
             (Err(e), Some(expected)) if &e.to_string() == expected => {}
             (Err(e), Some(expected)) => failures.push(format!(
                 "{rel}: refused with\n    {e}\n  expected\n    {expected}"
@@ -115,12 +124,9 @@ fn the_suite_exercises_the_forms_we_used_to_refuse() {
     let docker = text("examples/docker.yml");
     assert!(docker.contains("type: cgroup"), "{docker}");
     assert!(dry_run("examples/docker.yml").is_ok());
-    // The same name twice in onboot: accepted with a located warning.
-    let w = dry_run("examples/dm-crypt-loop.yml").unwrap();
-    assert!(
-        w.iter().any(|w| w
-            .to_string()
-            .starts_with("examples/dm-crypt-loop.yml:27:11: container name `mount` is used twice")),
-        "{w:?}"
-    );
+    // The same name twice in onboot: accepted, and no id names it, so
+    // there is nothing to warn about.
+    let dm = text("examples/dm-crypt-loop.yml");
+    assert_eq!(dm.matches("name: mount").count(), 2, "{dm}");
+    assert_eq!(dry_run("examples/dm-crypt-loop.yml").unwrap(), []);
 }

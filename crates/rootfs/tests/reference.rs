@@ -89,7 +89,7 @@ fn repeated_onboot_names_are_numbered_bundles() {
     )
     .unwrap();
     let w = c.validate(&Checks::default()).unwrap();
-    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w.is_empty(), "{w:?}");
     let ids = IdMap::new(&c.moby);
     for (i, dev) in ["/dev/sda", "/dev/sdb"].into_iter().enumerate() {
         let img = &c.moby.onboot[i];
