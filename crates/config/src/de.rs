@@ -286,6 +286,8 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
 
     /// Any scalar reads as its source text, as go-yaml v2 does for string
     /// fields: `mode: 0755` is the string `0755`, `tag: 1.10` stays `1.10`.
+    /// (The reference's yaml.v3 and schema refuse a non-string scalar here;
+    /// we note it, see [`Notes`].)
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ConfigError> {
         if let Kind::Scalar(s) = &self.node.kind {
             let what = match resolve_v3(s) {

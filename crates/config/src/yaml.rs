@@ -3,9 +3,12 @@
 //! We build our own tree from `saphyr-parser` events instead of using a YAML
 //! DOM crate because every later error ("unknown field", "duplicate name",
 //! "volume is read-only") has to point at a line and column, and because we
-//! want go-yaml v2's leniency for string fields (`mode: 0755` is the text
-//! `0755`, not the number 493), which needs the original scalar text and
-//! whether it was quoted.
+//! read scalars leniently, the way go-yaml v2 reads them into typed fields
+//! (`mode: 0755` is the text `0755`, not the number 493; `readonly: yes` is
+//! true), which needs the original scalar text and whether it was quoted.
+//! The reference is stricter: it decodes with `yaml.v3` into untyped values
+//! and checks them against a JSON schema, which refuses those forms; we
+//! accept them and warn ([`resolve_v3`] says what the reference sees).
 //!
 //! Anchors, aliases and `<<` merge keys are supported. Alias expansion and
 //! nesting depth are bounded so hostile input cannot exhaust memory or stack.
@@ -66,7 +69,7 @@ impl Node {
     }
 }
 
-/// A plain scalar resolved the way go-yaml v2 (which LinuxKit uses) does:
+/// A plain scalar resolved the way go-yaml v2 does (our lenient reading):
 /// YAML 1.1 booleans (`yes`, `off`, ...), and integers in decimal, hex and
 /// octal (`0o17` and the 1.1 form `017`).
 #[derive(Debug, Clone, PartialEq)]
