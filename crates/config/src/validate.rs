@@ -808,10 +808,21 @@ impl Config {
         }
         if let (Some(src), true) = (&f.source, checks.sources_exist) {
             let path = expand_home(src, checks.home.as_deref()).map_err(|m| err("source", m))?;
-            let found = match &checks.base_dir {
-                Some(base) if path.is_relative() => base.join(&path).exists(),
-                _ => path.exists(),
+            let full = match &checks.base_dir {
+                Some(base) if path.is_relative() => base.join(&path),
+                _ => path.clone(),
             };
+            let found = full.exists();
+            if found && full.is_dir() {
+                // The build reads the file whole; a directory fails there.
+                return Err(err(
+                    "source",
+                    format!(
+                        "source `{}` is a directory; name a file (use `directory: true` for an empty directory)",
+                        path.display()
+                    ),
+                ));
+            }
             if !f.optional && !found {
                 let relative = if path.is_relative() {
                     " (relative paths are relative to the working directory)"
