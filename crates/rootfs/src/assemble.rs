@@ -402,12 +402,20 @@ fn kernel(config: &Config, images: &Images, img: &CachedImage, out: &mut Dirs) -
     } else {
         k.binary.as_str()
     };
-    let tar = k.tar.as_deref().unwrap_or("kernel.tar");
+    // As the reference's kernel filter: `tar: none` or an empty `tar` is no
+    // modules tarball, an empty `ucode` no microcode; a missing kernel or
+    // tarball is an error, a missing microcode file is not.
+    let tar = match k.tar.as_deref() {
+        None => "kernel.tar",
+        Some("") => "none",
+        Some(t) => t,
+    };
+    let ucode = k.ucode.as_deref().filter(|u| !u.is_empty());
     let mut wanted: Vec<&str> = vec![binary];
     if tar != "none" {
         wanted.push(tar);
     }
-    if let Some(u) = &k.ucode {
+    if let Some(u) = ucode {
         wanted.push(u);
     }
     let found = extract_files(images, img, &wanted)?;
@@ -440,8 +448,10 @@ fn kernel(config: &Config, images: &Images, img: &CachedImage, out: &mut Dirs) -
         )
     };
     copy(out, "boot/kernel", path_of(binary)?)?;
-    if let Some(u) = &k.ucode {
-        copy(out, "boot/ucode.cpio", path_of(u)?)?;
+    if let Some(u) = ucode
+        && let Ok(p) = path_of(u)
+    {
+        copy(out, "boot/ucode.cpio", p)?;
     }
     if tar != "none" {
         let layer = Layer::from_path(
