@@ -648,21 +648,8 @@ impl Config {
         err: &dyn Fn(String, String) -> ConfigError,
         warn: &mut dyn FnMut(&str, String),
     ) -> Check {
-        let done = m.completed().map_err(|msg| {
-            let field = if m.kind.is_empty() {
-                "type"
-            } else {
-                "destination"
-            };
-            let sub = if m.kind.is_empty() && m.destination.is_empty() && m.source.is_empty() {
-                at.to_string()
-            } else if field == "destination" && !m.destination.is_empty() {
-                format!("{at}.destination")
-            } else {
-                at.to_string()
-            };
-            err(sub, msg)
-        })?;
+        // What is missing cannot be pointed at: the entry is.
+        let done = m.completed().map_err(|msg| err(at.to_string(), msg))?;
         if !done.destination.starts_with('/') {
             warn(
                 &format!("{at}.destination"),
@@ -672,20 +659,27 @@ impl Config {
                 ),
             );
         }
-        if done.kind != "bind" || done.source.starts_with('/') {
+        // As the reference, only an explicit `type: bind` names a volume.
+        if m.kind != "bind" || m.source.starts_with('/') {
             return Ok(());
         }
+        if m.source.is_empty() {
+            return Err(err(
+                at.to_string(),
+                "bind mount needs a `source`: an absolute path or a volume name".into(),
+            ));
+        }
         let ro = ReadOnly::of(done.options.iter().map(String::as_str));
-        let is_volume = self.moby.volumes.iter().any(|v| v.name == done.source);
+        let is_volume = self.moby.volumes.iter().any(|v| v.name == m.source);
         let field = if is_volume { "options" } else { "source" };
-        self.check_volume_use(&done.source, ro.allowed_in_mount(), "mount")
+        self.check_volume_use(&m.source, ro.allowed_in_mount(), "mount")
             .map_err(|e| err(format!("{at}.{field}"), e))?;
-        if is_volume && self.volume_is_readonly(&done.source) && ro.first && !ro.last {
+        if is_volume && self.volume_is_readonly(&m.source) && ro.first && !ro.last {
             warn(
                 &format!("{at}.options"),
                 format!(
                     "read-only volume `{}` is mounted `ro` and then `rw`: the last one applies, so the container can write to it; drop the `rw`",
-                    done.source
+                    m.source
                 ),
             );
         }
