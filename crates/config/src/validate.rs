@@ -383,9 +383,17 @@ impl Config {
         let cfg: &ImageConfig = &c.config;
         let err = |sub: String, msg: String| self.error_at(key, i, &sub, msg);
         let mut warn = |sub: &str, msg: String| warnings.push(self.warn_at(key, i, sub, msg));
+        // Next to `capabilities`, `capabilities.add` is ignored (a warning
+        // below says so), as the reference ignores it: its names are not
+        // checked either.
+        let caps_add = if cfg.capabilities.is_some() {
+            &None
+        } else {
+            &cfg.capabilities_add
+        };
         for (field, list) in [
             ("capabilities", &cfg.capabilities),
-            ("capabilities.add", &cfg.capabilities_add),
+            ("capabilities.add", caps_add),
             ("ambient", &cfg.ambient),
         ] {
             let Some(list) = list else { continue };
@@ -438,8 +446,20 @@ impl Config {
             }
         }
         for (field, list) in [("binds", &cfg.binds), ("binds.add", &cfg.binds_add)] {
+            // A `binds.add` next to `binds` is ignored, but the reference
+            // still resolves the volumes it names (and refuses a bad one).
+            let ignored = field == "binds.add" && cfg.binds.is_some();
             for (j, b) in list.iter().flatten().enumerate() {
                 let at = format!("{field}[{j}]");
+                if ignored {
+                    let source = b.split(':').next().unwrap_or_default();
+                    if !source.starts_with('/') {
+                        let ro = b.split(':').nth(2).is_some_and(|o| o == "ro");
+                        self.check_volume_use(source, ro, "bind")
+                            .map_err(|m| err(at.clone(), m))?;
+                    }
+                    continue;
+                }
                 let bind = Bind::parse(b).map_err(|m| err(at.clone(), m))?;
                 if bind.source.is_empty() {
                     return Err(err(at, format!("bind `{b}` has an empty source")));
