@@ -18,8 +18,11 @@ pub enum PathError {
     /// Only the root (`/`, `.`, `./`): callers that walk a whole tree skip
     /// it, callers that want a file refuse it.
     Root,
-    /// A `..` component: the path could leave the root.
+    /// A `..` component: the path could leave the root ([`normalize`]).
     DotDot,
+    /// A `..` component that climbs above the root ([`fold`], which
+    /// folds the ones that stay inside).
+    Escapes,
     /// A NUL byte, which no file name may hold.
     Nul,
 }
@@ -29,8 +32,9 @@ impl fmt::Display for PathError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             PathError::Empty => "is empty",
-            PathError::Root => "names only the root",
+            PathError::Root => "names the root directory of the image, not an entry in it",
             PathError::DotDot => "has a `..` component",
+            PathError::Escapes => "climbs above the root of the image with `..`",
             PathError::Nul => "contains a NUL byte",
         })
     }
@@ -66,6 +70,38 @@ pub fn normalize(p: &str) -> Result<String, PathError> {
         return Err(PathError::Root);
     }
     Ok(out)
+}
+
+/// The rule for a path a configuration writes (a LinuxKit YAML's
+/// `files[].path`): [`normalize`], except that a `..` which stays inside
+/// the image folds the component before it (`etc/../x` is `x`), as the
+/// kernel would resolve it, while one that climbs above the root
+/// (`../x`, `/etc/../../x`) is refused ([`PathError::Escapes`]). Layer
+/// entries and `build.yml` keys keep the stricter [`normalize`]: no tool
+/// writes `..` there on purpose.
+pub fn fold(p: &str) -> Result<String, PathError> {
+    if p.is_empty() {
+        return Err(PathError::Empty);
+    }
+    if p.contains('\0') {
+        return Err(PathError::Nul);
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    for c in p.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                if parts.pop().is_none() {
+                    return Err(PathError::Escapes);
+                }
+            }
+            c => parts.push(c),
+        }
+    }
+    if parts.is_empty() {
+        return Err(PathError::Root);
+    }
+    Ok(parts.join("/"))
 }
 
 /// [`normalize`], with the root (and the empty path, which tar archives
@@ -117,6 +153,33 @@ mod tests {
             format!("path {}", PathError::DotDot),
             "path has a `..` component"
         );
+    }
+
+    #[test]
+    fn folding() {
+        for (given, want) in [
+            ("/etc//ssh/./sshd_config", "etc/ssh/sshd_config"),
+            ("etc/../hosts", "hosts"),
+            ("a/b/../../c", "c"),
+            ("..a/b..", "..a/b.."),
+        ] {
+            assert_eq!(fold(given).as_deref(), Ok(want), "{given:?}");
+        }
+        for p in [
+            "..",
+            "../x",
+            "../../../victim/canary",
+            "/etc/../../x",
+            "a/../../b",
+            "/..",
+        ] {
+            assert_eq!(fold(p), Err(PathError::Escapes), "{p}");
+        }
+        for p in ["/", ".", "//", "./", "a/..", "/a/b/../.."] {
+            assert_eq!(fold(p), Err(PathError::Root), "{p}");
+        }
+        assert_eq!(fold(""), Err(PathError::Empty));
+        assert_eq!(fold("etc/a\0b"), Err(PathError::Nul));
     }
 
     #[test]

@@ -150,6 +150,10 @@ pub struct BuildArgs {
     /// Print the merged, resolved configuration and stop
     #[arg(long = "dry-run")]
     pub dry_run: bool,
+    /// Treat every configuration warning as an error (our addition: things LinuxKit
+    /// accepts but that are probably mistakes, such as `binds.add` next to `binds`)
+    #[arg(long)]
+    pub strict: bool,
     /// Compression of the initrd, in every format that embeds it: gzip (works with every
     /// kernel), zstd (smaller), lz4 (fastest to unpack, larger), none; `zstd:19` sets a level
     #[arg(

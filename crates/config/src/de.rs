@@ -8,11 +8,18 @@
 use serde::de::{
     self, DeserializeSeed, EnumAccess, IntoDeserializer, MapAccess, SeqAccess, Visitor,
 };
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 
 use crate::error::{ConfigError, Mark, did_you_mean};
-use crate::yaml::{Kind, Node, Resolved, resolve, resolve_bool, resolve_int};
+use crate::yaml::{Kind, Node, Resolved, V3, resolve, resolve_bool, resolve_int, resolve_v3};
+
+/// Scalars we read more leniently than the reference does (it decodes with
+/// `yaml.v3` and checks a JSON schema): `mode: 0755` unquoted, `readonly:
+/// yes`, a quoted number. We accept them; these notes become warnings, so a
+/// file can be kept readable by both tools.
+pub(crate) type Notes = RefCell<Vec<(Mark, String)>>;
 
 impl de::Error for ConfigError {
     fn custom<T: fmt::Display>(msg: T) -> Self {
@@ -50,6 +57,20 @@ pub(crate) fn from_node<'de, T: de::Deserialize<'de>>(node: &'de Node) -> Result
     T::deserialize(NodeDe {
         node,
         path: String::new(),
+        notes: None,
+    })
+}
+
+/// Like [`from_node`], noting where a scalar is read more leniently than by
+/// the reference.
+pub(crate) fn from_node_noting<'de, T: de::Deserialize<'de>>(
+    node: &'de Node,
+    notes: &'de Notes,
+) -> Result<T, ConfigError> {
+    T::deserialize(NodeDe {
+        node,
+        path: String::new(),
+        notes: Some(notes),
     })
 }
 
@@ -90,9 +111,28 @@ fn join(parent: &str, key: &str) -> String {
 struct NodeDe<'a> {
     node: &'a Node,
     path: String,
+    notes: Option<&'a Notes>,
 }
 
 impl<'a> NodeDe<'a> {
+    fn note(&self, message: String) {
+        if let Some(n) = self.notes {
+            let at = if self.path.is_empty() {
+                message
+            } else {
+                format!("{}: {message}", self.path)
+            };
+            n.borrow_mut().push((self.node.mark, at));
+        }
+    }
+
+    fn scalar_text(&self) -> Option<(&'a str, bool)> {
+        match &self.node.kind {
+            Kind::Scalar(s) => Some((&s.text, s.plain)),
+            _ => None,
+        }
+    }
+
     /// Gives an error raised while visiting this node its location, unless a
     /// deeper node already did.
     fn locate<T>(&self, r: Result<T, ConfigError>) -> Result<T, ConfigError> {
@@ -122,6 +162,11 @@ impl<'a> NodeDe<'a> {
     }
 
     fn int(&self) -> Result<Resolved<'static>, ConfigError> {
+        if let Some((t, false)) = self.scalar_text() {
+            self.note(format!(
+                "the quoted number \"{t}\" is read as a number here, but LinuxKit refuses a quoted number; write it without quotes"
+            ));
+        }
         match &self.node.kind {
             Kind::Scalar(s) if s.plain => resolve_int(&s.text),
             // go-yaml accepts quoted numbers for integer fields too.
@@ -178,17 +223,28 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
                 items: items.iter(),
                 index: 0,
                 path: &self.path,
+                notes: self.notes,
             }),
             Kind::Map(entries) => visitor.visit_map(Map {
                 entries: entries.iter(),
                 value: None,
                 path: &self.path,
+                notes: self.notes,
             }),
         };
         self.locate(r)
     }
 
     fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ConfigError> {
+        if let Kind::Scalar(s) = &self.node.kind
+            && resolve_bool(s.text.trim()).is_some()
+            && resolve_v3(s) != V3::Bool
+        {
+            self.note(format!(
+                "`{}` is read as a boolean here, but LinuxKit reads it as text and refuses it; write `true` or `false` without quotes",
+                s.text
+            ));
+        }
         let r = match &self.node.kind {
             Kind::Scalar(s) => match resolve_bool(s.text.trim()) {
                 Some(b) => visitor.visit_bool(b),
@@ -230,7 +286,28 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
 
     /// Any scalar reads as its source text, as go-yaml v2 does for string
     /// fields: `mode: 0755` is the string `0755`, `tag: 1.10` stays `1.10`.
+    /// (The reference's yaml.v3 and schema refuse a non-string scalar here;
+    /// we note it, see [`Notes`].)
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ConfigError> {
+        if let Kind::Scalar(s) = &self.node.kind {
+            let what = match resolve_v3(s) {
+                V3::Str => None,
+                V3::Null => Some("nothing (null)"),
+                V3::Bool => Some("a boolean"),
+                V3::Number => Some("a number"),
+            };
+            if let Some(what) = what {
+                let shown = if s.text.is_empty() {
+                    "an empty value"
+                } else {
+                    &s.text
+                };
+                self.note(format!(
+                    "`{shown}` is read as the text \"{}\" here, but LinuxKit reads it as {what} and refuses it; quote it: \"{}\"",
+                    s.text, s.text
+                ));
+            }
+        }
         let r = match self.text() {
             Some(_) if self.node.is_null() => visitor.visit_str(""),
             Some(t) => visitor.visit_str(t),
@@ -292,11 +369,13 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
                 items: items.iter(),
                 index: 0,
                 path: &self.path,
+                notes: self.notes,
             }),
             _ if self.node.is_null() => visitor.visit_seq(Seq {
                 items: empty.iter(),
                 index: 0,
                 path: &self.path,
+                notes: self.notes,
             }),
             _ => Err(self.mismatch("a list")),
         };
@@ -327,11 +406,13 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
                 entries: entries.iter(),
                 value: None,
                 path: &self.path,
+                notes: self.notes,
             }),
             _ if self.node.is_null() => visitor.visit_map(Map {
                 entries: empty.iter(),
                 value: None,
                 path: &self.path,
+                notes: self.notes,
             }),
             _ => Err(self.mismatch("a mapping")),
         };
@@ -379,6 +460,7 @@ struct Seq<'a, 'p> {
     items: std::slice::Iter<'a, Node>,
     index: usize,
     path: &'p str,
+    notes: Option<&'a Notes>,
 }
 
 impl<'de> SeqAccess<'de> for Seq<'de, '_> {
@@ -393,7 +475,12 @@ impl<'de> SeqAccess<'de> for Seq<'de, '_> {
         };
         let path = format!("{}[{}]", self.path, self.index);
         self.index += 1;
-        seed.deserialize(NodeDe { node, path }).map(Some)
+        seed.deserialize(NodeDe {
+            node,
+            path,
+            notes: self.notes,
+        })
+        .map(Some)
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -405,6 +492,7 @@ struct Map<'a, 'p> {
     entries: std::slice::Iter<'a, (Node, Node)>,
     value: Option<(&'a Node, String)>,
     path: &'p str,
+    notes: Option<&'a Notes>,
 }
 
 impl<'de> MapAccess<'de> for Map<'de, '_> {
@@ -423,6 +511,7 @@ impl<'de> MapAccess<'de> for Map<'de, '_> {
         seed.deserialize(NodeDe {
             node: k,
             path: self.path.to_string(),
+            notes: None,
         })
         .map(Some)
     }
@@ -435,7 +524,11 @@ impl<'de> MapAccess<'de> for Map<'de, '_> {
             .value
             .take()
             .expect("serde asks for a value after its key");
-        seed.deserialize(NodeDe { node, path })
+        seed.deserialize(NodeDe {
+            node,
+            path,
+            notes: self.notes,
+        })
     }
 }
 

@@ -15,6 +15,8 @@ mod de;
 mod error;
 mod ids;
 mod model;
+mod mounts;
+mod paths;
 mod render;
 mod templates;
 mod validate;
@@ -23,9 +25,11 @@ mod yaml;
 pub use error::{ConfigError, Mark};
 pub use ids::IdMap;
 pub use model::*;
+pub use mounts::{Bind, ReadOnly, default_destination, parse_tmpfs, split_options};
+pub use paths::{PathProblem, image_path};
 pub use render::{to_json, to_yaml};
 pub use templates::PKG_TEMPLATE_PREFIX;
-pub use validate::{Checks, expand_home, parse_mode};
+pub use validate::{Checks, expand_home, parse_device_mode, parse_mode};
 
 use std::collections::HashMap;
 
@@ -49,6 +53,9 @@ pub struct Config {
     pub moby: Moby,
     sources: Vec<SourceFile>,
     origins: Origins,
+    /// Warnings found while parsing (an ignored second YAML document),
+    /// reported by [`Config::validate`] with the others.
+    parse_warnings: Vec<ConfigError>,
 }
 
 /// One origin per list element of the merged config, and per kernel field.
@@ -67,9 +74,25 @@ impl Config {
     /// Parses one YAML document. `name` is how errors refer to it (a path,
     /// or `<stdin>`). No semantic checks yet: see [`Config::validate`].
     pub fn parse(name: &str, text: &str) -> Result<Config, ConfigError> {
-        let node = yaml::parse(text).map_err(|e| e.in_file(name))?;
-        let moby: Moby = de::from_node(&node).map_err(|e| e.in_file(name))?;
+        let parsed = yaml::parse_first(text).map_err(|e| e.in_file(name))?;
+        let node = parsed.root;
+        let notes = de::Notes::default();
+        let moby: Moby = de::from_node_noting(&node, &notes).map_err(|e| e.in_file(name))?;
         let spans = de::span_table(&node);
+        let mut parse_warnings: Vec<ConfigError> = notes
+            .into_inner()
+            .into_iter()
+            .map(|(m, msg)| ConfigError::at(m, msg).in_file(name))
+            .collect();
+        if let Some(m) = parsed.second_document {
+            parse_warnings.push(
+                ConfigError::at(
+                    m,
+                    "a second YAML document starts here and is ignored (LinuxKit reads only the first document of a file); remove it, or split the file and pass both",
+                )
+                .in_file(name),
+            );
+        }
         let at = |path: String| Origin { file: 0, path };
         let list = |key: &str, n: usize| (0..n).map(|i| at(format!("{key}[{i}]"))).collect();
         let mut kernel = HashMap::new();
@@ -95,6 +118,7 @@ impl Config {
                 spans,
             }],
             origins,
+            parse_warnings,
         })
     }
 
@@ -110,7 +134,9 @@ impl Config {
             moby,
             sources,
             origins,
+            parse_warnings,
         } = other;
+        self.parse_warnings.extend(parse_warnings);
         let k = moby.kernel;
         let mine = &mut self.moby.kernel;
         if !k.image.is_empty() {

@@ -2,8 +2,22 @@
 //! the line the user has to change.
 //!
 //! The reference validates the schema and then fails much later (or never)
-//! on the rest; we check everything a configuration alone can tell before
-//! any image is pulled.
+//! on the rest. We check up front everything a configuration alone can tell
+//! before any image is pulled, in two grades:
+//!
+//! - **errors** for what the reference refuses too (at its dry run or later
+//!   in its build: a malformed bind, an unknown capability, a missing
+//!   `source` file), and for paths that would escape the image;
+//! - **warnings** for what the reference accepts but we think is wrong or
+//!   pointless (a relative `cwd`, a read-only volume mounted `ro` then `rw`,
+//!   `binds.add` next to `binds`). The build goes on and produces what the
+//!   reference produces; `build --strict` ([`Checks::strict`]) makes every
+//!   warning an error.
+//!
+//! A configuration that passes validation must not fail later for a reason
+//! the configuration shows: every check of the build that depends only on
+//! the YAML lives here (the build re-checks defensively, with the same
+//! rules from [`crate::mounts`]).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -11,15 +25,24 @@ use std::path::PathBuf;
 use crate::error::did_you_mean;
 use crate::ids::IdMap;
 use crate::model::{File, IdSpec, Image, ImageConfig, Mount, Section, VolumeFormat};
+use crate::mounts::{Bind, ReadOnly, parse_tmpfs};
+use crate::paths::{image_path, relative_escapes, single_component};
 use crate::{Config, ConfigError};
 
-/// What [`Config::validate`] may look at outside the configuration.
+/// What [`Config::validate`] may look at outside the configuration, and how
+/// strict it is.
 #[derive(Debug, Clone)]
 pub struct Checks {
     /// Check that each `files[].source` exists (unless `optional`).
     pub sources_exist: bool,
     /// Where `~/` in a `source` points.
     pub home: Option<PathBuf>,
+    /// Where a relative `source` is looked for; `None` is the working
+    /// directory, where the build reads it (a tool validating the
+    /// configuration of another directory sets it).
+    pub base_dir: Option<PathBuf>,
+    /// Every warning is an error (`build --strict`).
+    pub strict: bool,
 }
 
 impl Default for Checks {
@@ -27,6 +50,8 @@ impl Default for Checks {
         Checks {
             sources_exist: true,
             home: std::env::var_os("HOME").map(PathBuf::from),
+            base_dir: None,
+            strict: false,
         }
     }
 }
@@ -109,6 +134,9 @@ const PROPAGATIONS: &[&str] = &[
 
 type Check = Result<(), ConfigError>;
 
+/// Located warnings, in file order.
+type Warnings = Vec<ConfigError>;
+
 /// Parses an octal permission string (`"0644"`, `"755"`).
 pub fn parse_mode(s: &str) -> Option<u32> {
     let digits = s.strip_prefix("0o").unwrap_or(s);
@@ -118,7 +146,8 @@ pub fn parse_mode(s: &str) -> Option<u32> {
     u32::from_str_radix(digits, 8).ok().filter(|m| *m <= 0o7777)
 }
 
-/// A container or volume name: it becomes a directory and a container id.
+/// A container name the in-VM runtimes take as a container id without
+/// complaint (runc's `^[\w+-\.]+$`, and a letter or digit first).
 fn valid_name(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
@@ -155,25 +184,54 @@ fn image_ref_problem(r: &str) -> Option<String> {
 }
 
 impl Config {
-    /// Checks the merged configuration. Returns warnings (things that work
-    /// but probably are not what the user meant), or the first error in
-    /// file order.
-    pub fn validate(&self, checks: &Checks) -> Result<Vec<String>, ConfigError> {
-        let mut warnings = Vec::new();
+    /// Checks the merged configuration. Returns located warnings (things
+    /// that build as the reference builds them but probably are not what the
+    /// user meant), or the first error in file order. With
+    /// [`Checks::strict`], the first warning is returned as the error.
+    pub fn validate(&self, checks: &Checks) -> Result<Vec<ConfigError>, ConfigError> {
+        let mut warnings = self.parse_warnings.clone();
+        self.check_all(checks, &mut warnings)?;
+        if checks.strict && !warnings.is_empty() {
+            return Err(warnings.swap_remove(0));
+        }
+        Ok(warnings)
+    }
+
+    /// A warning about `sub` of element `index` of `section`, located like
+    /// an error.
+    fn warn_at(
+        &self,
+        section: &str,
+        index: usize,
+        sub: &str,
+        msg: impl Into<String>,
+    ) -> ConfigError {
+        self.error_at(section, index, sub, msg)
+    }
+
+    fn check_all(&self, checks: &Checks, warnings: &mut Warnings) -> Check {
         let m = &self.moby;
         if m.trust.is_some() {
-            warnings.push(
-                "the `trust` section is ignored: content trust was removed from LinuxKit; pin images by digest instead"
-                    .to_string(),
+            let at = self.sources.first().map(|s| s.name.clone());
+            let mut w = ConfigError::new(
+                "the `trust` section is ignored: content trust was removed from LinuxKit; pin images by digest instead",
             );
+            if let Some(f) = at {
+                w = w.in_file(&f);
+            }
+            warnings.push(w);
         }
         let k = &m.kernel;
         if k.image.is_empty() && !k.is_empty() {
+            // The reference ignores such a section (no kernel is added).
             let field = ["cmdline", "binary", "tar", "ucode"]
                 .into_iter()
                 .find(|f| self.origins.kernel.contains_key(f))
                 .unwrap_or("image");
-            return Err(self.kernel_section_error(field, "the kernel section needs an `image`"));
+            warnings.push(self.kernel_section_error(
+                field,
+                "the kernel section has no `image`, so it is ignored (no kernel is added); give an `image`",
+            ));
         }
         if !k.image.is_empty()
             && let Some(p) = image_ref_problem(&k.image)
@@ -185,39 +243,65 @@ impl Config {
                 return Err(self.error_at("init", i, "", p));
             }
         }
-        self.check_volumes()?;
+        self.check_volumes(warnings)?;
         let ids = IdMap::new(m);
+        let id_names = id_names(m);
         let mut seen: HashMap<(Section, &str), usize> = HashMap::new();
         for (section, i, c) in m.containers() {
             let key = section.key();
             if c.name.is_empty() {
                 return Err(self.error_at(key, i, "name", "container needs a `name`"));
             }
-            if !valid_name(&c.name) {
+            if let Err(p) = single_component(&c.name) {
                 return Err(self.error_at(
                     key,
                     i,
                     "name",
+                    format!("invalid container name `{}`: it {p}", c.name),
+                ));
+            }
+            if !valid_name(&c.name) {
+                warnings.push(self.warn_at(
+                    key,
+                    i,
+                    "name",
                     format!(
-                        "invalid container name `{}`: use letters, digits, `_`, `.` and `-`, starting with a letter or digit",
+                        "container name `{}` is not a valid container id for runc or containerd; use letters, digits, `_`, `.` and `-`, starting with a letter or digit",
                         c.name
                     ),
                 ));
             }
-            // The reference checks only `services`; a repeated name in onboot
-            // or onshutdown silently shares one uid there, so we refuse it.
             if let Some(i0) = seen.insert((section, &c.name), i) {
                 let first = self.error_at(key, i0, "name", "");
-                return Err(self.error_at(
+                if section == Section::Services {
+                    // Services run side by side under their name: the
+                    // reference refuses a repeat too.
+                    return Err(self.error_at(
+                        key,
+                        i,
+                        "name",
+                        format!(
+                            "duplicate service name `{}` (first used at {}); rename one of them",
+                            c.name,
+                            location(&first)
+                        ),
+                    ));
+                }
+                // onboot and onshutdown bundles are numbered (`000-NAME`,
+                // `001-NAME`), so a repeat builds; only the id is shared,
+                // which matters only if a `uid`/`gid` names it.
+                if id_names.contains(c.name.as_str()) {
+                    warnings.push(self.warn_at(
                     key,
                     i,
                     "name",
                     format!(
-                        "duplicate container name `{}` in {key} (first used at {}); rename one of them",
+                        "container name `{}` is used twice in {key} (first at {}) and a `uid` or `gid` names it: it gets the id of the last container of that name; rename one of them",
                         c.name,
                         location(&first)
                     ),
                 ));
+                }
             }
             if c.image.is_empty() {
                 return Err(self.error_at(key, i, "image", "container needs an `image`"));
@@ -225,15 +309,15 @@ impl Config {
             if let Some(p) = image_ref_problem(&c.image) {
                 return Err(self.error_at(key, i, "image", p));
             }
-            self.check_image(key, i, c, &ids)?;
+            self.check_image(key, i, c, &ids, warnings)?;
         }
         for (i, f) in m.files.iter().enumerate() {
-            self.check_file(i, f, &ids, checks, &mut warnings)?;
+            self.check_file(i, f, &ids, checks, warnings)?;
         }
-        Ok(warnings)
+        Ok(())
     }
 
-    fn check_volumes(&self) -> Check {
+    fn check_volumes(&self, warnings: &mut Warnings) -> Check {
         let mut seen: HashMap<&str, usize> = HashMap::new();
         for (i, v) in self.moby.volumes.iter().enumerate() {
             if v.name.is_empty() {
@@ -269,49 +353,77 @@ impl Config {
                 return Err(self.error_at("volumes", i, "image", p));
             }
             if v.format == Some(VolumeFormat::Oci) && v.image.is_empty() {
-                return Err(self.error_at(
+                warnings.push(self.warn_at(
                     "volumes",
                     i,
                     "format",
-                    "`format: oci` needs an `image` to store",
+                    "`format: oci` has no effect without an `image` to store; the volume starts empty",
                 ));
             }
             if !v.platforms.is_empty() && v.format != Some(VolumeFormat::Oci) {
-                return Err(self.error_at(
+                warnings.push(self.warn_at(
                     "volumes",
                     i,
                     "platforms",
-                    "`platforms` applies only to `format: oci` volumes",
+                    "`platforms` is ignored: it applies only to `format: oci` volumes",
                 ));
             }
         }
         Ok(())
     }
 
-    fn check_image(&self, key: &str, i: usize, c: &Image, ids: &IdMap) -> Check {
+    fn check_image(
+        &self,
+        key: &str,
+        i: usize,
+        c: &Image,
+        ids: &IdMap,
+        warnings: &mut Warnings,
+    ) -> Check {
         let cfg: &ImageConfig = &c.config;
         let err = |sub: String, msg: String| self.error_at(key, i, &sub, msg);
+        let mut warn = |sub: &str, msg: String| warnings.push(self.warn_at(key, i, sub, msg));
+        // Next to `capabilities`, `capabilities.add` is ignored (a warning
+        // below says so), as the reference ignores it: its names are not
+        // checked either.
+        let caps_add = if cfg.capabilities.is_some() {
+            &None
+        } else {
+            &cfg.capabilities_add
+        };
         for (field, list) in [
             ("capabilities", &cfg.capabilities),
-            ("capabilities.add", &cfg.capabilities_add),
+            ("capabilities.add", caps_add),
             ("ambient", &cfg.ambient),
         ] {
-            for (j, cap) in list.iter().flatten().enumerate() {
-                if matches!(cap.as_str(), "all" | "none") || CAPABILITIES.contains(&cap.as_str()) {
+            let Some(list) = list else { continue };
+            // `all` and `none`, in any case, stand alone (the reference
+            // lower-cases a one-entry list before matching).
+            if let [one] = list.as_slice()
+                && (one.eq_ignore_ascii_case("all") || one.eq_ignore_ascii_case("none"))
+            {
+                continue;
+            }
+            for (j, cap) in list.iter().enumerate() {
+                if CAPABILITIES.contains(&cap.as_str()) {
                     continue;
                 }
-                let upper = cap.to_ascii_uppercase();
-                let with_prefix = if upper.starts_with("CAP_") {
-                    upper
+                let hint = if cap.eq_ignore_ascii_case("all") || cap.eq_ignore_ascii_case("none") {
+                    format!(": `{cap}` must be the only entry of `{field}`")
                 } else {
-                    format!("CAP_{upper}")
-                };
-                let hint = if CAPABILITIES.contains(&with_prefix.as_str()) {
-                    format!(", did you mean `{with_prefix}`?")
-                } else if let Some(s) = did_you_mean(cap, CAPABILITIES.iter().copied()) {
-                    format!(", did you mean `{s}`?")
-                } else {
-                    "; use a name such as `CAP_NET_ADMIN`, or `all`/`none`".into()
+                    let upper = cap.to_ascii_uppercase();
+                    let with_prefix = if upper.starts_with("CAP_") {
+                        upper
+                    } else {
+                        format!("CAP_{upper}")
+                    };
+                    if CAPABILITIES.contains(&with_prefix.as_str()) {
+                        format!(", did you mean `{with_prefix}`?")
+                    } else if let Some(s) = did_you_mean(cap, CAPABILITIES.iter().copied()) {
+                        format!(", did you mean `{s}`?")
+                    } else {
+                        "; use a name such as `CAP_NET_ADMIN`, or `all`/`none` alone".into()
+                    }
                 };
                 return Err(err(
                     format!("{field}[{j}]"),
@@ -319,23 +431,67 @@ impl Config {
                 ));
             }
         }
+        for (base, add) in [("capabilities", "capabilities.add"), ("binds", "binds.add")] {
+            let (has_base, has_add) = match base {
+                "capabilities" => (cfg.capabilities.is_some(), cfg.capabilities_add.is_some()),
+                _ => (cfg.binds.is_some(), cfg.binds_add.is_some()),
+            };
+            if has_base && has_add {
+                warn(
+                    add,
+                    format!(
+                        "`{add}` is ignored because `{base}` is also given (`{base}` replaces the whole list, as in LinuxKit); move these entries into `{base}`"
+                    ),
+                );
+            }
+        }
         for (field, list) in [("binds", &cfg.binds), ("binds.add", &cfg.binds_add)] {
+            // A `binds.add` next to `binds` is ignored, but the reference
+            // still resolves the volumes it names (and refuses a bad one).
+            let ignored = field == "binds.add" && cfg.binds.is_some();
             for (j, b) in list.iter().flatten().enumerate() {
-                self.check_bind(b)
-                    .map_err(|m| err(format!("{field}[{j}]"), m))?;
+                let at = format!("{field}[{j}]");
+                if ignored {
+                    let source = b.split(':').next().unwrap_or_default();
+                    if !source.starts_with('/') {
+                        let ro = b.split(':').nth(2).is_some_and(|o| o == "ro");
+                        self.check_volume_use(source, ro, "bind")
+                            .map_err(|m| err(at.clone(), m))?;
+                    }
+                    continue;
+                }
+                let bind = Bind::parse(b).map_err(|m| err(at.clone(), m))?;
+                if bind.source.is_empty() {
+                    return Err(err(at, format!("bind `{b}` has an empty source")));
+                }
+                if !bind.destination.starts_with('/') {
+                    warn(
+                        &at,
+                        format!(
+                            "bind `{b}`: the destination `{}` is not an absolute path; runc and crun take it from the container's `/`, write it so",
+                            bind.destination
+                        ),
+                    );
+                }
+                if bind.names_volume() {
+                    let ro = ReadOnly::of(bind.option_list());
+                    self.check_volume_use(bind.source, ro.allowed_in_bind(), "bind")
+                        .map_err(|m| err(at.clone(), m))?;
+                }
             }
         }
         for (j, mnt) in cfg.mounts.iter().flatten().enumerate() {
-            self.check_mount(mnt)
-                .map_err(|(f, m)| err(format!("mounts[{j}].{f}"), m))?;
+            let at = format!("mounts[{j}]");
+            self.check_mount(mnt, &at, &err, &mut warn)?;
         }
         for (j, t) in cfg.tmpfs.iter().flatten().enumerate() {
-            let dst = t.split(':').next().unwrap_or_default();
+            let at = format!("tmpfs[{j}]");
+            let (dst, _) = parse_tmpfs(t).map_err(|m| err(at.clone(), m))?;
             if !dst.starts_with('/') {
-                return Err(err(
-                    format!("tmpfs[{j}]"),
-                    format!("tmpfs `{t}` must be `/absolute/destination[:options]`"),
-                ));
+                warn(
+                    &at,
+                    format!("tmpfs `{t}`: the destination `{dst}` is not an absolute path"),
+                );
             }
         }
         for (j, d) in cfg.devices.iter().flatten().enumerate() {
@@ -344,13 +500,13 @@ impl Config {
                 return Err(err(at("path"), "device needs a `path` (or `all`)".into()));
             }
             if !matches!(d.kind.as_str(), "b" | "c" | "u" | "p" | "a") {
-                return Err(err(
-                    at("type"),
+                warn(
+                    &at("type"),
                     format!(
-                        "device type `{}` must be `b` (block), `c` or `u` (char), `p` (fifo) or `a` (all)",
+                        "device type `{}` is none of `b` (block), `c` or `u` (char), `p` (fifo), `a` (all); the container will not start",
                         d.kind
                     ),
-                ));
+                );
             }
             if d.path != "all" {
                 match &d.mode {
@@ -360,7 +516,7 @@ impl Config {
                             format!("device `{}` needs an octal `mode`, e.g. \"0666\"", d.path),
                         ));
                     }
-                    Some(m) if parse_mode(m).is_none() => {
+                    Some(m) if parse_device_mode(m).is_none() => {
                         return Err(err(at("mode"), invalid_mode(m)));
                     }
                     _ => {}
@@ -369,19 +525,20 @@ impl Config {
         }
         for (j, e) in cfg.env.iter().flatten().enumerate() {
             if e.split_once('=').is_none_or(|(k, _)| k.is_empty()) {
-                return Err(err(
-                    format!("env[{j}]"),
-                    format!("environment entry `{e}` must be `NAME=value`"),
-                ));
+                warn(
+                    &format!("env[{j}]"),
+                    format!("environment entry `{e}` is not `NAME=value`; runc and crun refuse it"),
+                );
             }
         }
         if let Some(cwd) = &cfg.cwd
+            && !cwd.is_empty()
             && !cwd.starts_with('/')
         {
-            return Err(err(
-                "cwd".into(),
-                format!("`cwd` must be an absolute path, not `{cwd}`"),
-            ));
+            warn(
+                "cwd",
+                format!("`cwd: {cwd}` is not an absolute path; the container will not start"),
+            );
         }
         for (field, value, allow_none) in [
             ("net", &cfg.net, true),
@@ -391,40 +548,55 @@ impl Config {
             ("userns", &cfg.userns, false),
         ] {
             let Some(v) = value else { continue };
-            let ok = matches!(v.as_str(), "" | "host" | "new")
+            let ok = matches!(v.as_str(), "" | "host" | "root" | "new")
                 || (allow_none && v == "none")
                 || v.starts_with('/');
             if !ok {
                 let none = if allow_none { ", `none`" } else { "" };
-                return Err(err(
-                    field.into(),
+                warn(
+                    field,
                     format!(
-                        "`{field}: {v}` must be `host`, `new`{none} or the path of a namespace to join"
+                        "`{field}: {v}` is taken as the path of a namespace to join; write `host`, `new`{none} or an absolute path"
                     ),
-                ));
+                );
             }
+        }
+        if let Some(h) = &cfg.hostname
+            && !h.is_empty()
+            && cfg
+                .uts
+                .as_deref()
+                .is_none_or(|u| matches!(u, "" | "host" | "root"))
+        {
+            warn(
+                "hostname",
+                format!(
+                    "`hostname: {h}` needs the container's own UTS namespace; add `uts: new` (unless the image's label sets `uts`)"
+                ),
+            );
         }
         for (j, r) in cfg.rlimits.iter().flatten().enumerate() {
             check_rlimit(r).map_err(|m| err(format!("rlimits[{j}]"), m))?;
         }
         if let Some(p) = &cfg.rootfs_propagation
+            && !p.is_empty()
             && !PROPAGATIONS.contains(&p.as_str())
         {
-            return Err(err(
-                "rootfsPropagation".into(),
+            warn(
+                "rootfsPropagation",
                 format!(
-                    "`rootfsPropagation: {p}` must be one of: {}",
+                    "`rootfsPropagation: {p}` is none of {}; the container will not start",
                     PROPAGATIONS.join(", ")
                 ),
-            ));
+            );
         }
         if let Some(o) = cfg.oom_score_adj
             && !(-1000..=1000).contains(&o)
         {
-            return Err(err(
-                "oomScoreAdj".into(),
-                format!("`oomScoreAdj: {o}` must be between -1000 and 1000"),
-            ));
+            warn(
+                "oomScoreAdj",
+                format!("`oomScoreAdj: {o}` is outside -1000..1000; the container will not start"),
+            );
         }
         for (field, id) in [("uid", &cfg.uid), ("gid", &cfg.gid)] {
             if let Some(id) = id {
@@ -442,6 +614,25 @@ impl Config {
                         "runtime mount needs a `destination`".into(),
                     ));
                 }
+                if relative_escapes(&mnt.destination) {
+                    warn(
+                        &format!("runtime.mounts[{j}].destination"),
+                        format!(
+                            "`{}` is relative to the container's rootfs but climbs out of it with `..`; write the absolute path you mean",
+                            mnt.destination
+                        ),
+                    );
+                }
+            }
+            for (j, d) in rt.mkdir.iter().flatten().enumerate() {
+                if relative_escapes(d) {
+                    warn(
+                        &format!("runtime.mkdir[{j}]"),
+                        format!(
+                            "`{d}` is relative to the container's rootfs but climbs out of it with `..`; write the absolute path you mean"
+                        ),
+                    );
+                }
             }
             for (j, ifc) in rt.interfaces.iter().flatten().enumerate() {
                 if ifc.name.is_empty() {
@@ -456,60 +647,76 @@ impl Config {
                     && !p.is_empty()
                     && !p.starts_with('/')
                 {
-                    return Err(err(
-                        format!("runtime.bindNS.{ns}"),
-                        format!("`bindNS.{ns}` must be an absolute path, not `{p}`"),
-                    ));
+                    warn(
+                        &format!("runtime.bindNS.{ns}"),
+                        format!("`bindNS.{ns}: {p}` is not an absolute path"),
+                    );
                 }
             }
         }
         Ok(())
     }
 
-    /// `src:dst[:opts]`, where src is an absolute path or a volume name.
-    fn check_bind(&self, b: &str) -> Result<(), String> {
-        let mut parts = b.splitn(3, ':');
-        let (src, dst, opts) = (parts.next().unwrap_or(""), parts.next(), parts.next());
-        let Some(dst) = dst.filter(|d| d.starts_with('/')) else {
-            return Err(format!(
-                "bind `{b}` must be `source:/destination[:options]` with an absolute destination"
-            ));
-        };
-        let _ = dst;
-        if src.is_empty() {
-            return Err(format!("bind `{b}` has an empty source"));
-        }
-        let opts: Vec<&str> = opts.map(|o| o.split(',').collect()).unwrap_or_default();
-        self.check_volume_use(src, &opts, "bind")
-    }
-
-    /// Volumes may be mounted through `mounts:` too (the reference does not
-    /// recognise volume names there; we do). The error names the field to
-    /// change.
-    fn check_mount(&self, m: &Mount) -> Result<(), (&'static str, String)> {
-        if !m.destination.starts_with('/') {
-            return Err((
-                "destination",
+    /// A `mounts:` entry: its short form must complete (the reference's
+    /// build fails otherwise), and a volume named as a bind source must
+    /// exist and respect `readonly`. (The reference checks the volume but
+    /// never rewrites its source; we do, see docs/configuration.md.)
+    fn check_mount(
+        &self,
+        m: &Mount,
+        at: &str,
+        err: &dyn Fn(String, String) -> ConfigError,
+        warn: &mut dyn FnMut(&str, String),
+    ) -> Check {
+        // What is missing cannot be pointed at: the entry is.
+        let done = m.completed().map_err(|msg| err(at.to_string(), msg))?;
+        if !done.destination.starts_with('/') {
+            warn(
+                &format!("{at}.destination"),
                 format!(
-                    "mount destination `{}` must be an absolute path",
-                    m.destination
+                    "mount destination `{}` is not an absolute path; runc and crun take it from the container's `/`, write it so",
+                    done.destination
                 ),
-            ));
+            );
         }
-        let opts: Vec<&str> = m.options.iter().map(String::as_str).collect();
-        if m.source.is_empty() || m.source.starts_with('/') || m.kind != "bind" {
+        // As the reference, only an explicit `type: bind` names a volume.
+        if m.kind != "bind" || m.source.starts_with('/') {
             return Ok(());
         }
+        if m.source.is_empty() {
+            return Err(err(
+                at.to_string(),
+                "bind mount needs a `source`: an absolute path or a volume name".into(),
+            ));
+        }
+        let ro = ReadOnly::of(done.options.iter().map(String::as_str));
         let is_volume = self.moby.volumes.iter().any(|v| v.name == m.source);
         let field = if is_volume { "options" } else { "source" };
-        self.check_volume_use(&m.source, &opts, "mount")
-            .map_err(|e| (field, e))
+        self.check_volume_use(&m.source, ro.allowed_in_mount(), "mount")
+            .map_err(|e| err(format!("{at}.{field}"), e))?;
+        if is_volume && self.volume_is_readonly(&m.source) && ro.first && !ro.last {
+            warn(
+                &format!("{at}.options"),
+                format!(
+                    "read-only volume `{}` is mounted `ro` and then `rw`: the last one applies, so the container can write to it; drop the `rw`",
+                    m.source
+                ),
+            );
+        }
+        Ok(())
     }
 
-    fn check_volume_use(&self, src: &str, opts: &[&str], what: &str) -> Result<(), String> {
-        if src.starts_with('/') {
-            return Ok(());
-        }
+    fn volume_is_readonly(&self, name: &str) -> bool {
+        self.moby
+            .volumes
+            .iter()
+            .any(|v| v.name == name && v.readonly)
+    }
+
+    /// A bind or bind mount whose source is not an absolute path names a
+    /// volume: it must exist, and a `readonly` one must be mounted `ro`
+    /// (the reference's build refuses it otherwise).
+    fn check_volume_use(&self, src: &str, read_only: bool, what: &str) -> Result<(), String> {
         let Some(vol) = self.moby.volumes.iter().find(|v| v.name == src) else {
             let names = self.moby.volumes.iter().map(|v| v.name.as_str());
             let hint = match did_you_mean(src, names) {
@@ -520,7 +727,7 @@ impl Config {
                 "{what} source `{src}` is neither an absolute path nor a volume{hint}"
             ));
         };
-        if vol.readonly && !opts.contains(&"ro") {
+        if vol.readonly && !read_only {
             return Err(format!(
                 "volume `{src}` is read-only but is mounted read-write; add the `ro` option"
             ));
@@ -534,31 +741,31 @@ impl Config {
         f: &File,
         ids: &IdMap,
         checks: &Checks,
-        warnings: &mut Vec<String>,
+        warnings: &mut Warnings,
     ) -> Check {
         let err = |sub: &str, msg: String| self.error_at("files", i, sub, msg);
         if f.path.is_empty() {
             return Err(err("", "file needs a `path`".into()));
         }
+        if let Err(p) = image_path(&f.path) {
+            return Err(err(
+                "path",
+                format!(
+                    "file path `{}` {p}; give a path inside the image, such as `/etc/motd`",
+                    f.path
+                ),
+            ));
+        }
         let kinds: Vec<&str> = [
+            ("directory", f.directory),
+            ("symlink", f.symlink.is_some()),
             ("contents", f.contents.is_some()),
             ("source", f.source.is_some()),
-            ("symlink", f.symlink.is_some()),
             ("metadata", f.metadata.is_some()),
-            ("directory", f.directory),
         ]
         .into_iter()
         .filter_map(|(k, set)| set.then_some(k))
         .collect();
-        if kinds.len() > 1 {
-            return Err(err(
-                kinds[1],
-                format!(
-                    "file `{}` sets both `{}` and `{}`; give only one of contents, source, symlink, metadata or directory",
-                    f.path, kinds[0], kinds[1]
-                ),
-            ));
-        }
         if kinds.is_empty() {
             return Err(err(
                 "path",
@@ -568,11 +775,40 @@ impl Config {
                 ),
             ));
         }
-        if f.optional && f.source.is_none() {
-            warnings.push(
-                location(&err("optional", String::new()))
-                    + ": `optional` has no effect without `source`",
+        // The reference refuses `source` or `metadata` next to anything
+        // else; of `directory`, `symlink` and `contents` it takes the first
+        // (in that order) and ignores the others.
+        let refused = |k: &str| matches!(k, "source" | "metadata");
+        if kinds.len() > 1 {
+            let msg = format!(
+                "file `{}` sets both `{}` and `{}`",
+                f.path, kinds[0], kinds[1]
             );
+            if kinds.iter().any(|k| refused(k)) {
+                return Err(err(
+                    kinds[1],
+                    format!(
+                        "{msg}; give only one of contents, source, symlink, metadata or directory"
+                    ),
+                ));
+            }
+            warnings.push(self.warn_at(
+                "files",
+                i,
+                kinds[1],
+                format!(
+                    "{msg}; `{}` is used and `{}` ignored (as in LinuxKit); remove one",
+                    kinds[0], kinds[1]
+                ),
+            ));
+        }
+        if f.optional && f.source.is_none() {
+            warnings.push(self.warn_at(
+                "files",
+                i,
+                "optional",
+                "`optional` has no effect without `source`",
+            ));
         }
         if let Some(m) = &f.mode
             && parse_mode(m).is_none()
@@ -586,7 +822,22 @@ impl Config {
         }
         if let (Some(src), true) = (&f.source, checks.sources_exist) {
             let path = expand_home(src, checks.home.as_deref()).map_err(|m| err("source", m))?;
-            if !f.optional && !path.exists() {
+            let full = match &checks.base_dir {
+                Some(base) if path.is_relative() => base.join(&path),
+                _ => path.clone(),
+            };
+            let found = full.exists();
+            if found && full.is_dir() {
+                // The build reads the file whole; a directory fails there.
+                return Err(err(
+                    "source",
+                    format!(
+                        "source `{}` is a directory; name a file (use `directory: true` for an empty directory)",
+                        path.display()
+                    ),
+                ));
+            }
+            if !f.optional && !found {
                 let relative = if path.is_relative() {
                     " (relative paths are relative to the working directory)"
                 } else {
@@ -603,6 +854,37 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// The names a `uid`, `gid` or `additionalGids` anywhere in the
+/// configuration refers to.
+fn id_names(m: &crate::model::Moby) -> std::collections::HashSet<&str> {
+    let mut ids: Vec<&IdSpec> = Vec::new();
+    for (_, _, c) in m.containers() {
+        ids.extend(c.config.uid.iter().chain(&c.config.gid));
+        ids.extend(c.config.additional_gids.iter().flatten());
+    }
+    for f in &m.files {
+        ids.extend(f.uid.iter().chain(&f.gid));
+    }
+    ids.into_iter()
+        .filter_map(|id| match id {
+            IdSpec::Name(n) => Some(n.as_str()),
+            IdSpec::Id(_) => None,
+        })
+        .collect()
+}
+
+/// A device's `mode` as the reference reads it (`strconv.ParseInt(mode, 8, 32)`).
+pub fn parse_device_mode(mode: &str) -> Option<u32> {
+    let digits = mode.strip_prefix('+').unwrap_or(mode);
+    if digits.is_empty() || !digits.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+        return None;
+    }
+    i64::from_str_radix(digits, 8)
+        .ok()
+        .filter(|m| *m <= i64::from(i32::MAX))
+        .map(|m| m as u32)
 }
 
 /// `~/x` → `$HOME/x`.
@@ -654,7 +936,7 @@ fn check_rlimit(r: &str) -> Result<(), String> {
             .unwrap_or_else(|| format!("; known limits: {}", RLIMITS.join(", ")));
         return Err(format!("unknown rlimit `{name}`{hint}"));
     }
-    let value = |v: &str| v == "unlimited" || v.parse::<u64>().is_ok();
+    let value = |v: &str| v.eq_ignore_ascii_case("unlimited") || v.parse::<u64>().is_ok();
     if !value(soft) || !value(hard) {
         return Err(format!(
             "rlimit `{r}`: soft and hard limits must be numbers or `unlimited`"

@@ -3,9 +3,12 @@
 //! We build our own tree from `saphyr-parser` events instead of using a YAML
 //! DOM crate because every later error ("unknown field", "duplicate name",
 //! "volume is read-only") has to point at a line and column, and because we
-//! want go-yaml v2's leniency for string fields (`mode: 0755` is the text
-//! `0755`, not the number 493), which needs the original scalar text and
-//! whether it was quoted.
+//! read scalars leniently, the way go-yaml v2 reads them into typed fields
+//! (`mode: 0755` is the text `0755`, not the number 493; `readonly: yes` is
+//! true), which needs the original scalar text and whether it was quoted.
+//! The reference is stricter: it decodes with `yaml.v3` into untyped values
+//! and checks them against a JSON schema, which refuses those forms; we
+//! accept them and warn ([`resolve_v3`] says what the reference sees).
 //!
 //! Anchors, aliases and `<<` merge keys are supported. Alias expansion and
 //! nesting depth are bounded so hostile input cannot exhaust memory or stack.
@@ -66,7 +69,7 @@ impl Node {
     }
 }
 
-/// A plain scalar resolved the way go-yaml v2 (which LinuxKit uses) does:
+/// A plain scalar resolved the way go-yaml v2 does (our lenient reading):
 /// YAML 1.1 booleans (`yes`, `off`, ...), and integers in decimal, hex and
 /// octal (`0o17` and the 1.1 form `017`).
 #[derive(Debug, Clone, PartialEq)]
@@ -146,7 +149,7 @@ pub(crate) fn resolve_int(t: &str) -> Option<Resolved<'static>> {
     }
 }
 
-fn resolve_float(t: &str) -> Option<f64> {
+pub(crate) fn resolve_float(t: &str) -> Option<f64> {
     match t {
         ".inf" | ".Inf" | ".INF" | "+.inf" => return Some(f64::INFINITY),
         "-.inf" | "-.Inf" | "-.INF" => return Some(f64::NEG_INFINITY),
@@ -159,6 +162,30 @@ fn resolve_float(t: &str) -> Option<f64> {
     if ok { t.parse().ok() } else { None }
 }
 
+/// What the reference's reader (`yaml.v3` decoding into `interface{}`,
+/// then a JSON schema) makes of a plain scalar: YAML 1.2 booleans only
+/// (`yes` is a string there), numbers in decimal, hex, octal (`0755` too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum V3 {
+    Null,
+    Bool,
+    Number,
+    Str,
+}
+
+pub(crate) fn resolve_v3(s: &Scalar) -> V3 {
+    if !s.plain {
+        return V3::Str;
+    }
+    let t = s.text.as_str();
+    match t {
+        "" | "~" | "null" | "Null" | "NULL" => V3::Null,
+        "true" | "True" | "TRUE" | "false" | "False" | "FALSE" => V3::Bool,
+        _ if resolve_int(t).is_some() || resolve_float(t).is_some() => V3::Number,
+        _ => V3::Str,
+    }
+}
+
 fn mark_of(span: &Span) -> Mark {
     Mark {
         line: span.start.line(),
@@ -166,11 +193,27 @@ fn mark_of(span: &Span) -> Mark {
     }
 }
 
-/// Parses one YAML document. An empty document is an empty mapping.
+/// A parsed configuration file: its first YAML document, and where a second
+/// document starts if there is one (the reference decodes only the first and
+/// ignores the rest of the stream; so do we, with a warning).
+pub(crate) struct Parsed {
+    pub root: Node,
+    pub second_document: Option<Mark>,
+}
+
+/// Parses the first YAML document of `text`. An empty document is an empty
+/// mapping. Whatever follows a second `---` is not read at all, as with the
+/// reference's `yaml.v3` decoder, which stops after one document.
 pub(crate) fn parse(text: &str) -> Result<Node, ConfigError> {
+    parse_first(text).map(|p| p.root)
+}
+
+/// Like [`parse`], also saying where an ignored second document starts.
+pub(crate) fn parse_first(text: &str) -> Result<Parsed, ConfigError> {
     let mut b = Builder::default();
     let mut parser = Parser::new_from_str(text);
     let mut docs = 0usize;
+    let mut second_document = None;
     for ev in &mut parser {
         let (ev, span) = match ev {
             Ok(ev) => ev,
@@ -189,10 +232,8 @@ pub(crate) fn parse(text: &str) -> Result<Node, ConfigError> {
             Event::DocumentStart(_) => {
                 docs += 1;
                 if docs > 1 {
-                    return Err(ConfigError::at(
-                        mark,
-                        "a configuration file holds one YAML document; remove the second `---` or split the file",
-                    ));
+                    second_document = Some(mark);
+                    break;
                 }
             }
             Event::Scalar(text, style, anchor, _tag) => {
@@ -231,10 +272,14 @@ pub(crate) fn parse(text: &str) -> Result<Node, ConfigError> {
             Event::SequenceEnd | Event::MappingEnd => b.close()?,
         }
     }
-    Ok(b.root.unwrap_or_else(|| Node {
+    let root = b.root.unwrap_or_else(|| Node {
         kind: Kind::Map(Vec::new()),
         mark: Mark { line: 1, column: 1 },
-    }))
+    });
+    Ok(Parsed {
+        root,
+        second_document,
+    })
 }
 
 /// Turns the parser's message into one that says what to change, at the

@@ -10,6 +10,7 @@ fn checks() -> Checks {
     Checks {
         sources_exist: false,
         home: None,
+        ..Checks::default()
     }
 }
 
@@ -179,7 +180,7 @@ fn moby_trust() {
     );
     let cfg = Config::parse("t.yml", "trust:\n  org: [linuxkit]\n").unwrap();
     let warnings = cfg.validate(&checks()).unwrap();
-    assert!(warnings[0].contains("trust"), "{warnings:?}");
+    assert!(warnings[0].message.contains("trust"), "{warnings:?}");
 }
 
 // ---------------------------------------------------------------- Kernel

@@ -1,12 +1,15 @@
 //! A corpus of malformed configurations (`tests/malformed/NAME.yml`), each
-//! with the exact one-line error it must produce (`NAME.err`).
+//! with the exact one-line diagnostic it must produce: `NAME.err` for an
+//! error (the build stops), `NAME.warn` for a warning (LinuxKit accepts
+//! the configuration, so we build it too and warn; `build --strict` makes
+//! the same text an error).
 //!
 //! Every configuration is parsed and validated the way `linuxkit build`
-//! does it, with source files checked for existence. The error must be
+//! does it, with source files checked for existence. The diagnostic must be
 //! `NAME.yml:LINE:COLUMN: message`, pointing at the offending token.
 //!
 //! To review changed messages, run with `BLESS=1` to rewrite the `.err`
-//! files, then read the diff.
+//! and `.warn` files, then read the diff.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -17,16 +20,32 @@ fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/malformed")
 }
 
-/// The first error `linuxkit build` would report for `text`, or `None` if
-/// the configuration is accepted.
+/// The first error `linuxkit build --strict` would report for `text`, or
+/// `None` if the configuration is accepted without a warning.
 fn first_error(name: &str, text: &str) -> Option<String> {
     let checks = Checks {
         sources_exist: true,
         home: None,
+        strict: true,
+        ..Checks::default()
     };
     match Config::parse(name, text).and_then(|c| c.validate(&checks)) {
         Ok(_) => None,
         Err(e) => Some(e.to_string()),
+    }
+}
+
+/// What `linuxkit build` (not strict) says first: `("err", error)` or
+/// `("warn", first warning)`.
+fn first_diagnostic(name: &str, text: &str) -> Option<(&'static str, String)> {
+    let checks = Checks {
+        sources_exist: true,
+        home: None,
+        ..Checks::default()
+    };
+    match Config::parse(name, text).and_then(|c| c.validate(&checks)) {
+        Ok(w) => w.first().map(|w| ("warn", w.to_string())),
+        Err(e) => Some(("err", e.to_string())),
     }
 }
 
@@ -53,11 +72,29 @@ fn every_malformed_config_reports_the_expected_error() {
     for yml in corpus() {
         let name = yml.file_name().unwrap().to_str().unwrap().to_string();
         let text = fs::read_to_string(&yml).unwrap();
-        let expected_path = yml.with_extension("err");
-        let Some(actual) = first_error(&name, &text) else {
-            failures.push(format!("{name}: accepted, but it is malformed"));
+        let Some((kind, actual)) = first_diagnostic(&name, &text) else {
+            failures.push(format!(
+                "{name}: accepted without a warning, but it is malformed"
+            ));
             continue;
         };
+        let expected_path = yml.with_extension(kind);
+        let other = yml.with_extension(if kind == "err" { "warn" } else { "err" });
+        if bless {
+            let _ = fs::remove_file(&other);
+        } else if other.exists() {
+            failures.push(format!(
+                "{name}: expected as {} but it is now {kind}: {actual}",
+                other.display()
+            ));
+            continue;
+        }
+        if first_error(&name, &text).as_deref() != Some(actual.as_str()) {
+            failures.push(format!(
+                "{name}: --strict does not stop at the same diagnostic: {:?} vs {actual}",
+                first_error(&name, &text)
+            ));
+        }
         assert!(
             !actual.contains('\n'),
             "{name}: error is not one line: {actual:?}"
@@ -93,7 +130,7 @@ fn every_malformed_config_reports_the_expected_error() {
 fn expectations_are_well_formed() {
     for entry in fs::read_dir(corpus_dir()).unwrap() {
         let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "err") {
+        if path.extension().is_some_and(|e| e == "err" || e == "warn") {
             assert!(
                 path.with_extension("yml").exists(),
                 "{} has no .yml",
@@ -131,6 +168,8 @@ fn errors_in_a_merged_second_file_name_that_file() {
     let checks = Checks {
         sources_exist: true,
         home: None,
+        strict: true,
+        ..Checks::default()
     };
     let base = "init:\n  - linuxkit/init:v1\n";
     for yml in corpus() {

@@ -10,6 +10,7 @@ fn checks() -> Checks {
     Checks {
         sources_exist: false,
         home: None,
+        ..Checks::default()
     }
 }
 
@@ -21,10 +22,18 @@ fn merged_kernel(a: &str, b: &str) -> Kernel {
     merged(&[("a.yml", a), ("b.yml", b)]).moby.kernel
 }
 
-/// The first error of validating the merge of `a.yml` and `b.yml`.
+fn strict() -> Checks {
+    Checks {
+        strict: true,
+        ..checks()
+    }
+}
+
+/// The first error of validating the merge of `a.yml` and `b.yml` with
+/// `--strict` (so a warning counts too).
 fn merge_error(a: &str, b: &str) -> String {
     merged(&[("a.yml", a), ("b.yml", b)])
-        .validate(&checks())
+        .validate(&strict())
         .unwrap_err()
         .to_string()
 }
@@ -308,9 +317,11 @@ fn error_in_third_file_of_three() {
         ),
     ]);
     assert_eq!(
-        c.validate(&checks()).unwrap_err().to_string(),
-        "c.yml:6:10: `net: bridge` must be `host`, `new`, `none` or the path of a namespace to join"
+        c.validate(&strict()).unwrap_err().to_string(),
+        "c.yml:6:10: `net: bridge` is taken as the path of a namespace to join; write `host`, `new`, `none` or an absolute path"
     );
+    let warnings = c.validate(&checks()).unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
 }
 
 #[test]
@@ -318,7 +329,7 @@ fn duplicate_service_across_files() {
     let b = "services:\n  - name: getty\n    image: linuxkit/getty:v2\n";
     assert_eq!(
         merge_error(A_OK, b),
-        "b.yml:2:11: duplicate container name `getty` in services (first used at a.yml:9:11); rename one of them"
+        "b.yml:2:11: duplicate service name `getty` (first used at a.yml:9:11); rename one of them"
     );
 }
 
@@ -345,7 +356,7 @@ fn kernel_without_image_points_at_the_kernel_key() {
     let b = "# tweak the command line\nkernel:\n  cmdline: quiet\n";
     assert_eq!(
         merge_error(a, b),
-        "b.yml:2:1: the kernel section needs an `image`"
+        "b.yml:2:1: the kernel section has no `image`, so it is ignored (no kernel is added); give an `image`"
     );
 }
 

@@ -656,6 +656,7 @@ fn examples_parse_and_validate() {
         let checks = Checks {
             sources_exist: false,
             home: None,
+            ..Checks::default()
         };
         cfg.validate(&checks).unwrap_or_else(|e| panic!("{e}"));
         // And they survive rendering.

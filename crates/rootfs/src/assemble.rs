@@ -403,12 +403,20 @@ fn kernel(config: &Config, images: &Images, img: &CachedImage, out: &mut Dirs) -
     } else {
         k.binary.as_str()
     };
-    let tar = k.tar.as_deref().unwrap_or("kernel.tar");
+    // As the reference's kernel filter: `tar: none` or an empty `tar` is no
+    // modules tarball, an empty `ucode` no microcode; a missing kernel or
+    // tarball is an error, a missing microcode file is not.
+    let tar = match k.tar.as_deref() {
+        None => "kernel.tar",
+        Some("") => "none",
+        Some(t) => t,
+    };
+    let ucode = k.ucode.as_deref().filter(|u| !u.is_empty());
     let mut wanted: Vec<&str> = vec![binary];
     if tar != "none" {
         wanted.push(tar);
     }
-    if let Some(u) = &k.ucode {
+    if let Some(u) = ucode {
         wanted.push(u);
     }
     let found = extract_files(images, img, &wanted)?;
@@ -441,8 +449,10 @@ fn kernel(config: &Config, images: &Images, img: &CachedImage, out: &mut Dirs) -
         )
     };
     copy(out, "boot/kernel", path_of(binary)?)?;
-    if let Some(u) = &k.ucode {
-        copy(out, "boot/ucode.cpio", path_of(u)?)?;
+    if let Some(u) = ucode
+        && let Ok(p) = path_of(u)
+    {
+        copy(out, "boot/ucode.cpio", p)?;
     }
     if tar != "none" {
         let layer = Layer::from_path(
@@ -602,12 +612,11 @@ fn bundle_files(
 /// reference).
 fn file(config: &Config, ids: &IdMap, i: usize, f: &FileSpec, out: &mut Dirs) -> Result<()> {
     let err = |sub: &str, msg: String| Error::Config(config.error_at("files", i, sub, msg));
-    // As the reference: the path as written, less the leading `/`.
-    let path = f
-        .path
-        .trim_start_matches('/')
-        .trim_end_matches('/')
-        .to_string();
+    // Validation refused paths that escape or name the root; this is the
+    // same rule, so no entry can be written outside the image even if a
+    // caller skipped validation.
+    let path = linuxkit_config::image_path(&f.path)
+        .map_err(|p| err("path", format!("file path `{}` {p}", f.path)))?;
     let id = |s: &Option<IdSpec>, field: &str| -> Result<u32> {
         match s {
             None => Ok(0),

@@ -14,15 +14,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 
 use linuxkit_config::{
-    BlockIo, Cpu, Device, DeviceCgroup, HugepageLimit, IdMap, IdMapping, IdSpec, Image,
-    ImageConfig, Memory, Mount, Network, Pids, Resources, Volume,
+    Bind, BlockIo, Cpu, Device, DeviceCgroup, HugepageLimit, IdMap, IdMapping, IdSpec, Image,
+    ImageConfig, Memory, Mount, Network, Pids, ReadOnly, Resources, Volume, parse_device_mode,
+    parse_tmpfs,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
 /// The `ociVersion` written to `config.json`. The reference writes the
-/// runtime-spec release it links against (1.2.0); every field written here
+/// runtime-spec release it links against (1.2.1); every field written here
 /// is already in 1.0.2, and crun as Debian 12 ships it refuses a config
 /// newer than 1.1 ("unknown version specified"), while runc takes any.
 pub const OCI_VERSION: &str = "1.0.2";
@@ -189,14 +190,19 @@ impl<'a> Layers<'a> {
         nonempty(f(self.yaml)).or(nonempty(f(self.label)))
     }
 
-    /// A list with an `.add` companion: YAML `base` replaces the label's
-    /// list; YAML `add` is appended to whichever list applies.
+    /// A list with an `.add` companion, as the reference merges it: a YAML
+    /// `base` is the whole list (a YAML `add` next to it is ignored, which
+    /// validation warns about); otherwise the label's list followed by the
+    /// YAML `add` (no de-duplication, as the reference's `mergeStrings`).
     fn with_add(
         &self,
         base: impl Fn(&'a ImageConfig) -> &'a Option<Vec<String>>,
         add: &'a Option<Vec<String>>,
     ) -> Vec<String> {
-        let mut v: Vec<String> = self.pick(base).cloned().unwrap_or_default();
+        if let Some(v) = base(self.yaml) {
+            return v.clone();
+        }
+        let mut v: Vec<String> = base(self.label).clone().unwrap_or_default();
         v.extend(add.iter().flatten().cloned());
         v
     }
@@ -429,12 +435,9 @@ pub fn oci_config(
     let readonly = readonly_rootfs(image, label);
     let mounts = mounts(&l, readonly, volumes)?;
     let namespaces = namespaces(&l);
+    // A hostname without a UTS namespace of its own is written as the
+    // reference writes it (validation warns: the container will not start).
     let hostname = l.pick_str(|c| &c.hostname).unwrap_or_default().to_string();
-    if !hostname.is_empty() && !namespaces.iter().any(|n| n.kind == "uts") {
-        return Err(l.err(format!(
-            "`hostname: {hostname}` needs the container's own UTS namespace; add `uts: new`"
-        )));
-    }
     let capabilities = capabilities(&l)?;
     let rlimits = rlimits(&l)?;
 
@@ -510,21 +513,8 @@ pub fn oci_config(
     Ok(to_go_json(&spec))
 }
 
-/// Splits an option string, dropping empty items (`a:b:` has no options).
-fn split_opts(s: &str) -> Vec<String> {
-    s.split(',')
-        .filter(|o| !o.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-/// Whether mount options end up read-only: the last of `ro`/`rw` wins, as
-/// when runc applies them in order.
-fn is_ro<'a>(opts: impl IntoIterator<Item = &'a str>) -> bool {
-    opts.into_iter()
-        .filter(|o| matches!(*o, "ro" | "rw"))
-        .last()
-        == Some("ro")
+fn owned(v: Vec<&str>) -> Vec<String> {
+    v.into_iter().map(str::to_string).collect()
 }
 
 /// The merged directory of volume `source`, checking that a read-only
@@ -534,14 +524,14 @@ fn volume_dir(
     volumes: &[Volume],
     what: &str,
     source: &str,
-    ro: bool,
+    read_only: bool,
 ) -> Result<String> {
     let Some(v) = volumes.iter().find(|v| v.name == source) else {
         return Err(l.err(format!(
             "{what}: source `{source}` is neither an absolute path nor a volume defined under `volumes:`"
         )));
     };
-    if v.readonly && !ro {
+    if v.readonly && !read_only {
         return Err(l.err(format!(
             "{what}: volume `{source}` is read-only, but it is mounted read-write; add the `ro` option"
         )));
@@ -551,14 +541,16 @@ fn volume_dir(
 
 /// Rewrites the source of a YAML bind naming a volume.
 fn resolve_bind(l: &Layers, volumes: &[Volume], bind: &str) -> Result<String> {
-    let mut parts: Vec<&str> = bind.split(':').collect();
-    if parts.len() < 2 || parts[0].starts_with('/') {
+    let b = Bind::parse(bind).map_err(|m| l.err(m))?;
+    if !b.names_volume() {
         return Ok(bind.to_string());
     }
-    let ro = parts.get(2).is_some_and(|o| is_ro(o.split(',')));
-    let dir = volume_dir(l, volumes, &format!("bind `{bind}`"), parts[0], ro)?;
-    parts[0] = &dir;
-    Ok(parts.join(":"))
+    let ro = ReadOnly::of(b.option_list()).allowed_in_bind();
+    let dir = volume_dir(l, volumes, &format!("bind `{bind}`"), b.source, ro)?;
+    Ok(match b.options {
+        Some(o) => format!("{dir}:{}:{o}", b.destination),
+        None => format!("{dir}:{}", b.destination),
+    })
 }
 
 fn mounts(l: &Layers, readonly: bool, volumes: &[Volume]) -> Result<Vec<Mount>> {
@@ -604,14 +596,8 @@ fn mounts(l: &Layers, readonly: bool, volumes: &[Volume]) -> Result<Vec<Mount>> 
     }
 
     for t in l.pick(|c| &c.tmpfs).into_iter().flatten() {
-        let parts: Vec<&str> = t.split(':').collect();
-        if parts.len() > 2 {
-            return Err(l.err(format!(
-                "tmpfs `{t}`: too many `:`; write `/destination[:options]`"
-            )));
-        }
-        let mut m = mount(parts[0], "tmpfs", &[]);
-        m.options = parts.get(1).map(|o| split_opts(o)).unwrap_or_default();
+        let (dst, options) = parse_tmpfs(t).map_err(|m| l.err(m))?;
+        let m = mount(dst, "tmpfs", &options);
         map.insert(m.destination.clone(), m);
     }
 
@@ -622,37 +608,30 @@ fn mounts(l: &Layers, readonly: bool, volumes: &[Volume]) -> Result<Vec<Mount>> 
             .map(|v| v.iter().map(|b| resolve_bind(l, volumes, b)).collect())
             .transpose()
     };
-    let binds_base = yaml_binds(&l.yaml.binds)?;
-    let binds_add = yaml_binds(&l.yaml.binds_add)?;
-    let mut binds = match binds_base {
+    // `binds` replaces everything; otherwise the label's binds then the
+    // YAML's `binds.add` (the reference's precedence).
+    let binds = match yaml_binds(&l.yaml.binds)? {
         Some(b) => b,
-        None => l.label.binds.clone().unwrap_or_default(),
+        None => {
+            let mut b = l.label.binds.clone().unwrap_or_default();
+            b.extend(yaml_binds(&l.yaml.binds_add)?.into_iter().flatten());
+            b
+        }
     };
-    binds.extend(binds_add.into_iter().flatten());
     for b in &binds {
-        let parts: Vec<&str> = b.split(':').collect();
-        if parts.len() < 2 {
-            return Err(l.err(format!(
-                "bind `{b}`: missing `:`; write `source:/destination[:options]`"
-            )));
-        }
-        if parts.len() > 3 {
-            return Err(l.err(format!(
-                "bind `{b}`: too many `:`; write `source:/destination[:options]`"
-            )));
-        }
-        let options = match parts.get(2) {
+        let bind = Bind::parse(b).map_err(|m| l.err(m))?;
+        let options = match bind.options {
             None => vec!["rw".into(), "rbind".into(), "rshared".into()],
-            Some(o) => {
-                let mut v = split_opts(o);
+            Some(_) => {
+                let mut v = owned(bind.option_list());
                 v.push("rbind".into());
                 v
             }
         };
         let m = Mount {
-            destination: parts[1].into(),
+            destination: bind.destination.into(),
             kind: "bind".into(),
-            source: parts[0].into(),
+            source: bind.source.into(),
             options,
             ..Mount::default()
         };
@@ -670,7 +649,7 @@ fn mounts(l: &Layers, readonly: bool, volumes: &[Volume]) -> Result<Vec<Mount>> 
                         return Ok(m.clone());
                     }
                     let what = format!("mount on `{}`", m.destination);
-                    let ro = is_ro(m.options.iter().map(String::as_str));
+                    let ro = ReadOnly::of(m.options.iter().map(String::as_str)).allowed_in_mount();
                     let source = volume_dir(l, volumes, &what, &m.source, ro)?;
                     Ok(Mount {
                         source,
@@ -686,43 +665,7 @@ fn mounts(l: &Layers, readonly: bool, volumes: &[Volume]) -> Result<Vec<Mount>> 
         .into_iter()
         .flatten()
     {
-        let mut m = m.clone();
-        if m.kind.is_empty()
-            && matches!(
-                m.source.as_str(),
-                "mqueue" | "devpts" | "proc" | "sysfs" | "cgroup"
-            )
-        {
-            m.kind = m.source.clone();
-        }
-        if m.kind.is_empty() && m.destination == "/dev" {
-            m.kind = "tmpfs".into();
-        }
-        if m.kind.is_empty() {
-            return Err(l.err(format!(
-                "mount on `{}` is missing its `type`",
-                m.destination
-            )));
-        }
-        if m.source.is_empty() {
-            m.source = m.kind.clone();
-        }
-        if m.destination.is_empty() {
-            m.destination = match m.kind.as_str() {
-                "proc" => "/proc",
-                "devpts" => "/dev/pts",
-                "sysfs" => "/sys",
-                "cgroup" => "/sys/fs/cgroup",
-                "mqueue" => "/dev/mqueue",
-                _ => {
-                    return Err(l.err(format!(
-                        "mount of type `{}` is missing its `destination`",
-                        m.kind
-                    )));
-                }
-            }
-            .into();
-        }
+        let m = m.completed().map_err(|msg| l.err(msg))?;
         map.insert(m.destination.clone(), m);
     }
     Ok(map.into_values().collect())
@@ -830,18 +773,6 @@ fn rlimits(l: &Layers) -> Result<Vec<Rlimit>> {
         out.push(Rlimit { kind, hard, soft });
     }
     Ok(out)
-}
-
-/// Device mode as the reference parses it: `strconv.ParseInt(mode, 8, 32)`.
-fn parse_device_mode(mode: &str) -> Option<u32> {
-    let digits = mode.strip_prefix('+').unwrap_or(mode);
-    if digits.is_empty() || !digits.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
-        return None;
-    }
-    i64::from_str_radix(digits, 8)
-        .ok()
-        .filter(|m| *m <= i64::from(i32::MAX))
-        .map(|m| m as u32)
 }
 
 fn devices(l: &Layers, resources: &mut OciResources) -> Result<Vec<LinuxDevice>> {

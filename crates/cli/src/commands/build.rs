@@ -28,6 +28,7 @@ pub const HONOURED: crate::flags::Honoured = &[(
         "dry_run",
         "compression",
         "size_report",
+        "strict",
     ],
 )];
 
@@ -154,12 +155,14 @@ fn read_input(arg: &str, ca: &[PathBuf]) -> Result<Input> {
 }
 
 /// Loads, merges, resolves `@pkg:` templates and validates the
-/// configuration; also returns each `@pkg:` image with its package
-/// directory, so that a failed pull can say how to build it instead.
+/// configuration (with `strict`, a warning is an error); also returns each
+/// `@pkg:` image with its package directory, so that a failed pull can say
+/// how to build it instead.
 pub fn load_config(
     files: &[String],
     pkg_opts: &linuxkit_pkg::PkgOptions,
     ca: &[PathBuf],
+    strict: bool,
 ) -> Result<(Config, Vec<(String, PathBuf)>)> {
     let inputs = files
         .iter()
@@ -180,7 +183,11 @@ pub fn load_config(
         packages.push((tag.clone(), dir.to_path_buf()));
         Ok(tag)
     })?;
-    for w in config.validate(&Checks::default())? {
+    let checks = Checks {
+        strict,
+        ..Checks::default()
+    };
+    for w in config.validate(&checks)? {
         tracing::warn!("{w}");
     }
     Ok((config, packages))
@@ -447,6 +454,7 @@ pub fn run(
         dry_run,
         compression,
         size_report,
+        strict,
     } = args;
     let formats = check_flags(args)?;
     let name = output_name(args);
@@ -455,13 +463,15 @@ pub fn run(
         // no SBOM at all yet (issue 22), which is what --no-sbom asks for.
         tracing::debug!("no SBOM is written (SBOMs come with issue 22)");
     }
-    let (config, packages) = load_config(files, pkg_opts, ca)?;
+    let (config, packages) = load_config(files, pkg_opts, ca, *strict)?;
+    // Image references are checked before the dry run stops, so that a
+    // configuration it accepts does not fail later on a reference.
+    let images = image_refs(&config)?;
     if *dry_run {
         print!("{}", linuxkit_config::to_yaml(&config.moby));
         return Ok(());
     }
     check_kernel(&config, &formats)?;
-    let images = image_refs(&config)?;
     let cache = linuxkit_oci::Cache::open(cache_dir)?;
     let platform = linuxkit_oci::Platform::linux(*arch);
     // From the first cache look-up to the last output byte, a concurrent

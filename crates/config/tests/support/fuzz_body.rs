@@ -23,6 +23,7 @@ pub fn check(text: &str) {
     let checks = Checks {
         sources_exist: false,
         home: None,
+        ..Checks::default()
     };
     if let Err(e) = cfg.validate(&checks) {
         assert_one_line(&e.to_string());
