@@ -240,7 +240,7 @@ pub const fn host_arch() -> &'static str {
 pub enum CacheCommand {
     /// Remove the whole cache
     Clean {
-        /// Only remove images that are also available in a registry
+        /// Only remove images that their registry has now, with the same digest
         #[arg(long = "published-only")]
         published_only: bool,
     },
@@ -248,6 +248,7 @@ pub enum CacheCommand {
     Rm {
         #[arg(required = true)]
         images: Vec<String>,
+        /// Only remove images that their registry has now, with the same digest
         #[arg(long = "published-only")]
         published_only: bool,
     },

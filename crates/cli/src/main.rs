@@ -118,6 +118,9 @@ fn registry(
             platform,
             mirrors,
             progress: !g.quiet && g.verbose > 0,
+            // The deadlines' and limits' environment variables, refused
+            // here if unreadable rather than ignored.
+            limits: linuxkit_oci::Limits::from_env().map_err(Error::Usage)?,
             ..Default::default()
         },
     )?)

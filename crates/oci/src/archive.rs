@@ -106,7 +106,7 @@ impl Cache {
     /// the names they were cached under.
     pub fn import(&self, input: &mut dyn Read) -> Result<Vec<String>> {
         // Blobs are written before index.json names them.
-        let _pin = self.pin()?;
+        let _pin = self.reclaim_and_pin()?;
         let mut archive = tar::Archive::new(input);
         let bad = |e: std::io::Error| Error::Other(format!("cannot read the archive: {e}"));
         let mut index: Option<Vec<u8>> = None;
