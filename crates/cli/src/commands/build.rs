@@ -329,6 +329,9 @@ pub fn run(
     let name = output_name(args);
     let (config, packages) = load_config(&args.files, pkg_opts)?;
     if args.dry_run {
+        // Image references are parsed as a build would, so a dry run that
+        // passes does not fail on the same line later.
+        image_refs(&config)?;
         print!("{}", linuxkit_config::to_yaml(&config.moby));
         return Ok(());
     }
