@@ -3,7 +3,7 @@
 //! and `cache rm --published-only` ignored it), and that `cache rm/clean`
 //! say for whom they wait (issue 18).
 
-#[allow(unused_imports, dead_code)]
+#[allow(unused_imports)]
 #[path = "../../oci/tests/support/mod.rs"]
 mod support;
 
@@ -92,7 +92,7 @@ fn published_only_removes_only_what_the_registry_has_with_the_same_digest() {
     assert!(err.contains(&format!("keeping {local}")), "{err}");
     ok(linuxkit(&cache).args(["cache", "pull", &changed]));
     ok(linuxkit(&cache).args(["cache", "clean", "--published-only"]));
-    assert_eq!(listed(&cache), [local.clone()]);
+    assert_eq!(listed(&cache), [local.as_str()]);
     // The unpublished image's blobs are intact: it still exports.
     ok(linuxkit(&cache)
         .args(["cache", "export", &local, "--outfile"])

@@ -252,7 +252,7 @@ impl Registry {
                     let wait = match retry_after {
                         Some(d) if d > MAX_RETRY_AFTER => {
                             return Err(Failure::Fatal(format!(
-                                "{reason}: longer than the {} s we wait (gave up after {attempt} attempts)",
+                                "{reason}: longer than the {} s we wait, so not retried",
                                 MAX_RETRY_AFTER.as_secs()
                             )));
                         }
@@ -422,7 +422,7 @@ impl Registry {
             for d in &blobs {
                 if d.size > t.limits.max_blob_size {
                     return Err(err(Failure::Fatal(format!(
-                        "blob {} declares {} bytes, more than the {} a blob may have ({} sets the limit)",
+                        "blob {} declares {} bytes, more than the {} bytes a blob may have ({} sets the limit)",
                         d.digest,
                         d.size,
                         t.limits.max_blob_size,
