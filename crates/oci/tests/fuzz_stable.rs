@@ -1,6 +1,7 @@
 //! The `import` fuzz target's body (`tests/fuzz/import_body.rs`) as a plain
 //! test, so stable CI runs it too: over any inputs cargo-fuzz has found
-//! (`fuzz/corpus/import`, `fuzz/artifacts/import`), the exports of a real
+//! (`fuzz/corpus/import`, `fuzz/artifacts/import`), the committed seed
+//! (`fuzz/seeds/import`), the exports of a real
 //! image in both formats, and archives generated from their entries with
 //! hostile changes (paths out of the layout, links named like blobs, blobs
 //! whose content is not their name, index.json that is not one, entries
@@ -195,7 +196,7 @@ fn files_in(dir: &Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn import_fuzz_body_on_corpus_exports_and_generated_archives() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
-    for dir in ["corpus/import", "artifacts/import"] {
+    for dir in ["seeds/import", "corpus/import", "artifacts/import"] {
         for p in files_in(&root.join(dir)) {
             let data = std::fs::read(&p).unwrap();
             let r = std::panic::catch_unwind(|| import_body::check(&data));
