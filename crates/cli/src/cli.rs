@@ -222,7 +222,7 @@ fn parse_initrd_compression(s: &str) -> Result<InitrdCompression, String> {
 pub enum CacheCommand {
     /// Remove the whole cache
     Clean {
-        /// Only remove images that are also available in a registry
+        /// Only remove images that their registry has now, with the same digest
         #[arg(long = "published-only")]
         published_only: bool,
     },
@@ -230,6 +230,7 @@ pub enum CacheCommand {
     Rm {
         #[arg(required = true)]
         images: Vec<String>,
+        /// Only remove images that their registry has now, with the same digest
         #[arg(long = "published-only")]
         published_only: bool,
     },

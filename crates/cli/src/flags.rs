@@ -242,16 +242,6 @@ pub const REFUSED: &[Refused] = &[
     },
 ];
 
-/// Arguments known to be parsed and not yet read, each fixed on its own
-/// branch: `cache clean/rm --published-only` (issue 17's first item). The
-/// tree test fails once one is read, so that it moves to its handler's
-/// table; nothing may be added here.
-#[cfg_attr(not(test), allow(dead_code))] // read by the tree test (`flags`)
-pub const AWAITING_FIX: &[(&str, &str)] = &[
-    ("cache clean", "published_only"),
-    ("cache rm", "published_only"),
-];
-
 /// Commands of the reference we refuse as a whole (every argument with
 /// them): the handler names the command and the issue that brings it.
 #[cfg_attr(not(test), allow(dead_code))] // read by the tree test (`flags`)
@@ -486,9 +476,6 @@ mod tests {
             if REFUSED_COMMANDS.contains(&a.command.as_str()) {
                 continue;
             }
-            if AWAITING_FIX.contains(&(a.command.as_str(), a.id.as_str())) {
-                continue;
-            }
             let h = honoured
                 .iter()
                 .any(|(_, c, id)| *c == a.command && *id == a.id);
@@ -521,19 +508,6 @@ mod tests {
             if !reads(&src, ident) {
                 problems.push(format!(
                     "{file} lists `{command}` `{id}` as honoured but never reads it"
-                ));
-            }
-        }
-        // The known gaps must still be gaps: once a handler reads one, it
-        // moves to that handler's table.
-        let cache_src = std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/commands/cache.rs"),
-        )
-        .unwrap();
-        for (command, id) in AWAITING_FIX {
-            if reads(&cache_src, id) {
-                problems.push(format!(
-                    "`{command}` `{id}` is read now: move it from flags::AWAITING_FIX to cache.rs's HONOURED"
                 ));
             }
         }

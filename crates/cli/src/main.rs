@@ -150,6 +150,9 @@ pub fn registry_options(
         platform,
         mirrors,
         ca_certificates,
+        // The deadlines' and limits' environment variables, refused
+        // here if unreadable rather than ignored.
+        limits: linuxkit_oci::Limits::from_env().map_err(Error::Usage)?,
         progress: !quiet && *verbose > 0,
         ..Default::default()
     })

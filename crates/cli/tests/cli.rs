@@ -406,3 +406,20 @@ fn unbuilt_pkg_image_error_says_how_to_build_it() {
     );
     assert!(!dir.path().join("x.tar").exists(), "nothing half-written");
 }
+
+/// Issue 18: a dry run parses image references as a build does, so one
+/// that passes does not fail on the same line later.
+#[test]
+fn dry_run_refuses_a_malformed_image_reference_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("bad.yml");
+    std::fs::write(
+        &f,
+        "services:\n  - name: x\n    image: example.com/Library/Nginx:1\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(linuxkit().args(["build", "--dry-run"]).arg(&f));
+    assert_eq!(code, 1, "{err}");
+    assert_one_error_line(&err, &format!("{}:3:", f.display()));
+    assert!(err.contains("lower-case"), "{err}");
+}

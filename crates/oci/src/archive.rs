@@ -106,7 +106,7 @@ impl Cache {
     /// the names they were cached under.
     pub fn import(&self, input: &mut dyn Read) -> Result<Vec<String>> {
         // Blobs are written before index.json names them.
-        let _pin = self.pin()?;
+        let _pin = self.reclaim_and_pin()?;
         let mut archive = tar::Archive::new(input);
         let bad = |e: std::io::Error| Error::Other(format!("cannot read the archive: {e}"));
         let mut index: Option<Vec<u8>> = None;
@@ -115,8 +115,18 @@ impl Cache {
             let path = entry.path().map_err(bad)?.to_string_lossy().into_owned();
             let path = path.trim_start_matches("./");
             if path == "index.json" {
+                // Read into memory, so bounded like a registry's index.
+                let limit = crate::transport::MAX_MANIFEST_SIZE;
                 let mut b = Vec::new();
-                entry.read_to_end(&mut b).map_err(bad)?;
+                (&mut entry)
+                    .take(limit + 1)
+                    .read_to_end(&mut b)
+                    .map_err(bad)?;
+                if b.len() as u64 > limit {
+                    return Err(Error::Other(format!(
+                        "the archive's index.json is larger than the {limit} bytes an index may have"
+                    )));
+                }
                 index = Some(b);
             } else if let Some(hex) = path.strip_prefix("blobs/sha256/")
                 && entry.header().entry_type().is_file()

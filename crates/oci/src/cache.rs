@@ -26,7 +26,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest as _, Sha256};
 
@@ -37,8 +36,6 @@ use crate::types::{Descriptor, Index, Manifest, Platform, Probe, media_type};
 
 /// The annotation that names an image in `index.json`.
 pub const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
-
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 #[derive(Debug, Clone)]
 pub struct Cache {
@@ -170,9 +167,67 @@ impl Cache {
         self.flock(".gc.lock", true)
     }
 
-    /// The exclusive side of [`Cache::pin`].
-    fn exclusive_pin(&self) -> Result<CacheLock> {
+    /// The exclusive side of [`Cache::pin`], for `what` (`cache rm`, ...).
+    /// If another run holds the pin, says that we wait, and for whom (the
+    /// pids and command lines the kernel lists as holding `.gc.lock`),
+    /// before waiting: a wait with no word looks like a hang.
+    fn exclusive_pin(&self, what: &str) -> Result<CacheLock> {
+        if let Some(pin) = self.try_exclusive_pin()? {
+            return Ok(pin);
+        }
+        let holders = self.pin_holders();
+        let whom = if holders.is_empty() {
+            "another run (its process is not visible here)".to_string()
+        } else {
+            holders.join(", ")
+        };
+        tracing::info!(
+            "{what} is waiting for the runs using the cache {} to finish: {whom}",
+            self.root.display()
+        );
         self.flock(".gc.lock", false)
+    }
+
+    /// `pid N (command line)` of every other process holding a lock on
+    /// `.gc.lock`, from `/proc/locks`; empty if none can be seen.
+    fn pin_holders(&self) -> Vec<String> {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(ino) = fs::metadata(self.root.join(".gc.lock")).map(|m| m.ino()) else {
+            return Vec::new();
+        };
+        let locks = fs::read_to_string("/proc/locks").unwrap_or_default();
+        let mut pids: Vec<u32> = locks
+            .lines()
+            .filter_map(|l| {
+                // `1: FLOCK  ADVISORY  READ  1234 08:01:5678 0 EOF`
+                let f: Vec<&str> = l.split_whitespace().collect();
+                let at = f.iter().position(|w| *w == "FLOCK")?;
+                let pid = f.get(at + 3)?.parse::<u32>().ok()?;
+                let file_ino = f.get(at + 4)?.rsplit(':').next()?.parse::<u64>().ok()?;
+                (file_ino == ino && pid != std::process::id()).then_some(pid)
+            })
+            .collect();
+        pids.sort_unstable();
+        pids.dedup();
+        pids.into_iter()
+            .map(|pid| {
+                let cmd = fs::read(format!("/proc/{pid}/cmdline"))
+                    .map(|b| {
+                        let s: String = String::from_utf8_lossy(&b)
+                            .split('\0')
+                            .filter(|a| !a.is_empty())
+                            .collect::<Vec<_>>()
+                            .join(" ");
+                        s.chars().take(160).collect::<String>()
+                    })
+                    .unwrap_or_default();
+                if cmd.is_empty() {
+                    format!("pid {pid}")
+                } else {
+                    format!("pid {pid} ({cmd})")
+                }
+            })
+            .collect()
     }
 
     /// [`Cache::exclusive_pin`] if no other process holds the pin now.
@@ -199,22 +254,19 @@ impl Cache {
     }
 
     /// A new temporary file in the cache (same filesystem as `blobs/`, so it
-    /// can be renamed into place). Its name carries our pid so a later
-    /// [`Cache::gc`] can tell abandoned files from ones still being written.
+    /// can be renamed into place), created exclusively (never through a
+    /// planted link) under an unpredictable name. The name starts with our
+    /// pid so a later [`Cache::reclaim_and_pin`] or [`Cache::gc`] can tell
+    /// abandoned files from ones still being written. The caller removes it
+    /// on every error path (or commits it).
     pub fn temp_file(&self) -> Result<(PathBuf, File)> {
-        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let path = self
-            .temp_dir()
-            .join(format!("{}-{n}-{nanos}", std::process::id()));
-        let file = File::options()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(io("cannot create", &path))?;
+        let dir = self.temp_dir();
+        let (file, path) = tempfile::Builder::new()
+            .prefix(&format!("{}-", std::process::id()))
+            .rand_bytes(12)
+            .tempfile_in(&dir)
+            .and_then(|t| t.keep().map_err(|e| e.error))
+            .map_err(io("cannot create a temporary file in", &dir))?;
         Ok((path, file))
     }
 
@@ -233,8 +285,8 @@ impl Cache {
     }
 
     /// Moves a fully written temporary file into `blobs/` if its content
-    /// hashes to `expected`; otherwise deletes it and fails. `actual` is the
-    /// digest computed while writing.
+    /// hashes to `expected`; otherwise, or if it cannot be synced or moved,
+    /// deletes it and fails. `actual` is the digest computed while writing.
     pub fn commit_blob(
         &self,
         temp: &Path,
@@ -243,19 +295,23 @@ impl Cache {
         actual: &Digest,
         what: &str,
     ) -> Result<()> {
-        if actual != expected {
-            drop(file);
-            let _ = fs::remove_file(temp);
-            return Err(Error::DigestMismatch {
+        let dest = self.blob_path(expected);
+        let r = if actual != expected {
+            Err(Error::DigestMismatch {
                 expected: expected.to_string(),
                 actual: actual.to_string(),
                 what: what.to_string(),
-            });
-        }
-        file.sync_all().map_err(io("cannot sync", temp))?;
+            })
+        } else {
+            file.sync_all()
+                .map_err(io("cannot sync", temp))
+                .and_then(|()| fs::rename(temp, &dest).map_err(io("cannot move blob into", &dest)))
+        };
         drop(file);
-        let dest = self.blob_path(expected);
-        fs::rename(temp, &dest).map_err(io("cannot move blob into", &dest))
+        if r.is_err() {
+            let _ = fs::remove_file(temp);
+        }
+        r
     }
 
     /// Stores `bytes` under their digest, which is returned.
@@ -307,6 +363,7 @@ impl Cache {
             let _ = fs::remove_file(&temp);
             return Err(e);
         }
+        // Removes the file itself if it fails.
         self.commit_blob(&temp, file, expected, &Digest::from_hasher(hasher), what)?;
         Ok(size)
     }
@@ -461,7 +518,7 @@ impl Cache {
     /// Removes the named images, then their blobs that no other image uses.
     /// Returns the names that were not in the cache.
     pub fn remove(&self, names: &[String]) -> Result<Vec<String>> {
-        let _pin = self.exclusive_pin()?;
+        let _pin = self.exclusive_pin("removing images")?;
         let lock = self.lock()?;
         let mut index = self.index()?;
         let mut missing = Vec::new();
@@ -482,7 +539,7 @@ impl Cache {
     /// Empties the cache (the reference removes the directory), including
     /// the build's cache of compressed initrd parts (`.segments`).
     pub fn clean(&self) -> Result<()> {
-        let _pin = self.exclusive_pin()?;
+        let _pin = self.exclusive_pin("emptying the cache")?;
         let lock = self.lock()?;
         let segments = self.root.join(".segments");
         if segments.exists() {

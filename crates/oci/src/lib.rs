@@ -15,6 +15,7 @@ mod digest;
 mod error;
 mod reference;
 mod registry;
+mod transport;
 mod types;
 
 pub use archive::{CONTAINERD_NAME_ANNOTATION, ExportFormat};
@@ -23,4 +24,7 @@ pub use digest::Digest;
 pub use error::{Error, Result};
 pub use reference::ImageRef;
 pub use registry::{Mirror, Registry, RegistryOptions, default_docker_config};
+pub use transport::{
+    CONNECT_TIMEOUT_ENV, Limits, MAX_BLOB_SIZE_ENV, MAX_MANIFEST_SIZE, MAX_RETRY_AFTER, TIMEOUT_ENV,
+};
 pub use types::{Descriptor, Index, Manifest, Platform, media_type};

@@ -1,25 +1,28 @@
 //! Pulling images from registries into the cache, and pushing them back.
 //!
-//! The distribution protocol, authentication (anonymous, basic, and the
-//! bearer-token dance) and manifest negotiation are `oci-client`'s; this
-//! module adds what LinuxKit needs around it: credentials from
-//! `~/.docker/config.json` (including `credsStore`/`credHelpers`), mirrors,
-//! plain HTTP only for loopback registries (or ones named insecure),
-//! platform selection, parallel downloads with retries and progress bars,
-//! and verification of every byte before the cache sees it.
+//! Pulls speak the distribution protocol through [`crate::transport`],
+//! which bounds every request in time and every response in size (a
+//! registry is untrusted input: docs/security.md); pushes go through
+//! `oci-client`, under the same overall deadline. This module adds what
+//! LinuxKit needs around them: credentials from `~/.docker/config.json`
+//! (including `credsStore`/`credHelpers`), mirrors, plain HTTP only for
+//! loopback registries (or ones named insecure), platform selection,
+//! parallel downloads with retries (honouring a rate limit's `Retry-After`)
+//! and progress bars, and verification of every byte before the cache sees
+//! it.
 
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::{StreamExt, TryStreamExt, stream};
+use http::Method;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use linuxkit_base::Arch;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
-use oci_client::manifest::OciDescriptor;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference, RegistryOperation};
 use sha2::{Digest as _, Sha256};
@@ -28,6 +31,9 @@ use crate::cache::{Cache, CachedImage, parse_json, select_platform};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::reference::ImageRef;
+use crate::transport::{
+    Failure, Limits, MAX_MANIFEST_SIZE, MAX_RETRY_AFTER, Transport, with_sources,
+};
 use crate::types::{Descriptor, Index, Manifest, Platform, Probe, media_type};
 
 /// A pull-through mirror: images of `registry` are fetched from `url`.
@@ -91,6 +97,10 @@ pub struct RegistryOptions {
     /// CA certificates to trust besides the system's (`--cert-file`): the
     /// file's name (for errors) and its PEM text, one or more certificates.
     pub ca_certificates: Vec<(String, Vec<u8>)>,
+    /// Deadlines and size limits of every request. The default reads the
+    /// environment ([`Limits::from_env`]); an unreadable value is warned
+    /// about and the default kept (the command line refuses it instead).
+    pub limits: Limits,
 }
 
 impl Default for RegistryOptions {
@@ -105,6 +115,10 @@ impl Default for RegistryOptions {
             backoff: Duration::from_millis(300),
             docker_config: default_docker_config(),
             ca_certificates: Vec::new(),
+            limits: Limits::from_env().unwrap_or_else(|e| {
+                tracing::warn!("ignoring {e}");
+                Limits::default()
+            }),
         }
     }
 }
@@ -115,6 +129,7 @@ pub struct Registry {
     opts: RegistryOptions,
     rt: tokio::runtime::Runtime,
     clients: Mutex<HashMap<String, Arc<Client>>>,
+    transports: Mutex<HashMap<String, Arc<Transport>>>,
     progress: MultiProgress,
 }
 
@@ -123,6 +138,11 @@ pub struct Registry {
 fn transient(e: &OciDistributionError) -> bool {
     match e {
         OciDistributionError::ServerError { code, .. } => *code >= 500 || *code == 429,
+        // What registries send with a 429: a JSON error body.
+        OciDistributionError::RegistryError { envelope, .. } => envelope
+            .errors
+            .iter()
+            .any(|e| matches!(e.code, OciErrorCode::Toomanyrequests)),
         OciDistributionError::RequestError(_) | OciDistributionError::IoError(_) => true,
         _ => false,
     }
@@ -157,6 +177,7 @@ impl Registry {
             opts,
             rt,
             clients: Mutex::new(HashMap::new()),
+            transports: Mutex::new(HashMap::new()),
             progress,
         })
     }
@@ -197,13 +218,155 @@ impl Registry {
                         .map(|(_, pem)| pem_certificate(pem))
                         .collect(),
                     protocol,
-                    connect_timeout: Some(Duration::from_secs(10)),
-                    read_timeout: Some(Duration::from_secs(60)),
+                    connect_timeout: Some(self.opts.limits.connect_timeout),
+                    read_timeout: Some(self.opts.limits.timeout),
                     platform_resolver: None,
                     ..ClientConfig::default()
                 }))
             })
             .clone()
+    }
+
+    /// The transport for `host` (a mirror's, if the image is mirrored).
+    fn transport(&self, image: &ImageRef, host: &str, plain_http: bool) -> Result<Arc<Transport>> {
+        let mut transports = self.transports.lock().expect("transport map lock");
+        if let Some(t) = transports.get(host) {
+            return Ok(t.clone());
+        }
+        let auth = credentials(self.opts.docker_config.as_deref(), image.registry());
+        let t = Arc::new(
+            Transport::new(
+                host,
+                plain_http,
+                auth,
+                self.opts.limits,
+                &self.opts.ca_certificates,
+            )
+            .map_err(Error::Other)?,
+        );
+        transports.insert(host.to_string(), t.clone());
+        Ok(t)
+    }
+
+    /// Runs `f` until it succeeds, fails for good, or has used its
+    /// attempts; waits between attempts as a rate limit's `Retry-After`
+    /// asks (up to [`MAX_RETRY_AFTER`]), else with exponential backoff.
+    async fn attempts<T, F, Fut>(&self, mut f: F) -> std::result::Result<T, Failure>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<T, Failure>>,
+    {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match f().await {
+                Ok(v) => return Ok(v),
+                Err(f @ (Failure::Fatal(_) | Failure::Local(_))) => return Err(f),
+                Err(Failure::Transient { reason, .. }) if attempt >= self.opts.attempts => {
+                    return Err(Failure::Fatal(format!(
+                        "{reason} (gave up after {attempt} attempts)"
+                    )));
+                }
+                Err(Failure::Transient {
+                    reason,
+                    retry_after,
+                }) => {
+                    let wait = match retry_after {
+                        Some(d) if d > MAX_RETRY_AFTER => {
+                            return Err(Failure::Fatal(format!(
+                                "{reason}: longer than the {} s we wait, so not retried",
+                                MAX_RETRY_AFTER.as_secs()
+                            )));
+                        }
+                        Some(d) => d,
+                        None => self.opts.backoff * 2u32.pow(attempt - 1),
+                    };
+                    tracing::info!("retrying in {:.1} s after: {reason}", wait.as_secs_f64());
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    /// Fetches a manifest or index (at most [`MAX_MANIFEST_SIZE`] bytes):
+    /// its bytes and the digest the registry claims for it (may be empty).
+    async fn fetch_manifest(
+        &self,
+        t: &Transport,
+        repository: &str,
+        reference: &str,
+    ) -> std::result::Result<(Vec<u8>, String), Failure> {
+        let url = t.manifest_url(repository, reference);
+        let accept = media_type::ACCEPTED.join(", ");
+        self.attempts(|| async {
+            let deadline = t.limits.deadline();
+            let resp = t
+                .request(Method::GET, &url, repository, Some(&accept), deadline)
+                .await?;
+            let claimed = docker_content_digest(&resp);
+            let body = t
+                .read(resp, MAX_MANIFEST_SIZE, deadline, "the manifest")
+                .await?;
+            Ok((body, claimed))
+        })
+        .await
+    }
+
+    /// The digest of what `image` names in its registry now (its index or
+    /// manifest), as `cache rm/clean --published-only` compares it with
+    /// the cache's: the registry's `Docker-Content-Digest` for a `HEAD`,
+    /// else the digest of the manifest a `GET` returns.
+    pub fn remote_digest(&self, image: &ImageRef) -> Result<Digest> {
+        let (target, plain) = self.target(image);
+        let host = target.resolve_registry().to_string();
+        let t = self.transport(image, &host, plain)?;
+        let err = |f: Failure| match f {
+            Failure::Local(e) => *e,
+            f => Error::Registry {
+                registry: host.clone(),
+                action: "cannot look up",
+                image: image.canonical(),
+                reason: f.to_string(),
+            },
+        };
+        let reference = target
+            .digest()
+            .or(target.tag())
+            .unwrap_or("latest")
+            .to_string();
+        let repository = target.repository().to_string();
+        self.rt.block_on(async {
+            let url = t.manifest_url(&repository, &reference);
+            let accept = media_type::ACCEPTED.join(", ");
+            let claimed = self
+                .attempts(|| async {
+                    let resp = t
+                        .request(
+                            Method::HEAD,
+                            &url,
+                            &repository,
+                            Some(&accept),
+                            t.limits.deadline(),
+                        )
+                        .await?;
+                    Ok(docker_content_digest(&resp))
+                })
+                .await
+                .map_err(err)?;
+            if let Ok(d) = Digest::parse(&claimed) {
+                return Ok(d);
+            }
+            let (bytes, claimed) = self
+                .fetch_manifest(&t, &repository, &reference)
+                .await
+                .map_err(err)?;
+            verified(
+                &bytes,
+                image.digest().unwrap_or(""),
+                &claimed,
+                &image.canonical(),
+            )
+        })
     }
 
     /// Pulls `image` for the configured platform into `cache`: the index (if
@@ -212,23 +375,33 @@ impl Registry {
     /// fetched again. The image is named in the cache only once complete.
     pub fn pull(&self, cache: &Cache, image: &ImageRef) -> Result<CachedImage> {
         let (target, plain) = self.target(image);
-        let client = self.client(target.resolve_registry(), plain);
-        let auth = credentials(self.opts.docker_config.as_deref(), image.registry());
+        let host = target.resolve_registry().to_string();
+        let t = self.transport(image, &host, plain)?;
+        let repository = target.repository().to_string();
         let name = image.canonical();
-        // Keep gc from deleting blobs we have written but not yet named.
-        let _pin = cache.pin()?;
-        let err = |reason: String| Error::Registry {
-            registry: target.resolve_registry().to_string(),
-            action: "cannot pull",
-            image: name.clone(),
-            reason,
+        // Reclaim what killed runs left, then keep gc from deleting blobs we
+        // have written but not yet named.
+        let _pin = cache.reclaim_and_pin()?;
+        let err = |f: Failure| match f {
+            Failure::Local(e) => *e,
+            f => Error::Registry {
+                registry: host.clone(),
+                action: "cannot pull",
+                image: name.clone(),
+                reason: f.to_string(),
+            },
         };
+        let reference = target
+            .digest()
+            .or(target.tag())
+            .unwrap_or("latest")
+            .to_string();
         self.rt.block_on(async {
-            let (bytes, top_digest) = self
-                .retry(|| client.pull_manifest_raw(&target, &auth, media_type::ACCEPTED))
+            let (bytes, claimed) = self
+                .fetch_manifest(&t, &repository, &reference)
                 .await
-                .map_err(|e| err(describe(&e)))?;
-            let top_digest = verified(&bytes, image.digest().unwrap_or(""), &top_digest, &name)?;
+                .map_err(err)?;
+            let top_digest = verified(&bytes, image.digest().unwrap_or(""), &claimed, &name)?;
             let probe: Probe = parse_json(&bytes, &name, "manifest")?;
             let top_type = probe.kind().to_string();
             let top = Descriptor {
@@ -242,16 +415,21 @@ impl Registry {
                 let index: Index = parse_json(&bytes, &name, "index")?;
                 let chosen = select_platform(&name, &index, &self.opts.platform)?;
                 let d = Digest::parse(&chosen.digest)?;
-                let mref = target.clone_with_digest(d.to_string());
+                if chosen.size > MAX_MANIFEST_SIZE {
+                    return Err(err(Failure::Fatal(format!(
+                        "the index declares manifest {d} of {} bytes, more than the {MAX_MANIFEST_SIZE} a manifest may have",
+                        chosen.size
+                    ))));
+                }
                 let (mbytes, _) = self
-                    .retry(|| client.pull_manifest_raw(&mref, &auth, media_type::ACCEPTED))
+                    .fetch_manifest(&t, &repository, d.as_str())
                     .await
-                    .map_err(|e| err(describe(&e)))?;
+                    .map_err(err)?;
                 let d = verified(&mbytes, d.as_str(), "", &name)?;
                 cache.write_blob_verified(&top_digest, &bytes, "index")?;
-                (d, mbytes.to_vec())
+                (d, mbytes)
             } else if media_type::is_manifest(&top_type) {
-                (top_digest.clone(), bytes.to_vec())
+                (top_digest.clone(), bytes)
             } else {
                 return Err(Error::MediaType {
                     image: name.clone(),
@@ -262,9 +440,21 @@ impl Registry {
             let blobs: Vec<&Descriptor> = std::iter::once(&manifest.config)
                 .chain(&manifest.layers)
                 .collect();
+            // Refuse absurd sizes before anything is downloaded.
+            for d in &blobs {
+                if d.size > t.limits.max_blob_size {
+                    return Err(err(Failure::Fatal(format!(
+                        "blob {} declares {} bytes, more than the {} bytes a blob may have ({} sets the limit)",
+                        d.digest,
+                        d.size,
+                        t.limits.max_blob_size,
+                        crate::transport::MAX_BLOB_SIZE_ENV
+                    ))));
+                }
+            }
             let jobs = blobs
                 .into_iter()
-                .map(|d| self.fetch_blob(cache, &client, &target, d, &name));
+                .map(|d| self.fetch_blob(cache, &t, &repository, d, &name));
             stream::iter(jobs)
                 .buffer_unordered(self.opts.concurrency.max(1))
                 .try_collect::<Vec<()>>()
@@ -285,8 +475,8 @@ impl Registry {
     async fn fetch_blob(
         &self,
         cache: &Cache,
-        client: &Client,
-        target: &Reference,
+        t: &Transport,
+        repository: &str,
         d: &Descriptor,
         image: &str,
     ) -> Result<()> {
@@ -294,8 +484,6 @@ impl Registry {
         if cache.has_blob(&digest) {
             return Ok(());
         }
-        // No auth call here: the manifest pull stored the credentials and
-        // the token for this repository, which blob requests reuse.
         let bar = self.progress.add(ProgressBar::new(d.size));
         bar.set_style(
             ProgressStyle::with_template("{prefix:>12} [{bar:30}] {bytes}/{total_bytes}")
@@ -303,107 +491,96 @@ impl Registry {
                 .progress_chars("=> "),
         );
         bar.set_prefix(digest.hex()[..12].to_string());
-        let desc = OciDescriptor {
-            media_type: d.media_type.clone(),
-            digest: d.digest.clone(),
-            size: d.size as i64,
-            ..Default::default()
-        };
-        let mut attempt = 0;
-        let result = loop {
-            attempt += 1;
-            bar.set_position(0);
-            match self
-                .download(cache, client, target, &desc, &digest, &bar)
-                .await
-            {
-                Ok(()) => break Ok(()),
-                Err(Download::Transient(reason)) if attempt < self.opts.attempts => {
-                    tracing::debug!("retrying {digest} after: {reason}");
-                    tokio::time::sleep(self.opts.backoff * 2u32.pow(attempt - 1)).await;
-                }
-                Err(Download::Transient(reason)) => {
-                    break Err(Error::Registry {
-                        registry: target.resolve_registry().to_string(),
-                        action: "cannot pull",
-                        image: image.to_string(),
-                        reason: format!(
-                            "blob {digest}: {reason} (gave up after {attempt} attempts)"
-                        ),
-                    });
-                }
-                Err(Download::Fatal(e)) => break Err(e),
-            }
-        };
+        let result = self
+            .attempts(|| {
+                bar.set_position(0);
+                self.download(cache, t, repository, d.size, &digest, &bar)
+            })
+            .await
+            .map_err(|f| match f {
+                Failure::Local(e) => *e,
+                f => Error::Registry {
+                    registry: t.host().to_string(),
+                    action: "cannot pull",
+                    image: image.to_string(),
+                    reason: format!("blob {digest}: {f}"),
+                },
+            });
         bar.finish_and_clear();
         result
     }
 
+    /// One attempt at a blob: read at most `size` bytes (its descriptor's)
+    /// into a temporary file, hashing them, and move it into the cache if
+    /// the digest matches. A server that sends more fails the pull.
     async fn download(
         &self,
         cache: &Cache,
-        client: &Client,
-        target: &Reference,
-        desc: &OciDescriptor,
+        t: &Transport,
+        repository: &str,
+        size: u64,
         digest: &Digest,
         bar: &ProgressBar,
-    ) -> std::result::Result<(), Download> {
-        let mut s = match client.pull_blob_stream(target, desc).await {
-            Ok(s) => s.stream,
-            Err(e) if transient(&e) => return Err(Download::Transient(describe(&e))),
-            Err(e) => {
-                return Err(Download::Fatal(Error::Registry {
-                    registry: target.resolve_registry().to_string(),
-                    action: "cannot pull",
-                    image: target.whole(),
-                    reason: format!("blob {digest}: {}", describe(&e)),
-                }));
-            }
-        };
-        let (temp, mut file) = cache.temp_file().map_err(Download::Fatal)?;
+    ) -> std::result::Result<(), Failure> {
+        let deadline = t.limits.blob_deadline(size);
+        let url = t.blob_url(repository, digest.as_str());
+        let mut resp = t
+            .request(Method::GET, &url, repository, None, deadline)
+            .await?;
+        if let Some(len) = resp.content_length()
+            && len != size
+        {
+            return Err(Failure::Fatal(format!(
+                "the registry announces {len} bytes for a blob whose descriptor declares {size}"
+            )));
+        }
+        let fatal = |e: Error| Failure::Local(Box::new(e));
+        let (temp, mut file) = cache.temp_file().map_err(fatal)?;
+        // Deletes the partial file on every way out but a commit, including
+        // this future being dropped (another blob of the pull failed).
         let mut guard = TempGuard(Some(temp.clone()));
         let mut hasher = Sha256::new();
-        let mut failure = None;
-        while let Some(chunk) = s.next().await {
-            match chunk {
-                Ok(bytes) => {
-                    hasher.update(&bytes);
-                    if let Err(e) = file.write_all(&bytes) {
-                        failure = Some(Download::Fatal(crate::error::io("cannot write", &temp)(e)));
-                        break;
-                    }
-                    bar.inc(bytes.len() as u64);
-                }
-                Err(e) => {
-                    // oci-client reports a digest mismatch at the end of the
-                    // stream as an I/O error; our own check below is
-                    // authoritative, so only transport errors end up here.
-                    if e.to_string().contains("digest") {
-                        break;
-                    }
-                    failure = Some(Download::Transient(with_sources(&e)));
-                    break;
-                }
+        let mut written = 0u64;
+        let reading = || format!("reading blob {digest} from {url}");
+        while let Some(chunk) = t.within(deadline, resp.chunk(), &reading).await? {
+            written += chunk.len() as u64;
+            if written > size {
+                return Err(Failure::Fatal(format!(
+                    "the registry sent more than the {size} bytes the blob's descriptor declares; stopped reading"
+                )));
             }
+            hasher.update(&chunk);
+            file.write_all(&chunk)
+                .map_err(|e| fatal(crate::error::io("cannot write", &temp)(e)))?;
+            bar.inc(chunk.len() as u64);
         }
-        if let Some(f) = failure {
-            drop(file);
-            return Err(f);
+        if written < size {
+            return Err(Failure::Transient {
+                reason: format!("the download ended after {written} of {size} bytes"),
+                retry_after: None,
+            });
         }
-        let committed = cache.commit_blob(
-            &temp,
-            file,
-            digest,
-            &Digest::from_hasher(hasher),
-            "downloaded content",
-        );
-        if committed.is_ok() {
-            guard.0 = None;
-        }
-        committed.map_err(Download::Fatal)
+        cache
+            .commit_blob(
+                &temp,
+                file,
+                digest,
+                &Digest::from_hasher(hasher),
+                "downloaded content",
+            )
+            .map_err(fatal)?;
+        guard.0 = None;
+        Ok(())
     }
 
-    async fn retry<T, F, Fut>(&self, mut f: F) -> std::result::Result<T, OciDistributionError>
+    /// Runs a push request `f`, each attempt under the overall deadline
+    /// for `bytes` to send (oci-client bounds only connecting and each
+    /// read), retrying transient failures.
+    async fn retry<T, F, Fut>(
+        &self,
+        bytes: u64,
+        mut f: F,
+    ) -> std::result::Result<T, OciDistributionError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = std::result::Result<T, OciDistributionError>>,
@@ -411,7 +588,18 @@ impl Registry {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match f().await {
+            let limit = self.opts.limits.blob_deadline(bytes) - Instant::now();
+            let r = match tokio::time::timeout(limit, f()).await {
+                Ok(r) => r,
+                Err(_) => {
+                    return Err(OciDistributionError::GenericError(Some(format!(
+                        "timed out: a push request did not complete within {} s ({} sets the deadline)",
+                        limit.as_secs(),
+                        crate::transport::TIMEOUT_ENV
+                    ))));
+                }
+            };
+            match r {
                 Err(e) if transient(&e) && attempt < self.opts.attempts => {
                     tracing::debug!("retrying after: {e}");
                     tokio::time::sleep(self.opts.backoff * 2u32.pow(attempt - 1)).await;
@@ -427,7 +615,7 @@ impl Registry {
     pub fn push(&self, cache: &Cache, local: &ImageRef, remote: &ImageRef) -> Result<()> {
         let name = local.canonical();
         // Keep `cache rm`/`clean` from deleting the blobs while we read them.
-        let _pin = cache.pin()?;
+        let _pin = cache.reclaim_and_pin()?;
         let top = cache.resolve(local)?.ok_or_else(|| Error::NotCached {
             image: name.clone(),
         })?;
@@ -453,8 +641,7 @@ impl Registry {
             Vec::new()
         };
         self.rt.block_on(async {
-            client
-                .auth(&target, &auth, RegistryOperation::Push)
+            self.retry(0, || client.auth(&target, &auth, RegistryOperation::Push))
                 .await
                 .map_err(|e| err(describe(&e)))?;
             let mut to_push = vec![(top_digest.clone(), top.media_type.clone())];
@@ -473,12 +660,12 @@ impl Registry {
                     for b in std::iter::once(&m.config).chain(&m.layers) {
                         let bd = Digest::parse(&b.digest)?;
                         let exists = self
-                            .retry(|| client.blob_exists(&target, bd.as_str()))
+                            .retry(0, || client.blob_exists(&target, bd.as_str()))
                             .await
                             .unwrap_or(false);
                         if !exists {
                             let data = cache.read_blob(&bd)?;
-                            self.retry(|| client.push_blob(&target, data.clone(), bd.as_str()))
+                            self.retry(data.len() as u64, || client.push_blob(&target, data.clone(), bd.as_str()))
                                 .await
                                 .map_err(|e| err(format!("blob {bd}: {}", describe(&e))))?;
                         }
@@ -487,7 +674,7 @@ impl Registry {
                 let is_top = digest == &top_digest;
                 let dest = if is_top { target.clone() } else { target.clone_with_digest(digest.to_string()) };
                 let ct = reqwest_header(mt)?;
-                self.retry(|| client.push_manifest_raw(&dest, bytes.clone(), ct.clone()))
+                self.retry(bytes.len() as u64, || client.push_manifest_raw(&dest, bytes.clone(), ct.clone()))
                     .await
                     .map_err(|e| err(format!("manifest {digest}: {}", describe(&e))))?;
             }
@@ -502,11 +689,6 @@ fn pem_certificate(pem: &[u8]) -> oci_client::client::Certificate {
         encoding: oci_client::client::CertificateEncoding::Pem,
         data: pem.to_vec(),
     }
-}
-
-enum Download {
-    Transient(String),
-    Fatal(Error),
 }
 
 /// Deletes a download's temporary file when dropped while still armed: on
@@ -525,6 +707,17 @@ impl Drop for TempGuard {
 
 fn reqwest_header(mt: &str) -> Result<http::HeaderValue> {
     http::HeaderValue::from_str(mt).map_err(|_| Error::Other(format!("invalid media type `{mt}`")))
+}
+
+/// The digest a registry claims for a manifest (`Docker-Content-Digest`),
+/// or empty.
+fn docker_content_digest(resp: &reqwest::Response) -> String {
+    resp.headers()
+        .get("docker-content-digest")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .trim()
+        .to_string()
 }
 
 /// Checks fetched manifest bytes against the digest we asked for (if any)
@@ -569,22 +762,12 @@ fn describe(e: &OciDistributionError) -> String {
         {
             format!("image not found ({envelope})")
         }
+        OciDistributionError::RegistryTokenDecodeError(m) => format!(
+            "bad token response from the registry's token service ({m}); the token service is broken or is not one"
+        ),
         OciDistributionError::RequestError(r) => with_sources(r),
         other => other.to_string(),
     }
-}
-
-/// `e` followed by its chain of causes: transport errors say what went wrong
-/// ("connection refused", "end of file before message length reached") only
-/// in their sources.
-fn with_sources(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        s = format!("{s}: {inner}");
-        src = inner.source();
-    }
-    s
 }
 
 /// The Docker client configuration file: `$DOCKER_CONFIG/config.json`, else

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use linuxkit_oci::{Cache, ExportFormat, ImageRef, Platform, Registry};
+use linuxkit_oci::{Cache, Digest, ExportFormat, ImageRef, Platform, Registry};
 
 use crate::cli::{self, CacheCommand};
 use crate::error::{Error, IoContext, Result};
@@ -11,10 +11,8 @@ use crate::error::{Error, IoContext, Result};
 /// The arguments this handler reads (see `crate::flags`).
 #[cfg_attr(not(test), allow(dead_code))] // read by the tree test (`flags`)
 pub const HONOURED: crate::flags::Honoured = &[
-    // `--published-only` is being fixed on another branch: see
-    // `flags::AWAITING_FIX`.
-    ("cache clean", &[]),
-    ("cache rm", &["images"]),
+    ("cache clean", &["published_only"]),
+    ("cache rm", &["images", "published_only"]),
     ("cache ls", &[]),
     (
         "cache export",
@@ -117,6 +115,9 @@ pub fn run(
     let cache = Cache::open(cache_dir)?;
     match cmd {
         CacheCommand::Ls => {
+            // Only reads, but reclaims what killed runs left like every
+            // command that uses the cache.
+            let _pin = cache.reclaim_and_pin()?;
             let mut out = std::io::stdout().lock();
             for (name, d) in cache.images()? {
                 writeln!(out, "{name} {}", d.digest)
@@ -124,12 +125,29 @@ pub fn run(
             }
             Ok(())
         }
-        CacheCommand::Rm { images, .. } => {
-            let names = images
+        CacheCommand::Rm {
+            images,
+            published_only,
+        } => {
+            let refs = images
                 .iter()
-                .map(|i| ImageRef::parse(i).map(|r| r.canonical()))
+                .map(|i| ImageRef::parse(i))
                 .collect::<Result<Vec<_>, _>>()?;
-            let missing = cache.remove(&names)?;
+            let mut missing = Vec::new();
+            let names = if *published_only {
+                let registry = registry()?;
+                let mut cached = Vec::new();
+                for r in refs {
+                    match cache.resolve(&r)? {
+                        Some(d) => cached.push((r, d.digest)),
+                        None => missing.push(r.canonical()),
+                    }
+                }
+                published(&registry, cached)
+            } else {
+                refs.iter().map(ImageRef::canonical).collect()
+            };
+            missing.extend(cache.remove(&names)?);
             if missing.is_empty() {
                 Ok(())
             } else {
@@ -139,7 +157,26 @@ pub fn run(
                 )))
             }
         }
-        CacheCommand::Clean { .. } => Ok(cache.clean()?),
+        CacheCommand::Clean {
+            published_only: false,
+        } => Ok(cache.clean()?),
+        // As the reference: only the images whose registry has them now,
+        // with the same digest; nothing else of the cache is touched.
+        CacheCommand::Clean {
+            published_only: true,
+        } => {
+            let registry = registry()?;
+            let mut cached = Vec::new();
+            for (name, d) in cache.images()? {
+                match ImageRef::parse(&name) {
+                    Ok(r) => cached.push((r, d.digest)),
+                    Err(e) => tracing::info!("keeping {name}: {e}"),
+                }
+            }
+            let names = published(&registry, cached);
+            cache.remove(&names)?;
+            Ok(())
+        }
         CacheCommand::Pull { images } => {
             let registry = registry()?;
             for i in images {
@@ -193,7 +230,7 @@ pub fn run(
                 None => Platform::linux(*arch),
             };
             // From the look-up to the last byte, `cache rm`/`clean` wait.
-            let _pin = cache.pin()?;
+            let _pin = cache.reclaim_and_pin()?;
             let img =
                 cache
                     .image(&r, &platform)?
@@ -254,6 +291,29 @@ pub fn run(
             Ok(())
         }
     }
+}
+
+/// The canonical names of those `images` (with the digest the cache has
+/// for them) that their registry serves now with the same digest: what
+/// `--published-only` removes. The others are kept, and each says why; a
+/// registry that cannot be asked keeps the image too (the reference's
+/// rule: only what is confirmed published goes).
+fn published(registry: &Registry, images: Vec<(ImageRef, String)>) -> Vec<String> {
+    let mut out = Vec::new();
+    for (r, local) in images {
+        let name = r.canonical();
+        match registry.remote_digest(&r) {
+            Ok(remote) if Digest::parse(&local).is_ok_and(|l| l == remote) => {
+                tracing::info!("removing {name}: its registry has the same {remote}");
+                out.push(name);
+            }
+            Ok(remote) => {
+                tracing::info!("keeping {name}: the cache has {local}, its registry {remote}")
+            }
+            Err(e) => tracing::info!("keeping {name}: not confirmed published ({e})"),
+        }
+    }
+    out
 }
 
 /// Writes `path` through a staged file (see [`linuxkit_output::Staged`]):
