@@ -33,6 +33,16 @@ pub enum Error {
     NotImplemented(String),
 }
 
+/// A staged file's failure is an I/O error with its context.
+impl From<linuxkit_output::StagedError> for Error {
+    fn from(e: linuxkit_output::StagedError) -> Error {
+        Error::Io {
+            context: e.context,
+            source: e.source,
+        }
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Adds "what we were doing" to I/O errors.

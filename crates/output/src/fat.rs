@@ -322,12 +322,12 @@ impl FatBuilder {
 
     /// Writes the image to a file under a temporary name, renamed into
     /// place once complete.
-    pub fn write_file(&self, dest: &Path) -> crate::Result<()> {
-        let mut staged = crate::Staged::create(dest.to_path_buf())?;
+    pub fn write_file(&self, dest: &Path) -> crate::error::Result<()> {
+        let mut staged = crate::staged::Staged::create(dest.to_path_buf())?;
         let mut w = io::BufWriter::with_capacity(1 << 20, staged.file());
         self.write(&mut w)
             .and_then(|()| w.flush())
-            .map_err(|source| crate::Error::Io {
+            .map_err(|source| crate::error::Error::Io {
                 context: format!("cannot write {}", dest.display()),
                 source,
             })?;
@@ -378,7 +378,7 @@ impl FatBuilder {
                             let f = File::open(p).map_err(|e| {
                                 io::Error::new(e.kind(), format!("{}: {e}", p.display()))
                             })?;
-                            crate::fstree::copy_exact(
+                            crate::bytes::copy_exact(
                                 &mut BufReader::with_capacity(1 << 20, f),
                                 out,
                                 *len,
@@ -388,11 +388,11 @@ impl FatBuilder {
                     c.len()
                 }
             };
-            crate::disk::write_zeros(out, item.clusters * csize - len)?;
+            crate::bytes::write_zeros(out, item.clusters * csize - len)?;
             written += item.clusters;
         }
         let data_end = l.data_start + written * l.spc;
-        crate::disk::write_zeros(out, (l.total_sectors - data_end) * SECTOR)
+        crate::bytes::write_zeros(out, (l.total_sectors - data_end) * SECTOR)
     }
 
     fn boot_sector(&self, l: &Layout, serial: u32) -> [u8; 512] {
@@ -820,7 +820,7 @@ fn lfn_checksum(short: &[u8; 11]) -> u8 {
 
 /// FAT date and time of a Unix time (UTC), clamped to 1980–2107.
 fn fat_datetime(t: u64) -> (u16, u16) {
-    let (y, m, d, h, mi, s) = crate::iso::civil(t.clamp(315_532_800, 4_354_819_198));
+    let (y, m, d, h, mi, s) = crate::bytes::civil(t.clamp(315_532_800, 4_354_819_198));
     let date = ((y - 1980) as u16) << 9 | (m as u16) << 5 | d as u16;
     let time = (h as u16) << 11 | (mi as u16) << 5 | (s / 2) as u16;
     (date, time)

@@ -52,7 +52,8 @@ use std::io::{self, BufWriter, Write};
 
 use sha2::{Digest, Sha256};
 
-use crate::fstree::{FsTree, Kind, Node, copy_exact};
+use crate::bytes::{Counted, civil, copy_exact};
+use crate::fstree::{FsTree, Kind, Node};
 use crate::mbr::{Geometry, Mbr, MbrPartition};
 
 pub(crate) const SECTOR: usize = 2048;
@@ -102,30 +103,6 @@ pub(crate) struct Generated<'a> {
 
 /// What writes a [`Generated`] file's content.
 pub(crate) type WriteFn<'a> = &'a dyn Fn(&mut dyn Write) -> io::Result<()>;
-
-/// A writer that counts what goes through it.
-pub(crate) struct Counted<'a> {
-    pub w: &'a mut dyn Write,
-    pub n: u64,
-}
-
-impl Write for Counted<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let k = self.w.write(buf)?;
-        self.n += k as u64;
-        Ok(k)
-    }
-
-    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.w.write_all(buf)?;
-        self.n += buf.len() as u64;
-        Ok(())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.w.flush()
-    }
-}
 
 /// [`write_iso_with`], with one file's content from `generated`.
 pub(crate) fn write_iso_generating<W: Write>(
@@ -247,31 +224,6 @@ fn both32(v: u32) -> [u8; 8] {
 
 fn sectors(bytes: u64) -> u32 {
     bytes.div_ceil(SECTOR as u64) as u32
-}
-
-/// Year, month, day, hour, minute, second (UTC) of a Unix time (also
-/// the FAT writer's calendar).
-pub(crate) fn civil(t: u64) -> (i64, u32, u32, u32, u32, u32) {
-    let days = (t / 86400) as i64;
-    let secs = t % 86400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (
-        y,
-        m,
-        d,
-        (secs / 3600) as u32,
-        (secs / 60 % 60) as u32,
-        (secs % 60) as u32,
-    )
 }
 
 /// The 7-byte date of directory records and `TF` (years 1900–2155).
@@ -1342,7 +1294,7 @@ impl Layout {
             let pad = node.size.next_multiple_of(SECTOR as u64) - node.size;
             w.write_all(&zeros[..pad as usize])?;
         }
-        crate::disk::write_zeros(w, u64::from(self.padding) * SECTOR as u64)
+        crate::bytes::write_zeros(w, u64::from(self.padding) * SECTOR as u64)
     }
 
     /// Fills in the boot info table (El Torito's "boot-info-table"
