@@ -29,7 +29,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use linuxkit_rootfs::Part;
 use sha2::{Digest, Sha256};
 
-use crate::cpio::{Compression, InitrdSink, LinkPlan};
+use crate::compress::Compression;
+use crate::cpio::{InitrdSink, LinkPlan};
 use crate::error::{Error, Result};
 use crate::links::{MANIFEST_FORMAT, Manifest, ManifestSink, PartPlan};
 use crate::staged::Staged;

@@ -9,7 +9,7 @@
 
 use std::io::Read;
 
-use crate::cpio::{LZ4_LEGACY_BLOCK, LZ4_LEGACY_MAGIC};
+use crate::compress::{LZ4_LEGACY_BLOCK, LZ4_LEGACY_MAGIC};
 use crate::error::{Error, Result};
 
 /// The decompressed kernel of `image`.

@@ -12,7 +12,7 @@
 //! - the images a bootable format is made of, `bootable` (isolinux,
 //!   systemd-boot, the ESP, the UEFI ISOs, the GPT disk around the ESP);
 //! - the writers: `tar`, `cpio` and `initrd` (with `links`, the
-//!   deduplication plan), the file system images `squashfs`, `erofs` and
+//!   deduplication plan, and `compress`), the file system images `squashfs`, `erofs` and
 //!   `iso` (over `fstree`, the gathered tree), `fat`, `mbr` and `gpt`, the
 //!   disk containers `disk`, and `kernel` (`--decompress-kernel`);
 //! - the leaves, which import nothing above them: `format` (the vocabulary
@@ -21,6 +21,7 @@
 
 mod bootable;
 mod bytes;
+mod compress;
 mod cpio;
 pub mod disk;
 mod erofs;
@@ -42,10 +43,8 @@ mod staged;
 mod tar;
 
 pub use bootable::{BOOTLOADER_FILES, BOOTLOADER_IMAGE, BOOTLOADER_PACKAGE, Bootloader};
-pub use cpio::{
-    Compression, Compressor, CpioWriter, InitrdSink, LZ4_LEGACY_BLOCK, LZ4_LEGACY_MAGIC,
-    LinkAction, LinkPlan, Lz4Legacy, trailer_archive,
-};
+pub use compress::{Compression, Compressor, LZ4_LEGACY_BLOCK, LZ4_LEGACY_MAGIC, Lz4Legacy};
+pub use cpio::{CpioWriter, InitrdSink, LinkAction, LinkPlan, trailer_archive};
 pub use erofs::{ErofsError, INLINE_MAX, write_erofs};
 pub use error::{Error, Result};
 pub use format::{DiskFormat, Format, UnknownFormat};

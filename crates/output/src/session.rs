@@ -17,7 +17,7 @@ use linuxkit_rootfs::{Entry, EntrySink};
 use linuxkit_rootfs::Part;
 
 use crate::bootable::{BootFiles, Bootloader};
-use crate::cpio::Compression;
+use crate::compress::Compression;
 use crate::error::{Error, Result, io};
 use crate::format::{Base, Container, DiskFormat, DiskPlan, Format};
 use crate::fstree::FsTree;
