@@ -424,8 +424,9 @@ fn builds_squashfs_erofs_and_iso_root_filesystems() {
 }
 
 /// `--decompress-kernel` reaches every format that writes the kernel as a
-/// file of its own (the kernel of `kernel+squashfs`, `kernel+erofs` and
-/// `kernel+iso` once came from the root filesystem as it was).
+/// file of its own, and the tar's `boot/kernel`, as the reference's (the
+/// kernel of `kernel+squashfs`, `kernel+erofs`, `kernel+iso` and `tar`
+/// once came from the root filesystem as it was).
 #[test]
 fn decompress_kernel_reaches_every_kernel_format() {
     let registry = TestRegistry::start(Auth::None);
@@ -480,6 +481,26 @@ fn decompress_kernel_reaches_every_kernel_format() {
         let written = std::fs::read(out.join("t-kernel")).unwrap();
         assert!(written == vmlinux, "{format} wrote the kernel compressed");
     }
+    let out = tmp.path().join("tar");
+    std::fs::create_dir(&out).unwrap();
+    ok(linuxkit()
+        .arg("-q")
+        .arg("--cache")
+        .arg(&cache)
+        .args(["build", "--decompress-kernel", "--format", "tar"])
+        .args(["--name", "t", "--dir"])
+        .arg(&out)
+        .arg(&yml));
+    let mut tar = tar::Archive::new(std::fs::File::open(out.join("t.tar")).unwrap());
+    let mut kernel = tar
+        .entries()
+        .unwrap()
+        .map(Result::unwrap)
+        .find(|e| e.path().unwrap().to_str() == Some("boot/kernel"))
+        .expect("the tar has boot/kernel");
+    let mut written = Vec::new();
+    std::io::Read::read_to_end(&mut kernel, &mut written).unwrap();
+    assert!(written == vmlinux, "tar holds the kernel compressed");
 }
 
 #[test]

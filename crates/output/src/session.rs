@@ -12,7 +12,7 @@ use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use linuxkit_rootfs::{Entry, EntrySink};
+use linuxkit_rootfs::{Entry, EntryKind, EntrySink};
 
 use linuxkit_rootfs::Part;
 
@@ -229,7 +229,7 @@ impl<'a> Session<'a, '_> {
         match format {
             Format::Tar | Format::Docker => {
                 let mut s = Staged::create(paths[0].clone())?;
-                write_stream(format, s.file(), self.parts)?;
+                write_stream(format, self.opts.decompress_kernel, s.file(), self.parts)?;
                 Ok(vec![s.commit()?])
             }
             Format::KernelInitrd => self.kernel_initrd(format, &paths),
@@ -733,20 +733,65 @@ fn cmdline_str(c: &[u8]) -> &str {
 const DOCKERFILE: &[u8] = b"FROM scratch\nWORKDIR /\nENTRYPOINT [\"/bin/rc.init\"]\nCOPY . ./\n";
 
 /// Writes a format that is one stream ([`Format::streams`]: `tar`,
-/// `docker`) to any writer: `build --o FILE` and `build --o -`.
-pub fn write_stream(format: Format, out: impl Write, parts: &[Part]) -> Result<()> {
+/// `docker`) to any writer: `build --o FILE` and `build --o -`. With
+/// `decompress_kernel`, its `boot/kernel` is the decompressed kernel, as
+/// the reference's is.
+pub fn write_stream(
+    format: Format,
+    decompress_kernel: bool,
+    out: impl Write,
+    parts: &[Part],
+) -> Result<()> {
     match format {
-        Format::Tar => write_tar_to(out, parts, false),
-        Format::Docker => write_tar_to(out, parts, true),
+        Format::Tar => write_tar_to(out, parts, false, decompress_kernel),
+        Format::Docker => write_tar_to(out, parts, true, decompress_kernel),
         _ => Err(Error::NotStreamable(format)),
     }
 }
 
+/// The root filesystem stream with `boot/kernel` decompressed
+/// (`--decompress-kernel`), for the formats that carry the kernel as a
+/// file of the stream.
+struct DecompressKernel<'a> {
+    inner: &'a mut dyn EntrySink,
+}
+
+impl EntrySink for DecompressKernel<'_> {
+    fn add(&mut self, e: &Entry, data: &mut dyn Read) -> linuxkit_rootfs::Result<()> {
+        if e.path != "boot/kernel" || e.kind != EntryKind::File {
+            return self.inner.add(e, data);
+        }
+        let mut kernel = Vec::new();
+        data.take(e.size)
+            .read_to_end(&mut kernel)
+            .map_err(|source| linuxkit_rootfs::Error::Io {
+                context: format!("cannot read {}", e.path),
+                source,
+            })?;
+        let kernel = crate::kernel::decompress_kernel(&kernel)
+            .map_err(|err| linuxkit_rootfs::Error::Other(err.to_string()))?;
+        let e = Entry {
+            size: kernel.len() as u64,
+            ..e.clone()
+        };
+        self.inner.add(&e, &mut &kernel[..])
+    }
+}
+
 /// Writes the `tar` (or, with `dockerfile`, the `docker`) format.
-fn write_tar_to(out: impl Write, parts: &[Part], dockerfile: bool) -> Result<()> {
+fn write_tar_to(
+    out: impl Write,
+    parts: &[Part],
+    dockerfile: bool,
+    decompress_kernel: bool,
+) -> Result<()> {
     let mut tar = TarWriter::new(BufWriter::with_capacity(1 << 20, out));
     for p in parts {
-        p.produce(&mut tar)?;
+        if decompress_kernel {
+            p.produce(&mut DecompressKernel { inner: &mut tar })?;
+        } else {
+            p.produce(&mut tar)?;
+        }
     }
     if dockerfile {
         tar.add(

@@ -353,10 +353,15 @@ pub fn run(
         // A single streamable format (checked above) to a file or stdout.
         if o == "-" {
             let stdout = std::io::stdout().lock();
-            linuxkit_output::write_stream(formats[0], stdout, &parts)?;
+            linuxkit_output::write_stream(formats[0], args.decompress_kernel, stdout, &parts)?;
         } else {
             let mut staged = linuxkit_output::Staged::create(PathBuf::from(o))?;
-            linuxkit_output::write_stream(formats[0], staged.file(), &parts)?;
+            linuxkit_output::write_stream(
+                formats[0],
+                args.decompress_kernel,
+                staged.file(),
+                &parts,
+            )?;
             staged.commit()?;
         }
         return Ok(());
