@@ -1,4 +1,5 @@
-//! The initrd: a cpio archive in the kernel's `newc` format, compressed.
+//! The initrd: a cpio archive in the kernel's `newc` format, compressed
+//! (see [`crate::compress`]).
 //!
 //! Hand-written: the format is a 110-byte ASCII header per entry and the
 //! kernel's unpacker is the only consumer that matters. Details follow the

@@ -1,6 +1,6 @@
 //! The root filesystem stream gathered into a tree, for the file system
-//! image formats (squashfs, EROFS), which need whole directories before
-//! they can write them.
+//! image formats (squashfs, EROFS, ISO 9660), which need whole directories
+//! before they can write them.
 //!
 //! Only metadata stays in memory: file contents are spooled to an anonymous
 //! temporary file and read back when the image is written. Entries under
