@@ -90,10 +90,18 @@ pub(crate) struct DiskPlan {
     pub default_mb: Option<u64>,
 }
 
-/// The files that several formats write with the same content (the
-/// kernel and the command line of the `kernel+...` formats): writing them
-/// twice is no clash.
-const SHARED_SUFFIXES: &[&str] = &["-kernel", "-cmdline"];
+/// What a file of a format holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// `NAME-kernel`: the same whichever format writes it.
+    Kernel,
+    /// `NAME-initrd.img`.
+    Initrd,
+    /// `NAME-cmdline`: the same whichever format writes it.
+    Cmdline,
+    /// The format's image, archive or disk.
+    Image,
+}
 
 impl Format {
     /// Every format, in the order of their names.
@@ -148,29 +156,43 @@ impl Format {
         }
     }
 
-    /// The suffixes of the files the format writes, after the output name,
-    /// in the order [`Format::files`] gives them (the reference's names).
-    fn suffixes(self) -> &'static [&'static str] {
+    /// The files the format writes: what each holds and its suffix after
+    /// the output name, in the order [`Format::files`] gives them (the
+    /// reference's names).
+    fn layout(self) -> &'static [(FileKind, &'static str)] {
+        use FileKind::{Cmdline, Image, Initrd, Kernel};
         match self {
-            Format::Tar | Format::Rpi3 => &[".tar"],
-            Format::Docker => &[".docker"],
-            Format::KernelInitrd => &["-kernel", "-initrd.img", "-cmdline"],
-            Format::TarKernelInitrd => &["-initrd.tar"],
-            Format::IsoBios => &[".iso"],
-            Format::KernelIso => &["-kernel", "-cmdline", ".iso"],
-            Format::IsoEfi => &["-efi.iso"],
-            Format::IsoEfiInitrd => &["-efi-initrd.iso"],
-            Format::RawBios => &["-bios.img"],
-            Format::RawEfi => &["-efi.img"],
-            Format::Qcow2Bios => &[".qcow2"],
-            Format::Qcow2Efi => &["-efi.qcow2"],
-            Format::Vhd | Format::DynamicVhd => &[".vhd"],
-            Format::Azure => &["-azure.vhd"],
-            Format::Vmdk => &[".vmdk"],
-            Format::Gcp => &[".img.tar.gz"],
-            Format::Aws => &[".raw"],
-            Format::KernelSquashfs => &["-kernel", "-cmdline", "-squashfs.img"],
-            Format::KernelErofs => &["-kernel", "-cmdline", "-erofs.img"],
+            Format::Tar | Format::Rpi3 => &[(Image, ".tar")],
+            Format::Docker => &[(Image, ".docker")],
+            Format::KernelInitrd => &[
+                (Kernel, "-kernel"),
+                (Initrd, "-initrd.img"),
+                (Cmdline, "-cmdline"),
+            ],
+            Format::TarKernelInitrd => &[(Image, "-initrd.tar")],
+            Format::IsoBios => &[(Image, ".iso")],
+            Format::KernelIso => &[(Kernel, "-kernel"), (Cmdline, "-cmdline"), (Image, ".iso")],
+            Format::IsoEfi => &[(Image, "-efi.iso")],
+            Format::IsoEfiInitrd => &[(Image, "-efi-initrd.iso")],
+            Format::RawBios => &[(Image, "-bios.img")],
+            Format::RawEfi => &[(Image, "-efi.img")],
+            Format::Qcow2Bios => &[(Image, ".qcow2")],
+            Format::Qcow2Efi => &[(Image, "-efi.qcow2")],
+            Format::Vhd | Format::DynamicVhd => &[(Image, ".vhd")],
+            Format::Azure => &[(Image, "-azure.vhd")],
+            Format::Vmdk => &[(Image, ".vmdk")],
+            Format::Gcp => &[(Image, ".img.tar.gz")],
+            Format::Aws => &[(Image, ".raw")],
+            Format::KernelSquashfs => &[
+                (Kernel, "-kernel"),
+                (Cmdline, "-cmdline"),
+                (Image, "-squashfs.img"),
+            ],
+            Format::KernelErofs => &[
+                (Kernel, "-kernel"),
+                (Cmdline, "-cmdline"),
+                (Image, "-erofs.img"),
+            ],
         }
     }
 
@@ -178,10 +200,19 @@ impl Format {
     /// `kernel+...` formats give the kernel, then the command line (and
     /// `kernel+initrd` the initrd between them), then the image.
     pub fn files(self, name: &str) -> Vec<String> {
-        self.suffixes()
+        self.layout()
             .iter()
-            .map(|s| format!("{name}{s}"))
+            .map(|(_, s)| format!("{name}{s}"))
             .collect()
+    }
+
+    /// The format's file of kind `kind` for output name `name`, if it
+    /// writes one (`run` finds a build's kernel, initrd and image so).
+    pub fn file(self, name: &str, kind: FileKind) -> Option<String> {
+        self.layout()
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, s)| format!("{name}{s}"))
     }
 
     /// Whether this build of linuxkit writes the format (all but `rpi3`).
@@ -273,10 +304,13 @@ impl Format {
                 if a == b {
                     continue;
                 }
-                if let Some(s) = a
-                    .suffixes()
+                // The kernel and the command line are the same whoever
+                // writes them: writing them twice is no clash.
+                let shared = |k: FileKind| matches!(k, FileKind::Kernel | FileKind::Cmdline);
+                if let Some((_, s)) = a
+                    .layout()
                     .iter()
-                    .find(|s| !SHARED_SUFFIXES.contains(s) && b.suffixes().contains(s))
+                    .find(|(k, s)| !shared(*k) && b.layout().iter().any(|(_, t)| t == s))
                 {
                     return Some((a, b, format!("NAME{s}")));
                 }
@@ -390,6 +424,11 @@ mod tests {
         );
         assert_eq!(Format::Gcp.files("x"), ["x.img.tar.gz"]);
         assert_eq!(Format::KernelIso.files("x")[2], "x.iso");
+        assert_eq!(
+            Format::KernelSquashfs.file("x", FileKind::Image).as_deref(),
+            Some("x-squashfs.img")
+        );
+        assert_eq!(Format::KernelSquashfs.file("x", FileKind::Initrd), None);
     }
 
     #[test]

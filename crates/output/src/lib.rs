@@ -47,7 +47,7 @@ pub use compress::{Compression, Compressor, LZ4_LEGACY_BLOCK, LZ4_LEGACY_MAGIC, 
 pub use cpio::{CpioWriter, InitrdSink, LinkAction, LinkPlan, trailer_archive};
 pub use erofs::{ErofsError, INLINE_MAX, write_erofs};
 pub use error::{Error, Result};
-pub use format::{DiskFormat, Format, UnknownFormat};
+pub use format::{DiskFormat, FileKind, Format, UnknownFormat};
 pub use fstree::FsTree;
 pub use initrd::{InitrdOptions, InitrdReport, PartReport, SegmentCache, build_initrd};
 pub use iso::{BiosBoot, ElTorito, Hybrid, IsoAlias, IsoOptions, write_iso, write_iso_with};
