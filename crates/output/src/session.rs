@@ -19,7 +19,7 @@ use linuxkit_rootfs::Part;
 use crate::bootable::{BootFiles, Bootloader};
 use crate::compress::Compression;
 use crate::error::{Error, Result, io};
-use crate::format::{Base, Container, DiskFormat, DiskPlan, Format};
+use crate::format::{Base, Container, DiskFormat, DiskPlan, FileKind, Format};
 use crate::fstree::FsTree;
 use crate::initrd::{InitrdOptions, InitrdReport, SegmentCache, build_initrd_with_id};
 use crate::staged::Staged;
@@ -212,7 +212,15 @@ struct Session<'a, 'p> {
 }
 
 impl<'a> Session<'a, '_> {
+    /// `format`'s file of kind `kind` in the output directory.
+    fn path(&self, format: Format, kind: FileKind) -> PathBuf {
+        let file = format.file(self.name, kind);
+        self.dir.join(file.expect("the format writes that file"))
+    }
+
     fn write(&mut self, format: Format) -> Result<Vec<PathBuf>> {
+        // For the formats of one file (the image), `paths[0]`; the others
+        // name theirs by kind (`Session::path`).
         let paths: Vec<PathBuf> = format
             .files(self.name)
             .into_iter()
@@ -232,10 +240,10 @@ impl<'a> Session<'a, '_> {
                 write_stream(format, self.opts.decompress_kernel, s.file(), self.parts)?;
                 Ok(vec![s.commit()?])
             }
-            Format::KernelInitrd => self.kernel_initrd(format, &paths),
+            Format::KernelInitrd => self.kernel_initrd(format),
             Format::TarKernelInitrd => self.tar_kernel_initrd(format, &paths[0]),
             Format::KernelSquashfs | Format::KernelErofs | Format::KernelIso => {
-                self.kernel_image(format, &paths)
+                self.kernel_image(format)
             }
             Format::IsoBios => {
                 self.bios_image(format)?;
@@ -284,11 +292,11 @@ impl<'a> Session<'a, '_> {
         }
     }
 
-    /// Writes `kernel+squashfs`, `kernel+erofs` or `kernel+iso`: `paths`
-    /// are the kernel, the command line and the image (see
-    /// [`Format::files`]). The command line is skipped when empty, as for
-    /// `kernel+initrd`.
-    fn kernel_image(&mut self, format: Format, paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    /// Writes `kernel+squashfs`, `kernel+erofs` or `kernel+iso`: the
+    /// kernel, the command line and the image. The command line is skipped
+    /// when empty, as for `kernel+initrd`.
+    fn kernel_image(&mut self, format: Format) -> Result<Vec<PathBuf>> {
+        let image_path = self.path(format, FileKind::Image);
         let mut tree = FsTree::new(Some(self.dir)).map_err(io(format!(
             "cannot create a spool file in {}",
             self.dir.display()
@@ -302,8 +310,8 @@ impl<'a> Session<'a, '_> {
             .ok_or(Error::NoKernel(format))?;
         let kernel = self.kernel(kernel)?;
         let cmdline = tree.boot.remove("boot/cmdline").unwrap_or_default();
-        let mut image = Staged::create(paths[2].clone())?;
-        let image_err = io(format!("cannot write {}", paths[2].display()));
+        let mut image = Staged::create(image_path.clone())?;
+        let image_err = io(format!("cannot write {}", image_path.display()));
         match format {
             Format::KernelSquashfs => crate::squashfs::write_squashfs(&tree, image.file())
                 .map(drop)
@@ -319,13 +327,13 @@ impl<'a> Session<'a, '_> {
         }
         .map_err(image_err)?;
         drop(tree);
-        let mut k = Staged::create(paths[0].clone())?;
+        let mut k = Staged::create(self.path(format, FileKind::Kernel))?;
         k.file()
             .write_all(&kernel)
             .map_err(io("cannot write the kernel"))?;
         let mut c = None;
         if !cmdline.is_empty() {
-            let mut s = Staged::create(paths[1].clone())?;
+            let mut s = Staged::create(self.path(format, FileKind::Cmdline))?;
             s.file()
                 .write_all(&cmdline)
                 .map_err(io("cannot write the cmdline"))?;
@@ -344,7 +352,8 @@ impl<'a> Session<'a, '_> {
         if self.boot.is_none() {
             let built = build_initrd_with_id(
                 self.parts,
-                self.dir.join(format!("{}-initrd.img", self.name)),
+                // Staged under kernel+initrd's name: that format commits it.
+                self.path(Format::KernelInitrd, FileKind::Initrd),
                 &InitrdOptions {
                     compression: self.opts.compression,
                     level: self.opts.level,
@@ -394,25 +403,26 @@ impl<'a> Session<'a, '_> {
         })
     }
 
-    fn kernel_initrd(&mut self, format: Format, paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    fn kernel_initrd(&mut self, format: Format) -> Result<Vec<PathBuf>> {
+        let [kernel, initrd, cmdline] =
+            [FileKind::Kernel, FileKind::Initrd, FileKind::Cmdline].map(|k| self.path(format, k));
         self.boot(format)?;
         let b = self.boot.as_mut().expect("built above");
-        let mut k = Staged::create(paths[0].clone())?;
+        let mut k = Staged::create(kernel)?;
         k.file()
             .write_all(&b.kernel)
             .map_err(io("cannot write the kernel"))?;
         let mut c = None;
         if !b.cmdline.is_empty() {
-            let mut s = Staged::create(paths[2].clone())?;
+            let mut s = Staged::create(cmdline)?;
             s.file()
                 .write_all(&b.cmdline)
                 .map_err(io("cannot write the cmdline"))?;
             c = Some(s);
         }
         let mut written = vec![k.commit()?];
-        let initrd = std::mem::replace(&mut b.initrd, Initrd::Committed(paths[1].clone()));
-        match initrd {
-            Initrd::Staged(s) => written.push(s.commit_to(paths[1].clone())?),
+        match std::mem::replace(&mut b.initrd, Initrd::Committed(initrd.clone())) {
+            Initrd::Staged(s) => written.push(s.commit_to(initrd)?),
             Initrd::Committed(p) => {
                 // Already written for this build (the same format twice).
                 b.initrd = Initrd::Committed(p.clone());
