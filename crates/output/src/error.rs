@@ -76,11 +76,13 @@ impl From<StagedError> for Error {
 
 impl Error {
     /// The refusal of a format this build does not write, with the reason
-    /// ([`Format::is_implemented`]).
+    /// ([`Format::not_implemented_why`]).
     pub fn not_implemented(format: Format) -> Error {
         Error::NotImplemented {
             format,
-            why: format.not_implemented_why(),
+            why: format
+                .not_implemented_why()
+                .unwrap_or("this build of linuxkit does not write it"),
         }
     }
 }

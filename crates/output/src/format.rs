@@ -217,17 +217,17 @@ impl Format {
 
     /// Whether this build of linuxkit writes the format (all but `rpi3`).
     pub fn is_implemented(self) -> bool {
-        self != Format::Rpi3
+        self.not_implemented_why().is_none()
     }
 
     /// Why the format is not written, for [`Format::is_implemented`]'s
     /// exceptions.
-    pub(crate) fn not_implemented_why(self) -> &'static str {
+    pub fn not_implemented_why(self) -> Option<&'static str> {
         match self {
-            Format::Rpi3 => {
-                "the Raspberry Pi 3 tarball needs the board's firmware and device trees and an arm64 kernel, which this linuxkit does not build yet"
-            }
-            _ => "",
+            Format::Rpi3 => Some(
+                "the Raspberry Pi 3 tarball needs the board's firmware and device trees and an arm64 kernel, which this linuxkit does not build yet",
+            ),
+            _ => None,
         }
     }
 
