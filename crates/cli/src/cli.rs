@@ -6,7 +6,13 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use linuxkit_base::Arch;
+use linuxkit_output::Format;
 use std::path::PathBuf;
+
+/// A handler's table of the arguments it reads: (command words, clap ids).
+/// Every handler module has one (`HONOURED`); `flags`' tree test checks
+/// them against the tree and the handlers' sources.
+pub type Honoured = &'static [(&'static str, &'static [&'static str])];
 
 #[derive(Debug, Parser)]
 #[command(
@@ -78,34 +84,6 @@ pub enum Shell {
     Fish,
 }
 
-/// Every output format the reference knows, by its `--format` name.
-pub const FORMATS: &[&str] = &[
-    "aws",
-    "azure",
-    "docker",
-    "dynamic-vhd",
-    "gcp",
-    "iso-bios",
-    "iso-efi",
-    "iso-efi-initrd",
-    "kernel+erofs",
-    "kernel+initrd",
-    "kernel+iso",
-    "kernel+squashfs",
-    "qcow2-bios",
-    "qcow2-efi",
-    "raw-bios",
-    "raw-efi",
-    "rpi3",
-    "tar",
-    "tar-kernel-initrd",
-    "vhd",
-    "vmdk",
-];
-
-/// Formats that can be written to a pipe (`--o -`).
-pub const STREAMABLE: &[&str] = &["docker", "tar"];
-
 #[derive(Debug, Args)]
 #[command(after_help = "Example: linuxkit build --format kernel+initrd --dir out linuxkit.yml")]
 pub struct BuildArgs {
@@ -121,10 +99,8 @@ pub struct BuildArgs {
     /// File to use for a single output, or '-' for stdout
     #[arg(long = "o", value_name = "FILE")]
     pub output: Option<String>,
-    /// Size of the disk formats (M or G suffix; a bare number is GB) [default: 1024M for
-    /// qcow2-bios, aws, vhd, dynamic-vhd, vmdk, gcp, azure; the content's size for raw-bios,
-    /// raw-efi, qcow2-efi]
-    #[arg(long, value_name = "SIZE")]
+    /// Size of the disk formats (M or G suffix; a bare number is GB)
+    #[arg(long, value_name = "SIZE", help = size_help())]
     pub size: Option<String>,
     /// Always pull images, even if cached
     #[arg(long)]
@@ -141,9 +117,9 @@ pub struct BuildArgs {
         long = "format",
         value_delimiter = ',',
         value_name = "FORMAT",
-        long_help = "Formats to create (repeat or separate by commas) [default: kernel+initrd, or tar with --o]\n\nFormats: aws, azure, docker, dynamic-vhd, gcp, iso-bios, iso-efi, iso-efi-initrd, kernel+erofs, kernel+initrd, kernel+iso, kernel+squashfs, qcow2-bios, qcow2-efi, raw-bios, raw-efi, rpi3, tar, tar-kernel-initrd, vhd, vmdk"
+        long_help = format_long_help()
     )]
-    pub formats: Vec<String>,
+    pub formats: Vec<Format>,
     /// Do not include an SBOM (no SBOM is written yet: issue 22)
     #[arg(long = "no-sbom")]
     pub no_sbom: bool,
@@ -167,6 +143,37 @@ pub struct BuildArgs {
     /// Write the image-size report (the table `build` prints) as JSON to FILE
     #[arg(long = "size-report", value_name = "FILE")]
     pub size_report: Option<PathBuf>,
+}
+
+/// `build --format`'s long help: every format's name.
+fn format_long_help() -> String {
+    format!(
+        "Formats to create (repeat or separate by commas) [default: kernel+initrd, or tar with --o]\n\nFormats: {}",
+        Format::list(Format::ALL)
+    )
+}
+
+/// `build --size`'s help: the formats it sizes, with their defaults.
+fn size_help() -> String {
+    let mut groups: Vec<(Option<u64>, Vec<Format>)> = Vec::new();
+    for f in Format::ALL.into_iter().filter(|f| f.takes_size()) {
+        let mb = f.default_size_mb();
+        match groups.iter_mut().find(|g| g.0 == mb) {
+            Some(g) => g.1.push(f),
+            None => groups.push((mb, vec![f])),
+        }
+    }
+    let defaults: Vec<String> = groups
+        .into_iter()
+        .map(|(mb, fs)| match mb {
+            Some(mb) => format!("{mb}M for {}", Format::list(fs)),
+            None => format!("the content's size for {}", Format::list(fs)),
+        })
+        .collect();
+    format!(
+        "Size of the disk formats (M or G suffix; a bare number is GB) [default: {}]",
+        defaults.join("; ")
+    )
 }
 
 /// `--initrd-compression`: the method and an optional level.

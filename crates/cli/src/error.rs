@@ -35,9 +35,6 @@ pub enum Error {
         given: String,
         source: linuxkit_base::ParseArchError,
     },
-    /// A command of the reference's tree whose implementation has not landed yet.
-    #[error("`linuxkit {0}` is not implemented yet")]
-    NotImplemented(String),
     /// A flag of the reference we refuse (see `flags::REFUSED`).
     #[error("`linuxkit {what}` is not supported: {why}")]
     Refused { what: String, why: String },
@@ -45,6 +42,16 @@ pub enum Error {
     /// `flags::REFUSED_COMMANDS`).
     #[error("`linuxkit {what}` is not implemented: {why}")]
     RefusedCommand { what: String, why: String },
+}
+
+/// A staged file's failure is an I/O error with its context.
+impl From<linuxkit_output::StagedError> for Error {
+    fn from(e: linuxkit_output::StagedError) -> Error {
+        Error::Io {
+            context: e.context,
+            source: e.source,
+        }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -39,9 +39,6 @@ pub enum Kind {
     Value,
 }
 
-/// A handler's table of the arguments it reads: (command words, clap ids).
-pub type Honoured = &'static [(&'static str, &'static [&'static str])];
-
 /// A reference flag we refuse, and why.
 #[derive(Debug, Clone, Copy)]
 pub struct Refused {
@@ -347,34 +344,34 @@ pub fn refuse(m: &ArgMatches) -> Result<()> {
     Ok(())
 }
 
-/// Every honoured argument, by the command that has it (words, `""` for
-/// the global ones) and its clap id (the field's name), from each
-/// handler's table.
-#[cfg_attr(not(test), allow(dead_code))] // read by the tree test (`flags`)
-pub fn honoured() -> Vec<(&'static str, &'static str, &'static str)> {
-    let tables: &[(&str, Honoured)] = &[
-        ("src/main.rs", crate::HONOURED),
-        ("src/commands/build.rs", crate::commands::build::HONOURED),
-        ("src/commands/cache.rs", crate::commands::cache::HONOURED),
-        ("src/commands/pkg.rs", crate::commands::pkg::HONOURED),
-        ("src/commands/run.rs", crate::commands::run::HONOURED),
-        ("src/commands/serve.rs", crate::commands::serve::HONOURED),
-    ];
-    let mut out = Vec::new();
-    for (file, table) in tables {
-        for (command, ids) in *table {
-            for id in *ids {
-                out.push((*file, *command, *id));
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::BTreeSet;
+
+    /// Every honoured argument, by the command that has it (words, `""` for
+    /// the global ones) and its clap id (the field's name), from each
+    /// handler's table.
+    pub fn honoured() -> Vec<(&'static str, &'static str, &'static str)> {
+        let tables: &[(&str, crate::cli::Honoured)] = &[
+            ("src/main.rs", crate::HONOURED),
+            ("src/global.rs", crate::global::HONOURED),
+            ("src/commands/build.rs", crate::commands::build::HONOURED),
+            ("src/commands/cache.rs", crate::commands::cache::HONOURED),
+            ("src/commands/pkg.rs", crate::commands::pkg::HONOURED),
+            ("src/commands/run.rs", crate::commands::run::HONOURED),
+            ("src/commands/serve.rs", crate::commands::serve::HONOURED),
+        ];
+        let mut out = Vec::new();
+        for (file, table) in tables {
+            for (command, ids) in *table {
+                for id in *ids {
+                    out.push((*file, *command, *id));
+                }
+            }
+        }
+        out
+    }
 
     /// An argument of the tree: the command's words (`""` for the top),
     /// the clap id, the long flag if it has one, whether it is positional.

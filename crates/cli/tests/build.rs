@@ -423,6 +423,86 @@ fn builds_squashfs_erofs_and_iso_root_filesystems() {
     assert!(!iso.lines().any(|l| l.starts_with("/boot")), "{iso}");
 }
 
+/// `--decompress-kernel` reaches every format that writes the kernel as a
+/// file of its own, and the tar's `boot/kernel`, as the reference's (the
+/// kernel of `kernel+squashfs`, `kernel+erofs`, `kernel+iso` and `tar`
+/// once came from the root filesystem as it was).
+#[test]
+fn decompress_kernel_reaches_every_kernel_format() {
+    let registry = TestRegistry::start(Auth::None);
+    let vmlinux = b"VMLINUX, uncompressed. ".repeat(100);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, &vmlinux).unwrap();
+    let compressed = gz.finish().unwrap();
+    let modules = LayerSpec::new(Compression::None)
+        .file("lib/modules/6.1.0/kernel/foo.ko", "module")
+        .tar();
+    let kernel = image(
+        ImageSpec::new(Platform::linux_amd64()).layer(
+            LayerSpec::new(Compression::Gzip)
+                .file("kernel", &compressed)
+                .file("kernel.tar", &modules),
+        ),
+    );
+    let init =
+        image(
+            ImageSpec::new(Platform::linux_amd64())
+                .layer(LayerSpec::new(Compression::Gzip).file_mode("init", "#!/bin/sh\n", 0o755)),
+        );
+    push_fixture(&kernel, &registry, "gzkernel:1");
+    push_fixture(&init, &registry, "init:1");
+    let r = registry.addr();
+    let tmp = tempfile::tempdir().unwrap();
+    let yml = tmp.path().join("t.yml");
+    std::fs::write(
+        &yml,
+        format!(
+            "kernel:\n  image: {r}/gzkernel:1\n  cmdline: console=ttyS0\ninit:\n  - {r}/init:1\n"
+        ),
+    )
+    .unwrap();
+    let cache = tmp.path().join("cache");
+    for format in [
+        "kernel+initrd",
+        "kernel+squashfs",
+        "kernel+erofs",
+        "kernel+iso",
+    ] {
+        let out = tmp.path().join(format);
+        std::fs::create_dir(&out).unwrap();
+        ok(linuxkit()
+            .arg("-q")
+            .arg("--cache")
+            .arg(&cache)
+            .args(["build", "--decompress-kernel", "--format", format])
+            .args(["--name", "t", "--dir"])
+            .arg(&out)
+            .arg(&yml));
+        let written = std::fs::read(out.join("t-kernel")).unwrap();
+        assert!(written == vmlinux, "{format} wrote the kernel compressed");
+    }
+    let out = tmp.path().join("tar");
+    std::fs::create_dir(&out).unwrap();
+    ok(linuxkit()
+        .arg("-q")
+        .arg("--cache")
+        .arg(&cache)
+        .args(["build", "--decompress-kernel", "--format", "tar"])
+        .args(["--name", "t", "--dir"])
+        .arg(&out)
+        .arg(&yml));
+    let mut tar = tar::Archive::new(std::fs::File::open(out.join("t.tar")).unwrap());
+    let mut kernel = tar
+        .entries()
+        .unwrap()
+        .map(Result::unwrap)
+        .find(|e| e.path().unwrap().to_str() == Some("boot/kernel"))
+        .expect("the tar has boot/kernel");
+    let mut written = Vec::new();
+    std::io::Read::read_to_end(&mut kernel, &mut written).unwrap();
+    assert!(written == vmlinux, "tar holds the kernel compressed");
+}
+
 #[test]
 fn a_failed_build_leaves_no_partial_outputs() {
     let w = world();

@@ -357,7 +357,7 @@ pub(crate) fn stream_efi_disk(
     l: &Layout,
     out: &mut dyn Write,
 ) -> io::Result<u64> {
-    efi_disk(fat, l, out, |out, n| crate::disk::write_zeros(out, n))
+    efi_disk(fat, l, out, |out, n| crate::bytes::write_zeros(out, n))
 }
 
 /// The EFI disk, in order; `gap(out, n)` passes over `n` bytes of free
@@ -375,7 +375,7 @@ fn efi_disk<W: Write>(
     let p = &l.partitions[0];
     let esp_at = p.first_lba * crate::mbr::SECTOR;
     gap(&mut w, esp_at - primary.len() as u64)?;
-    let mut counted = crate::iso::Counted { w: &mut w, n: 0 };
+    let mut counted = crate::bytes::Counted { w: &mut w, n: 0 };
     fat.write(&mut counted)?;
     let esp_end = esp_at + counted.n;
     let backup = l.backup()?;
@@ -386,24 +386,6 @@ fn efi_disk<W: Write>(
     w.write_all(&backup)?;
     w.flush()?;
     Ok(disk)
-}
-
-/// "content N MiB does not fit in --size M".
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ContentTooLarge {
-    pub content: u64,
-    pub size: u64,
-}
-
-impl fmt::Display for ContentTooLarge {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "content {} MiB does not fit in --size {}M",
-            self.content.div_ceil(1 << 20),
-            self.size >> 20
-        )
-    }
 }
 
 #[cfg(test)]
@@ -437,14 +419,5 @@ mod tests {
         assert_eq!(b.files.len(), 1);
         assert_eq!(b.get(ISOLINUX_BIN).unwrap(), b"abc");
         assert!(!b.missing().contains(&ISOLINUX_BIN));
-    }
-
-    #[test]
-    fn too_large_names_both_sizes() {
-        let e = ContentTooLarge {
-            content: (70 << 20) + 1,
-            size: 64 << 20,
-        };
-        assert_eq!(e.to_string(), "content 71 MiB does not fit in --size 64M");
     }
 }

@@ -22,7 +22,8 @@
 
 use std::io::Write;
 
-use crate::fstree::{FsTree, Kind, Node, copy_exact, encode_dev};
+use crate::bytes::copy_exact;
+use crate::fstree::{FsTree, Kind, Node, encode_dev};
 
 const BLOCK: u64 = 4096;
 const BLOCK_BITS: u8 = 12;

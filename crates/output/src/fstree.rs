@@ -1,6 +1,6 @@
 //! The root filesystem stream gathered into a tree, for the file system
-//! image formats (squashfs, EROFS), which need whole directories before
-//! they can write them.
+//! image formats (squashfs, EROFS, ISO 9660), which need whole directories
+//! before they can write them.
 //!
 //! Only metadata stays in memory: file contents are spooled to an anonymous
 //! temporary file and read back when the image is written. Entries under
@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
@@ -469,108 +469,6 @@ impl Read for SpoolReader<'_> {
         self.remaining -= n as u64;
         Ok(n)
     }
-}
-
-/// Copies exactly `len` bytes of `r` to `w`; large contents in 1 MiB
-/// steps (`io::copy`'s 8 KiB would be thousands of system calls for an
-/// initrd).
-pub(crate) fn copy_exact(r: &mut dyn Read, w: &mut dyn Write, len: u64) -> io::Result<()> {
-    let short = || {
-        io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "the spooled content is shorter than expected",
-        )
-    };
-    if len <= 64 << 10 {
-        if io::copy(&mut r.take(len), w)? != len {
-            return Err(short());
-        }
-        return Ok(());
-    }
-    let mut buf = vec![0u8; len.min(1 << 20) as usize];
-    let mut left = len;
-    while left > 0 {
-        let want = left.min(buf.len() as u64) as usize;
-        let n = match r.read(&mut buf[..want]) {
-            Ok(0) => return Err(short()),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        w.write_all(&buf[..n])?;
-        left -= n as u64;
-    }
-    Ok(())
-}
-
-/// The file system image formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ImageKind {
-    Squashfs,
-    Erofs,
-    Iso,
-}
-
-/// Writes `kernel+squashfs` or `kernel+erofs`: `paths` are the kernel, the
-/// command line and the image (see `output_files`). The command line is
-/// skipped when empty, as for `kernel+initrd`.
-pub(crate) fn write_kernel_image(
-    kind: ImageKind,
-    format: &str,
-    dir: &Path,
-    paths: &[std::path::PathBuf],
-    parts: &[linuxkit_rootfs::Part],
-) -> crate::formats::Result<Vec<std::path::PathBuf>> {
-    use crate::formats::{Error, Staged};
-    let io = |context: String| move |source| Error::Io { context, source };
-    let mut tree = FsTree::new(Some(dir)).map_err(io(format!(
-        "cannot create a spool file in {}",
-        dir.display()
-    )))?;
-    for p in parts {
-        p.produce(&mut tree)?;
-    }
-    let kernel = tree.boot.remove("boot/kernel").ok_or_else(|| {
-        Error::Usage(format!(
-            "{format} needs a kernel: the configuration has no `kernel` section"
-        ))
-    })?;
-    let cmdline = tree.boot.remove("boot/cmdline").unwrap_or_default();
-    let mut image = Staged::create(paths[2].clone())?;
-    let image_err = io(format!("cannot write {}", paths[2].display()));
-    match kind {
-        ImageKind::Squashfs => crate::squashfs::write_squashfs(&tree, image.file())
-            .map(drop)
-            .map_err(std::io::Error::other),
-        ImageKind::Erofs => {
-            let mut w = std::io::BufWriter::with_capacity(1 << 20, image.file());
-            crate::erofs::write_erofs(&tree, &mut w)
-                .map(drop)
-                .map_err(std::io::Error::other)
-                .and_then(|()| w.flush())
-        }
-        ImageKind::Iso => crate::iso::write_iso(&tree, image.file()),
-    }
-    .map_err(image_err)?;
-    drop(tree);
-    let mut k = Staged::create(paths[0].clone())?;
-    k.file()
-        .write_all(&kernel)
-        .map_err(io("cannot write the kernel".into()))?;
-    let mut c = None;
-    if !cmdline.is_empty() {
-        let mut s = Staged::create(paths[1].clone())?;
-        s.file()
-            .write_all(&cmdline)
-            .map_err(io("cannot write the cmdline".into()))?;
-        c = Some(s);
-    }
-    let mut written = vec![k.commit()?];
-    if let Some(c) = c {
-        written.push(c.commit()?);
-    }
-    written.push(image.commit()?);
-    Ok(written)
 }
 
 #[cfg(test)]

@@ -29,9 +29,19 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use linuxkit_rootfs::Part;
 use sha2::{Digest, Sha256};
 
-use crate::cpio::{Compression, InitrdSink, LinkPlan};
-use crate::formats::{Error, OutputOptions, Result, Staged};
+use crate::compress::Compression;
+use crate::cpio::{InitrdSink, LinkPlan};
+use crate::error::{Error, Result};
 use crate::links::{MANIFEST_FORMAT, Manifest, ManifestSink, PartPlan};
+use crate::staged::Staged;
+
+/// How the initrd is compressed (from [`crate::OutputOptions`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InitrdOptions {
+    pub compression: Compression,
+    /// The compression level; `None` for the method's default.
+    pub level: Option<i32>,
+}
 
 /// Version of the segment format: bump when the bytes we write for the
 /// same part and plan change.
@@ -58,7 +68,7 @@ impl SegmentCache {
     /// The cache name of a keyed part's segment: its key, its link plan
     /// and the compression, so segments of different compressions or
     /// plans never mix.
-    fn name(&self, key: &str, plan: &str, opts: &OutputOptions) -> String {
+    fn name(&self, key: &str, plan: &str, opts: &InitrdOptions) -> String {
         let mut h = Sha256::new();
         h.update(format!(
             "{SEGMENT_FORMAT}\n{:?}\n{:?}\n{plan}\n{key}",
@@ -156,7 +166,7 @@ fn read_boot(path: &Path) -> std::io::Result<HashMap<String, Vec<u8>>> {
 fn produce(
     part: &Part,
     path: &Path,
-    opts: &OutputOptions,
+    opts: &InitrdOptions,
     plan: &LinkPlan,
 ) -> Result<HashMap<String, Vec<u8>>> {
     let file = File::create(path).map_err(|source| Error::Io {
@@ -191,7 +201,7 @@ fn produce(
 fn segment(
     part: &Part,
     i: usize,
-    opts: &OutputOptions,
+    opts: &InitrdOptions,
     plan: &PartPlan,
     cache: Option<&SegmentCache>,
     scratch: &Path,
@@ -327,7 +337,7 @@ fn collect<T>(results: Vec<Option<Result<T>>>, parts: &[Part]) -> Result<Vec<T>>
             Some(Ok(s)) => out.push(s),
             Some(Err(e)) => return Err(e),
             None => {
-                return Err(Error::Usage(format!(
+                return Err(Error::Other(format!(
                     "part {} was not built",
                     parts[i].label
                 )));
@@ -355,7 +365,7 @@ pub(crate) struct BuiltInitrd {
 pub fn build_initrd(
     parts: &[Part],
     dest: PathBuf,
-    opts: &OutputOptions,
+    opts: &InitrdOptions,
     cache: Option<&SegmentCache>,
 ) -> Result<(Staged, HashMap<String, Vec<u8>>)> {
     build_initrd_with_id(parts, dest, opts, cache).map(|b| (b.staged, b.boot))
@@ -365,7 +375,7 @@ pub fn build_initrd(
 pub(crate) fn build_initrd_with_id(
     parts: &[Part],
     dest: PathBuf,
-    opts: &OutputOptions,
+    opts: &InitrdOptions,
     cache: Option<&SegmentCache>,
 ) -> Result<BuiltInitrd> {
     let scratch_parent = cache.map(|c| c.dir.clone()).unwrap_or_else(|| {
@@ -484,12 +494,12 @@ mod tests {
     fn compression_is_part_of_the_key() {
         let dir = tempfile::tempdir().unwrap();
         let c = SegmentCache::new(dir.path()).unwrap();
-        let gz = OutputOptions::default();
-        let zst = OutputOptions {
+        let gz = InitrdOptions::default();
+        let zst = InitrdOptions {
             compression: Compression::Zstd,
             ..Default::default()
         };
-        let lz4 = OutputOptions {
+        let lz4 = InitrdOptions {
             compression: Compression::Lz4,
             ..Default::default()
         };

@@ -9,19 +9,16 @@
 
 use std::io::Read;
 
-use crate::formats::{Error, Result};
-
-const LZ4_LEGACY_MAGIC: u32 = 0x184C_2102;
-/// LZ4 legacy frames hold blocks of at most 8 MiB uncompressed.
-const LZ4_LEGACY_BLOCK: usize = 8 << 20;
+use crate::compress::{LZ4_LEGACY_BLOCK, LZ4_LEGACY_MAGIC};
+use crate::error::{Error, Result};
 
 /// The decompressed kernel of `image`.
 pub fn decompress_kernel(image: &[u8]) -> Result<Vec<u8>> {
     let payload = if image.len() > 0x250 && &image[0x202..0x206] == b"HdrS" {
         let version = u16::from_le_bytes([image[0x206], image[0x207]]);
         if version < 0x208 {
-            return Err(Error::Usage(format!(
-                "--decompress-kernel: boot protocol {}.{:02} has no payload offset (2.08 or later needed)",
+            return Err(Error::DecompressKernel(format!(
+                "boot protocol {}.{:02} has no payload offset (2.08 or later needed)",
                 version >> 8,
                 version & 0xff
             )));
@@ -34,14 +31,13 @@ pub fn decompress_kernel(image: &[u8]) -> Result<Vec<u8>> {
         let length = u32::from_le_bytes(image[0x24c..0x250].try_into().expect("4 bytes")) as usize;
         let start = (setup_sects + 1) * 512 + offset;
         image.get(start..start + length).ok_or_else(|| {
-            Error::Usage("--decompress-kernel: the bzImage payload lies outside the file".into())
+            Error::DecompressKernel("the bzImage payload lies outside the file".into())
         })?
     } else {
         image
     };
-    let bad = |what: &str, e: String| {
-        Error::Usage(format!("--decompress-kernel: invalid {what} payload: {e}"))
-    };
+    let bad =
+        |what: &str, e: String| Error::DecompressKernel(format!("invalid {what} payload: {e}"));
     let mut out = Vec::new();
     match payload {
         [0x1f, 0x8b, ..] => {
@@ -61,9 +57,8 @@ pub fn decompress_kernel(image: &[u8]) -> Result<Vec<u8>> {
         }
         [0x02, 0x21, 0x4c, 0x18, ..] => out = lz4_legacy(payload).map_err(|e| bad("lz4", e))?,
         _ => {
-            return Err(Error::Usage(
-                "--decompress-kernel: the kernel is not compressed with gzip, xz, zstd or lz4"
-                    .into(),
+            return Err(Error::DecompressKernel(
+                "the kernel is not compressed with gzip, xz, zstd or lz4".into(),
             ));
         }
     }

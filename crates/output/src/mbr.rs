@@ -188,7 +188,7 @@ pub(crate) fn write_regions(
                 r.start + r.sectors
             )));
         }
-        crate::disk::write_zeros(out, (r.start - at) * SECTOR)?;
+        crate::bytes::write_zeros(out, (r.start - at) * SECTOR)?;
         let cap = r.sectors * SECTOR;
         let len = match r.source {
             Source::Bytes(b) => {
@@ -204,14 +204,14 @@ pub(crate) fn write_regions(
                         "{len} bytes of content for a partition of {cap}"
                     )));
                 }
-                crate::fstree::copy_exact(rd, out, len)?;
+                crate::bytes::copy_exact(rd, out, len)?;
                 len
             }
         };
-        crate::disk::write_zeros(out, cap - len)?;
+        crate::bytes::write_zeros(out, cap - len)?;
         at = r.start + r.sectors;
     }
-    crate::disk::write_zeros(out, (sectors - at) * SECTOR)
+    crate::bytes::write_zeros(out, (sectors - at) * SECTOR)
 }
 
 #[cfg(test)]

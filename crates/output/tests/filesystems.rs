@@ -7,7 +7,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 use std::process::Command;
 
-use linuxkit_output::{FsTree, OutputOptions, write_erofs, write_format, write_squashfs};
+use linuxkit_output::{Format, FsTree, OutputOptions, write_erofs, write_format, write_squashfs};
 use linuxkit_rootfs::{Entry, EntryKind, EntrySink};
 
 /// Deterministic, poorly compressible bytes.
@@ -385,7 +385,7 @@ fn erofs_is_reproducible() {
 #[test]
 fn formats_without_a_kernel_fail_and_leave_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    for format in ["kernel+squashfs", "kernel+erofs"] {
+    for format in [Format::KernelSquashfs, Format::KernelErofs] {
         let err = write_format(format, dir.path(), "x", &OutputOptions::default(), &[])
             .unwrap_err()
             .to_string();

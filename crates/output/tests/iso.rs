@@ -7,7 +7,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 use std::process::Command;
 
-use linuxkit_output::{FsTree, OutputOptions, write_format, write_iso};
+use linuxkit_output::{Format, FsTree, OutputOptions, write_format, write_iso};
 use linuxkit_rootfs::{Entry, EntryKind, EntrySink};
 
 /// Deterministic, varied bytes.
@@ -469,7 +469,7 @@ fn empty_trees_are_valid_images() {
 fn kernel_iso_without_a_kernel_fails_and_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let err = write_format(
-        "kernel+iso",
+        Format::KernelIso,
         dir.path(),
         "x",
         &OutputOptions::default(),
@@ -529,7 +529,13 @@ fn aliases_point_inside_another_file() {
 #[test]
 fn bootable_formats_need_the_boot_loaders_and_a_kernel() {
     let dir = tempfile::tempdir().unwrap();
-    for format in ["iso-bios", "iso-efi", "raw-efi", "qcow2-bios", "gcp"] {
+    for format in [
+        Format::IsoBios,
+        Format::IsoEfi,
+        Format::RawEfi,
+        Format::Qcow2Bios,
+        Format::Gcp,
+    ] {
         let err = write_format(format, dir.path(), "x", &OutputOptions::default(), &[])
             .unwrap_err()
             .to_string();

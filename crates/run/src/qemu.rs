@@ -13,9 +13,16 @@
 use std::path::{Path, PathBuf};
 
 use linuxkit_base::Arch;
+use linuxkit_output::{FileKind, Format};
 
 use crate::error::{Error, IoContext, Result};
 use crate::kvm;
+
+/// The file of kind `kind` that `format` writes for the output path `p`
+/// (`PATH-kernel`, `PATH-initrd.img`, ...).
+fn built(format: Format, p: &str, kind: FileKind) -> String {
+    format.file(p, kind).expect("the format writes that file")
+}
 
 /// The state directory's files.
 pub const PID_FILE: &str = "qemu.pid";
@@ -534,7 +541,7 @@ fn exists(p: &str) -> bool {
 }
 
 fn read_cmdline(path: &str) -> Result<Option<String>> {
-    let f = format!("{path}-cmdline");
+    let f = built(Format::KernelInitrd, path, FileKind::Cmdline);
     match std::fs::read(&f) {
         Ok(b) => Ok(Some(String::from_utf8_lossy(&b).trim_end().to_string())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -565,16 +572,28 @@ pub fn detect_boot(o: &QemuOptions) -> Result<(Boot, Option<PathBuf>)> {
     let kernel_boot = |p: &str| -> Result<(Boot, Option<PathBuf>)> {
         Ok((
             Boot::Kernel {
-                kernel: need_file(&format!("{p}-kernel"), "the kernel")?,
-                initrd: need_file(&format!("{p}-initrd.img"), "the initrd")?,
+                kernel: need_file(
+                    &built(Format::KernelInitrd, p, FileKind::Kernel),
+                    "the kernel",
+                )?,
+                initrd: need_file(
+                    &built(Format::KernelInitrd, p, FileKind::Initrd),
+                    "the initrd",
+                )?,
                 cmdline: read_cmdline(p)?,
             },
             None,
         ))
     };
     let squashfs_boot = |p: &str| -> Result<(Boot, Option<PathBuf>)> {
-        let kernel = need_file(&format!("{p}-kernel"), "the kernel")?;
-        let image = need_file(&format!("{p}-squashfs.img"), "the squashfs image")?;
+        let kernel = need_file(
+            &built(Format::KernelSquashfs, p, FileKind::Kernel),
+            "the kernel",
+        )?;
+        let image = need_file(
+            &built(Format::KernelSquashfs, p, FileKind::Image),
+            "the squashfs image",
+        )?;
         Ok((
             Boot::Squashfs {
                 kernel,
@@ -593,8 +612,8 @@ pub fn detect_boot(o: &QemuOptions) -> Result<(Boot, Option<PathBuf>)> {
         return Ok((Boot::Iso, Some(need_file(p, "the ISO")?)));
     }
     if !exists(p) {
-        if exists(&format!("{p}-kernel")) {
-            if exists(&format!("{p}-squashfs.img")) {
+        if exists(&built(Format::KernelInitrd, p, FileKind::Kernel)) {
+            if exists(&built(Format::KernelSquashfs, p, FileKind::Image)) {
                 return squashfs_boot(p);
             }
             return kernel_boot(p);

@@ -7,12 +7,14 @@ use std::time::Duration;
 
 use linuxkit_config::{Checks, Config};
 
-use crate::cli::{BuildArgs, FORMATS, STREAMABLE};
+use linuxkit_output::Format;
+
+use crate::cli::BuildArgs;
 use crate::error::{Error, IoContext, Result};
 
 /// The arguments this handler reads (see `crate::flags`).
 #[cfg_attr(not(test), allow(dead_code))] // read by the tree test (`flags`)
-pub const HONOURED: crate::flags::Honoured = &[(
+pub const HONOURED: crate::cli::Honoured = &[(
     "build",
     &[
         "files",
@@ -225,31 +227,19 @@ fn output_name(args: &BuildArgs) -> String {
 }
 
 /// The reference's rules for `--format`, `--o`, `--name` and `--dir`.
-fn check_flags(args: &BuildArgs) -> Result<Vec<String>> {
-    let mut formats: Vec<String> = Vec::new();
-    for f in &args.formats {
-        if !FORMATS.contains(&f.as_str()) {
-            let hint = strsim_best(f)
-                .map(|s| format!(", did you mean `{s}`?"))
-                .unwrap_or_default();
-            return Err(Error::Usage(format!(
-                "unknown format `{f}`{hint} (known formats: {})",
-                FORMATS.join(", ")
-            )));
-        }
-        if !formats.contains(f) {
-            formats.push(f.clone());
+fn check_flags(args: &BuildArgs) -> Result<Vec<Format>> {
+    let mut formats: Vec<Format> = Vec::new();
+    for &f in &args.formats {
+        if !formats.contains(&f) {
+            formats.push(f);
         }
     }
     if formats.is_empty() {
-        formats.push(
-            if args.output.is_some() {
-                "tar"
-            } else {
-                "kernel+initrd"
-            }
-            .to_string(),
-        );
+        formats.push(if args.output.is_some() {
+            Format::Tar
+        } else {
+            Format::KernelInitrd
+        });
     }
     // The reference refuses `tar` or `docker` next to other formats because
     // it streams them; we write every format to its own file, so only `--o`
@@ -270,11 +260,8 @@ fn check_flags(args: &BuildArgs) -> Result<Vec<String>> {
                 "--o cannot be used together with --dir".into(),
             ));
         }
-        if !STREAMABLE.contains(&formats[0].as_str()) {
-            return Err(Error::Usage(format!(
-                "--o cannot be used for format {}: it cannot be streamed (use --dir and --name)",
-                formats[0]
-            )));
+        if !formats[0].streams() {
+            return Err(linuxkit_output::Error::NotStreamable(formats[0]).into());
         }
         if args.size_report.is_some() {
             return Err(Error::Usage(
@@ -283,17 +270,7 @@ fn check_flags(args: &BuildArgs) -> Result<Vec<String>> {
         }
     }
     // Formats that write the same file name cannot be combined.
-    for (a, b, file) in [
-        ("iso-bios", "kernel+iso", "NAME.iso"),
-        ("vhd", "dynamic-vhd", "NAME.vhd"),
-        ("tar", "rpi3", "NAME.tar"),
-    ] {
-        if formats.iter().any(|f| f == a) && formats.iter().any(|f| f == b) {
-            return Err(Error::Usage(format!(
-                "formats {a} and {b} both write {file}; build them in separate runs or with different --name"
-            )));
-        }
-    }
+    linuxkit_output::check_together(&formats)?;
     if let Some(dir) = &args.dir
         && !args.dry_run
         && !dir.is_dir()
@@ -305,20 +282,14 @@ fn check_flags(args: &BuildArgs) -> Result<Vec<String>> {
     }
     build_size(args)?;
     if !args.dry_run
-        && let Some(f) = formats
-            .iter()
-            .find(|f| !linuxkit_output::SUPPORTED.contains(&f.as_str()))
+        && let Some(&f) = formats.iter().find(|f| !f.is_implemented())
     {
         return Err(Error::Refused {
             what: format!("build --format {f}"),
-            why: if f == "rpi3" {
-                "the Raspberry Pi image needs an arm64 kernel, packages and the Pi's boot firmware, which come with issue 19; build `--arch arm64 --format tar` and lay out the SD card yourself meanwhile".into()
-            } else {
-                format!(
-                    "this format is not written yet; use one of {}",
-                    linuxkit_output::SUPPORTED.join(", ")
-                )
-            },
+            why: f
+                .not_implemented_why()
+                .unwrap_or("this build of linuxkit does not write it")
+                .into(),
         });
     }
     Ok(formats)
@@ -341,14 +312,11 @@ fn build_size(args: &BuildArgs) -> Result<Option<u64>> {
 /// section (or the file, when there is none), before anything is pulled.
 /// (The other formats that need the kernel say so once it is missing from
 /// the assembled root filesystem.)
-fn check_kernel(config: &Config, formats: &[String]) -> Result<()> {
+fn check_kernel(config: &Config, formats: &[Format]) -> Result<()> {
     if !config.moby.kernel.image.is_empty() {
         return Ok(());
     }
-    let Some(f) = formats
-        .iter()
-        .find(|f| linuxkit_output::needs_bootloader(f))
-    else {
+    let Some(f) = formats.iter().find(|f| f.needs_bootloader()) else {
         return Ok(());
     };
     Err(Error::Config(config.kernel_error(
@@ -364,7 +332,7 @@ fn check_kernel(config: &Config, formats: &[String]) -> Result<()> {
 fn load_bootloader(
     cache: &linuxkit_oci::Cache,
     platform: &linuxkit_oci::Platform,
-    format: &str,
+    format: Format,
 ) -> Result<linuxkit_output::Bootloader> {
     if platform.architecture != linuxkit_base::Arch::Amd64.oci_architecture() {
         return Err(Error::Usage(format!(
@@ -479,11 +447,8 @@ pub fn run(
     let _pin = cache.reclaim_and_pin()?;
     // The boot loaders come from the cache only; looked up before any pull,
     // so that a missing image is said at once.
-    let bootloader = match formats
-        .iter()
-        .find(|f| linuxkit_output::needs_bootloader(f))
-    {
-        Some(f) if output.is_none() => Some(load_bootloader(&cache, &platform, f)?),
+    let bootloader = match formats.iter().find(|f| f.needs_bootloader()) {
+        Some(&f) if output.is_none() => Some(load_bootloader(&cache, &platform, f)?),
         _ => None,
     };
     let mut client = None;
@@ -520,13 +485,17 @@ pub fn run(
     let parts = linuxkit_rootfs::parts(&config, &images)?;
     if let Some(o) = output {
         // A single streamable format (checked above) to a file or stdout.
-        let dockerfile = formats[0] == "docker";
         if o == "-" {
             let stdout = std::io::stdout().lock();
-            linuxkit_output::write_tar_to(stdout, &parts, dockerfile)?;
+            linuxkit_output::write_stream(formats[0], args.decompress_kernel, stdout, &parts)?;
         } else {
             let mut staged = linuxkit_output::Staged::create(PathBuf::from(o))?;
-            linuxkit_output::write_tar_to(staged.file(), &parts, dockerfile)?;
+            linuxkit_output::write_stream(
+                formats[0],
+                args.decompress_kernel,
+                staged.file(),
+                &parts,
+            )?;
             staged.commit()?;
         }
         return Ok(());
@@ -542,7 +511,6 @@ pub fn run(
         bootloader,
         size_mb: build_size(args)?,
     };
-    let formats: Vec<&str> = formats.iter().map(String::as_str).collect();
     let (written, report) =
         linuxkit_output::write_formats_report(&formats, &dir, &name, &opts, &parts)?;
     for w in written {
@@ -777,14 +745,4 @@ fn error_at_image(config: &Config, image: &linuxkit_oci::ImageRef, message: Stri
         Ok(())
     });
     found.map_or(Error::Usage(message), Error::Config)
-}
-
-/// The known format closest to a misspelt one.
-fn strsim_best(f: &str) -> Option<&'static str> {
-    FORMATS
-        .iter()
-        .map(|k| (strsim::jaro_winkler(f, k), *k))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, k)| k)
 }

@@ -10,7 +10,7 @@ use crate::error::{Error, IoContext, Result};
 
 /// The arguments this handler reads (see `crate::flags`).
 #[cfg_attr(not(test), allow(dead_code))] // read by the tree test (`flags`)
-pub const HONOURED: crate::flags::Honoured = &[
+pub const HONOURED: crate::cli::Honoured = &[
     ("cache clean", &["published_only"]),
     ("cache rm", &["images", "published_only"]),
     ("cache ls", &[]),

@@ -16,7 +16,7 @@ use crate::error::{Error, IoContext, Result};
 
 /// The arguments this handler reads (see `crate::flags`).
 #[cfg_attr(not(test), allow(dead_code))] // read by the tree test (`flags`)
-pub const HONOURED: crate::flags::Honoured = &[
+pub const HONOURED: crate::cli::Honoured = &[
     (
         "pkg",
         &[
@@ -241,7 +241,7 @@ fn pkg_build(
     let mut registry: Option<Registry> = None;
     let client = |slot: &mut Option<Registry>| -> Result<()> {
         if slot.is_none() {
-            let mut o = crate::registry_options(g, platform.clone())?;
+            let mut o = crate::global::registry_options(g, platform.clone())?;
             o.progress = o.progress && progress_bars;
             *slot = Some(Registry::new(o)?);
         }
@@ -347,7 +347,7 @@ fn remote_tag(from: &str, to: &str, cache_dir: &Path, g: &GlobalArgs) -> Result<
     let scratch_dir = cache.scratch_dir("remote-tag")?;
     let scratch = Cache::open(scratch_dir.path())?;
     let host = Platform::linux(Arch::host());
-    let registry = Registry::new(crate::registry_options(g, host.clone())?)?;
+    let registry = Registry::new(crate::global::registry_options(g, host.clone())?)?;
     // The first pull stores the index (or the single manifest) and the
     // platform the index has for this host, if any.
     let first = registry.pull(&scratch, &from);
@@ -364,7 +364,7 @@ fn remote_tag(from: &str, to: &str, cache_dir: &Path, g: &GlobalArgs) -> Result<
             if scratch.image(&from, &p)?.is_some() {
                 continue;
             }
-            let o = crate::registry_options(g, p)?;
+            let o = crate::global::registry_options(g, p)?;
             Registry::new(o)?.pull(&scratch, &from)?;
         }
     } else {

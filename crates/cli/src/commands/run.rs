@@ -13,7 +13,7 @@ use crate::error::{Error, IoContext, Result};
 /// The arguments this handler reads (see `crate::flags`); `run` takes the
 /// QEMU flags too (QEMU being the default back-end), `path` is `main`'s.
 #[cfg_attr(not(test), allow(dead_code))] // read by the tree test (`flags`)
-pub const HONOURED: crate::flags::Honoured = &[
+pub const HONOURED: crate::cli::Honoured = &[
     // `RunShared`: persistent flags of `run`, for every back-end.
     ("run", &["cpus", "mem", "disk"]),
     ("run", QEMU_ARGS),

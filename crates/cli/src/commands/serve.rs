@@ -22,7 +22,7 @@ use crate::error::{Error, IoContext, Result};
 
 /// The arguments this handler reads (see `crate::flags`).
 #[cfg_attr(not(test), allow(dead_code))] // read by the tree test (`flags`)
-pub const HONOURED: crate::flags::Honoured = &[("serve", &["port", "directory"])];
+pub const HONOURED: crate::cli::Honoured = &[("serve", &["port", "directory"])];
 
 /// Requests answered at once.
 const WORKERS: usize = 4;

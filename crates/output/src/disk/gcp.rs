@@ -25,7 +25,7 @@ use std::io::{self, Read, Write};
 
 use flate2::Crc;
 
-use super::RawBlocks;
+use super::blocks::RawBlocks;
 
 const BLOCK: usize = 512;
 /// GNU tar's default record: 20 blocks.
@@ -81,9 +81,9 @@ pub(crate) fn write_sized<R: Read, W: Write>(
     };
     let work = |buf: &[u8]| {
         let chunks: Vec<&[u8]> = buf.chunks(CHUNK).collect();
-        super::par_map(&chunks, |c| deflate_chunk(c))
+        super::parallel::par_map(&chunks, |c| deflate_chunk(c))
     };
-    super::pipeline(BATCH * CHUNK, read, work, |chunks| gz.write_chunks(chunks))?;
+    super::parallel::pipeline(BATCH * CHUNK, read, work, |chunks| gz.write_chunks(chunks))?;
     // The end-of-archive marker, and zeros to the end of the record, as
     // GNU tar writes.
     let archived = BLOCK as u64 + data + 2 * BLOCK as u64;
@@ -104,7 +104,7 @@ struct Gzip<W: Write> {
 fn deflate_chunk(data: &[u8]) -> io::Result<(Vec<u8>, Crc)> {
     let mut out = Vec::with_capacity(data.len() + data.len() / 64 + 64);
     for b in data.chunks(DEFLATE_BLOCK) {
-        super::deflate_blocks(b, LEVEL, &mut out)?;
+        super::deflate::deflate_blocks(b, LEVEL, &mut out)?;
     }
     let mut crc = Crc::new();
     crc.update(data);
@@ -123,7 +123,7 @@ impl<W: Write> Gzip<W> {
 
     /// Chunks of data, compressed in parallel, written in order.
     fn chunks(&mut self, chunks: &[&[u8]]) -> io::Result<()> {
-        self.write_chunks(super::par_map(chunks, |c| deflate_chunk(c)))
+        self.write_chunks(super::parallel::par_map(chunks, |c| deflate_chunk(c)))
     }
 
     /// Compressed chunks, in order.
@@ -139,7 +139,7 @@ impl<W: Write> Gzip<W> {
     fn finish(mut self) -> io::Result<()> {
         // The final (empty, stored) block.
         let mut end = Vec::new();
-        super::stored_blocks(&[], true, &mut end);
+        super::deflate::stored_blocks(&[], true, &mut end);
         self.out.write_all(&end)?;
         self.out.write_all(&self.crc.sum().to_le_bytes())?;
         self.out.write_all(&self.crc.amount().to_le_bytes())?;

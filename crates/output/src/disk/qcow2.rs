@@ -19,7 +19,8 @@
 
 use std::io::{self, Read, Seek, SeekFrom, Write};
 
-use super::{RawBlocks, SECTOR, is_zero};
+use super::blocks::{RawBlocks, SECTOR};
+use crate::bytes::is_zero;
 
 const CLUSTER_BITS: u32 = 16;
 const CLUSTER: u64 = 1 << CLUSTER_BITS;
@@ -52,7 +53,7 @@ pub(crate) fn write_sized<R: Read, W: Write + Seek>(
             "the disk is too large for qcow2 with 64 KiB clusters",
         ));
     }
-    super::write_zeros(&mut out, CLUSTER)?;
+    crate::bytes::write_zeros(&mut out, CLUSTER)?;
 
     // Data clusters, and which virtual cluster each holds.
     let mut mapped: Vec<u64> = Vec::new();

@@ -15,7 +15,8 @@
 
 use std::io::{self, Read, Seek, SeekFrom, Write};
 
-use super::{RawBlocks, SECTOR, is_zero};
+use super::blocks::{RawBlocks, SECTOR};
+use crate::bytes::is_zero;
 
 /// Seconds from 1970 to 2000-01-01, the VHD epoch.
 const VHD_EPOCH: u64 = 946_684_800;
@@ -42,7 +43,7 @@ fn write_fixed_aligned<R: Read, W: Write>(
     mut out: W,
 ) -> io::Result<()> {
     fixed(raw, len, len, align, None, &mut out, |out, n| {
-        super::write_zeros(out, n)
+        crate::bytes::write_zeros(out, n)
     })
 }
 
@@ -74,7 +75,7 @@ pub(crate) fn fixed_footer(
 ) -> io::Result<(u64, [u8; 512])> {
     let size = size.next_multiple_of(align);
     check_size(size)?;
-    let digest = super::seeded_digest(len, size, seed);
+    let digest = super::blocks::seeded_digest(len, size, seed);
     Ok((size, footer(size, FIXED, &digest)))
 }
 
@@ -133,7 +134,7 @@ pub(crate) fn write_dynamic_sized<R: Read, W: Write + Seek>(
     // The footer copy is filled in at the end; the header is known now.
     out.write_all(&[0u8; SECTOR as usize])?;
     out.write_all(&dynamic_header(bat_offset, entries as u32))?;
-    super::write_zeros(&mut out, bat_len)?;
+    crate::bytes::write_zeros(&mut out, bat_len)?;
 
     let mut bat = vec![0xffu8; bat_len as usize];
     let mut sector = (bat_offset + bat_len) / SECTOR;

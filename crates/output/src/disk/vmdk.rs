@@ -19,7 +19,8 @@
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{RawBlocks, SECTOR, is_zero};
+use super::blocks::{RawBlocks, SECTOR};
+use crate::bytes::is_zero;
 
 /// Sectors per grain (64 KiB grains).
 const GRAIN_SECTORS: u64 = 128;
@@ -110,7 +111,7 @@ pub(crate) fn write_sized<R: Read, W: Write + Seek>(
             .enumerate()
             .map(|(i, b)| (base + i as u64, b))
             .collect();
-        super::par_map(&grains, |(g, b)| {
+        super::parallel::par_map(&grains, |(g, b)| {
             if is_zero(b) {
                 Ok(None)
             } else {
@@ -118,7 +119,7 @@ pub(crate) fn write_sized<R: Read, W: Write + Seek>(
             }
         })
     };
-    super::pipeline(BATCH * GRAIN, read, work, write)?;
+    super::parallel::pipeline(BATCH * GRAIN, read, work, write)?;
 
     let gt_sectors = GTES_PER_GT * 4 / SECTOR;
     let mut gd = Vec::with_capacity(tables as usize);
@@ -159,7 +160,7 @@ fn grain(g: u64, buf: &[u8]) -> io::Result<Vec<u8>> {
     let mut z = Vec::with_capacity(GRAIN + 1024);
     z.extend_from_slice(&(g * GRAIN_SECTORS).to_le_bytes());
     z.extend_from_slice(&[0; 4]);
-    super::zlib_stream(buf, &mut z)?;
+    super::deflate::zlib_stream(buf, &mut z)?;
     let clen = (z.len() - 12) as u32;
     z[8..12].copy_from_slice(&clen.to_le_bytes());
     z.resize(z.len().next_multiple_of(SECTOR as usize), 0);

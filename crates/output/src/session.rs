@@ -1,40 +1,29 @@
-//! The output formats `linuxkit build --format` writes, their file names,
-//! and writing them so that a failed build leaves no partial file behind.
+//! The orchestrator: writes the formats of one build ([`write_formats`]),
+//! sharing what they have in common, so that a failed build leaves no
+//! partial file behind.
+//!
+//! This is the top of the crate: it dispatches each [`Format`] to the
+//! writers below it (tar, the initrd, the file system images, the bootable
+//! images and the disk containers), which know nothing of each other's
+//! formats nor of this module.
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use linuxkit_rootfs::{Entry, EntrySink};
+use linuxkit_rootfs::{Entry, EntryKind, EntrySink};
 
 use linuxkit_rootfs::Part;
 
 use crate::bootable::{BootFiles, Bootloader};
-use crate::cpio::Compression;
-use crate::disk::DiskFormat;
-use crate::initrd::{InitrdReport, SegmentCache, build_initrd_with_id};
+use crate::compress::Compression;
+use crate::error::{Error, Result, io};
+use crate::format::{Base, Container, DiskFormat, DiskPlan, FileKind, Format};
+use crate::fstree::FsTree;
+use crate::initrd::{InitrdOptions, InitrdReport, SegmentCache, build_initrd_with_id};
+use crate::staged::Staged;
 use crate::tar::TarWriter;
-
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Rootfs(#[from] linuxkit_rootfs::Error),
-    #[error("{context}: {source}")]
-    Io {
-        context: String,
-        source: std::io::Error,
-    },
-    #[error("{0}")]
-    Usage(String),
-}
-
-pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
-    let context = context.into();
-    move |source| Error::Io { context, source }
-}
 
 /// Options shared by the formats.
 #[derive(Debug, Clone, Default)]
@@ -47,122 +36,11 @@ pub struct OutputOptions {
     /// Write the kernel uncompressed (`--decompress-kernel`).
     pub decompress_kernel: bool,
     /// The boot loaders, which the bootable formats need
-    /// ([`needs_bootloader`]).
+    /// ([`Format::needs_bootloader`]).
     pub bootloader: Option<Bootloader>,
-    /// `--size` in MiB: the size of the disk formats ([`takes_size`]);
+    /// `--size` in MiB: the size of the disk formats ([`Format::takes_size`]);
     /// `None` for each format's default.
     pub size_mb: Option<u64>,
-}
-
-/// The files a format writes, for `NAME`. The reference's names.
-pub fn output_files(format: &str, name: &str) -> Vec<String> {
-    match format {
-        "tar" => vec![format!("{name}.tar")],
-        "docker" => vec![format!("{name}.docker")],
-        "kernel+initrd" => vec![
-            format!("{name}-kernel"),
-            format!("{name}-initrd.img"),
-            format!("{name}-cmdline"),
-        ],
-        "tar-kernel-initrd" => vec![format!("{name}-initrd.tar")],
-        "iso-bios" => vec![format!("{name}.iso")],
-        "kernel+iso" => vec![
-            format!("{name}-kernel"),
-            format!("{name}-cmdline"),
-            format!("{name}.iso"),
-        ],
-        "iso-efi" => vec![format!("{name}-efi.iso")],
-        "iso-efi-initrd" => vec![format!("{name}-efi-initrd.iso")],
-        "raw-bios" => vec![format!("{name}-bios.img")],
-        "raw-efi" => vec![format!("{name}-efi.img")],
-        "qcow2-bios" => vec![format!("{name}.qcow2")],
-        "qcow2-efi" => vec![format!("{name}-efi.qcow2")],
-        "vhd" | "dynamic-vhd" => vec![format!("{name}.vhd")],
-        "azure" => vec![format!("{name}-azure.vhd")],
-        "vmdk" => vec![format!("{name}.vmdk")],
-        "gcp" => vec![format!("{name}.img.tar.gz")],
-        "aws" => vec![format!("{name}.raw")],
-        "kernel+squashfs" => vec![
-            format!("{name}-kernel"),
-            format!("{name}-cmdline"),
-            format!("{name}-squashfs.img"),
-        ],
-        "kernel+erofs" => vec![
-            format!("{name}-kernel"),
-            format!("{name}-cmdline"),
-            format!("{name}-erofs.img"),
-        ],
-        "rpi3" => vec![format!("{name}.tar")],
-        _ => Vec::new(),
-    }
-}
-
-/// Formats this build of linuxkit can write.
-pub const SUPPORTED: &[&str] = &[
-    "tar",
-    "docker",
-    "kernel+initrd",
-    "tar-kernel-initrd",
-    "kernel+squashfs",
-    "kernel+erofs",
-    "kernel+iso",
-    "iso-bios",
-    "iso-efi",
-    "iso-efi-initrd",
-    "raw-bios",
-    "raw-efi",
-    "qcow2-bios",
-    "qcow2-efi",
-    "vhd",
-    "dynamic-vhd",
-    "vmdk",
-    "gcp",
-    "aws",
-    "azure",
-];
-
-/// Whether `format` boots a machine, and so needs the boot loaders (from
-/// [`crate::BOOTLOADER_IMAGE`]).
-pub fn needs_bootloader(format: &str) -> bool {
-    matches!(format, "iso-bios" | "iso-efi" | "iso-efi-initrd") || disk_plan(format).is_some()
-}
-
-/// Whether `format` is made of the kernel (the configuration's `kernel`
-/// section): every format but `tar` and `docker`.
-pub fn needs_kernel(format: &str) -> bool {
-    needs_bootloader(format)
-        || matches!(
-            format,
-            "kernel+initrd"
-                | "tar-kernel-initrd"
-                | "kernel+squashfs"
-                | "kernel+erofs"
-                | "kernel+iso"
-        )
-}
-
-/// Whether `--size` sets the size of `format`'s disk.
-pub fn takes_size(format: &str) -> bool {
-    disk_plan(format).is_some()
-}
-
-/// What a disk format's disk holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Base {
-    /// The isohybrid BIOS ISO (`iso-bios`) as the disk: isolinux, booted
-    /// by its MBR.
-    Bios,
-    /// A GPT disk with a FAT32 ESP holding systemd-boot.
-    Efi,
-}
-
-impl Base {
-    fn name(self) -> &'static str {
-        match self {
-            Base::Bios => "BIOS",
-            Base::Efi => "EFI",
-        }
-    }
 }
 
 /// Whether a container's identifiers derive from the boot seed (the VHD
@@ -201,103 +79,10 @@ impl LaidOut {
     }
 }
 
-/// How a disk format stores its disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Container {
-    Raw,
-    Disk(DiskFormat),
-}
-
-/// A disk format's disk, container and default size in MiB (`None`: the
-/// content's size).
-fn disk_plan(format: &str) -> Option<(Base, Container, Option<u64>)> {
-    const GIB: Option<u64> = Some(1024);
-    Some(match format {
-        "raw-bios" => (Base::Bios, Container::Raw, None),
-        "aws" => (Base::Bios, Container::Raw, GIB),
-        "qcow2-bios" => (Base::Bios, Container::Disk(DiskFormat::Qcow2), GIB),
-        "vhd" => (Base::Bios, Container::Disk(DiskFormat::Vhd), GIB),
-        "dynamic-vhd" => (Base::Bios, Container::Disk(DiskFormat::DynamicVhd), GIB),
-        "vmdk" => (Base::Bios, Container::Disk(DiskFormat::Vmdk), GIB),
-        "gcp" => (Base::Bios, Container::Disk(DiskFormat::Gcp), GIB),
-        "azure" => (Base::Bios, Container::Disk(DiskFormat::AzureVhd), GIB),
-        "raw-efi" => (Base::Efi, Container::Raw, None),
-        "qcow2-efi" => (Base::Efi, Container::Disk(DiskFormat::Qcow2), None),
-        _ => return None,
-    })
-}
-
-/// A file being written under a temporary name in its final directory;
-/// [`Staged::commit`] renames it into place, dropping it deletes it.
-pub struct Staged {
-    tmp: PathBuf,
-    dest: PathBuf,
-    file: Option<File>,
-}
-
-impl Staged {
-    pub fn create(dest: PathBuf) -> Result<Staged> {
-        let dir = dest
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let name = dest
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = dir.join(format!(".{name}.partial-{}", std::process::id()));
-        let file = File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .map_err(io(format!("cannot create {}", tmp.display())))?;
-        Ok(Staged {
-            tmp,
-            dest,
-            file: Some(file),
-        })
-    }
-
-    pub fn file(&mut self) -> &mut File {
-        self.file.as_mut().expect("open until committed")
-    }
-
-    /// Where the content is until the commit.
-    pub fn path(&self) -> &Path {
-        &self.tmp
-    }
-
-    pub fn commit(self) -> Result<PathBuf> {
-        let dest = self.dest.clone();
-        self.commit_to(dest)
-    }
-
-    /// Commits under another name than the one it was created for.
-    pub fn commit_to(mut self, dest: PathBuf) -> Result<PathBuf> {
-        let f = self.file.take().expect("open until committed");
-        f.sync_all()
-            .map_err(io(format!("cannot write {}", self.tmp.display())))?;
-        drop(f);
-        std::fs::rename(&self.tmp, &dest)
-            .map_err(io(format!("cannot create {}", dest.display())))?;
-        Ok(dest)
-    }
-}
-
-impl Drop for Staged {
-    fn drop(&mut self) {
-        if self.file.is_some() {
-            let _ = std::fs::remove_file(&self.tmp);
-        }
-    }
-}
-
 /// Writes `format` for `name` into `dir`; returns the files written. All
 /// files of a format appear together, only once everything succeeded.
 pub fn write_format(
-    format: &str,
+    format: Format,
     dir: &Path,
     name: &str,
     opts: &OutputOptions,
@@ -310,9 +95,10 @@ pub fn write_format(
 /// they have in common: the initrd is built once, the BIOS image (the ISO
 /// the BIOS disks are made of) once, the EFI disk once. Each format's files
 /// appear together once that format succeeded; on an error the formats
-/// written before it stay.
+/// written before it stay. Formats that would write the same file are
+/// refused before anything is written ([`Format::clash`]).
 pub fn write_formats(
-    formats: &[&str],
+    formats: &[Format],
     dir: &Path,
     name: &str,
     opts: &OutputOptions,
@@ -321,15 +107,29 @@ pub fn write_formats(
     write_formats_report(formats, dir, name, opts, parts).map(|(w, _)| w)
 }
 
+/// Refuses formats that would write the same file in one build
+/// ([`Format::clash`]).
+pub fn check_together(formats: &[Format]) -> Result<()> {
+    match Format::clash(formats) {
+        Some((first, second, file)) => Err(Error::SameFile {
+            first,
+            second,
+            file,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// [`write_formats`], also returning where the initrd's bytes went (when a
 /// format built an initrd).
 pub fn write_formats_report(
-    formats: &[&str],
+    formats: &[Format],
     dir: &Path,
     name: &str,
     opts: &OutputOptions,
     parts: &[Part],
 ) -> Result<(Vec<PathBuf>, Option<InitrdReport>)> {
+    check_together(formats)?;
     let mut s = Session {
         dir,
         name,
@@ -340,17 +140,17 @@ pub fn write_formats_report(
         efi: None,
         uses: formats
             .iter()
-            .filter_map(|f| disk_plan(f).map(|p| p.0))
+            .filter_map(|f| f.disk_plan().map(|p| p.base))
             .chain(
                 formats
                     .iter()
-                    .filter(|f| **f == "iso-bios")
+                    .filter(|f| **f == Format::IsoBios)
                     .map(|_| Base::Bios),
             )
             .collect(),
     };
     let mut written = Vec::new();
-    for f in formats {
+    for &f in formats {
         written.extend(s.write(f)?);
     }
     let report = s.boot.take().map(|b| InitrdReport {
@@ -412,37 +212,44 @@ struct Session<'a, 'p> {
 }
 
 impl<'a> Session<'a, '_> {
-    fn write(&mut self, format: &str) -> Result<Vec<PathBuf>> {
-        let paths: Vec<PathBuf> = output_files(format, self.name)
+    /// `format`'s file of kind `kind` in the output directory.
+    fn path(&self, format: Format, kind: FileKind) -> PathBuf {
+        let file = format.file(self.name, kind);
+        self.dir.join(file.expect("the format writes that file"))
+    }
+
+    fn write(&mut self, format: Format) -> Result<Vec<PathBuf>> {
+        // For the formats of one file (the image), `paths[0]`; the others
+        // name theirs by kind (`Session::path`).
+        let paths: Vec<PathBuf> = format
+            .files(self.name)
             .into_iter()
             .map(|f| self.dir.join(f))
             .collect();
+        if let Some(DiskPlan {
+            base,
+            container,
+            default_mb,
+        }) = format.disk_plan()
+        {
+            return self.disk(format, base, container, default_mb, &paths[0]);
+        }
         match format {
-            "tar" => {
+            Format::Tar | Format::Docker => {
                 let mut s = Staged::create(paths[0].clone())?;
-                write_tar_to(s.file(), self.parts, false)?;
+                write_stream(format, self.opts.decompress_kernel, s.file(), self.parts)?;
                 Ok(vec![s.commit()?])
             }
-            "docker" => {
-                let mut s = Staged::create(paths[0].clone())?;
-                write_tar_to(s.file(), self.parts, true)?;
-                Ok(vec![s.commit()?])
+            Format::KernelInitrd => self.kernel_initrd(format),
+            Format::TarKernelInitrd => self.tar_kernel_initrd(format, &paths[0]),
+            Format::KernelSquashfs | Format::KernelErofs | Format::KernelIso => {
+                self.kernel_image(format)
             }
-            "kernel+initrd" => self.kernel_initrd(format, &paths),
-            "tar-kernel-initrd" => self.tar_kernel_initrd(format, &paths[0]),
-            "kernel+squashfs" | "kernel+erofs" | "kernel+iso" => {
-                let kind = match format {
-                    "kernel+squashfs" => crate::fstree::ImageKind::Squashfs,
-                    "kernel+erofs" => crate::fstree::ImageKind::Erofs,
-                    _ => crate::fstree::ImageKind::Iso,
-                };
-                crate::fstree::write_kernel_image(kind, format, self.dir, &paths, self.parts)
-            }
-            "iso-bios" => {
+            Format::IsoBios => {
                 self.bios_image(format)?;
                 Ok(vec![self.publish(Base::Bios, &paths[0], None)?])
             }
-            "iso-efi" | "iso-efi-initrd" => {
+            Format::IsoEfi | Format::IsoEfiInitrd => {
                 let bl = self.bootloader(format)?;
                 self.boot(format)?;
                 let b = self.boot_files();
@@ -451,7 +258,7 @@ impl<'a> Session<'a, '_> {
                 crate::bootable::write_efi_iso(
                     &b,
                     bl,
-                    format == "iso-efi-initrd",
+                    format == Format::IsoEfiInitrd,
                     self.dir,
                     &mut w,
                 )
@@ -460,37 +267,103 @@ impl<'a> Session<'a, '_> {
                 drop(w);
                 Ok(vec![s.commit()?])
             }
-            f => match disk_plan(f) {
-                Some((base, container, default_mb)) => {
-                    self.disk(format, base, container, default_mb, &paths[0])
-                }
-                None => Err(Error::Usage(format!(
-                    "output format {f} is not implemented yet (available: {})",
-                    SUPPORTED.join(", ")
-                ))),
-            },
+            Format::Rpi3 => Err(Error::not_implemented(format)),
+            // The disk formats, above.
+            Format::Aws
+            | Format::Azure
+            | Format::DynamicVhd
+            | Format::Gcp
+            | Format::Qcow2Bios
+            | Format::Qcow2Efi
+            | Format::RawBios
+            | Format::RawEfi
+            | Format::Vhd
+            | Format::Vmdk => unreachable!("{format} has a disk plan"),
         }
     }
 
+    /// The kernel as the formats write it: decompressed with
+    /// `--decompress-kernel`.
+    fn kernel(&self, kernel: Vec<u8>) -> Result<Vec<u8>> {
+        if self.opts.decompress_kernel {
+            crate::kernel::decompress_kernel(&kernel)
+        } else {
+            Ok(kernel)
+        }
+    }
+
+    /// Writes `kernel+squashfs`, `kernel+erofs` or `kernel+iso`: the
+    /// kernel, the command line and the image. The command line is skipped
+    /// when empty, as for `kernel+initrd`.
+    fn kernel_image(&mut self, format: Format) -> Result<Vec<PathBuf>> {
+        let image_path = self.path(format, FileKind::Image);
+        let mut tree = FsTree::new(Some(self.dir)).map_err(io(format!(
+            "cannot create a spool file in {}",
+            self.dir.display()
+        )))?;
+        for p in self.parts {
+            p.produce(&mut tree)?;
+        }
+        let kernel = tree
+            .boot
+            .remove("boot/kernel")
+            .ok_or(Error::NoKernel(format))?;
+        let kernel = self.kernel(kernel)?;
+        let cmdline = tree.boot.remove("boot/cmdline").unwrap_or_default();
+        let mut image = Staged::create(image_path.clone())?;
+        let image_err = io(format!("cannot write {}", image_path.display()));
+        match format {
+            Format::KernelSquashfs => crate::squashfs::write_squashfs(&tree, image.file())
+                .map(drop)
+                .map_err(std::io::Error::other),
+            Format::KernelErofs => {
+                let mut w = BufWriter::with_capacity(1 << 20, image.file());
+                crate::erofs::write_erofs(&tree, &mut w)
+                    .map(drop)
+                    .map_err(std::io::Error::other)
+                    .and_then(|()| w.flush())
+            }
+            _ => crate::iso::write_iso(&tree, image.file()),
+        }
+        .map_err(image_err)?;
+        drop(tree);
+        let mut k = Staged::create(self.path(format, FileKind::Kernel))?;
+        k.file()
+            .write_all(&kernel)
+            .map_err(io("cannot write the kernel"))?;
+        let mut c = None;
+        if !cmdline.is_empty() {
+            let mut s = Staged::create(self.path(format, FileKind::Cmdline))?;
+            s.file()
+                .write_all(&cmdline)
+                .map_err(io("cannot write the cmdline"))?;
+            c = Some(s);
+        }
+        let mut written = vec![k.commit()?];
+        if let Some(c) = c {
+            written.push(c.commit()?);
+        }
+        written.push(image.commit()?);
+        Ok(written)
+    }
+
     /// Builds the kernel, initrd and command line, once.
-    fn boot(&mut self, format: &str) -> Result<&mut BootSet> {
+    fn boot(&mut self, format: Format) -> Result<&mut BootSet> {
         if self.boot.is_none() {
             let built = build_initrd_with_id(
                 self.parts,
-                self.dir.join(format!("{}-initrd.img", self.name)),
-                self.opts,
+                // Staged under kernel+initrd's name: that format commits it.
+                self.path(Format::KernelInitrd, FileKind::Initrd),
+                &InitrdOptions {
+                    compression: self.opts.compression,
+                    level: self.opts.level,
+                },
                 self.opts.segments.as_ref(),
             )?;
             let (initrd, mut boot, initrd_id, report) =
                 (built.staged, built.boot, built.id, built.report);
-            let kernel = boot
-                .remove("boot/kernel")
-                .ok_or_else(|| no_kernel(format))?;
-            let kernel = if self.opts.decompress_kernel {
-                crate::kernel::decompress_kernel(&kernel)?
-            } else {
-                kernel
-            };
+            let kernel = boot.remove("boot/kernel").ok_or(Error::NoKernel(format))?;
+            let kernel = self.kernel(kernel)?;
             let mut initrd = initrd;
             let initrd_len = initrd
                 .file()
@@ -523,34 +396,33 @@ impl<'a> Session<'a, '_> {
         }
     }
 
-    fn bootloader(&self, format: &str) -> Result<&'a Bootloader> {
-        self.opts.bootloader.as_ref().ok_or_else(|| {
-            Error::Usage(format!(
-                "{format} needs the boot loaders of {}, which were not given",
-                crate::BOOTLOADER_IMAGE
-            ))
+    fn bootloader(&self, format: Format) -> Result<&'a Bootloader> {
+        self.opts.bootloader.as_ref().ok_or(Error::NoBootloader {
+            format,
+            image: crate::BOOTLOADER_IMAGE,
         })
     }
 
-    fn kernel_initrd(&mut self, format: &str, paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    fn kernel_initrd(&mut self, format: Format) -> Result<Vec<PathBuf>> {
+        let [kernel, initrd, cmdline] =
+            [FileKind::Kernel, FileKind::Initrd, FileKind::Cmdline].map(|k| self.path(format, k));
         self.boot(format)?;
         let b = self.boot.as_mut().expect("built above");
-        let mut k = Staged::create(paths[0].clone())?;
+        let mut k = Staged::create(kernel)?;
         k.file()
             .write_all(&b.kernel)
             .map_err(io("cannot write the kernel"))?;
         let mut c = None;
         if !b.cmdline.is_empty() {
-            let mut s = Staged::create(paths[2].clone())?;
+            let mut s = Staged::create(cmdline)?;
             s.file()
                 .write_all(&b.cmdline)
                 .map_err(io("cannot write the cmdline"))?;
             c = Some(s);
         }
         let mut written = vec![k.commit()?];
-        let initrd = std::mem::replace(&mut b.initrd, Initrd::Committed(paths[1].clone()));
-        match initrd {
-            Initrd::Staged(s) => written.push(s.commit_to(paths[1].clone())?),
+        match std::mem::replace(&mut b.initrd, Initrd::Committed(initrd.clone())) {
+            Initrd::Staged(s) => written.push(s.commit_to(initrd)?),
             Initrd::Committed(p) => {
                 // Already written for this build (the same format twice).
                 b.initrd = Initrd::Committed(p.clone());
@@ -563,7 +435,7 @@ impl<'a> Session<'a, '_> {
         Ok(written)
     }
 
-    fn tar_kernel_initrd(&mut self, format: &str, dest: &Path) -> Result<Vec<PathBuf>> {
+    fn tar_kernel_initrd(&mut self, format: Format, dest: &Path) -> Result<Vec<PathBuf>> {
         self.boot(format)?;
         let b = self.boot.as_ref().expect("built above");
         let mut s = Staged::create(dest.to_path_buf())?;
@@ -585,7 +457,7 @@ impl<'a> Session<'a, '_> {
     }
 
     /// The BIOS ISO, built once into a scratch file.
-    fn bios_image(&mut self, format: &str) -> Result<()> {
+    fn bios_image(&mut self, format: Format) -> Result<()> {
         if self.bios.is_none() {
             self.bios = Some(self.scratch(format, Base::Bios)?);
         }
@@ -593,7 +465,7 @@ impl<'a> Session<'a, '_> {
     }
 
     /// The EFI disk (GPT, FAT32 ESP), built once into a scratch file.
-    fn efi_image(&mut self, format: &str) -> Result<()> {
+    fn efi_image(&mut self, format: Format) -> Result<()> {
         if self.efi.is_none() {
             self.efi = Some(self.scratch(format, Base::Efi)?);
         }
@@ -602,7 +474,7 @@ impl<'a> Session<'a, '_> {
 
     /// Lays out a base image: what it holds and how long it is, before
     /// any of it is written.
-    fn lay_out(&mut self, format: &str, base: Base) -> Result<LaidOut> {
+    fn lay_out(&mut self, format: Format, base: Base) -> Result<LaidOut> {
         let bl = self.bootloader(format)?;
         self.boot(format)?;
         let b = self.boot_files();
@@ -625,7 +497,7 @@ impl<'a> Session<'a, '_> {
     }
 
     /// Writes a base image to a scratch file, for several formats to use.
-    fn scratch(&mut self, format: &str, base: Base) -> Result<Scratch> {
+    fn scratch(&mut self, format: Format, base: Base) -> Result<Scratch> {
         let image = self.lay_out(format, base)?;
         let len = image.len();
         let context = format!("cannot write the {} image", base.name());
@@ -665,15 +537,16 @@ impl<'a> Session<'a, '_> {
 
     /// The size of a disk whose content takes `content` bytes: `--size`,
     /// else `default_mb` or the content's (whichever is larger).
-    fn size(&self, format: &str, content: u64, default_mb: Option<u64>) -> Result<u64> {
+    fn size(&self, format: Format, content: u64, default_mb: Option<u64>) -> Result<u64> {
         match self.opts.size_mb {
             Some(mb) => {
                 let size = mb << 20;
                 if content > size {
-                    return Err(Error::Usage(format!(
-                        "format {format}: {}",
-                        crate::bootable::ContentTooLarge { content, size }
-                    )));
+                    return Err(Error::TooSmall {
+                        format,
+                        content,
+                        size,
+                    });
                 }
                 Ok(size)
             }
@@ -684,7 +557,7 @@ impl<'a> Session<'a, '_> {
     /// Writes a disk format.
     fn disk(
         &mut self,
-        format: &str,
+        format: Format,
         base: Base,
         container: Container,
         default_mb: Option<u64>,
@@ -763,7 +636,7 @@ impl<'a> Session<'a, '_> {
     /// with a footer, so it is written in place instead; see `disk`.)
     fn stream_disk(
         &mut self,
-        format: &str,
+        format: Format,
         base: Base,
         d: DiskFormat,
         default_mb: Option<u64>,
@@ -827,7 +700,7 @@ impl<'a> Session<'a, '_> {
         if last {
             let mut scratch = slot.take().expect("built before publishing");
             grow(scratch.staged.file(), scratch.len)?;
-            return scratch.staged.commit_to(dest.to_path_buf());
+            return Ok(scratch.staged.commit_to(dest.to_path_buf())?);
         }
         let scratch = slot.as_mut().expect("built before publishing");
         let mut s = Staged::create(dest.to_path_buf())?;
@@ -835,7 +708,7 @@ impl<'a> Session<'a, '_> {
         src.seek(SeekFrom::Start(0)).map_err(io(context.clone()))?;
         std::io::copy(&mut src.take(scratch.len), s.file()).map_err(io(context.clone()))?;
         grow(s.file(), scratch.len)?;
-        s.commit()
+        Ok(s.commit()?)
     }
 }
 
@@ -867,20 +740,68 @@ fn cmdline_str(c: &[u8]) -> &str {
         .trim_end_matches(['\n', '\r'])
 }
 
-fn no_kernel(format: &str) -> Error {
-    Error::Usage(format!(
-        "{format} needs a kernel: the configuration has no `kernel` section"
-    ))
-}
-
 const DOCKERFILE: &[u8] = b"FROM scratch\nWORKDIR /\nENTRYPOINT [\"/bin/rc.init\"]\nCOPY . ./\n";
 
-/// Writes the `tar` (or, with `dockerfile`, the `docker`) format to any
-/// writer: `build --o FILE` and `build --o -`.
-pub fn write_tar_to(out: impl Write, parts: &[Part], dockerfile: bool) -> Result<()> {
+/// Writes a format that is one stream ([`Format::streams`]: `tar`,
+/// `docker`) to any writer: `build --o FILE` and `build --o -`. With
+/// `decompress_kernel`, its `boot/kernel` is the decompressed kernel, as
+/// the reference's is.
+pub fn write_stream(
+    format: Format,
+    decompress_kernel: bool,
+    out: impl Write,
+    parts: &[Part],
+) -> Result<()> {
+    match format {
+        Format::Tar => write_tar_to(out, parts, false, decompress_kernel),
+        Format::Docker => write_tar_to(out, parts, true, decompress_kernel),
+        _ => Err(Error::NotStreamable(format)),
+    }
+}
+
+/// The root filesystem stream with `boot/kernel` decompressed
+/// (`--decompress-kernel`), for the formats that carry the kernel as a
+/// file of the stream.
+struct DecompressKernel<'a> {
+    inner: &'a mut dyn EntrySink,
+}
+
+impl EntrySink for DecompressKernel<'_> {
+    fn add(&mut self, e: &Entry, data: &mut dyn Read) -> linuxkit_rootfs::Result<()> {
+        if e.path != "boot/kernel" || e.kind != EntryKind::File {
+            return self.inner.add(e, data);
+        }
+        let mut kernel = Vec::new();
+        data.take(e.size)
+            .read_to_end(&mut kernel)
+            .map_err(|source| linuxkit_rootfs::Error::Io {
+                context: format!("cannot read {}", e.path),
+                source,
+            })?;
+        let kernel = crate::kernel::decompress_kernel(&kernel)
+            .map_err(|err| linuxkit_rootfs::Error::Other(err.to_string()))?;
+        let e = Entry {
+            size: kernel.len() as u64,
+            ..e.clone()
+        };
+        self.inner.add(&e, &mut &kernel[..])
+    }
+}
+
+/// Writes the `tar` (or, with `dockerfile`, the `docker`) format.
+fn write_tar_to(
+    out: impl Write,
+    parts: &[Part],
+    dockerfile: bool,
+    decompress_kernel: bool,
+) -> Result<()> {
     let mut tar = TarWriter::new(BufWriter::with_capacity(1 << 20, out));
     for p in parts {
-        p.produce(&mut tar)?;
+        if decompress_kernel {
+            p.produce(&mut DecompressKernel { inner: &mut tar })?;
+        } else {
+            p.produce(&mut tar)?;
+        }
     }
     if dockerfile {
         tar.add(

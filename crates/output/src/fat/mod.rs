@@ -21,59 +21,31 @@
 //! more, and an image is grown to the smallest size its type allows (about
 //! 2 MiB for FAT16 and 33 MiB for FAT32, with 512-byte clusters). Cluster
 //! sizes follow Microsoft's defaults for the volume size.
+//!
+//! The front of a directory of modules: the builder is here; `tree` holds
+//! the gathered files, `entries` the names and directory entries, and
+//! `layout` the geometry and the placement of every cluster. They import
+//! each other downwards only and nothing from here.
+
+mod entries;
+mod layout;
+mod tree;
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-const SECTOR: u64 = 512;
-/// Clusters kept away from the type boundaries, as `mkfs.fat` does.
-const MARGIN: u64 = 16;
-const FAT16_MIN: u64 = 4085 + MARGIN;
-const FAT16_MAX: u64 = 65524 - MARGIN;
-const FAT32_MIN: u64 = 65525 + MARGIN;
-/// FAT32's limit is 2^28 - 11 clusters.
-const FAT32_MAX: u64 = 0x0fff_fff5 - MARGIN;
-const FAT16_ROOT_ENTRIES: u64 = 512;
-const ATTR_DIR: u8 = 0x10;
-const ATTR_ARCHIVE: u8 = 0x20;
-const ATTR_VOLUME: u8 = 0x08;
-const ATTR_LFN: u8 = 0x0f;
-
-/// The FAT variant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FatType {
-    Fat16,
-    Fat32,
-}
-
-/// Where a file's content comes from.
-#[derive(Debug, Clone)]
-enum Content {
-    /// Shared, so that a large content made elsewhere (a kernel) is not
-    /// copied.
-    Bytes(Arc<Vec<u8>>),
-    Path(PathBuf, u64),
-}
-
-impl Content {
-    fn len(&self) -> u64 {
-        match self {
-            Content::Bytes(b) => b.len() as u64,
-            Content::Path(_, l) => *l,
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-enum FatNode {
-    Dir(BTreeMap<String, FatNode>),
-    File(Content),
-}
+use entries::{check_name, invalid};
+pub use layout::FatType;
+use layout::{
+    DirInfo, FAT16_MAX, FAT16_MIN, FAT16_ROOT_ENTRIES, FAT32_MAX, FAT32_MIN, Item, Layout, SECTOR,
+    What, collect, fsinfo,
+};
+use tree::{Content, FatNode, find_key, hash_dir};
 
 /// Builds a FAT image: add directories and files, then [`FatBuilder::write`].
 #[derive(Debug, Clone)]
@@ -94,27 +66,6 @@ impl Default for FatBuilder {
     fn default() -> Self {
         FatBuilder::new()
     }
-}
-
-fn invalid(msg: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidInput, msg)
-}
-
-/// A name's long-name validity (Windows' rules).
-fn check_name(name: &str) -> io::Result<()> {
-    let bad = name.is_empty()
-        || name == "."
-        || name == ".."
-        || name.ends_with('.')
-        || name.ends_with(' ')
-        || name.encode_utf16().count() > 255
-        || name
-            .chars()
-            .any(|c| c < ' ' || "\"*/:<>?\\|\u{7f}".contains(c));
-    if bad {
-        return Err(invalid(format!("{name:?} is not a valid FAT file name")));
-    }
-    Ok(())
 }
 
 impl FatBuilder {
@@ -322,12 +273,12 @@ impl FatBuilder {
 
     /// Writes the image to a file under a temporary name, renamed into
     /// place once complete.
-    pub fn write_file(&self, dest: &Path) -> crate::Result<()> {
-        let mut staged = crate::Staged::create(dest.to_path_buf())?;
+    pub fn write_file(&self, dest: &Path) -> crate::error::Result<()> {
+        let mut staged = crate::staged::Staged::create(dest.to_path_buf())?;
         let mut w = io::BufWriter::with_capacity(1 << 20, staged.file());
         self.write(&mut w)
             .and_then(|()| w.flush())
-            .map_err(|source| crate::Error::Io {
+            .map_err(|source| crate::error::Error::Io {
                 context: format!("cannot write {}", dest.display()),
                 source,
             })?;
@@ -378,7 +329,7 @@ impl FatBuilder {
                             let f = File::open(p).map_err(|e| {
                                 io::Error::new(e.kind(), format!("{}: {e}", p.display()))
                             })?;
-                            crate::fstree::copy_exact(
+                            crate::bytes::copy_exact(
                                 &mut BufReader::with_capacity(1 << 20, f),
                                 out,
                                 *len,
@@ -388,11 +339,11 @@ impl FatBuilder {
                     c.len()
                 }
             };
-            crate::disk::write_zeros(out, item.clusters * csize - len)?;
+            crate::bytes::write_zeros(out, item.clusters * csize - len)?;
             written += item.clusters;
         }
         let data_end = l.data_start + written * l.spc;
-        crate::disk::write_zeros(out, (l.total_sectors - data_end) * SECTOR)
+        crate::bytes::write_zeros(out, (l.total_sectors - data_end) * SECTOR)
     }
 
     fn boot_sector(&self, l: &Layout, serial: u32) -> [u8; 512] {
@@ -622,368 +573,5 @@ impl FatBuilder {
             dirs,
             items,
         })
-    }
-}
-
-/// The first key of `dir` equal to `name` ignoring case.
-fn find_key(dir: &BTreeMap<String, FatNode>, name: &str) -> Option<String> {
-    let up = name.to_uppercase();
-    dir.keys().find(|k| k.to_uppercase() == up).cloned()
-}
-
-fn hash_dir(d: &BTreeMap<String, FatNode>, h: &mut Sha256) {
-    for (name, node) in d {
-        h.update(name.as_bytes());
-        h.update([0]);
-        match node {
-            FatNode::Dir(c) => {
-                h.update(b"d");
-                hash_dir(c, h);
-                h.update(b"e");
-            }
-            FatNode::File(Content::Bytes(b)) => {
-                h.update(b"b");
-                h.update((b.len() as u64).to_le_bytes());
-                h.update(&b[..]);
-            }
-            FatNode::File(Content::Path(_, len)) => {
-                h.update(b"p");
-                h.update(len.to_le_bytes());
-            }
-        }
-    }
-}
-
-/// A directory entry's short name and whether long-name entries precede it.
-#[derive(Debug, Clone)]
-struct Child {
-    name: String,
-    short: [u8; 11],
-    long: bool,
-    /// A subdirectory (index in `Layout::dirs`) or a file (index in the
-    /// directory's `files`).
-    dir: Option<usize>,
-    file: Option<usize>,
-}
-
-#[derive(Debug)]
-struct DirInfo {
-    parent: usize,
-    children: Vec<Child>,
-    files: Vec<Content>,
-    /// 32-byte entries, `.`, `..` and the label included.
-    entries: u64,
-    cluster: u64,
-    /// The first cluster of each file (0 when empty).
-    file_clusters: Vec<u64>,
-}
-
-/// Collects `d` and its subdirectories (depth first, name order) into
-/// `dirs`; returns its index.
-fn collect(
-    d: &BTreeMap<String, FatNode>,
-    parent: usize,
-    dirs: &mut Vec<DirInfo>,
-    label: bool,
-) -> io::Result<usize> {
-    let me = dirs.len();
-    let root = me == 0;
-    dirs.push(DirInfo {
-        parent,
-        children: Vec::new(),
-        files: Vec::new(),
-        entries: if root { u64::from(label) } else { 2 },
-        cluster: 0,
-        file_clusters: Vec::new(),
-    });
-    let names: Vec<&String> = d.keys().collect();
-    let shorts = short_names(&names);
-    let mut children = Vec::new();
-    let mut entries = 0;
-    for ((name, node), (short, long)) in d.iter().zip(shorts) {
-        if long {
-            entries += name.encode_utf16().count().div_ceil(13) as u64;
-        }
-        entries += 1;
-        let mut c = Child {
-            name: name.clone(),
-            short,
-            long,
-            dir: None,
-            file: None,
-        };
-        match node {
-            FatNode::File(content) => {
-                c.file = Some(dirs[me].files.len());
-                dirs[me].files.push(content.clone());
-            }
-            FatNode::Dir(_) => {}
-        }
-        children.push(c);
-    }
-    dirs[me].entries += entries;
-    // Files are allocated right after their directory, subdirectories
-    // after those.
-    for (c, node) in children.iter_mut().zip(d.values()) {
-        if let FatNode::Dir(sub) = node {
-            c.dir = Some(collect(sub, me, dirs, label)?);
-        }
-    }
-    dirs[me].children = children;
-    Ok(me)
-}
-
-/// Characters allowed in short names besides letters and digits.
-const SHORT_EXTRA: &[u8] = b"!#$%&'()-@^_`{}~";
-
-/// The name as a short name when it is exactly one (upper case 8.3).
-fn exact_short(name: &str) -> Option<[u8; 11]> {
-    let ok = |s: &str| {
-        s.bytes()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || SHORT_EXTRA.contains(&c))
-    };
-    let (base, ext) = match name.split_once('.') {
-        Some((b, e)) => (b, e),
-        None => (name, ""),
-    };
-    if base.is_empty() || base.len() > 8 || ext.len() > 3 || !ok(base) || !ok(ext) {
-        return None;
-    }
-    let mut s = [b' '; 11];
-    s[..base.len()].copy_from_slice(base.as_bytes());
-    s[8..8 + ext.len()].copy_from_slice(ext.as_bytes());
-    Some(s)
-}
-
-/// Short names for a directory's names (in order), unique within it, and
-/// whether each needs long-name entries.
-fn short_names(names: &[&String]) -> Vec<([u8; 11], bool)> {
-    let exact: Vec<Option<[u8; 11]>> = names.iter().map(|n| exact_short(n)).collect();
-    let mut taken: std::collections::HashSet<[u8; 11]> = exact.iter().flatten().copied().collect();
-    let clean = |s: &str| -> Vec<u8> {
-        s.chars()
-            .filter(|&c| c != ' ' && c != '.')
-            .map(|c| {
-                let u = c.to_ascii_uppercase();
-                if u.is_ascii_uppercase()
-                    || u.is_ascii_digit()
-                    || (u.is_ascii() && SHORT_EXTRA.contains(&(u as u8)))
-                {
-                    u as u8
-                } else {
-                    b'_'
-                }
-            })
-            .collect()
-    };
-    names
-        .iter()
-        .zip(exact)
-        .map(|(name, exact)| {
-            if let Some(s) = exact {
-                return (s, false);
-            }
-            let trimmed = name.trim_start_matches('.');
-            let (base, ext) = match trimmed.rfind('.') {
-                Some(i) if i > 0 => (&trimmed[..i], &trimmed[i + 1..]),
-                _ => (trimmed, ""),
-            };
-            let mut base = clean(base);
-            if base.is_empty() {
-                base.push(b'_');
-            }
-            let ext = clean(ext);
-            let mut s = [b' '; 11];
-            let e = &ext[..ext.len().min(3)];
-            s[8..8 + e.len()].copy_from_slice(e);
-            for n in 1u32.. {
-                let tail = format!("~{n}");
-                let keep = base.len().min(8 - tail.len());
-                s[..8].fill(b' ');
-                s[..keep].copy_from_slice(&base[..keep]);
-                s[keep..keep + tail.len()].copy_from_slice(tail.as_bytes());
-                if taken.insert(s) {
-                    break;
-                }
-            }
-            (s, true)
-        })
-        .collect()
-}
-
-/// The long-name checksum of a short name.
-fn lfn_checksum(short: &[u8; 11]) -> u8 {
-    short
-        .iter()
-        .fold(0u8, |sum, &c| (sum >> 1 | (sum & 1) << 7).wrapping_add(c))
-}
-
-/// FAT date and time of a Unix time (UTC), clamped to 1980–2107.
-fn fat_datetime(t: u64) -> (u16, u16) {
-    let (y, m, d, h, mi, s) = crate::iso::civil(t.clamp(315_532_800, 4_354_819_198));
-    let date = ((y - 1980) as u16) << 9 | (m as u16) << 5 | d as u16;
-    let time = (h as u16) << 11 | (mi as u16) << 5 | (s / 2) as u16;
-    (date, time)
-}
-
-fn short_entry(name: &[u8; 11], attr: u8, cluster: u64, size: u64, mtime: u64) -> [u8; 32] {
-    let (date, time) = fat_datetime(mtime);
-    let mut e = [0u8; 32];
-    e[0..11].copy_from_slice(name);
-    e[11] = attr;
-    e[14..16].copy_from_slice(&time.to_le_bytes());
-    e[16..18].copy_from_slice(&date.to_le_bytes());
-    e[18..20].copy_from_slice(&date.to_le_bytes());
-    e[20..22].copy_from_slice(&((cluster >> 16) as u16).to_le_bytes());
-    e[22..24].copy_from_slice(&time.to_le_bytes());
-    e[24..26].copy_from_slice(&date.to_le_bytes());
-    e[26..28].copy_from_slice(&(cluster as u16).to_le_bytes());
-    e[28..32].copy_from_slice(&(size as u32).to_le_bytes());
-    e
-}
-
-/// The long-name entries for `name`, in on-disk order (last part first).
-fn lfn_entries(name: &str, short: &[u8; 11]) -> Vec<[u8; 32]> {
-    let units: Vec<u16> = name.encode_utf16().collect();
-    let n = units.len().div_ceil(13);
-    let sum = lfn_checksum(short);
-    (0..n)
-        .rev()
-        .map(|i| {
-            let mut e = [0u8; 32];
-            e[0] = (i + 1) as u8 | if i + 1 == n { 0x40 } else { 0 };
-            e[11] = ATTR_LFN;
-            e[13] = sum;
-            let slots = (1..11)
-                .step_by(2)
-                .chain((14..26).step_by(2))
-                .chain((28..32).step_by(2));
-            for (k, at) in slots.enumerate() {
-                let j = i * 13 + k;
-                let u = match j.cmp(&units.len()) {
-                    std::cmp::Ordering::Less => units[j],
-                    std::cmp::Ordering::Equal => 0,
-                    std::cmp::Ordering::Greater => 0xffff,
-                };
-                e[at..at + 2].copy_from_slice(&u.to_le_bytes());
-            }
-            e
-        })
-        .collect()
-}
-
-fn fsinfo(free: u64, next: u64) -> [u8; 512] {
-    let mut s = [0u8; 512];
-    s[0..4].copy_from_slice(&0x4161_5252u32.to_le_bytes());
-    s[484..488].copy_from_slice(&0x6141_7272u32.to_le_bytes());
-    s[488..492].copy_from_slice(&(free as u32).to_le_bytes());
-    s[492..496].copy_from_slice(&(next as u32).to_le_bytes());
-    s[508..512].copy_from_slice(&0xaa55_0000u32.to_le_bytes());
-    s
-}
-
-enum What {
-    Dir(usize),
-    /// A directory's file.
-    File(usize, usize),
-}
-
-/// A run of clusters.
-struct Item {
-    first: u64,
-    clusters: u64,
-    what: What,
-}
-
-struct Layout {
-    fat_type: FatType,
-    /// Sectors per cluster.
-    spc: u64,
-    reserved: u64,
-    fat_sectors: u64,
-    root_sectors: u64,
-    total_sectors: u64,
-    clusters: u64,
-    data_start: u64,
-    dirs: Vec<DirInfo>,
-    items: Vec<Item>,
-}
-
-impl Layout {
-    fn fat(&self) -> Vec<u8> {
-        let fat32 = self.fat_type == FatType::Fat32;
-        let mut f = vec![0u8; (self.fat_sectors * SECTOR) as usize];
-        let put = |f: &mut Vec<u8>, i: u64, v: u32| {
-            if fat32 {
-                f[i as usize * 4..i as usize * 4 + 4].copy_from_slice(&v.to_le_bytes());
-            } else {
-                f[i as usize * 2..i as usize * 2 + 2].copy_from_slice(&(v as u16).to_le_bytes());
-            }
-        };
-        let eoc = if fat32 { 0x0fff_ffff } else { 0xffff };
-        put(&mut f, 0, if fat32 { 0x0fff_fff8 } else { 0xfff8 });
-        put(&mut f, 1, eoc);
-        for it in &self.items {
-            for k in 0..it.clusters {
-                let c = it.first + k;
-                let v = if k + 1 == it.clusters {
-                    eoc
-                } else {
-                    c as u32 + 1
-                };
-                put(&mut f, c, v);
-            }
-        }
-        f
-    }
-
-    /// Directory `d`'s entries, padded to its clusters (the FAT16 root: not
-    /// padded).
-    fn dir_bytes(&self, d: usize, mtime: u64, label: Option<[u8; 11]>) -> Vec<u8> {
-        let dir = &self.dirs[d];
-        let mut out = Vec::with_capacity((dir.entries * 32) as usize);
-        if d == 0 {
-            if let Some(l) = label {
-                out.extend_from_slice(&short_entry(&l, ATTR_VOLUME, 0, 0, mtime));
-            }
-        } else {
-            let parent = if dir.parent == 0 {
-                0
-            } else {
-                self.dirs[dir.parent].cluster
-            };
-            out.extend_from_slice(&short_entry(
-                b".          ",
-                ATTR_DIR,
-                dir.cluster,
-                0,
-                mtime,
-            ));
-            out.extend_from_slice(&short_entry(b"..         ", ATTR_DIR, parent, 0, mtime));
-        }
-        for c in &dir.children {
-            if c.long {
-                for e in lfn_entries(&c.name, &c.short) {
-                    out.extend_from_slice(&e);
-                }
-            }
-            let e = match (c.dir, c.file) {
-                (Some(sub), _) => short_entry(&c.short, ATTR_DIR, self.dirs[sub].cluster, 0, mtime),
-                (None, Some(f)) => short_entry(
-                    &c.short,
-                    ATTR_ARCHIVE,
-                    dir.file_clusters[f],
-                    dir.files[f].len(),
-                    mtime,
-                ),
-                _ => unreachable!("a child is a directory or a file"),
-            };
-            out.extend_from_slice(&e);
-        }
-        if d > 0 || self.fat_type == FatType::Fat32 {
-            let csize = (self.spc * SECTOR) as usize;
-            out.resize(out.len().div_ceil(csize).max(1) * csize, 0);
-        }
-        out
     }
 }

@@ -1,0 +1,115 @@
+//! The crate's error type. A leaf but for [`Format`], which the errors a
+//! format causes name.
+
+use crate::format::Format;
+use crate::staged::StagedError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Rootfs(#[from] linuxkit_rootfs::Error),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+    /// A format made of the kernel, and the root filesystem has none.
+    #[error("{0} needs a kernel: the configuration has no `kernel` section")]
+    NoKernel(Format),
+    /// A bootable format, and the boot loaders were not given
+    /// ([`crate::OutputOptions::bootloader`]).
+    #[error("{format} needs the boot loaders of {image}, which were not given")]
+    NoBootloader {
+        format: Format,
+        /// The boot loader image ([`crate::BOOTLOADER_IMAGE`]).
+        image: &'static str,
+    },
+    /// `--size` is smaller than what the disk holds.
+    #[error(
+        "format {format}: content {} MiB does not fit in --size {}M",
+        content.div_ceil(1 << 20),
+        size >> 20
+    )]
+    TooSmall {
+        format: Format,
+        /// The content, in bytes.
+        content: u64,
+        /// `--size`, in bytes.
+        size: u64,
+    },
+    /// A format this build of linuxkit does not write
+    /// ([`Format::is_implemented`]).
+    #[error("`linuxkit build --format {format}` is not implemented yet: {why}")]
+    NotImplemented { format: Format, why: &'static str },
+    /// Two formats of one build that would write the same file.
+    #[error(
+        "formats {first} and {second} both write {file}; build them in separate runs or with different --name"
+    )]
+    SameFile {
+        first: Format,
+        second: Format,
+        /// The file, for output name `NAME`.
+        file: String,
+    },
+    /// A format that is not one stream (see [`Format::streams`]) asked
+    /// for as one (`build --o`).
+    #[error(
+        "--o cannot be used for format {0}: it cannot be streamed (only tar and docker can; use --dir and --name)"
+    )]
+    NotStreamable(Format),
+    /// `--decompress-kernel` could not decompress the kernel.
+    #[error("--decompress-kernel: {0}")]
+    DecompressKernel(String),
+    /// A failure that is none of the above (an internal invariant).
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<StagedError> for Error {
+    fn from(e: StagedError) -> Error {
+        Error::Io {
+            context: e.context,
+            source: e.source,
+        }
+    }
+}
+
+impl Error {
+    /// The refusal of a format this build does not write, with the reason
+    /// ([`Format::not_implemented_why`]).
+    pub fn not_implemented(format: Format) -> Error {
+        Error::NotImplemented {
+            format,
+            why: format
+                .not_implemented_why()
+                .unwrap_or("this build of linuxkit does not write it"),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An I/O error's mapping to [`Error::Io`] with `context` (what was being
+/// done).
+pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+    let context = context.into();
+    move |source| Error::Io { context, source }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn too_small_names_both_sizes() {
+        let e = Error::TooSmall {
+            format: Format::RawBios,
+            content: (70 << 20) + 1,
+            size: 64 << 20,
+        };
+        assert_eq!(
+            e.to_string(),
+            "format raw-bios: content 71 MiB does not fit in --size 64M"
+        );
+    }
+}
