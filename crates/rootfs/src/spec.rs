@@ -15,8 +15,8 @@ use std::io;
 
 use linuxkit_config::{
     Bind, BlockIo, Cpu, Device, DeviceCgroup, HugepageLimit, IdMap, IdMapping, IdSpec, Image,
-    ImageConfig, Memory, Mount, Network, Pids, ReadOnly, Resources, Volume, parse_device_mode,
-    parse_tmpfs,
+    ImageConfig, Memory, Mount, Network, Pids, ReadOnly, Resources, RuntimeJson, Volume,
+    parse_device_mode, parse_tmpfs,
 };
 use serde::{Deserialize, Serialize};
 
@@ -826,146 +826,67 @@ fn devices(l: &Layers, resources: &mut OciResources) -> Result<Vec<LinuxDevice>>
 }
 
 // ---------------------------------------------------------------------------
-// runtime.json
+// runtime.json (its type is linuxkit_config::RuntimeJson; the bundle's own
+// mounts and the bytes are written here)
 
-/// LinuxKit's per-container runtime settings (`runtime.json`), read by the
-/// in-VM runner. Every key is always written.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct RuntimeConfig {
-    /// cgroups to create before the container starts.
-    pub cgroups: Vec<String>,
-    /// Mounts made on the host before `runc create`, in order; relative
-    /// destinations are under the bundle's `rootfs`.
-    pub mounts: Vec<Mount>,
-    /// Directories to create (relative ones under the bundle's `rootfs`).
-    pub mkdir: Vec<String>,
-    pub interfaces: Vec<RuntimeInterface>,
-    /// Namespaces of the started container to bind-mount to these paths.
-    #[serde(rename = "bindNS")]
-    pub bind_ns: RuntimeBindNs,
-    /// The containerd namespace of a service (`""`: the default).
-    pub namespace: String,
-}
-
-/// A network interface to create or move into the container.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct RuntimeInterface {
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub name: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub add: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub peer: String,
-    #[serde(rename = "createInRoot")]
-    pub create_in_root: bool,
-}
-
-/// Paths to bind the container's namespaces to; `""` for none.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct RuntimeBindNs {
-    pub cgroup: String,
-    pub ipc: String,
-    pub mnt: String,
-    pub net: String,
-    pub pid: String,
-    pub user: String,
-    pub uts: String,
-}
-
-impl RuntimeConfig {
-    /// The container's `runtime:` settings: each key of the YAML's replaces
-    /// the label's (for `bindNS`, each namespace separately).
-    pub fn resolve(image: &Image, label: Option<&ImageConfig>) -> RuntimeConfig {
-        let empty = linuxkit_config::Runtime::default();
-        let y = image.config.runtime.as_ref().unwrap_or(&empty);
-        let l = label.and_then(|l| l.runtime.as_ref()).unwrap_or(&empty);
-        fn pick<T: Clone + Default>(l: &Option<T>, y: &Option<T>) -> T {
-            y.as_ref().or(l.as_ref()).cloned().unwrap_or_default()
-        }
-        let (yb, lb) = (&y.bind_ns, &l.bind_ns);
-        RuntimeConfig {
-            cgroups: pick(&l.cgroups, &y.cgroups),
-            mounts: pick(&l.mounts, &y.mounts),
-            mkdir: pick(&l.mkdir, &y.mkdir),
-            interfaces: pick(&l.interfaces, &y.interfaces)
-                .into_iter()
-                .map(|i| RuntimeInterface {
-                    name: i.name,
-                    add: i.add,
-                    peer: i.peer,
-                    create_in_root: i.create_in_root,
-                })
-                .collect(),
-            bind_ns: RuntimeBindNs {
-                cgroup: pick(&lb.cgroup, &yb.cgroup),
-                ipc: pick(&lb.ipc, &yb.ipc),
-                mnt: pick(&lb.mnt, &yb.mnt),
-                net: pick(&lb.net, &yb.net),
-                pid: pick(&lb.pid, &yb.pid),
-                user: pick(&lb.user, &yb.user),
-                uts: pick(&lb.uts, &yb.uts),
-            },
-            namespace: pick(&l.namespace, &y.namespace),
-        }
-    }
-
-    /// Puts the mounts that make the bundle's `rootfs` in front of the
-    /// user's: for a read-only root, a bind of the unpacked image
-    /// (`image_root`, normally `DIR/rootfs` itself, so that it is a mount
-    /// point); otherwise a tmpfs on `DIR/tmp`, made private, and an overlay
-    /// of `image_root` (normally `DIR/lower`) and `DIR/tmp/{upper,work}` on
-    /// `DIR/rootfs`. Paths are absolute paths inside the VM.
-    pub fn prepend_rootfs_mounts(&mut self, readonly: bool, bundle_dir: &str, image_root: &str) {
-        let dir = abs_dir(bundle_dir);
-        let root = abs_dir(image_root);
-        let rootfs = format!("{dir}/rootfs");
-        let mut first = if readonly {
-            vec![Mount {
-                destination: rootfs,
-                source: root,
-                options: vec!["bind".into()],
+/// Puts the mounts that make the bundle's `rootfs` in front of the
+/// user's: for a read-only root, a bind of the unpacked image
+/// (`image_root`, normally `DIR/rootfs` itself, so that it is a mount
+/// point); otherwise a tmpfs on `DIR/tmp`, made private, and an overlay
+/// of `image_root` (normally `DIR/lower`) and `DIR/tmp/{upper,work}` on
+/// `DIR/rootfs`. Paths are absolute paths inside the VM.
+pub fn prepend_rootfs_mounts(
+    rt: &mut RuntimeJson,
+    readonly: bool,
+    bundle_dir: &str,
+    image_root: &str,
+) {
+    let dir = abs_dir(bundle_dir);
+    let root = abs_dir(image_root);
+    let rootfs = format!("{dir}/rootfs");
+    let mut first = if readonly {
+        vec![Mount {
+            destination: rootfs,
+            source: root,
+            options: vec!["bind".into()],
+            ..Mount::default()
+        }]
+    } else {
+        let tmp = format!("{dir}/tmp");
+        vec![
+            Mount {
+                destination: tmp.clone(),
+                kind: "tmpfs".into(),
+                source: "tmpfs".into(),
                 ..Mount::default()
-            }]
-        } else {
-            let tmp = format!("{dir}/tmp");
-            vec![
-                Mount {
-                    destination: tmp.clone(),
-                    kind: "tmpfs".into(),
-                    source: "tmpfs".into(),
-                    ..Mount::default()
-                },
-                // Nothing else should see the temporary layers.
-                Mount {
-                    destination: tmp.clone(),
-                    options: vec!["remount".into(), "private".into()],
-                    ..Mount::default()
-                },
-                Mount {
-                    destination: rootfs,
-                    kind: "overlay".into(),
-                    source: "overlay".into(),
-                    options: vec![
-                        format!("lowerdir={root}"),
-                        format!("upperdir={tmp}/upper"),
-                        format!("workdir={tmp}/work"),
-                    ],
-                    ..Mount::default()
-                },
-            ]
-        };
-        first.append(&mut self.mounts);
-        self.mounts = first;
-    }
+            },
+            // Nothing else should see the temporary layers.
+            Mount {
+                destination: tmp.clone(),
+                options: vec!["remount".into(), "private".into()],
+                ..Mount::default()
+            },
+            Mount {
+                destination: rootfs,
+                kind: "overlay".into(),
+                source: "overlay".into(),
+                options: vec![
+                    format!("lowerdir={root}"),
+                    format!("upperdir={tmp}/upper"),
+                    format!("workdir={tmp}/work"),
+                ],
+                ..Mount::default()
+            },
+        ]
+    };
+    first.append(&mut rt.mounts);
+    rt.mounts = first;
+}
 
-    /// The `runtime.json` text (4-space indent, no trailing newline, as the
-    /// reference writes it).
-    pub fn to_json(&self) -> String {
-        to_go_json(self)
-    }
+/// The `runtime.json` text (4-space indent, no trailing newline, as the
+/// reference writes it).
+pub fn runtime_json_text(rt: &RuntimeJson) -> String {
+    to_go_json(rt)
 }
 
 /// `/a/b` from `a/b/`, `/a/b/` or `/a/b`.
@@ -999,9 +920,9 @@ pub fn runtime_config_with_root(
     bundle_dir: &str,
     image_root: &str,
 ) -> String {
-    let mut rt = RuntimeConfig::resolve(image, label);
-    rt.prepend_rootfs_mounts(readonly, bundle_dir, image_root);
-    rt.to_json()
+    let mut rt = RuntimeJson::resolve(image, label);
+    prepend_rootfs_mounts(&mut rt, readonly, bundle_dir, image_root);
+    runtime_json_text(&rt)
 }
 
 // ---------------------------------------------------------------------------
