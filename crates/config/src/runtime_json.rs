@@ -4,11 +4,12 @@
 //! create` (mounts, directories, cgroups, interfaces, namespace binds).
 //!
 //! It is one type, here, so that the writer and the reader cannot drift
-//! apart. It is not the YAML's [`Runtime`]: that one says which keys the
-//! user *set* (an `Option` each, so the YAML's keys can replace the image
-//! label's one by one); this one is the resolved result, where every key is
-//! always written. The bytes are the writer's business (`rootfs` writes
-//! them as Go's `json.MarshalIndent` does); the field order and the
+//! apart. It is not the YAML's [`crate::Runtime`]: that one says which
+//! keys the user *set* (an `Option` each, so the YAML's keys can replace
+//! the image label's one by one); this one is the resolved result, where
+//! every key is always written. How a container's settings are resolved
+//! into it, and the bytes, are the writer's business (`rootfs`, which
+//! writes it as Go's `json.MarshalIndent` does); the field order and the
 //! omitted-when-empty rules are here.
 //!
 //! Reading is as strict as the YAML's: an unknown key is refused, and a
@@ -16,7 +17,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::{Image, ImageConfig, Mount, Runtime};
+use crate::Mount;
 
 /// LinuxKit's per-container runtime settings (`runtime.json`), read by the
 /// in-VM runner. Every key is always written; a missing key reads as empty.
@@ -97,46 +98,6 @@ impl RuntimeJsonBindNs {
             ("user", &self.user),
             ("uts", &self.uts),
         ]
-    }
-}
-
-impl RuntimeJson {
-    /// The container's `runtime:` settings: each key of the YAML's replaces
-    /// the label's (for `bindNS`, each namespace separately). The bundle's
-    /// own mounts are the writer's to add (they depend on where it puts
-    /// the bundle).
-    pub fn resolve(image: &Image, label: Option<&ImageConfig>) -> RuntimeJson {
-        let empty = Runtime::default();
-        let y = image.config.runtime.as_ref().unwrap_or(&empty);
-        let l = label.and_then(|l| l.runtime.as_ref()).unwrap_or(&empty);
-        fn pick<T: Clone + Default>(l: &Option<T>, y: &Option<T>) -> T {
-            y.as_ref().or(l.as_ref()).cloned().unwrap_or_default()
-        }
-        let (yb, lb) = (&y.bind_ns, &l.bind_ns);
-        RuntimeJson {
-            cgroups: pick(&l.cgroups, &y.cgroups),
-            mounts: pick(&l.mounts, &y.mounts),
-            mkdir: pick(&l.mkdir, &y.mkdir),
-            interfaces: pick(&l.interfaces, &y.interfaces)
-                .into_iter()
-                .map(|i| RuntimeJsonInterface {
-                    name: i.name,
-                    add: i.add,
-                    peer: i.peer,
-                    create_in_root: i.create_in_root,
-                })
-                .collect(),
-            bind_ns: RuntimeJsonBindNs {
-                cgroup: pick(&lb.cgroup, &yb.cgroup),
-                ipc: pick(&lb.ipc, &yb.ipc),
-                mnt: pick(&lb.mnt, &yb.mnt),
-                net: pick(&lb.net, &yb.net),
-                pid: pick(&lb.pid, &yb.pid),
-                user: pick(&lb.user, &yb.user),
-                uts: pick(&lb.uts, &yb.uts),
-            },
-            namespace: pick(&l.namespace, &y.namespace),
-        }
     }
 }
 

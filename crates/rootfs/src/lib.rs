@@ -20,6 +20,5 @@ pub use error::{Error, Result};
 pub use flatten::{Compression, Filter, FlattenStats, Layer, Replacement, flatten_layers};
 pub use spec::{
     ALL_CAPABILITIES, CONFIG_LABEL, ImageRuntimeDefaults, OCI_VERSION, VOLUMES_DIR, oci_config,
-    prepend_rootfs_mounts, readonly_rootfs, runtime_config, runtime_config_with_root,
-    runtime_json_text,
+    readonly_rootfs, runtime_config, runtime_config_with_root, runtime_json, runtime_json_text,
 };

@@ -9,8 +9,8 @@ use linuxkit_config::{
     Config, IdMap, Image, ImageConfig, Moby, RuntimeJson, Volume, parse_image_label,
 };
 use linuxkit_rootfs::{
-    ALL_CAPABILITIES, ImageRuntimeDefaults, oci_config, prepend_rootfs_mounts, readonly_rootfs,
-    runtime_config, runtime_config_with_root, runtime_json_text,
+    ALL_CAPABILITIES, ImageRuntimeDefaults, oci_config, readonly_rootfs, runtime_config,
+    runtime_config_with_root, runtime_json, runtime_json_text,
 };
 use serde_json::{Value, json};
 
@@ -1044,9 +1044,9 @@ fn runtime_config_round_trips() {
     let m = moby(BROAD_YAML);
     let text = runtime_config(&m.services[0], Some(&l), false, "/containers/services/web");
     let back: RuntimeJson = serde_json::from_str(&text).unwrap();
-    let mut expect = RuntimeJson::resolve(&m.services[0], Some(&l));
-    prepend_rootfs_mounts(
-        &mut expect,
+    let expect = runtime_json(
+        &m.services[0],
+        Some(&l),
         false,
         "/containers/services/web",
         "/containers/services/web/lower",

@@ -32,6 +32,4 @@ mod runtime_json;
 pub use config_json::{ALL_CAPABILITIES, OCI_VERSION, VOLUMES_DIR, oci_config};
 pub use image::{CONFIG_LABEL, ImageRuntimeDefaults};
 pub use layers::readonly_rootfs;
-pub use runtime_json::{
-    prepend_rootfs_mounts, runtime_config, runtime_config_with_root, runtime_json_text,
-};
+pub use runtime_json::{runtime_config, runtime_config_with_root, runtime_json, runtime_json_text};

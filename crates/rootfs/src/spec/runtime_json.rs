@@ -1,12 +1,51 @@
 //! `runtime.json`: what the in-VM init does for a container outside it,
 //! around `runc create`. Its type is `linuxkit_config::RuntimeJson`, the
-//! one the init reads; here the container's settings are resolved into it,
-//! the mounts that make the bundle's `rootfs` are put in front, and it is
-//! written as the reference writes it.
+//! one the init reads; here the container's `runtime:` settings are
+//! resolved into it (YAML over label, key by key), the mounts that make the
+//! bundle's `rootfs` are put in front, and it is written as the reference
+//! writes it.
 
-use linuxkit_config::{Image, ImageConfig, Mount, RuntimeJson};
+use linuxkit_config::{
+    Image, ImageConfig, Mount, Runtime, RuntimeJson, RuntimeJsonBindNs, RuntimeJsonInterface,
+};
 
 use crate::spec::go_json::to_go_json;
+
+/// The container's `runtime:` settings: each key of the YAML's replaces
+/// the label's (for `bindNS`, each namespace separately).
+fn resolve(image: &Image, label: Option<&ImageConfig>) -> RuntimeJson {
+    let empty = Runtime::default();
+    let y = image.config.runtime.as_ref().unwrap_or(&empty);
+    let l = label.and_then(|l| l.runtime.as_ref()).unwrap_or(&empty);
+    fn pick<T: Clone + Default>(l: &Option<T>, y: &Option<T>) -> T {
+        y.as_ref().or(l.as_ref()).cloned().unwrap_or_default()
+    }
+    let (yb, lb) = (&y.bind_ns, &l.bind_ns);
+    RuntimeJson {
+        cgroups: pick(&l.cgroups, &y.cgroups),
+        mounts: pick(&l.mounts, &y.mounts),
+        mkdir: pick(&l.mkdir, &y.mkdir),
+        interfaces: pick(&l.interfaces, &y.interfaces)
+            .into_iter()
+            .map(|i| RuntimeJsonInterface {
+                name: i.name,
+                add: i.add,
+                peer: i.peer,
+                create_in_root: i.create_in_root,
+            })
+            .collect(),
+        bind_ns: RuntimeJsonBindNs {
+            cgroup: pick(&lb.cgroup, &yb.cgroup),
+            ipc: pick(&lb.ipc, &yb.ipc),
+            mnt: pick(&lb.mnt, &yb.mnt),
+            net: pick(&lb.net, &yb.net),
+            pid: pick(&lb.pid, &yb.pid),
+            user: pick(&lb.user, &yb.user),
+            uts: pick(&lb.uts, &yb.uts),
+        },
+        namespace: pick(&l.namespace, &y.namespace),
+    }
+}
 
 /// Puts the mounts that make the bundle's `rootfs` in front of the
 /// user's: for a read-only root, a bind of the unpacked image
@@ -14,12 +53,7 @@ use crate::spec::go_json::to_go_json;
 /// point); otherwise a tmpfs on `DIR/tmp`, made private, and an overlay
 /// of `image_root` (normally `DIR/lower`) and `DIR/tmp/{upper,work}` on
 /// `DIR/rootfs`. Paths are absolute paths inside the VM.
-pub fn prepend_rootfs_mounts(
-    rt: &mut RuntimeJson,
-    readonly: bool,
-    bundle_dir: &str,
-    image_root: &str,
-) {
+fn prepend_rootfs_mounts(rt: &mut RuntimeJson, readonly: bool, bundle_dir: &str, image_root: &str) {
     let dir = abs_dir(bundle_dir);
     let root = abs_dir(image_root);
     let rootfs = format!("{dir}/rootfs");
@@ -99,7 +133,20 @@ pub fn runtime_config_with_root(
     bundle_dir: &str,
     image_root: &str,
 ) -> String {
-    let mut rt = RuntimeJson::resolve(image, label);
+    runtime_json_text(&runtime_json(
+        image, label, readonly, bundle_dir, image_root,
+    ))
+}
+
+/// The value [`runtime_config_with_root`] writes.
+pub fn runtime_json(
+    image: &Image,
+    label: Option<&ImageConfig>,
+    readonly: bool,
+    bundle_dir: &str,
+    image_root: &str,
+) -> RuntimeJson {
+    let mut rt = resolve(image, label);
     prepend_rootfs_mounts(&mut rt, readonly, bundle_dir, image_root);
-    runtime_json_text(&rt)
+    rt
 }
