@@ -21,9 +21,10 @@
 //! | `prepare` | [`prepare`]: options to [`Vm`], making what is missing (state directory, metadata CD, disks) |
 //! | `args` | [`qemu_args`], a pure function of the [`Vm`], and QEMU's spelling of each part |
 //!
-//! Imports run one way: `prepare` uses the others; `args` uses only `vm`
-//! and the types it holds (`boot`, `firmware`, `options`) and `state`'s
-//! file names, so it cannot touch the host.
+//! Imports run one way: `prepare` uses the others; `args` imports only
+//! `vm`, the types a `Vm` holds (from `boot`, `firmware`, `options`) and
+//! `state`'s file names, nothing that looks at the host. Outside this
+//! module, only what follows is seen.
 
 mod args;
 mod boot;
