@@ -18,6 +18,7 @@ mod model;
 mod mounts;
 mod paths;
 mod render;
+mod runtime_json;
 mod templates;
 mod validate;
 mod yaml;
@@ -28,6 +29,7 @@ pub use model::*;
 pub use mounts::{Bind, ReadOnly, default_destination, parse_tmpfs, split_options};
 pub use paths::{PathProblem, image_path};
 pub use render::{to_json, to_yaml};
+pub use runtime_json::{RuntimeJson, RuntimeJsonBindNs, RuntimeJsonInterface};
 pub use templates::PKG_TEMPLATE_PREFIX;
 pub use validate::{Checks, expand_home, parse_device_mode, parse_mode};
 

@@ -263,7 +263,10 @@ pub struct Device {
     pub mode: Option<String>,
 }
 
-/// LinuxKit's own per-container runtime settings (`runtime.json`).
+/// LinuxKit's own per-container runtime settings (`runtime:`), as a YAML
+/// entry or an image label sets them: each key `None` where unset, so the
+/// YAML's keys can replace the label's one by one. What a bundle's
+/// `runtime.json` holds, resolved, is [`crate::RuntimeJson`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Runtime {

@@ -236,7 +236,7 @@ fn with_stdio(
 fn create_prepare_start(
     bundle: &Path,
     name: &str,
-    rt: &linuxkit_config::Runtime,
+    rt: &linuxkit_config::RuntimeJson,
     prefix: &str,
     cmdline: &Cmdline,
     stdout: Stdio,

@@ -6,14 +6,14 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use linuxkit_config::{Interface, Runtime};
+use linuxkit_config::{RuntimeJson, RuntimeJsonInterface};
 
 use crate::info;
 use crate::mount::{mount_words, unescape_path};
 use crate::netlink::{self, IFNAME_MAX};
 
 /// Reads `DIR/runtime.json`; a bundle without one has nothing to prepare.
-pub fn load(bundle: &Path) -> io::Result<Runtime> {
+pub fn load(bundle: &Path) -> io::Result<RuntimeJson> {
     let path = bundle.join("runtime.json");
     match fs::read(&path) {
         Ok(b) => serde_json::from_slice(&b).map_err(|e| {
@@ -22,7 +22,7 @@ pub fn load(bundle: &Path) -> io::Result<Runtime> {
                 format!("{}: {e}", path.display()),
             )
         }),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Runtime::default()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(RuntimeJson::default()),
         Err(e) => Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
     }
 }
@@ -43,9 +43,9 @@ fn resolve(bundle: &Path, p: &str) -> PathBuf {
 /// start of the same bundle (`service restart`) and is left as it is:
 /// mounting again would stack a fresh tmpfs or overlay on it at every
 /// restart, hiding the old one but keeping its memory.
-pub fn prepare_filesystem(bundle: &Path, rt: &Runtime) -> io::Result<()> {
+pub fn prepare_filesystem(bundle: &Path, rt: &RuntimeJson) -> io::Result<()> {
     let mounted = mount_points();
-    for m in rt.mounts.iter().flatten() {
+    for m in &rt.mounts {
         let dest = resolve(bundle, &m.destination);
         if mounted.contains(&dest) {
             continue;
@@ -63,12 +63,12 @@ pub fn prepare_filesystem(bundle: &Path, rt: &Runtime) -> io::Result<()> {
         }
         mount_words(&m.source, &dest, &m.kind, &m.options)?;
     }
-    for d in rt.mkdir.iter().flatten() {
+    for d in &rt.mkdir {
         let d = resolve(bundle, d);
         fs::create_dir_all(&d)
             .map_err(|e| io::Error::new(e.kind(), format!("mkdir {}: {e}", d.display())))?;
     }
-    for c in rt.cgroups.iter().flatten() {
+    for c in &rt.cgroups {
         let d = Path::new("/sys/fs/cgroup").join(c);
         fs::create_dir_all(&d)
             .map_err(|e| io::Error::new(e.kind(), format!("mkdir {}: {e}", d.display())))?;
@@ -95,13 +95,8 @@ fn parse_mount_points(mountinfo: &str) -> Vec<PathBuf> {
 /// Whether the bundle needs [`prepare_process`]: work between `runc
 /// create` and `runc start` (interfaces to create or move, namespaces to
 /// bind). A bundle without any can be run with a single `runc run`.
-pub fn needs_process_step(rt: &Runtime) -> bool {
-    rt.interfaces.as_ref().is_some_and(|i| !i.is_empty())
-        || rt
-            .bind_ns
-            .entries()
-            .iter()
-            .any(|(_, p)| p.as_deref().is_some_and(|p| !p.is_empty()))
+pub fn needs_process_step(rt: &RuntimeJson) -> bool {
+    !rt.interfaces.is_empty() || rt.bind_ns.entries().iter().any(|(_, p)| !p.is_empty())
 }
 
 /// One netlink step of runtime.json's `interfaces`.
@@ -132,7 +127,7 @@ pub enum LinkStep {
 ///
 /// Links are never brought up or given addresses: that is the container's
 /// business (as in the reference).
-pub fn interface_steps(ifaces: &[Interface]) -> Result<Vec<LinkStep>, String> {
+pub fn interface_steps(ifaces: &[RuntimeJsonInterface]) -> Result<Vec<LinkStep>, String> {
     let mut steps = Vec::new();
     for (i, ifc) in ifaces.iter().enumerate() {
         let name = ifc.name.as_str();
@@ -227,14 +222,14 @@ fn apply_link_steps(name: &str, steps: &[LinkStep], pid: i32) -> io::Result<()> 
 /// `interfaces` created in or moved into its network namespace, then its
 /// namespaces bound to the paths `bindNS` names, so later containers can
 /// join them (`net: /run/netns/x`) and find the interfaces there.
-pub fn prepare_process(name: &str, rt: &Runtime, pid: i32) -> io::Result<()> {
-    let steps = interface_steps(rt.interfaces.as_deref().unwrap_or_default())
+pub fn prepare_process(name: &str, rt: &RuntimeJson, pid: i32) -> io::Result<()> {
+    let steps = interface_steps(&rt.interfaces)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     apply_link_steps(name, &steps, pid)?;
     for (kind, path) in rt.bind_ns.entries() {
-        let Some(path) = path.as_deref().filter(|p| !p.is_empty()) else {
+        if path.is_empty() {
             continue;
-        };
+        }
         let target = Path::new(path);
         if let Some(dir) = target.parent() {
             fs::create_dir_all(dir)?;
@@ -268,8 +263,8 @@ mod tests {
         );
     }
 
-    fn ifc(name: &str, add: &str, peer: &str, create_in_root: bool) -> Interface {
-        Interface {
+    fn ifc(name: &str, add: &str, peer: &str, create_in_root: bool) -> RuntimeJsonInterface {
+        RuntimeJsonInterface {
             name: name.into(),
             add: add.into(),
             peer: peer.into(),
@@ -349,16 +344,13 @@ mod tests {
 
     #[test]
     fn only_interfaces_or_binds_need_the_process_step() {
-        let mut rt = Runtime::default();
-        assert!(!needs_process_step(&rt));
+        let mut rt = RuntimeJson::default();
         // runtime.json as `linuxkit build` writes it: every bindNS key, "".
-        rt.bind_ns.net = Some(String::new());
-        rt.interfaces = Some(vec![]);
         assert!(!needs_process_step(&rt));
-        rt.bind_ns.net = Some("/run/netns/x".into());
+        rt.bind_ns.net = "/run/netns/x".into();
         assert!(needs_process_step(&rt));
-        rt.bind_ns.net = None;
-        rt.interfaces = Some(vec![ifc("eth1", "", "", false)]);
+        rt.bind_ns.net.clear();
+        rt.interfaces = vec![ifc("eth1", "", "", false)];
         assert!(needs_process_step(&rt));
     }
 }
@@ -401,16 +393,16 @@ mod netns_tests {
                 "unshare -n failed: run the tests as root, as CI does"
             );
             let steps = interface_steps(&[
-                Interface {
+                RuntimeJsonInterface {
                     name: "lkv1".into(),
                     add: "veth".into(),
                     peer: "lkv0".into(),
                     create_in_root: false,
                 },
-                Interface {
+                RuntimeJsonInterface {
                     name: "lkb0".into(),
                     add: "bridge".into(),
-                    ..Interface::default()
+                    ..RuntimeJsonInterface::default()
                 },
             ])
             .unwrap();

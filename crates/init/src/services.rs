@@ -48,11 +48,12 @@ pub fn bundles() -> Vec<PathBuf> {
 
 /// The containerd namespace of a bundle: runtime.json's `namespace`, or
 /// [`NAMESPACE`].
-fn namespace_of(rt: &linuxkit_config::Runtime) -> String {
-    rt.namespace
-        .clone()
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| NAMESPACE.to_string())
+fn namespace_of(rt: &linuxkit_config::RuntimeJson) -> String {
+    if rt.namespace.is_empty() {
+        NAMESPACE.to_string()
+    } else {
+        rt.namespace.clone()
+    }
 }
 
 /// Where containerd's output goes: `/etc/containerd/runtime-config.toml`
@@ -483,12 +484,8 @@ pub fn start_all() -> (usize, usize) {
 /// Whether a service must start alone ([`start_all`]): it binds a
 /// namespace to a path or sets up network interfaces, which later services
 /// may rely on.
-fn is_barrier(rt: &linuxkit_config::Runtime) -> bool {
-    rt.bind_ns
-        .entries()
-        .iter()
-        .any(|(_, p)| p.as_deref().is_some_and(|p| !p.is_empty()))
-        || rt.interfaces.as_ref().is_some_and(|i| !i.is_empty())
+fn is_barrier(rt: &linuxkit_config::RuntimeJson) -> bool {
+    runtime::needs_process_step(rt)
 }
 
 /// A thread that follows containerd's events and says on the console when
@@ -704,11 +701,9 @@ mod tests {
 
     #[test]
     fn namespace_binders_start_alone() {
-        let mut rt = linuxkit_config::Runtime::default();
+        let mut rt = linuxkit_config::RuntimeJson::default();
         assert!(!is_barrier(&rt));
-        rt.bind_ns.net = Some(String::new());
-        assert!(!is_barrier(&rt));
-        rt.bind_ns.net = Some("/run/netns/web".into());
+        rt.bind_ns.net = "/run/netns/web".into();
         assert!(is_barrier(&rt));
     }
 

@@ -5,10 +5,12 @@
 
 use std::path::PathBuf;
 
-use linuxkit_config::{Config, IdMap, Image, ImageConfig, Moby, Volume, parse_image_label};
+use linuxkit_config::{
+    Config, IdMap, Image, ImageConfig, Moby, RuntimeJson, Volume, parse_image_label,
+};
 use linuxkit_rootfs::{
-    ALL_CAPABILITIES, ImageRuntimeDefaults, RuntimeConfig, oci_config, readonly_rootfs,
-    runtime_config, runtime_config_with_root,
+    ALL_CAPABILITIES, ImageRuntimeDefaults, oci_config, readonly_rootfs, runtime_config,
+    runtime_config_with_root, runtime_json, runtime_json_text,
 };
 use serde_json::{Value, json};
 
@@ -1041,18 +1043,19 @@ fn runtime_config_round_trips() {
     let l = label(BROAD_LABEL);
     let m = moby(BROAD_YAML);
     let text = runtime_config(&m.services[0], Some(&l), false, "/containers/services/web");
-    let back: RuntimeConfig = serde_json::from_str(&text).unwrap();
-    let mut expect = RuntimeConfig::resolve(&m.services[0], Some(&l));
-    expect.prepend_rootfs_mounts(
+    let back: RuntimeJson = serde_json::from_str(&text).unwrap();
+    let expect = runtime_json(
+        &m.services[0],
+        Some(&l),
         false,
         "/containers/services/web",
         "/containers/services/web/lower",
     );
     assert_eq!(back, expect);
-    assert_eq!(back.to_json(), text);
+    assert_eq!(runtime_json_text(&back), text);
     // runtime.json may be absent or partial in the VM: missing keys are empty.
-    let empty: RuntimeConfig = serde_json::from_str("{}").unwrap();
-    assert_eq!(empty, RuntimeConfig::default());
+    let empty: RuntimeJson = serde_json::from_str("{}").unwrap();
+    assert_eq!(empty, RuntimeJson::default());
 }
 
 // ---------------------------------------------------------------------------

@@ -1,0 +1,188 @@
+//! From the options to a [`Vm`]: check them, find the boot mode, make the
+//! state directory, the metadata CD and the disks that are missing, choose
+//! the accelerator and the firmware.
+
+use std::path::Path;
+
+use linuxkit_base::Arch;
+
+use super::boot::{Boot, boot_disk_format, detect_boot};
+use super::firmware::firmware;
+use super::host::{choose_accel, supported_arch, which};
+use super::options::{Networking, QemuOptions};
+use super::state::{DATA_ISO, random_uuid, state_dir_for, state_mac};
+use super::vm::{Disk, Vm};
+use crate::error::{Error, IoContext, Result};
+
+/// Creates a missing disk of `size_mb` MiB: qcow2 with `qemu-img`, raw as
+/// a sparse file (also for qcow2 when `qemu-img` is not installed and the
+/// format was not asked for explicitly).
+pub(super) fn create_disk(
+    path: &Path,
+    size_mb: u64,
+    format: &str,
+    explicit: bool,
+) -> Result<String> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let raw = |path: &Path| -> Result<String> {
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .context(|| format!("cannot create {}", path.display()))?;
+        f.set_len(size_mb * 1024 * 1024)
+            .context(|| format!("cannot size {}", path.display()))?;
+        Ok("raw".to_string())
+    };
+    match format {
+        "raw" => raw(path),
+        _ => match which("qemu-img") {
+            Some(qemu_img) => {
+                let out = std::process::Command::new(&qemu_img)
+                    .args(["create", "-q", "-f", format])
+                    .arg(path)
+                    .arg(format!("{size_mb}M"))
+                    .output()
+                    .context(|| format!("cannot run {}", qemu_img.display()))?;
+                if !out.status.success() {
+                    return Err(Error::Qemu(format!(
+                        "qemu-img could not create {} ({format}, {size_mb}M): {}",
+                        path.display(),
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    )));
+                }
+                Ok(format.to_string())
+            }
+            None if !explicit => {
+                tracing::info!(
+                    "qemu-img is not installed: creating {} as a raw disk",
+                    path.display()
+                );
+                raw(path)
+            }
+            None => Err(Error::Usage(format!(
+                "creating the {format} disk {} needs qemu-img, which is not installed",
+                path.display()
+            ))),
+        },
+    }
+}
+
+/// Makes the state directory, the metadata CD and missing disks, chooses
+/// the accelerator and firmware: everything [`super::qemu_args`] needs.
+pub fn prepare(o: &QemuOptions) -> Result<Vm> {
+    let arch = supported_arch(o.arch)?;
+    if o.cpus == 0 || o.mem == 0 {
+        return Err(Error::Usage("--cpus and --mem must be positive".into()));
+    }
+    if !o.publish.is_empty() && o.networking != Networking::User {
+        return Err(Error::Usage(
+            "--publish needs user networking (--networking user)".into(),
+        ));
+    }
+    let (boot, image) = detect_boot(o)?;
+    let state_dir = state_dir_for(&o.path, o.state.as_deref());
+    std::fs::create_dir_all(&state_dir)
+        .context(|| format!("cannot create the state directory {}", state_dir.display()))?;
+
+    let mut cdroms = Vec::new();
+    let mut disks = Vec::new();
+    match (&boot, image) {
+        (Boot::Iso, Some(iso)) => cdroms.push(iso),
+        (_, Some(disk)) => disks.push(Disk {
+            format: boot_disk_format(&disk).map(str::to_string),
+            path: disk,
+        }),
+        (_, None) => {}
+    }
+    if let Some(data) = &o.data {
+        let iso = state_dir.join(DATA_ISO);
+        crate::metadata::create_metadata_iso(&iso, data)?;
+        cdroms.push(iso);
+    }
+    for (i, d) in o.disks.iter().enumerate() {
+        let mut format = d.format.clone();
+        if d.size_mb != 0 && format.is_none() {
+            format = Some("qcow2".into());
+        }
+        let path = match &d.path {
+            Some(p) => p.clone(),
+            None => {
+                let id = if i == 0 { String::new() } else { i.to_string() };
+                state_dir.join(format!("disk{id}.img"))
+            }
+        };
+        if !path.exists() {
+            if d.size_mb == 0 {
+                return Err(Error::Usage(format!(
+                    "the disk {} does not exist; give a size to create it (--disk {},size=1G)",
+                    path.display(),
+                    path.display()
+                )));
+            }
+            let f = format.clone().unwrap_or_else(|| "qcow2".into());
+            let made = create_disk(&path, d.size_mb, &f, d.format.is_some())?;
+            tracing::info!(
+                "created the disk {} ({made}, {}M)",
+                path.display(),
+                d.size_mb
+            );
+            format = Some(made);
+        } else {
+            tracing::debug!("using the existing disk {}", path.display());
+        }
+        disks.push(Disk { path, format });
+    }
+    let firmware = if o.uefi {
+        Some(firmware(o.fw.as_deref(), arch, &state_dir)?)
+    } else {
+        None
+    };
+    let mac = if o.networking == Networking::None {
+        String::new()
+    } else {
+        state_mac(&state_dir)?
+    };
+    Ok(Vm {
+        accel: choose_accel(o.accel.as_deref(), arch),
+        arch,
+        host_arch: Arch::host(),
+        cpus: o.cpus,
+        mem: o.mem,
+        uuid: random_uuid()?,
+        state_dir,
+        boot,
+        firmware,
+        disks,
+        cdroms,
+        networking: o.networking.clone(),
+        mac,
+        publish: o.publish.clone(),
+        gui: o.gui,
+        usb: o.usb,
+        devices: o.devices.clone(),
+        no_reboot: o.no_reboot,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disks_are_created() {
+        let d = tempfile::tempdir().unwrap();
+        let raw = d.path().join("r.img");
+        assert_eq!(create_disk(&raw, 4, "raw", true).unwrap(), "raw");
+        assert_eq!(std::fs::metadata(&raw).unwrap().len(), 4 << 20);
+        let q = d.path().join("q.qcow2");
+        let made = create_disk(&q, 4, "qcow2", false).unwrap();
+        let head = std::fs::read(&q).unwrap();
+        if made == "qcow2" {
+            assert_eq!(&head[..4], b"QFI\xfb");
+        }
+    }
+}
