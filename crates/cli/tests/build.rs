@@ -131,13 +131,28 @@ fn initrd_names(path: &Path) -> String {
     names.join("\n")
 }
 
-/// `path type mode uid gid size link` per entry, in archive order. The size
-/// of the rendered configuration is left out: it names the registry's port.
-fn tar_listing(path: &Path) -> String {
+/// `path type mode uid gid size link [source location]` per entry, in
+/// archive order, the last part from the `LINUXKIT.source` and
+/// `LINUXKIT.location` PAX records (the registry's address, which changes
+/// from run to run, as `REGISTRY`). The size of the rendered configuration
+/// is left out: it names the registry's port.
+fn tar_listing(path: &Path, registry: &str) -> String {
     let mut a = tar::Archive::new(std::fs::File::open(path).unwrap());
     let mut out = String::new();
     for e in a.entries().unwrap() {
-        let e = e.unwrap();
+        let mut e = e.unwrap();
+        let mut prov = (String::new(), String::new());
+        if let Some(pax) = e.pax_extensions().unwrap() {
+            for r in pax {
+                let r = r.unwrap();
+                let v = r.value().unwrap().replace(registry, "REGISTRY");
+                match r.key().unwrap() {
+                    "LINUXKIT.source" => prov.0 = v,
+                    "LINUXKIT.location" => prov.1 = v,
+                    _ => {}
+                }
+            }
+        }
         let h = e.header();
         let p = e.path().unwrap().to_string_lossy().into_owned();
         let size = if p == "etc/linuxkit-config" {
@@ -151,11 +166,13 @@ fn tar_listing(path: &Path) -> String {
             .map(|l| format!(" -> {}", l.to_string_lossy()))
             .unwrap_or_default();
         out.push_str(&format!(
-            "{p} {:?} {:o} {} {} {size}{link}\n",
+            "{p} {:?} {:o} {} {} {size}{link} [{} {}]\n",
             h.entry_type(),
             h.mode().unwrap(),
             h.uid().unwrap(),
-            h.gid().unwrap()
+            h.gid().unwrap(),
+            prov.0,
+            prov.1,
         ));
     }
     out
@@ -295,7 +312,8 @@ fn builds_tar_and_kernel_initrd_reproducibly_and_offline() {
     assert_eq!(&magic[..4], [0x28, 0xb5, 0x2f, 0xfd], "a zstd frame");
 
     // The whole tar, entry by entry, against a reviewed snapshot.
-    snapshot("build.tar.txt", &tar_listing(&out1.join("t.tar")));
+    let addr = w.registry.addr().to_string();
+    snapshot("build.tar.txt", &tar_listing(&out1.join("t.tar"), &addr));
 
     // One image's merged filesystem, exported from the cache.
     let fs = tmp.path().join("init-fs.tar");
