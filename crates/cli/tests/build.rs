@@ -107,6 +107,15 @@ fn build(cache: &Path, dir: &Path, yml: &Path, formats: &str) {
 /// one newc archive with a single trailer at the end (the kernel itself
 /// reads these in the QEMU boot tests).
 fn initrd_names(path: &Path) -> String {
+    initrd_entries(path)
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The (name, mode) of each entry of such an initrd, in order.
+fn initrd_entries(path: &Path) -> Vec<(String, u32)> {
     let data = Command::new("zcat").arg(path).output().unwrap();
     assert!(data.status.success());
     let d = data.stdout;
@@ -122,17 +131,17 @@ fn initrd_names(path: &Path) -> String {
             continue;
         }
         assert_eq!(&d[i..i + 6], b"070701", "newc magic at {i}");
-        let (size, namesize) = (field(i, 6), field(i, 11));
+        let (mode, size, namesize) = (field(i, 1), field(i, 6), field(i, 11));
         let name = String::from_utf8(d[i + 110..i + 110 + namesize - 1].to_vec()).unwrap();
         i = align(align(i + 110 + namesize) + size);
         if name == "TRAILER!!!" {
             trailers += 1;
         } else {
-            names.push(name);
+            names.push((name, mode as u32));
         }
     }
     assert_eq!(trailers, 1, "one trailer, at the end");
-    names.join("\n")
+    names
 }
 
 /// `path type mode uid gid size link [source location]` per entry, in
@@ -367,6 +376,16 @@ fn builds_tar_and_kernel_initrd_reproducibly_and_offline() {
         !cpio.lines().any(|l| l == "etc/hostname"),
         "etc/hostname is dropped"
     );
+    // Symbolic links keep their mode in the initrd, as the reference's
+    // cpio writer keeps the tar's (the last entry for a path is the one
+    // the kernel leaves).
+    let modes: std::collections::HashMap<String, u32> = initrd_entries(&out1.join("t-initrd.img"))
+        .into_iter()
+        .collect();
+    assert_eq!(modes["etc/mtab"], 0o120755);
+    assert_eq!(modes["etc/resolv.conf"], 0o120644);
+    assert_eq!(modes["dev"], 0o040755);
+    assert_eq!(modes["containers/onboot/000-tool/lower/etc/mtab"], 0o120755);
 
     // The tar holds everything, boot/ included.
     let t = listing(&out1.join("t.tar"));
