@@ -233,7 +233,7 @@ impl<W: Write> EntrySink for CpioWriter<W> {
                 self.header(
                     name,
                     ino,
-                    0o120000 | 0o777,
+                    0o120000 | perm,
                     e,
                     1,
                     target.len() as u64,

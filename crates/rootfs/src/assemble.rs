@@ -8,8 +8,21 @@
 //!    and `containers/services/NAME/` with `config.json` and `runtime.json`;
 //! 5. the `files` section.
 //!
+//! Every image is unpacked as the reference's `ImageTar` unpacks it, and
+//! followed by the same standard entries (`dev`, `dev/pts`, `dev/shm`,
+//! `etc`, `etc/hosts`, `etc/mtab`, `etc/resolv.conf`, `proc`, `sys`), so
+//! that the last entry for each of those paths, the one that counts when
+//! the archive is unpacked, is the reference's and not the image's.
+//! Every entry carries the reference's `LINUXKIT.source` and
+//! `LINUXKIT.location`: generated ones too (the image and its place in the
+//! YAML for what belongs to an image, `linuxkit.volumes` and
+//! `linuxkit.files` for volumes' directories and `files:`), because the
+//! reference's `--input-tar` finds an earlier build's parts by them.
+//!
 //! Every entry goes to one [`EntrySink`]; parent directories are emitted
-//! before their children, generated entries get [`DEFAULT_MTIME`](crate::DEFAULT_MTIME).
+//! before their children (once per part, except where the part just
+//! before wrote them, as the reference writes them once); generated
+//! entries get [`DEFAULT_MTIME`](crate::DEFAULT_MTIME).
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::{Cursor, Read};
@@ -21,7 +34,7 @@ use linuxkit_oci::{Cache, CachedImage, ImageRef, Platform};
 use crate::entry::{Entry, EntryKind, EntrySink};
 use crate::error::{Error, Result};
 use crate::files;
-use crate::flatten::{Compression, Filter, Layer, flatten_layers};
+use crate::flatten::{Compression, Filter, Layer, Replacement, flatten_layers};
 use crate::spec::{ImageRuntimeDefaults, oci_config, readonly_rootfs, runtime_config_with_root};
 
 /// What assembly reads images from.
@@ -53,10 +66,16 @@ impl Images<'_> {
     }
 }
 
-/// Emits parent directories once each, so every entry's parent precedes it.
+/// Emits parent directories once each, so every entry's parent precedes it,
+/// and marks every generated entry with the part's provenance (the
+/// reference writes `LINUXKIT.source`/`LINUXKIT.location` on everything it
+/// generates too: bundle directories, `config.json`, `runtime.json`, a
+/// volume's `tmp`/`merged`, the standard entries).
 struct Dirs<'s> {
     sink: &'s mut dyn EntrySink,
     done: BTreeSet<String>,
+    /// The provenance of entries that carry none.
+    prov: Option<(String, String)>,
 }
 
 impl Dirs<'_> {
@@ -69,8 +88,11 @@ impl Dirs<'_> {
             }
             acc.push_str(p);
             if self.done.insert(acc.clone()) {
-                self.sink
-                    .add(&Entry::dir(acc.clone()), &mut std::io::empty())?;
+                let e = Entry {
+                    provenance: self.prov.clone(),
+                    ..Entry::dir(acc.clone())
+                };
+                self.sink.add(&e, &mut std::io::empty())?;
             }
         }
         Ok(())
@@ -79,15 +101,39 @@ impl Dirs<'_> {
     fn dir(&mut self, path: &str) -> Result<()> {
         self.parents(path)?;
         if self.done.insert(path.to_string()) {
-            self.sink.add(&Entry::dir(path), &mut std::io::empty())?;
+            let e = Entry {
+                provenance: self.prov.clone(),
+                ..Entry::dir(path)
+            };
+            self.sink.add(&e, &mut std::io::empty())?;
         }
         Ok(())
+    }
+
+    /// Takes `path` and its ancestors as written by the part just before
+    /// this one (the reference writes them once, not once per part).
+    fn assume(&mut self, path: &str) {
+        let mut acc = String::new();
+        for p in path.split('/') {
+            if !acc.is_empty() {
+                acc.push('/');
+            }
+            acc.push_str(p);
+            self.done.insert(acc.clone());
+        }
     }
 
     fn add(&mut self, e: &Entry, data: &mut dyn Read) -> Result<()> {
         self.parents(&e.path)?;
         if e.kind == EntryKind::Dir {
             self.done.insert(e.path.trim_end_matches('/').to_string());
+        }
+        if e.provenance.is_none() && self.prov.is_some() {
+            let e = Entry {
+                provenance: self.prov.clone(),
+                ..e.clone()
+            };
+            return self.sink.add(&e, data);
         }
         self.sink.add(e, data)
     }
@@ -108,15 +154,22 @@ impl EntrySink for Dirs<'_> {
 }
 
 /// Marks every entry with where it came from (the reference's
-/// `LINUXKIT.source` and `LINUXKIT.location` PAX records).
+/// `LINUXKIT.source` and `LINUXKIT.location` PAX records), and notes
+/// whether the image had an `etc/mtab`.
 struct Provenance<'a, 's> {
     out: &'a mut Dirs<'s>,
     source: &'a str,
     location: String,
+    /// `PREFIX/etc/mtab`, and whether an entry had that path.
+    mtab: String,
+    had_mtab: bool,
 }
 
 impl EntrySink for Provenance<'_, '_> {
     fn add(&mut self, e: &Entry, data: &mut dyn Read) -> Result<()> {
+        if e.path == self.mtab {
+            self.had_mtab = true;
+        }
         let e = Entry {
             provenance: Some((self.source.to_string(), self.location.clone())),
             ..e.clone()
@@ -125,29 +178,125 @@ impl EntrySink for Provenance<'_, '_> {
     }
 }
 
-/// Flattens `img` under `prefix` into `out`, tagging entries with their
-/// source and location.
+/// The name the reference records as an image's `LINUXKIT.source`: the
+/// reference as written, completed to Docker Hub's (`docker.io/` before a
+/// `user/name`, `docker.io/library/` before a bare name) and with no tag
+/// added.
+pub(crate) fn source_name(reference: &str) -> String {
+    let parts: Vec<&str> = reference.split('/').collect();
+    match parts.as_slice() {
+        [_] => format!("docker.io/library/{reference}"),
+        [first, _] if !first.contains(['.', ':']) && *first != "localhost" => {
+            format!("docker.io/{reference}")
+        }
+        _ => reference.to_string(),
+    }
+}
+
+/// What an image's `etc/resolv.conf` becomes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Resolv {
+    /// In `init` and volume images: a link to where dhcpcd writes.
+    Link,
+    /// In a container's root: the reference's placeholder file.
+    Placeholder,
+}
+
+const RESOLV_LINK: &str = "/run/resolvconf/resolv.conf";
+
+/// Flattens `img` under `prefix` into `out` as the reference's `ImageTar`
+/// does: every entry tagged with its source and location, the entries
+/// Docker adds dropped ([`dropped`]), `etc/hosts` and `etc/resolv.conf`
+/// replaced where the image has them, then the standard entries
+/// ([`standard_entries`]).
+#[allow(clippy::too_many_arguments)]
 fn flatten_into(
     images: &Images,
     img: &CachedImage,
     prefix: &str,
-    filter: &dyn Fn(&str) -> Filter,
+    resolv: Resolv,
     source: &str,
     location: String,
     out: &mut Dirs,
 ) -> Result<()> {
+    out.prov = Some((source.to_string(), location.clone()));
     let layers = images.layers(img)?;
+    let filter = |p: &str| match p {
+        _ if dropped(p) => Filter::Drop,
+        "etc/hosts" => Filter::Replace(Replacement {
+            kind: EntryKind::File,
+            data: HOSTS.to_vec(),
+        }),
+        "etc/resolv.conf" => Filter::Replace(match resolv {
+            Resolv::Link => Replacement {
+                kind: EntryKind::Symlink {
+                    target: RESOLV_LINK.into(),
+                },
+                data: Vec::new(),
+            },
+            Resolv::Placeholder => Replacement {
+                kind: EntryKind::File,
+                data: RESOLV_PLACEHOLDER.to_vec(),
+            },
+        }),
+        _ => Filter::Keep,
+    };
     let mut sink = Provenance {
         out,
         source,
         location,
+        mtab: format!("{prefix}etc/mtab"),
+        had_mtab: false,
     };
-    flatten_layers(&img.name, &layers, prefix, filter, &mut sink)?;
+    flatten_layers(&img.name, &layers, prefix, &filter, &mut sink)?;
+    let had_mtab = sink.had_mtab;
+    standard_entries(prefix, resolv, had_mtab, sink.out)
+}
+
+/// The entries the reference adds after every image it unpacks (its
+/// `touch` list, in its sorted order): `dev`, `dev/pts`, `dev/shm`, `etc`
+/// (0755 directories: the image's own directory entries never count as
+/// present, because its flattening reader cleans `dev/` to `dev` and the
+/// list is keyed `dev/`), `etc/hosts` and `etc/resolv.conf` (always, even
+/// after a replaced copy from the image), `etc/mtab` (a link, mode 0755,
+/// unless the image has one), `proc` and `sys`. The resolv.conf link has
+/// mode 0644, the reference's header for the file it replaces.
+fn standard_entries(prefix: &str, resolv: Resolv, had_mtab: bool, out: &mut Dirs) -> Result<()> {
+    for d in ["dev", "dev/pts", "dev/shm", "etc"] {
+        out.add(&Entry::dir(format!("{prefix}{d}")), &mut std::io::empty())?;
+    }
+    out.bytes(Entry::file(format!("{prefix}etc/hosts"), 0), HOSTS)?;
+    if !had_mtab {
+        let mtab = Entry {
+            mode: 0o755,
+            ..Entry::symlink(format!("{prefix}etc/mtab"), "/proc/mounts")
+        };
+        out.add(&mtab, &mut std::io::empty())?;
+    }
+    match resolv {
+        Resolv::Link => {
+            let link = Entry {
+                mode: 0o644,
+                ..Entry::symlink(format!("{prefix}etc/resolv.conf"), RESOLV_LINK)
+            };
+            out.add(&link, &mut std::io::empty())?;
+        }
+        Resolv::Placeholder => out.bytes(
+            Entry::file(format!("{prefix}etc/resolv.conf"), 0),
+            RESOLV_PLACEHOLDER,
+        )?,
+    }
+    for d in ["proc", "sys"] {
+        out.add(&Entry::dir(format!("{prefix}{d}")), &mut std::io::empty())?;
+    }
     Ok(())
 }
 
-const HOSTS: &[u8] = b"127.0.0.1       localhost\n::1     localhost ip6-localhost ip6-loopback\n";
-const RESOLV_COMMENT: &[u8] = b"# no resolv.conf\n";
+/// The reference's generated `etc/hosts`.
+const HOSTS: &[u8] = b"127.0.0.1       localhost\n::1     localhost ip6-localhost ip6-loopback\nfe00::0 ip6-localnet\nff00::0 ip6-mcastprefix\nff02::1 ip6-allnodes\nff02::2 ip6-allrouters\n";
+/// The reference's `etc/resolv.conf` in a container (it starts with an
+/// empty line).
+const RESOLV_PLACEHOLDER: &[u8] = b"\n# no resolv.conf configured\n";
 
 /// Entries the reference never takes from an image.
 fn dropped(path: &str) -> bool {
@@ -194,7 +343,7 @@ impl Part<'_> {
 
 /// Bumped whenever the entries a keyed part produces change for the same
 /// inputs, so cached outputs of older versions are not reused.
-const PART_FORMAT: &str = "linuxkit-rs-part-1";
+const PART_FORMAT: &str = "linuxkit-rs-part-2";
 
 fn part<'a>(
     key: Option<String>,
@@ -210,6 +359,7 @@ fn part<'a>(
             let mut out = Dirs {
                 sink,
                 done: BTreeSet::new(),
+                prov: None,
             };
             f(&mut out)
         }),
@@ -228,21 +378,21 @@ pub fn parts<'a>(config: &'a Config, images: &'a Images<'a>) -> Result<Vec<Part<
             "kernel {} binary={:?} tar={:?} ucode={:?}",
             img.manifest_digest, k.binary, k.tar, k.ucode
         );
+        let prov = (source_name(&k.image), "kernel".to_string());
+        let cmdline_prov = prov.clone();
         parts.push(
             part(None, "kernel cmdline".into(), move |out| {
+                out.prov = Some(cmdline_prov.clone());
                 out.dir("boot")?;
-                out.bytes(
-                    Entry {
-                        provenance: Some((k.image.clone(), "kernel".into())),
-                        ..Entry::file("boot/cmdline", 0)
-                    },
-                    k.cmdline.as_bytes(),
-                )
+                out.bytes(Entry::file("boot/cmdline", 0), k.cmdline.as_bytes())
             })
             .of("kernel", Some(&k.image)),
         );
         parts.push(
             part(Some(key), format!("kernel {}", k.image), move |out| {
+                out.prov = Some(prov.clone());
+                // `boot` came with the command line, just before.
+                out.assume("boot");
                 kernel(config, images, &img, out)
             })
             .of("kernel", Some(&k.image)),
@@ -253,19 +403,12 @@ pub fn parts<'a>(config: &'a Config, images: &'a Images<'a>) -> Result<Vec<Part<
         let key = format!("init {} {reference}", img.manifest_digest);
         parts.push(
             part(Some(key), format!("init[{i}] {reference}"), move |out| {
-                let filter = |p: &str| {
-                    if dropped(p) || matches!(p, "etc/hosts" | "etc/resolv.conf" | "etc/mtab") {
-                        Filter::Drop
-                    } else {
-                        Filter::Keep
-                    }
-                };
                 flatten_into(
                     images,
                     &img,
                     "",
-                    &filter,
-                    reference,
+                    Resolv::Link,
+                    &source_name(reference),
                     format!("init[{i}]"),
                     out,
                 )
@@ -273,39 +416,25 @@ pub fn parts<'a>(config: &'a Config, images: &'a Images<'a>) -> Result<Vec<Part<
             .of("init", Some(reference)),
         );
     }
-    if !m.init.is_empty() {
-        parts.push(
-            part(None, "init extras".into(), |out| {
-                // The init images' resolv.conf points where dhcpcd writes.
-                out.add(
-                    &Entry::symlink("etc/resolv.conf", "/run/resolvconf/resolv.conf"),
-                    &mut std::io::empty(),
-                )?;
-                out.bytes(Entry::file("etc/hosts", 0), HOSTS)?;
-                out.add(
-                    &Entry::symlink("etc/mtab", "/proc/mounts"),
-                    &mut std::io::empty(),
-                )
-            })
-            .of("init", None),
-        );
-    }
     for (i, v) in m.volumes.iter().enumerate() {
         let base = format!("containers/volumes/{}", v.name);
+        let location = format!("volume[{i}]");
         if !v.image.is_empty() {
             let img = images.get(&v.image)?;
             let key = format!("volume {} {base} {}", img.manifest_digest, v.image);
-            let base = base.clone();
+            let (base, location) = (base.clone(), location.clone());
             parts.push(
                 part(Some(key), format!("volumes[{i}] {}", v.image), move |out| {
+                    let source = source_name(&v.image);
+                    out.prov = Some((source.clone(), location.clone()));
                     out.dir(&format!("{base}/lower"))?;
                     flatten_into(
                         images,
                         &img,
                         &format!("{base}/lower/"),
-                        &|_| Filter::Keep,
-                        &v.image,
-                        format!("volumes[{i}]"),
+                        Resolv::Link,
+                        &source,
+                        location.clone(),
                         out,
                     )
                 })
@@ -314,10 +443,16 @@ pub fn parts<'a>(config: &'a Config, images: &'a Images<'a>) -> Result<Vec<Part<
         }
         parts.push(
             part(None, format!("volumes[{i}]"), move |out| {
-                out.dir(&format!("{base}/lower"))?;
-                if !v.readonly {
-                    out.dir(&format!("{base}/tmp"))?;
+                let lower = format!("{base}/lower");
+                if v.image.is_empty() {
+                    out.prov = Some(("empty".into(), location.clone()));
+                    out.dir(&lower)?;
+                } else {
+                    out.assume(&lower);
                 }
+                // Read-only or not, as the reference.
+                out.prov = Some(("linuxkit.volumes".into(), location.clone()));
+                out.dir(&format!("{base}/tmp"))?;
                 out.dir(&format!("{base}/merged"))
             })
             .of("volumes", (!v.image.is_empty()).then_some(v.image.as_str())),
@@ -355,8 +490,14 @@ pub fn parts<'a>(config: &'a Config, images: &'a Images<'a>) -> Result<Vec<Part<
             }
         };
         let ids = ids.clone();
+        let prov = (source_name(&c.image), format!("{}[{i}]", section.key()));
         parts.push(
             part(None, format!("{} {}", section.key(), c.name), move |out| {
+                out.prov = Some(prov.clone());
+                if image_root == root {
+                    // The image part just before wrote `root` and its parents.
+                    out.assume(&root);
+                }
                 bundle_files(
                     config,
                     &ids,
@@ -420,11 +561,11 @@ fn kernel(config: &Config, images: &Images, img: &CachedImage, out: &mut Dirs) -
         wanted.push(u);
     }
     let found = extract_files(images, img, &wanted)?;
-    let path_of = |name: &str| -> Result<&PathBuf> {
+    let path_of = |name: &str| -> Result<(&PathBuf, u32)> {
         found
             .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, p)| p)
+            .find(|(n, _, _)| n == name)
+            .map(|(_, p, mode)| (p, *mode))
             .ok_or_else(|| {
                 Error::Config(config.kernel_error(
                     "image",
@@ -432,61 +573,56 @@ fn kernel(config: &Config, images: &Images, img: &CachedImage, out: &mut Dirs) -
                 ))
             })
     };
-    let prov = (k.image.clone(), "kernel".to_string());
-    out.dir("boot")?;
-    let copy = |out: &mut Dirs, dest: &str, src: &Path| -> Result<()> {
+    // The kernel and the microcode keep the image's mode, as in the
+    // reference.
+    let copy = |out: &mut Dirs, dest: &str, (src, mode): (&PathBuf, u32)| -> Result<()> {
         let f = std::fs::File::open(src).map_err(|source| Error::Io {
             context: format!("cannot read {}", src.display()),
             source,
         })?;
         let size = f.metadata().map(|m| m.len()).unwrap_or(0);
-        out.add(
-            &Entry {
-                provenance: Some(prov.clone()),
-                ..Entry::file(dest, size)
-            },
-            &mut std::io::BufReader::new(f),
-        )
+        let e = Entry {
+            mode,
+            ..Entry::file(dest, size)
+        };
+        out.add(&e, &mut std::io::BufReader::new(f))
     };
     copy(out, "boot/kernel", path_of(binary)?)?;
     if let Some(u) = ucode
-        && let Ok(p) = path_of(u)
+        && let Ok(found) = path_of(u)
     {
-        copy(out, "boot/ucode.cpio", p)?;
+        copy(out, "boot/ucode.cpio", found)?;
     }
     if tar != "none" {
         let layer = Layer::from_path(
             format!("{}:{tar}", img.name),
             Compression::None,
-            path_of(tar)?.clone(),
+            path_of(tar)?.0.clone(),
         );
-        let mut sink = Provenance {
-            out,
-            source: &k.image,
-            location: "kernel".into(),
-        };
+        // Dirs gives every entry the kernel's provenance, as the
+        // reference's `tarAppend`.
         flatten_layers(
             &format!("{} ({tar})", img.name),
             &[layer],
             "",
             &|_| Filter::Keep,
-            &mut sink,
+            out,
         )?;
     }
     Ok(())
 }
 
 /// Copies the named top-level files of an image (as its layers merge) to
-/// scratch files; returns (name, path) for those found.
+/// scratch files; returns (name, path, mode) for those found.
 fn extract_files(
     images: &Images,
     img: &CachedImage,
     names: &[&str],
-) -> Result<Vec<(String, PathBuf)>> {
+) -> Result<Vec<(String, PathBuf, u32)>> {
     struct Grab<'a> {
         names: &'a [&'a str],
         dir: &'a Path,
-        found: Vec<(String, PathBuf)>,
+        found: Vec<(String, PathBuf, u32)>,
     }
     impl EntrySink for Grab<'_> {
         fn add(&mut self, e: &Entry, data: &mut dyn Read) -> Result<()> {
@@ -500,7 +636,7 @@ fn extract_files(
                     context: format!("cannot write {}", dest.display()),
                     source,
                 })?;
-                self.found.push((e.path.clone(), dest));
+                self.found.push((e.path.clone(), dest, e.mode));
             }
             Ok(())
         }
@@ -533,40 +669,26 @@ fn image_root_fs(
     location: String,
     out: &mut Dirs,
 ) -> Result<()> {
-    let filter = |p: &str| {
-        if dropped(p) || matches!(p, "etc/hosts" | "etc/resolv.conf" | "etc/mtab") {
-            Filter::Drop
-        } else {
-            Filter::Keep
-        }
-    };
+    let source = source_name(reference);
+    out.prov = Some((source.clone(), location.clone()));
     out.dir(root)?;
     flatten_into(
         images,
         img,
         &format!("{root}/"),
-        &filter,
-        reference,
+        Resolv::Placeholder,
+        &source,
         location,
         out,
-    )?;
-    for d in ["dev", "dev/pts", "dev/shm", "etc", "proc", "sys"] {
-        out.dir(&format!("{root}/{d}"))?;
-    }
-    out.bytes(Entry::file(format!("{root}/etc/hosts"), 0), HOSTS)?;
-    out.add(
-        &Entry::symlink(format!("{root}/etc/mtab"), "/proc/mounts"),
-        &mut std::io::empty(),
-    )?;
-    out.bytes(
-        Entry::file(format!("{root}/etc/resolv.conf"), 0),
-        RESOLV_COMMENT,
     )
 }
 
-/// Everything of a bundle but its image: the directories the in-VM runner
-/// mounts on, `config.json` and `runtime.json`. `image_root` is where the
-/// image is unpacked: `root` itself, or an earlier bundle's copy.
+/// Everything of a bundle but its image, in the reference's order:
+/// `config.json`, the directories the in-VM runner mounts on, then
+/// `runtime.json`. `image_root` is where the image is unpacked: `root`
+/// itself, or an earlier bundle's copy (then, as in the reference, a
+/// writable bundle gets no `lower/` of its own, and a read-only one its
+/// `rootfs/` mount point).
 #[allow(clippy::too_many_arguments)]
 fn bundle_files(
     config: &Config,
@@ -581,18 +703,17 @@ fn bundle_files(
     out: &mut Dirs,
 ) -> Result<()> {
     out.dir(dir)?;
-    if image_root != root {
-        out.dir(root)?;
-    }
-    if !readonly {
-        out.dir(&format!("{dir}/tmp"))?;
-        out.dir(&format!("{dir}/rootfs"))?;
-    }
     let spec = oci_config(c, label, defaults, ids, &config.moby.volumes)?;
     out.bytes(
         Entry::file(format!("{dir}/config.json"), 0),
         spec.as_bytes(),
     )?;
+    if !readonly {
+        out.dir(&format!("{dir}/tmp"))?;
+        out.dir(&format!("{dir}/rootfs"))?;
+    } else if image_root != root {
+        out.dir(root)?;
+    }
     let runtime = runtime_config_with_root(
         c,
         label,
@@ -660,6 +781,8 @@ fn file(config: &Config, ids: &IdMap, i: usize, f: &FileSpec, out: &mut Dirs) ->
         contents,
         provenance: Some(("linuxkit.files".to_string(), format!("files[{i}]"))),
     };
+    // The reference makes a `files:` entry's parents unless an earlier
+    // entry of `files:` made them.
     for (e, data) in entry.entries(|p| out.done.contains(p)) {
         out.add(&e, &mut Cursor::new(data))?;
     }
