@@ -6,6 +6,8 @@
 //! crate of the workspace. It stays small and light (the in-VM init links it
 //! too), so a helper moves here only once a second crate needs it.
 
+#![forbid(unsafe_code)]
+
 pub mod arch;
 pub mod path;
 

@@ -11,6 +11,8 @@
 //! assert_eq!(cfg.moby.init, ["linuxkit/init:v1"]);
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod de;
 mod error;
 mod ids;

@@ -9,6 +9,8 @@
 //! `index.json` names an image only once all its blobs are in place, so a run
 //! killed at any point leaves a cache the next run can use.
 
+#![forbid(unsafe_code)]
+
 mod archive;
 mod cache;
 mod digest;

@@ -19,6 +19,8 @@
 //!   of formats), `error`, `staged` (the atomic output file), `bytes`
 //!   (byte helpers), `ids` (content-derived identifiers), `pipe`.
 
+#![forbid(unsafe_code)]
+
 mod bootable;
 mod bytes;
 mod compress;
