@@ -7,6 +7,7 @@
 //! too), so a helper moves here only once a second crate needs it.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod arch;
 pub mod path;
