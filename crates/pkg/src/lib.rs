@@ -38,6 +38,7 @@
 //! [`debian`], the archive client, which knows nothing of packages.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod build;
 mod build_yml;
