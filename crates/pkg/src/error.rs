@@ -28,8 +28,8 @@ pub enum PkgError {
         pkg: PathBuf,
         /// The file or directory that could not be read.
         path: PathBuf,
-        #[source]
         /// What the operating system said.
+        #[source]
         source: std::io::Error,
     },
 
@@ -98,8 +98,8 @@ pub enum PkgError {
         pkg: PathBuf,
         /// The git command line that could not be started.
         command: String,
-        #[source]
         /// Why it could not be started.
+        #[source]
         source: std::io::Error,
     },
 
