@@ -359,6 +359,7 @@ impl fmt::Display for Format {
 /// name when there is one, and every known name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownFormat {
+    /// The name as given.
     pub given: String,
 }
 

@@ -20,6 +20,7 @@
 //!   (byte helpers), `ids` (content-derived identifiers), `pipe`.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod bootable;
 mod bytes;
