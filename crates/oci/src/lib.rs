@@ -10,6 +10,7 @@
 //! killed at any point leaves a cache the next run can use.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod archive;
 mod cache;
