@@ -52,6 +52,7 @@ struct SourceFile {
 /// A configuration made of one or more YAML files, merged in order.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
+    /// The merged configuration.
     pub moby: Moby,
     sources: Vec<SourceFile>,
     origins: Origins,
