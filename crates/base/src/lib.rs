@@ -6,6 +6,9 @@
 //! crate of the workspace. It stays small and light (the in-VM init links it
 //! too), so a helper moves here only once a second crate needs it.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 pub mod arch;
 pub mod path;
 

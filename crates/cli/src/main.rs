@@ -2,6 +2,8 @@
 //! command line into calls on the library crates and every failure into one
 //! `Error: ...` line.
 
+#![forbid(unsafe_code)]
+
 mod cli;
 mod commands;
 mod error;

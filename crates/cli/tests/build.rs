@@ -2,17 +2,13 @@
 //! docker-registry, pulled, assembled and written as outputs, then checked
 //! with GNU tar and cpio.
 
-#[allow(unused_imports)]
-#[path = "../../oci/tests/support/mod.rs"]
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_json::json;
-use support::{
+use linuxkit_testing::{
     Auth, Compression, Fixture, Format, ImageSpec, LayerSpec, Platform, TestRegistry, push_fixture,
 };
+use serde_json::json;
 
 fn linuxkit() -> Command {
     Command::new(env!("CARGO_BIN_EXE_linuxkit"))

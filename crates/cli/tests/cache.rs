@@ -3,16 +3,12 @@
 //! and `cache rm --published-only` ignored it), and that `cache rm/clean`
 //! say for whom they wait (issue 18).
 
-#[allow(unused_imports)]
-#[path = "../../oci/tests/support/mod.rs"]
-mod support;
-
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use support::{Auth, Compression, Fixture, Platform, TestRegistry, push_fixture};
+use linuxkit_testing::{Auth, Compression, Fixture, Platform, TestRegistry, push_fixture};
 
 fn linuxkit(cache: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_linuxkit"));

@@ -5,15 +5,13 @@
 //! --platform`, `cache push --with-arch-tags`, `pkg remote-tag` against a
 //! real registry, `LINUXKIT_PKG_ORG`.
 
-#[allow(unused_imports)]
-#[path = "../../oci/tests/support/mod.rs"]
-mod support;
-
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use support::{Auth, Compression, Fixture, Format, ImageSpec, LayerSpec, Platform, TestRegistry};
+use linuxkit_testing::{
+    Auth, Compression, Fixture, Format, ImageSpec, LayerSpec, Platform, TestRegistry,
+};
 
 fn linuxkit() -> Command {
     Command::new(env!("CARGO_BIN_EXE_linuxkit"))
@@ -367,7 +365,7 @@ fn cert_file_lets_the_registry_client_trust_a_private_ca() {
         &[],
         Platform::new("linux", linuxkit_arch()),
     );
-    support::push_fixture(&fixture, &plain, "library/hello:1");
+    linuxkit_testing::push_fixture(&fixture, &plain, "library/hello:1");
     let (ca, cert, key) = ca_and_server_cert();
     let tls = TlsRegistry::start(&plain.storage_dir(), &cert, &key);
     let dir = tempfile::tempdir().unwrap();
@@ -467,7 +465,7 @@ fn cache_export_platform_picks_the_platform_of_an_index() {
             ])
             .arg(&out)
             .arg("example.org/multi/img:1"));
-        let files = support::fixture::tar_files(&std::fs::read(&out).unwrap());
+        let files = linuxkit_testing::fixture::tar_files(&std::fs::read(&out).unwrap());
         assert_eq!(
             files.get("arch").map(Vec::as_slice),
             Some(arch.as_bytes()),
@@ -548,7 +546,7 @@ fn pkg_remote_tag_gives_the_same_digest_under_another_name() {
         })
         .collect();
     let fixture = Fixture::build(Format::Oci, "1", &specs, true);
-    support::push_fixture(&fixture, &registry, "pkgs/a:1");
+    linuxkit_testing::push_fixture(&fixture, &registry, "pkgs/a:1");
     let cache = tempfile::tempdir().unwrap();
     // Same repository, and another one.
     for (to_repo, to_tag) in [("pkgs/a", "v1.0"), ("release/a", "v1.0")] {

@@ -5,10 +5,6 @@
 //! Like the Debian client's own end-to-end test, this fails rather than
 //! skips when the mirror is unreachable.
 
-#[allow(unused_imports)]
-#[path = "../../oci/tests/support/mod.rs"]
-mod support;
-
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -277,7 +273,7 @@ fn declarative_package_with_cargo_files_and_accounts_is_built_and_pushed() {
     let cache = tmp.path().join("cache");
     let c = cache.to_str().unwrap();
     let debs = tmp.path().join("debian");
-    let registry = support::TestRegistry::start(support::Auth::None);
+    let registry = linuxkit_testing::TestRegistry::start(linuxkit_testing::Auth::None);
     std::fs::write(pkg.join("motd"), "from a source file\n").unwrap();
     std::fs::write(
         pkg.join("build.yml"),

@@ -6,19 +6,15 @@
 //! that every example the reference accepts builds here, and that the forms
 //! we used to refuse come out as the reference lays them out.
 
-#[allow(unused_imports)]
-#[path = "../../oci/tests/support/mod.rs"]
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use linuxkit_config::Config;
-use serde_json::{Value, json};
-use support::{
+use linuxkit_testing::{
     Auth, Compression, Fixture, Format, ImageSpec, LayerSpec, Platform, TestRegistry, push_fixture,
 };
+use serde_json::{Value, json};
 
 fn suite() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/tests/reference")

@@ -5,7 +5,9 @@ use std::fmt;
 /// A position in a configuration file: 1-based line and column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
 pub struct Mark {
+    /// The line, from 1.
     pub line: usize,
+    /// The column, from 1.
     pub column: usize,
 }
 
@@ -15,11 +17,14 @@ pub struct Mark {
 pub struct ConfigError {
     /// The file (or `<stdin>`, or an image label) the problem is in.
     pub file: Option<String>,
+    /// Where in the file, when the problem is at one place.
     pub mark: Option<Mark>,
+    /// What is wrong, and what to do about it.
     pub message: String,
 }
 
 impl ConfigError {
+    /// A problem not (yet) placed in a file.
     pub fn new(message: impl Into<String>) -> Self {
         ConfigError {
             file: None,
@@ -28,6 +33,7 @@ impl ConfigError {
         }
     }
 
+    /// A problem at `mark`; the file is named later ([`ConfigError::in_file`]).
     pub fn at(mark: Mark, message: impl Into<String>) -> Self {
         ConfigError {
             file: None,
@@ -44,6 +50,7 @@ impl ConfigError {
         self
     }
 
+    /// Places the problem at `mark`, unless an inner step already did.
     pub fn with_mark(mut self, mark: Option<Mark>) -> Self {
         if self.mark.is_none() {
             self.mark = mark;

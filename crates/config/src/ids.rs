@@ -19,6 +19,7 @@ pub struct IdMap {
 }
 
 impl IdMap {
+    /// The ids of `moby`'s containers, allocated in the reference's order.
     pub fn new(moby: &Moby) -> IdMap {
         let mut ids = BTreeMap::new();
         for (id, (_, _, c)) in (FIRST_ALLOCATED_ID..).zip(moby.containers()) {
@@ -37,10 +38,12 @@ impl IdMap {
         }
     }
 
+    /// The id allocated to the container `name`, if there is one.
     pub fn get(&self, name: &str) -> Option<u32> {
         self.ids.get(name).copied()
     }
 
+    /// The names of the containers that have an id, sorted.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.ids.keys().map(String::as_str)
     }

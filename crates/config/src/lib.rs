@@ -11,6 +11,9 @@
 //! assert_eq!(cfg.moby.init, ["linuxkit/init:v1"]);
 //! ```
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 mod de;
 mod error;
 mod ids;
@@ -52,6 +55,7 @@ struct SourceFile {
 /// A configuration made of one or more YAML files, merged in order.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
+    /// The merged configuration.
     pub moby: Moby,
     sources: Vec<SourceFile>,
     origins: Origins,

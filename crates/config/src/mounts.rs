@@ -18,6 +18,7 @@ use crate::model::Mount;
 pub struct Bind<'a> {
     /// An absolute path in the VM, or the name of a volume.
     pub source: &'a str,
+    /// Where it is mounted in the container.
     pub destination: &'a str,
     /// The comma-separated options, if a third part is given.
     pub options: Option<&'a str>,
@@ -150,6 +151,7 @@ pub struct ReadOnly {
 }
 
 impl ReadOnly {
+    /// Reads `options` (each one option, in order).
     pub fn of<'a>(options: impl IntoIterator<Item = &'a str>) -> ReadOnly {
         let flags: Vec<&str> = options
             .into_iter()

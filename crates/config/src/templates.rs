@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use crate::{Config, ConfigError};
 
+/// What starts an image template: `@pkg:DIR`.
 pub const PKG_TEMPLATE_PREFIX: &str = "@pkg:";
 
 impl Config {

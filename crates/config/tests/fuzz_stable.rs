@@ -7,6 +7,7 @@ mod support;
 
 use std::path::Path;
 
+use linuxkit_testing::generate::files_in;
 use proptest::prelude::*;
 use support::fuzz_body::check;
 
@@ -15,16 +16,6 @@ fn cases() -> u32 {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(20_000)
-}
-
-fn files_in(dir: &Path) -> Vec<std::path::PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut v: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
-    v.retain(|p| p.is_file());
-    v.sort();
-    v
 }
 
 #[test]

@@ -94,6 +94,8 @@ pub fn main() -> ! {
     let _ = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&sigs), None);
     // Ctrl-Alt-Del becomes SIGINT instead of an immediate reboot.
     let _ = nix::sys::reboot::set_cad_enabled(false);
+    // SAFETY: setting the environment races only with threads reading it,
+    // and PID 1 has started none yet (they come later, with the services).
     unsafe {
         std::env::set_var(
             "PATH",

@@ -20,9 +20,12 @@ use crate::types::{Descriptor, Index, media_type};
 /// The annotation containerd (and `docker save`) name images with.
 pub const CONTAINERD_NAME_ANNOTATION: &str = "io.containerd.image.name";
 
+/// What `cache export` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExportFormat {
+    /// An OCI image layout as a tar.
     Oci,
+    /// The OCI layout plus the `manifest.json` that `docker load` reads.
     Docker,
 }
 

@@ -37,6 +37,8 @@ use crate::types::{Descriptor, Index, Manifest, Platform, Probe, media_type};
 /// The annotation that names an image in `index.json`.
 pub const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
 
+/// The image cache: an OCI image layout on disk (`index.json`, `blobs/`)
+/// that pulls add to and builds read from.
 #[derive(Debug, Clone)]
 pub struct Cache {
     root: PathBuf,
@@ -58,6 +60,7 @@ pub struct CachedImage {
     pub top: Descriptor,
     /// The platform manifest's digest.
     pub manifest_digest: Digest,
+    /// The platform manifest, parsed.
     pub manifest: Manifest,
     /// The raw image config (OCI or Docker).
     pub config: Vec<u8>,
@@ -110,6 +113,7 @@ impl Cache {
         Ok(cache)
     }
 
+    /// The cache's directory.
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -240,14 +244,18 @@ impl Cache {
         }
     }
 
+    /// Where the blob `d` is (or would be) stored.
     pub fn blob_path(&self, d: &Digest) -> PathBuf {
         self.blobs_dir().join(d.hex())
     }
 
+    /// Whether the blob `d` is stored (blobs are only stored verified).
     pub fn has_blob(&self, d: &Digest) -> bool {
         self.blob_path(d).is_file()
     }
 
+    /// The bytes of the blob `d`, whole; for manifests and configs, not
+    /// layers.
     pub fn read_blob(&self, d: &Digest) -> Result<Vec<u8>> {
         let p = self.blob_path(d);
         fs::read(&p).map_err(io("cannot read cached blob", p))

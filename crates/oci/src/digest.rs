@@ -12,6 +12,8 @@ use crate::error::{Error, Result};
 pub struct Digest(String);
 
 impl Digest {
+    /// `sha256:` and 64 lower-case hex digits, or an error saying which
+    /// part is wrong.
     pub fn parse(s: &str) -> Result<Digest> {
         let hex = s.strip_prefix("sha256:").ok_or_else(|| {
             Error::Other(format!(
@@ -30,6 +32,7 @@ impl Digest {
         Ok(Digest(s.to_string()))
     }
 
+    /// The digest of `bytes`.
     pub fn of(bytes: &[u8]) -> Digest {
         Digest(format!("sha256:{:x}", Sha256::digest(bytes)))
     }
@@ -43,6 +46,7 @@ impl Digest {
         &self.0["sha256:".len()..]
     }
 
+    /// The digest as written: `sha256:<hex>`.
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -9,6 +9,9 @@
 //! `index.json` names an image only once all its blobs are in place, so a run
 //! killed at any point leaves a cache the next run can use.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 mod archive;
 mod cache;
 mod digest;

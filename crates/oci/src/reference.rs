@@ -12,10 +12,12 @@ use oci_spec::distribution::{ParseError, Reference};
 
 use crate::error::{Error, Result};
 
+/// An image reference, normalised as Docker does (see the module doc).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ImageRef(Reference);
 
 impl ImageRef {
+    /// Parses and normalises `s`; the error says what is wrong with it.
     pub fn parse(s: &str) -> Result<ImageRef> {
         let err = |reason: String| Error::Reference {
             reference: s.to_string(),
@@ -87,14 +89,17 @@ impl ImageRef {
         self.0.registry()
     }
 
+    /// The repository path within the registry (`library/nginx`).
     pub fn repository(&self) -> &str {
         self.0.repository()
     }
 
+    /// The tag, if the reference has one.
     pub fn tag(&self) -> Option<&str> {
         self.0.tag()
     }
 
+    /// The digest (`sha256:...`), if the reference pins one.
     pub fn digest(&self) -> Option<&str> {
         self.0.digest()
     }

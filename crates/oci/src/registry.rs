@@ -39,9 +39,11 @@ use crate::types::{Descriptor, Index, Manifest, Platform, Probe, media_type};
 /// A pull-through mirror: images of `registry` are fetched from `url`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mirror {
+    /// The registry whose images it serves (`host[:port]`).
     pub registry: String,
     /// `host[:port]` of the mirror.
     pub host: String,
+    /// Whether the mirror's URL was `http://`.
     pub plain_http: bool,
 }
 
@@ -76,9 +78,13 @@ impl Mirror {
     }
 }
 
+/// How a [`Registry`] client pulls and pushes.
 #[derive(Debug, Clone)]
 pub struct RegistryOptions {
+    /// The platform a multi-platform image is resolved for.
     pub platform: Platform,
+    /// Pull-through mirrors (`--mirror`), tried before the registries
+    /// they mirror.
     pub mirrors: Vec<Mirror>,
     /// Registries (`host[:port]`) that may be reached over plain HTTP besides
     /// loopback ones.
@@ -149,6 +155,8 @@ fn transient(e: &OciDistributionError) -> bool {
 }
 
 impl Registry {
+    /// A client with `opts`; fails when a `--cert-file` cannot be read or
+    /// holds no certificate.
     pub fn new(opts: RegistryOptions) -> Result<Registry> {
         // oci-client falls back to a default client when its configuration
         // fails, which would drop the CAs silently: check them here.

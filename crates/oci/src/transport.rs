@@ -101,6 +101,7 @@ impl Limits {
         Instant::now() + self.timeout + Duration::from_secs(size / self.min_rate.max(1))
     }
 
+    /// The deadline of a small request (a manifest, a `HEAD`) starting now.
     pub fn deadline(&self) -> Instant {
         Instant::now() + self.timeout
     }

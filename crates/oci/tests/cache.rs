@@ -3,9 +3,6 @@
 //! archives) and maintenance (`remove`, `gc`, `clean`, listing order).
 
 mod common;
-// Not every re-export of the harness is used here.
-#[allow(unused_imports)]
-mod support;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -16,7 +13,7 @@ use linuxkit_oci::{
     CONTAINERD_NAME_ANNOTATION, Cache, CachedImage, ExportFormat, REF_NAME_ANNOTATION, Registry,
     media_type,
 };
-use support::{
+use linuxkit_testing::{
     Auth, Compression, Fixture, Format, ImageSpec, LayerSpec, Platform, TestRegistry, push_fixture,
     sha256_digest,
 };

@@ -4,12 +4,13 @@
 //! PATH for the process.
 
 mod common;
-#[allow(unused_imports)]
-mod support;
 
 use common::{TempCache, client, hex_of};
-use support::{Auth, Compression, Fixture, Platform, TestRegistry, push_fixture};
+use linuxkit_testing::{Auth, Compression, Fixture, Platform, TestRegistry, push_fixture};
 
+// `unsafe_code` is denied workspace-wide; setting PATH is unsafe since the
+// 2024 edition, and the helpers are found only through PATH.
+#[allow(unsafe_code)]
 #[test]
 fn credential_helpers_supply_registry_credentials() {
     let registry = TestRegistry::start(Auth::basic("alice", "s3cret"));

@@ -15,20 +15,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use linuxkit_oci::{Cache, Descriptor, ExportFormat, ImageRef, Platform, media_type};
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+use linuxkit_testing::generate::{Rng, files_in};
 
 /// The entries (path, data) of the export of a one-layer image, in the
 /// OCI and the Docker format.
@@ -181,16 +168,6 @@ fn archive(rng: &mut Rng, seeds: &[Vec<(String, Vec<u8>)>]) -> Vec<u8> {
         _ => {}
     }
     out
-}
-
-fn files_in(dir: &Path) -> Vec<std::path::PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut v: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
-    v.retain(|p| p.is_file());
-    v.sort();
-    v
 }
 
 #[test]

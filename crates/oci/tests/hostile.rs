@@ -8,8 +8,6 @@
 //! 60 s).
 
 mod common;
-#[allow(unused_imports)]
-mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -19,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use linuxkit_oci::{Limits, Registry, RegistryOptions};
-use support::sha256_digest;
+use linuxkit_testing::sha256_digest;
 
 /// What the server does with one request: the request's method and path,
 /// the connection to answer on, and how many requests came before it.

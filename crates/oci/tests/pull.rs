@@ -1,5 +1,5 @@
 //! Integration tests of `Registry::pull` against a real registry
-//! (`docker-registry`, see `support`): anonymous, basic and token auth,
+//! (`docker-registry`, see `linuxkit_testing`): anonymous, basic and token auth,
 //! layer compressions, multi-platform indexes, Docker schema 2, corrupted
 //! blobs, broken and slow connections (through `common::proxy`), a stopped
 //! registry, a pull killed mid-download, concurrent pulls and mirrors.
@@ -8,9 +8,6 @@
 //! credentials only from Docker config files it writes itself.
 
 mod common;
-// Not every re-export of the harness is used here.
-#[allow(unused_imports)]
-mod support;
 
 use std::fs;
 use std::path::PathBuf;
@@ -21,8 +18,8 @@ use std::time::{Duration, Instant};
 use common::proxy::Proxy;
 use common::*;
 use linuxkit_oci::{Cache, CachedImage, Error, ImageRef, Mirror, Registry, media_type};
-use support::fixture::{ARCH_FILE, decompress, tar_files};
-use support::{
+use linuxkit_testing::fixture::{ARCH_FILE, decompress, tar_files};
+use linuxkit_testing::{
     Auth, Compression, Fixture, Format, ImageSpec, LayerSpec, Platform, TestRegistry, push_fixture,
     sha256_digest,
 };

@@ -4,14 +4,13 @@
 //! platform only), and pulling the pushed image back.
 
 mod common;
-// Not every re-export of the harness is used here.
-#[allow(unused_imports)]
-mod support;
 
 use common::*;
 use linuxkit_oci::{Cache, CachedImage, Error, Registry, media_type};
-use support::fixture::media_type::ACCEPT_ALL;
-use support::{Auth, Compression, Fixture, Platform, TestRegistry, push_fixture, sha256_digest};
+use linuxkit_testing::fixture::media_type::ACCEPT_ALL;
+use linuxkit_testing::{
+    Auth, Compression, Fixture, Platform, TestRegistry, push_fixture, sha256_digest,
+};
 
 fn hello() -> Fixture {
     Fixture::image(

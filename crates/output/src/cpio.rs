@@ -32,10 +32,20 @@ pub enum LinkAction {
     Unique,
     /// The first entry of a linked inode: its content, nlink 2, and the
     /// inode's number and minor device number.
-    First { ino: u32, minor: u32 },
+    First {
+        /// The inode number every name of the file carries.
+        ino: u32,
+        /// The minor device number, which with `ino` identifies the inode.
+        minor: u32,
+    },
     /// A later name of a linked inode: no content (size 0), nlink 2 and the
     /// same numbers, so the kernel's unpacker links it to the first name.
-    Link { ino: u32, minor: u32 },
+    Link {
+        /// The first name's inode number.
+        ino: u32,
+        /// The first name's minor device number.
+        minor: u32,
+    },
     /// Left out: an earlier part wrote the same file at the same path (the
     /// init images each bringing the same libc), and nothing replaced it.
     Skip,
@@ -44,6 +54,7 @@ pub enum LinkAction {
 /// The actions of one part's regular file and hard link entries, in order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LinkPlan {
+    /// One action per regular file or hard link entry of the part.
     pub actions: Vec<LinkAction>,
 }
 
@@ -63,6 +74,8 @@ pub struct CpioWriter<W: Write> {
 }
 
 impl<W: Write> CpioWriter<W> {
+    /// A writer of a whole archive onto `out`, without a link plan: hard
+    /// links point at the inodes this writer gave their targets.
     pub fn new(out: W) -> Self {
         CpioWriter {
             out,
@@ -302,6 +315,7 @@ pub struct InitrdSink<W: Write> {
 }
 
 impl<W: Write> InitrdSink<W> {
+    /// A sink writing one compressed cpio archive onto `out`.
     pub fn new(out: W, compression: Compression, level: Option<i32>) -> io::Result<Self> {
         Ok(InitrdSink {
             cpio: CpioWriter::new(Compressor::new(out, compression, level)?),

@@ -43,8 +43,10 @@ const FLAT_INLINE: u16 = 2;
 /// Why an image could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum ErofsError {
+    /// Writing the image failed.
     #[error("cannot write the EROFS image: {0}")]
     Io(#[from] std::io::Error),
+    /// The tree does not fit the format's limits (what, in the message).
     #[error("cannot write the EROFS image: {0}")]
     TooLarge(String),
 }

@@ -4,13 +4,18 @@
 use crate::format::Format;
 use crate::staged::StagedError;
 
+/// Why an output could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Reading the root filesystem stream failed.
     #[error(transparent)]
     Rootfs(#[from] linuxkit_rootfs::Error),
+    /// A file of the output could not be read, written or renamed.
     #[error("{context}: {source}")]
     Io {
+        /// What was being done, naming the file.
         context: String,
+        /// What the operating system said.
         source: std::io::Error,
     },
     /// A format made of the kernel, and the root filesystem has none.
@@ -20,6 +25,7 @@ pub enum Error {
     /// ([`crate::OutputOptions::bootloader`]).
     #[error("{format} needs the boot loaders of {image}, which were not given")]
     NoBootloader {
+        /// The format being written.
         format: Format,
         /// The boot loader image ([`crate::BOOTLOADER_IMAGE`]).
         image: &'static str,
@@ -31,6 +37,7 @@ pub enum Error {
         size >> 20
     )]
     TooSmall {
+        /// The disk format being written.
         format: Format,
         /// The content, in bytes.
         content: u64,
@@ -40,13 +47,20 @@ pub enum Error {
     /// A format this build of linuxkit does not write
     /// ([`Format::is_implemented`]).
     #[error("`linuxkit build --format {format}` is not implemented yet: {why}")]
-    NotImplemented { format: Format, why: &'static str },
+    NotImplemented {
+        /// The format asked for.
+        format: Format,
+        /// Why it is not written ([`Format::not_implemented_why`]).
+        why: &'static str,
+    },
     /// Two formats of one build that would write the same file.
     #[error(
         "formats {first} and {second} both write {file}; build them in separate runs or with different --name"
     )]
     SameFile {
+        /// The first of the two, in the order given.
         first: Format,
+        /// The second.
         second: Format,
         /// The file, for output name `NAME`.
         file: String,
@@ -87,6 +101,7 @@ impl Error {
     }
 }
 
+/// The crate's result, with [`Error`] by default.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// An I/O error's mapping to [`Error::Io`] with `context` (what was being

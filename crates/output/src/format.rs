@@ -13,28 +13,48 @@ use std::str::FromStr;
 /// An output format, by its `--format` name ([`Format::name`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Format {
+    /// `aws`: the BIOS disk, raw (`NAME.raw`), for importing into EC2.
     Aws,
+    /// `azure`: the BIOS disk as a fixed VHD of whole MiB, as Azure requires (`NAME-azure.vhd`).
     Azure,
+    /// `docker`: the root filesystem as a tar with a `Dockerfile` added (`NAME.docker`); needs no kernel.
     Docker,
+    /// `dynamic-vhd`: the BIOS disk as a dynamic (sparse) VHD (`NAME.vhd`).
     DynamicVhd,
+    /// `gcp`: the BIOS disk as `disk.raw` in a gzipped GNU tar (`NAME.img.tar.gz`), as GCE imports it.
     Gcp,
+    /// `iso-bios`: an ISO 9660 image booting with isolinux from a CD or, isohybrid, a disk (`NAME.iso`).
     IsoBios,
+    /// `iso-efi`: an ISO 9660 image whose El Torito UEFI image is an ESP with systemd-boot (`NAME-efi.iso`).
     IsoEfi,
+    /// `iso-efi-initrd`: `iso-efi` with the kernel, initrd and command line in the ISO tree too (`NAME-efi-initrd.iso`).
     IsoEfiInitrd,
+    /// `kernel+erofs`: the kernel, the command line and the root filesystem as EROFS (`NAME-erofs.img`).
     KernelErofs,
+    /// `kernel+initrd`: the kernel, the initrd and the command line as three files, for direct kernel boot.
     KernelInitrd,
+    /// `kernel+iso`: the kernel, the command line and the root filesystem as a non-bootable ISO 9660 image (`NAME.iso`).
     KernelIso,
+    /// `kernel+squashfs`: the kernel, the command line and the root filesystem as squashfs (`NAME-squashfs.img`).
     KernelSquashfs,
+    /// `qcow2-bios`: the BIOS disk in qcow2 (`NAME.qcow2`).
     Qcow2Bios,
+    /// `qcow2-efi`: `raw-efi` in qcow2 (`NAME-efi.qcow2`).
     Qcow2Efi,
+    /// `raw-bios`: the `iso-bios` image as a raw disk (`NAME-bios.img`).
     RawBios,
+    /// `raw-efi`: a raw GPT disk with one FAT32 ESP holding systemd-boot, the kernel and the initrd (`NAME-efi.img`).
     RawEfi,
     /// The reference's Raspberry Pi 3 tarball; not implemented here
     /// ([`Format::is_implemented`]).
     Rpi3,
+    /// `tar`: the root filesystem as a tar (`NAME.tar`); needs no kernel.
     Tar,
+    /// `tar-kernel-initrd`: the kernel, initrd and command line in one tar (`NAME-initrd.tar`).
     TarKernelInitrd,
+    /// `vhd`: the BIOS disk as a fixed VHD, the raw disk and a 512-byte footer (`NAME.vhd`).
     Vhd,
+    /// `vmdk`: the BIOS disk as a streamOptimized VMDK (`NAME.vmdk`).
     Vmdk,
 }
 
@@ -339,6 +359,7 @@ impl fmt::Display for Format {
 /// name when there is one, and every known name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownFormat {
+    /// The name as given.
     pub given: String,
 }
 

@@ -95,10 +95,13 @@ impl fmt::Debug for Guid {
 /// One partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GptPartition {
+    /// What the partition is (the EFI system partition's type, Linux data).
     pub type_guid: Guid,
+    /// The partition's own unique GUID (`PARTUUID=`).
     pub guid: Guid,
     /// At most 36 UTF-16 code units.
     pub name: String,
+    /// The partition's first sector.
     pub first_lba: u64,
     /// Inclusive.
     pub last_lba: u64,
@@ -111,7 +114,9 @@ pub struct GptPartition {
 pub struct Layout {
     /// The disk's size in sectors.
     pub sectors: u64,
+    /// The disk's GUID, derived from the layout's seed.
     pub disk_guid: Guid,
+    /// The partitions, in table order.
     pub partitions: Vec<GptPartition>,
     seed: Vec<u8>,
 }
@@ -143,10 +148,14 @@ impl Layout {
         (at + 1 + ARRAY_SECTORS) * SECTOR
     }
 
+    /// The first sector a partition may use: after the protective MBR, the
+    /// header and the partition array.
     pub fn first_usable(&self) -> u64 {
         2 + ARRAY_SECTORS
     }
 
+    /// The last sector a partition may use: before the backup array and
+    /// the backup header at the disk's end.
     pub fn last_usable(&self) -> u64 {
         self.sectors - 2 - ARRAY_SECTORS
     }

@@ -38,6 +38,7 @@ use crate::staged::Staged;
 /// How the initrd is compressed (from [`crate::OutputOptions`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct InitrdOptions {
+    /// The compression method (`--initrd-compression`).
     pub compression: Compression,
     /// The compression level; `None` for the method's default.
     pub level: Option<i32>,
@@ -56,6 +57,7 @@ pub struct SegmentCache {
 }
 
 impl SegmentCache {
+    /// The cache in `dir`, created when missing.
     pub fn new(dir: impl Into<PathBuf>) -> Result<SegmentCache> {
         let dir = dir.into();
         std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
@@ -89,9 +91,11 @@ impl SegmentCache {
 /// What a part holds and costs in the initrd, for the size report.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PartReport {
+    /// What the part is (see [`linuxkit_rootfs::Part::label`]).
     pub label: String,
     /// See [`linuxkit_rootfs::Part::section`].
     pub section: &'static str,
+    /// The image the part comes from, if any.
     pub image: Option<String>,
     /// Content bytes of its regular files, as the images have them.
     pub file_bytes: u64,
@@ -106,6 +110,7 @@ pub struct PartReport {
 /// Where the bytes of an initrd go.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InitrdReport {
+    /// How the initrd was compressed.
     pub compression: Compression,
     /// The whole initrd file.
     pub initrd_bytes: u64,
@@ -115,6 +120,7 @@ pub struct InitrdReport {
     pub ucode_bytes: u64,
     /// The final trailer segment.
     pub trailer_bytes: u64,
+    /// Each part's share, in initrd order.
     pub parts: Vec<PartReport>,
 }
 

@@ -19,6 +19,9 @@
 //!   of formats), `error`, `staged` (the atomic output file), `bytes`
 //!   (byte helpers), `ids` (content-derived identifiers), `pipe`.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 mod bootable;
 mod bytes;
 mod compress;

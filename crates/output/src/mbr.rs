@@ -9,12 +9,15 @@
 
 use std::io::{self, Read, Write};
 
+/// The sector size the partition table counts in, in bytes.
 pub const SECTOR: u64 = 512;
 
 /// A BIOS disk geometry, for the CHS fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Geometry {
+    /// Heads per cylinder.
     pub heads: u32,
+    /// Sectors per track.
     pub sectors: u32,
 }
 
@@ -68,6 +71,7 @@ pub struct Mbr {
     pub disk_signature: u32,
     /// At most four.
     pub partitions: Vec<MbrPartition>,
+    /// The geometry the CHS fields are written for.
     pub geometry: Geometry,
 }
 

@@ -30,6 +30,7 @@ use crate::tar::TarWriter;
 pub struct OutputOptions {
     /// How the initrd is compressed.
     pub compression: Compression,
+    /// The initrd's compression level; `None` for the method's default.
     pub level: Option<i32>,
     /// Where compressed initrd parts are cached between builds.
     pub segments: Option<SegmentCache>,

@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 #[error("{context}: {source}")]
 pub struct StagedError {
+    /// What was being done, naming the file.
     pub context: String,
+    /// What the operating system said.
     pub source: std::io::Error,
 }
 

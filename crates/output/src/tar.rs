@@ -11,11 +11,13 @@ use linuxkit_rootfs::{Entry, EntryKind, EntrySink};
 
 const BLOCK: usize = 512;
 
+/// Writes the entries of a root filesystem stream as a PAX tar.
 pub struct TarWriter<W: Write> {
     out: W,
 }
 
 impl<W: Write> TarWriter<W> {
+    /// A writer onto `out`; nothing is written before the first entry.
     pub fn new(out: W) -> Self {
         TarWriter { out }
     }

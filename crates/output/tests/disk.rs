@@ -7,19 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use linuxkit_output::disk::{self, DiskFormat};
-
-/// Deterministic, varied bytes.
-fn noise(len: usize, seed: u32) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(2_654_435_761) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            (x >> 24) as u8
-        })
-        .collect()
-}
+use linuxkit_testing::generate::noise;
 
 /// A raw disk of `len` bytes: zeros with islands of data, including one
 /// right at the end and one straddling block boundaries.

@@ -9,19 +9,7 @@ use std::process::Command;
 
 use linuxkit_output::{Format, FsTree, OutputOptions, write_erofs, write_format, write_squashfs};
 use linuxkit_rootfs::{Entry, EntryKind, EntrySink};
-
-/// Deterministic, poorly compressible bytes.
-fn noise(len: usize, seed: u32) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(2_654_435_761) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            (x >> 24) as u8
-        })
-        .collect()
-}
+use linuxkit_testing::generate::noise;
 
 fn many_name(i: usize) -> String {
     format!("entry-{i:04}-{}", "n".repeat(40))

@@ -9,21 +9,10 @@ use std::process::Command;
 use linuxkit_output::fat::FatBuilder;
 use linuxkit_output::{BiosBoot, ElTorito, FsTree, Hybrid, IsoOptions, write_iso_with};
 use linuxkit_rootfs::{Entry, EntrySink};
+use linuxkit_testing::generate::noise;
 
 const ISOLINUX: &str = "/usr/lib/ISOLINUX/isolinux.bin";
 const ISOHDPFX: &str = "/usr/lib/ISOLINUX/isohdpfx.bin";
-
-fn noise(len: usize, seed: u32) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(2_654_435_761) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            (x >> 24) as u8
-        })
-        .collect()
-}
 
 fn add(t: &mut FsTree, path: &str, data: &[u8]) {
     t.add(

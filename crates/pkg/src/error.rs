@@ -24,8 +24,11 @@ pub enum PkgError {
     /// A file or directory of the package could not be read.
     #[error("package {pkg}: cannot read {path}: {source}")]
     Io {
+        /// The package directory, as the user gave it.
         pkg: PathBuf,
+        /// The file or directory that could not be read.
         path: PathBuf,
+        /// What the operating system said.
         #[source]
         source: std::io::Error,
     },
@@ -39,26 +42,42 @@ pub enum PkgError {
     /// `--hash-path` must be the package directory or one of its parents.
     #[error("package {pkg}: hash path {hash_path} is not a prefix of the package path {path}")]
     HashPathNotPrefix {
+        /// The package directory, as the user gave it.
         pkg: PathBuf,
+        /// The `--hash-path` given.
         hash_path: PathBuf,
+        /// The package directory, resolved, that it should contain.
         path: PathBuf,
     },
 
     /// An `extra-sources` entry is not `src:dst`.
     #[error("package {pkg}: bad source format in {entry:?} (expected `src:dst`)")]
-    BadSource { pkg: PathBuf, entry: String },
+    BadSource {
+        /// The package directory, as the user gave it.
+        pkg: PathBuf,
+        /// The `extra-sources` entry as written.
+        entry: String,
+    },
 
     /// An `extra-sources` directory is not inside a git work tree, so it
     /// cannot contribute a tree hash.
     #[error("package {pkg}: source {src} not in a git repository")]
-    SourceNotInGit { pkg: PathBuf, src: PathBuf },
+    SourceNotInGit {
+        /// The package directory, as the user gave it.
+        pkg: PathBuf,
+        /// The source directory outside any git work tree.
+        src: PathBuf,
+    },
 
     /// The directory whose tree hash is needed is not committed at the
     /// requested commit (typically: a new package that was never committed).
     #[error("package {pkg}: {path} is not in git at {commit} (commit it, or pass --hash)")]
     NotInGit {
+        /// The package directory, as the user gave it.
         pkg: PathBuf,
+        /// The directory missing from the commit.
         path: PathBuf,
+        /// The commit it was looked up in.
         commit: String,
     },
 
@@ -67,13 +86,19 @@ pub enum PkgError {
         "package {pkg}: git was not found in PATH; it is needed to compute the package's tag \
          (install git, or give the hash with --hash)"
     )]
-    GitNotFound { pkg: PathBuf },
+    GitNotFound {
+        /// The package directory, as the user gave it.
+        pkg: PathBuf,
+    },
 
     /// The `git` program exists but could not be started.
     #[error("package {pkg}: cannot run `{command}`: {source}")]
     GitSpawn {
+        /// The package directory, as the user gave it.
         pkg: PathBuf,
+        /// The git command line that could not be started.
         command: String,
+        /// Why it could not be started.
         #[source]
         source: std::io::Error,
     },
@@ -81,9 +106,13 @@ pub enum PkgError {
     /// A git command exited unsuccessfully.
     #[error("package {pkg}: `{command}` failed ({status}){}", stderr_suffix(.stderr))]
     Git {
+        /// The package directory, as the user gave it.
         pkg: PathBuf,
+        /// The full git command line.
         command: String,
+        /// How it exited.
         status: std::process::ExitStatus,
+        /// git's own explanation (its stderr).
         stderr: String,
     },
 
@@ -91,31 +120,48 @@ pub enum PkgError {
     /// understand.
     #[error("package {pkg}: unable to parse output of `{command}`: {output:?}")]
     GitOutput {
+        /// The package directory, as the user gave it.
         pkg: PathBuf,
+        /// The full git command line.
         command: String,
+        /// What it printed, unparsed.
         output: String,
     },
 
     /// The tag template (build.yml `tag:` or `--tag`) is not supported.
     #[error("package {pkg}: invalid tag template {template:?}: {reason}")]
     TagTemplate {
+        /// The package directory, as the user gave it.
         pkg: PathBuf,
+        /// The template as written.
         template: String,
+        /// What in it is not supported.
         reason: String,
     },
 
     /// [`Package::release_tag`](crate::Package::release_tag) was given an
     /// empty release.
     #[error("package {pkg}: a release tag is required")]
-    ReleaseTagRequired { pkg: PathBuf },
+    ReleaseTagRequired {
+        /// The package directory, as the user gave it.
+        pkg: PathBuf,
+    },
 
     /// Releases are only made from committed sources.
     #[error("package {pkg}: cannot release a dirty package")]
-    DirtyRelease { pkg: PathBuf },
+    DirtyRelease {
+        /// The package directory, as the user gave it.
+        pkg: PathBuf,
+    },
 
     /// Packages are only built from the work tree, i.e. `--hash-commit HEAD`.
     #[error("package {pkg}: cannot build from commit hash != HEAD (got {commit})")]
-    NotHead { pkg: PathBuf, commit: String },
+    NotHead {
+        /// The package directory, as the user gave it.
+        pkg: PathBuf,
+        /// The commit asked for instead of `HEAD`.
+        commit: String,
+    },
 }
 
 /// Why a package could not be built.

@@ -26,7 +26,6 @@
 //! and [`go`] binaries (built with Debian's Go toolchain), into the OCI
 //! cache. Dockerfile packages go to a Docker daemon
 //! when one answers ([`docker`]).
-
 //!
 //! # Modules, bottom up
 //!
@@ -37,6 +36,9 @@
 //! (with `git` and `tag`) → `build_yml` → [`filter`], `glob`; each of them
 //! may use `error` ([`PkgError`], [`BuildError`]), which wraps the error of
 //! [`debian`], the archive client, which knows nothing of packages.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod build;
 mod build_yml;

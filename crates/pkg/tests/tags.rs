@@ -38,6 +38,9 @@ const GIT_UNSET: [&str; 4] = [
 
 /// The library's own git commands inherit the process environment, so it
 /// gets the same isolation as [`git`]. Called first thing in every test.
+// `unsafe_code` is denied workspace-wide; changing the environment is
+// unsafe since the 2024 edition.
+#[allow(unsafe_code)]
 fn isolate() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {

@@ -7,6 +7,8 @@
 //! values with their content, pushed into an [`EntrySink`]. Nothing here
 //! knows about output formats, and no output writer knows about YAML.
 
+#![forbid(unsafe_code)]
+
 mod assemble;
 mod entry;
 mod error;

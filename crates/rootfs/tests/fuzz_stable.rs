@@ -11,22 +11,7 @@ mod layer_body;
 
 use std::path::Path;
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-    fn pick<'a>(&mut self, v: &[&'a str]) -> &'a str {
-        v[self.below(v.len())]
-    }
-}
+use linuxkit_testing::generate::{Rng, files_in};
 
 const NAMES: &[&str] = &[
     "a",
@@ -148,16 +133,6 @@ fn layer(rng: &mut Rng) -> Vec<u8> {
         _ => {}
     }
     out
-}
-
-fn files_in(dir: &Path) -> Vec<std::path::PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut v: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
-    v.retain(|p| p.is_file());
-    v.sort();
-    v
 }
 
 #[test]

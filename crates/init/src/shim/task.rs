@@ -412,10 +412,12 @@ impl Tasks {
             );
             return self.run(&bundle, cmd, "killing");
         }
-        // Not reaped when checked above. The reaper frees the pid before
-        // it records the exit under this lock, so a pid reused in that
-        // moment could be hit; pids are handed out in order, so in
-        // practice it is not (containerd's runc shim has the same window).
+        // SAFETY: kill(2) takes two integers and touches none of our
+        // memory. The task was not reaped when checked above. The reaper
+        // frees the pid before it records the exit under this lock, so a
+        // pid reused in that moment could be hit; pids are handed out in
+        // order, so in practice it is not (containerd's runc shim has the
+        // same window).
         if unsafe { libc::kill(pid as i32, req.signal as i32) } != 0 {
             let e = io::Error::last_os_error();
             return Err(CallError::new(

@@ -3,8 +3,8 @@
 //! files with credentials, temporary caches, checks of a cache's on-disk
 //! state, and [`proxy::Proxy`], a fault-injecting TCP proxy.
 //!
-//! Unlike `support` (the registry harness, which never touches the crate
-//! under test), these helpers use `linuxkit_oci` types.
+//! Unlike `linuxkit_testing` (the registry harness, which never touches the
+//! crate under test), these helpers use `linuxkit_oci` types.
 
 // Each test binary uses only part of this module.
 #![allow(dead_code)]
@@ -20,7 +20,7 @@ use base64::Engine as _;
 use linuxkit_oci::{Cache, CachedImage, ImageRef, Platform, Registry, RegistryOptions};
 use tempfile::TempDir;
 
-use crate::support::{Fixture, ImageInfo, sha256_digest};
+use linuxkit_testing::{Fixture, ImageInfo, sha256_digest};
 
 /// `linux/amd64`, the platform of single-platform fixtures, as the crate
 /// spells it. Set explicitly so tests do not depend on the host.

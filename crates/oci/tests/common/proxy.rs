@@ -1,4 +1,4 @@
-//! [`Proxy`]: a TCP proxy in front of a [`TestRegistry`](crate::support::TestRegistry)
+//! [`Proxy`]: a TCP proxy in front of a [`TestRegistry`](linuxkit_testing::TestRegistry)
 //! that misbehaves on purpose, to test the client against broken and slow
 //! connections without touching the registry.
 //!

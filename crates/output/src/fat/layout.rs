@@ -21,7 +21,9 @@ pub(super) const FAT16_ROOT_ENTRIES: u64 = 512;
 /// The FAT variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FatType {
+    /// FAT16: chosen, unless asked for, for file systems under 512 MiB.
     Fat16,
+    /// FAT32: chosen from 512 MiB, and always for the EFI disks' ESP.
     Fat32,
 }
 

@@ -31,8 +31,11 @@ pub struct IsoOptions {
 /// way. `path`'s size is its node's; its content is never read.
 #[derive(Debug, Clone)]
 pub struct IsoAlias {
+    /// The file whose records point elsewhere.
     pub path: String,
+    /// The file that holds its bytes.
     pub within: String,
+    /// Where in `within` they start, in bytes.
     pub offset: u64,
 }
 

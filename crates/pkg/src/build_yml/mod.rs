@@ -172,6 +172,7 @@ pub struct BuildYml {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Depends {
+    /// The images the build needs before it starts.
     #[serde(default, rename = "docker-images")]
     pub docker_images: DockerImages,
 }

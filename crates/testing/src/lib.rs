@@ -1,8 +1,10 @@
-//! Test infrastructure for the OCI registry client and cache.
+//! Test support shared by the crates' integration tests (a dev-dependency
+//! only, never published). It began as the OCI registry client's harness
+//! and serves every crate whose tests need a registry or an image: `oci`
+//! (the client and cache) and `cli` (builds that pull).
 //!
-//! Integration tests include this with `mod support;`. Everything here talks
-//! to real programs, never to mocks, so the client is tested against the
-//! behaviour it will meet in the field:
+//! Everything here talks to real programs, never to mocks, so the code
+//! under test meets the behaviour it will meet in the field:
 //!
 //! * [`registry`]: [`TestRegistry`] runs Debian's `docker-registry` (the
 //!   CNCF distribution registry, 2.8) on `127.0.0.1` with a free port and a
@@ -23,27 +25,40 @@
 //! * [`skopeo`]: [`push`] copies a fixture layout into a registry with
 //!   `skopeo`, an independent implementation, so the client under test reads
 //!   images it did not write.
+//! * [`generate`]: deterministic inputs: varied bytes ([`generate::noise`]),
+//!   a seeded PRNG for generated fuzz cases, a fuzz target's saved inputs.
 //! * [`http`]: a minimal blocking HTTP client ([`http::get`]) for tests that
 //!   need to look at the registry directly (status codes, headers, bytes).
+//!
+//! Everything but [`generate`] is behind the `registry` feature, so crates
+//! that only need generated inputs do not build the registry's
+//! dependencies (TLS, JWT signing, bcrypt, an HTTP server).
 //!
 //! Tools needed on the machine: `docker-registry` and `skopeo` (both
 //! installed by `scripts/setup`). No Docker daemon and no network beyond
 //! loopback are needed.
 
-// Each integration test uses only part of this module.
-#![allow(dead_code)]
+#![forbid(unsafe_code)]
 
+#[cfg(feature = "registry")]
 pub mod fixture;
+pub mod generate;
+#[cfg(feature = "registry")]
 pub mod http;
+#[cfg(feature = "registry")]
 pub mod registry;
+#[cfg(feature = "registry")]
 pub mod skopeo;
+#[cfg(feature = "registry")]
 pub mod token;
 
-#[allow(unused_imports)]
+#[cfg(feature = "registry")]
 pub use fixture::{
     Compression, Fixture, Format, ImageInfo, ImageSpec, LayerInfo, LayerSpec, Platform,
 };
+#[cfg(feature = "registry")]
 pub use registry::{Auth, TestRegistry};
+#[cfg(feature = "registry")]
 pub use skopeo::{push, push_as_v2s2, push_fixture};
 
 use sha2::{Digest as _, Sha256};

@@ -1,14 +1,14 @@
-//! Smoke tests of the test infrastructure itself (`tests/support`): the
-//! real registry in each auth mode, the token issuer, fixture layouts and
-//! pushing them with skopeo. They use only the support module's plain HTTP
-//! client, never the crate under test, so a failure here is the harness's.
+//! Smoke tests of the test infrastructure itself: the real registry in each
+//! auth mode, the token issuer, fixture layouts and pushing them with
+//! skopeo. They use only this crate's plain HTTP client, never a crate
+//! under test, so a failure here is the harness's.
 
-mod support;
-
-use support::fixture::{ARCH_FILE, FIXED_MTIME, compress, decompress, media_type, tar_files};
-use support::http::{self, parse_challenge};
-use support::token::jwt_claims;
-use support::{
+use linuxkit_testing::fixture::{
+    ARCH_FILE, FIXED_MTIME, compress, decompress, media_type, tar_files,
+};
+use linuxkit_testing::http::{self, parse_challenge};
+use linuxkit_testing::token::jwt_claims;
+use linuxkit_testing::{
     Auth, Compression, Fixture, LayerSpec, Platform, TestRegistry, push, push_as_v2s2,
     push_fixture, sha256_digest,
 };
