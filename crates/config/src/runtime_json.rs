@@ -69,18 +69,25 @@ pub struct RuntimeJsonInterface {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RuntimeJsonBindNs {
+    /// Where to bind the container's cgroup namespace.
     #[serde(deserialize_with = "null_as_empty")]
     pub cgroup: String,
+    /// Where to bind the container's IPC namespace.
     #[serde(deserialize_with = "null_as_empty")]
     pub ipc: String,
+    /// Where to bind the container's mount namespace.
     #[serde(deserialize_with = "null_as_empty")]
     pub mnt: String,
+    /// Where to bind the container's network namespace.
     #[serde(deserialize_with = "null_as_empty")]
     pub net: String,
+    /// Where to bind the container's PID namespace.
     #[serde(deserialize_with = "null_as_empty")]
     pub pid: String,
+    /// Where to bind the container's user namespace.
     #[serde(deserialize_with = "null_as_empty")]
     pub user: String,
+    /// Where to bind the container's UTS (host name) namespace.
     #[serde(deserialize_with = "null_as_empty")]
     pub uts: String,
 }
