@@ -257,8 +257,29 @@ impl Loader {
                 })?;
                 loaded.push(m);
             }
+            // A module another process is loading right now is listed in
+            // /proc/modules (so `load_order` skipped it) before its init
+            // has run: when the kernel runs us for `fs-overlay` while a
+            // second mount's modprobe is loading overlay, returning at once
+            // makes that mount fail with ENODEV ("request_module fs-overlay
+            // succeeded, but still no fs?"). Wait until it is live.
+            wait_live(&t);
         }
         Ok(loaded)
+    }
+}
+
+/// Waits (up to 10 s) while `/sys/module/NAME/initstate` says `coming`,
+/// that is while another process's load of the module is still running
+/// its init; returns at once for a live, built-in or absent module.
+fn wait_live(name: &str) {
+    let path = format!("/sys/module/{}/initstate", name.replace('-', "_"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while let Ok(state) = std::fs::read_to_string(&path) {
+        if state.trim() != "coming" || std::time::Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
     }
 }
 
