@@ -2,7 +2,7 @@
 //! format causes name.
 
 use crate::format::Format;
-use crate::staged::StagedError;
+use linuxkit_base::staged::StagedError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -22,8 +22,8 @@ use crate::error::{Error, Result, io};
 use crate::format::{Base, Container, DiskFormat, DiskPlan, FileKind, Format};
 use crate::fstree::FsTree;
 use crate::initrd::{InitrdOptions, InitrdReport, SegmentCache, build_initrd_with_id};
-use crate::staged::Staged;
 use crate::tar::TarWriter;
+use linuxkit_base::staged::Staged;
 
 /// Options shared by the formats.
 #[derive(Debug, Clone, Default)]

@@ -274,7 +274,7 @@ impl FatBuilder {
     /// Writes the image to a file under a temporary name, renamed into
     /// place once complete.
     pub fn write_file(&self, dest: &Path) -> crate::error::Result<()> {
-        let mut staged = crate::staged::Staged::create(dest.to_path_buf())?;
+        let mut staged = linuxkit_base::staged::Staged::create(dest.to_path_buf())?;
         let mut w = io::BufWriter::with_capacity(1 << 20, staged.file());
         self.write(&mut w)
             .and_then(|()| w.flush())
