@@ -676,3 +676,99 @@ fn initrd_compression_and_size_report() {
         String::from_utf8_lossy(&bad.stderr)
     );
 }
+
+/// A build killed while writing its output leaves `.NAME.partial-PID-…`
+/// (no destructor runs on SIGKILL); the next build that writes in that
+/// directory removes it (issue 18.7). Links planted under the predictable
+/// names the staging used to have (`.NAME.partial-PID`) for the coming
+/// pids are removed or passed by, never written through (issue 18.2).
+#[test]
+fn a_killed_builds_partial_output_is_reclaimed_and_planted_links_are_not_followed() {
+    let w = world();
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let out = tmp.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    // A FIFO nobody writes to holds the build while its output is staged.
+    let fifo = tmp.path().join("fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let yml = tmp.path().join("t.yml");
+    std::fs::write(
+        &yml,
+        format!(
+            "{}  - path: etc/held\n    source: {}\n",
+            w.yml,
+            fifo.display()
+        ),
+    )
+    .unwrap();
+    let partials = || -> Vec<PathBuf> {
+        std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().contains(".t.tar.partial-"))
+            .collect()
+    };
+    let mut killed = linuxkit()
+        .arg("-q")
+        .arg("--cache")
+        .arg(&cache)
+        .args(["build", "--format", "tar", "--name", "t", "--dir"])
+        .arg(&out)
+        .arg(&yml)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while partials().is_empty() {
+        assert!(
+            killed.try_wait().unwrap().is_none(),
+            "the build ended before its output was staged"
+        );
+        assert!(std::time::Instant::now() < deadline, "nothing was staged");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    let left = partials();
+    assert_eq!(left.len(), 1, "{left:?}");
+
+    // Links to a victim under the old predictable names of the next pids.
+    let victim = tmp.path().join("victim");
+    std::fs::write(&victim, b"precious").unwrap();
+    let last: u32 = std::fs::read_to_string("/proc/sys/kernel/ns_last_pid")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    for pid in last + 1..last + 400 {
+        std::os::unix::fs::symlink(&victim, out.join(format!(".t.tar.partial-{pid}"))).unwrap();
+    }
+    let plain = tmp.path().join("plain.yml");
+    std::fs::write(&plain, &w.yml).unwrap();
+    build(&cache, &out, &plain, "tar");
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    assert!(
+        !left[0].exists(),
+        "the killed build's partial file is still there"
+    );
+    // What is left is the output and links planted for pids that run now
+    // (the build's own among them), which are not reclaimed.
+    for e in std::fs::read_dir(&out).unwrap() {
+        let e = e.unwrap();
+        let t = e.file_type().unwrap();
+        assert!(
+            e.file_name() == "t.tar" || t.is_symlink(),
+            "{} left behind",
+            e.path().display()
+        );
+    }
+    assert!(tar_listing(&out.join("t.tar")).contains("etc/motd"));
+}
