@@ -772,3 +772,81 @@ fn a_killed_builds_partial_output_is_reclaimed_and_planted_links_are_not_followe
     }
     assert!(tar_listing(&out.join("t.tar")).contains("etc/motd"));
 }
+
+/// With `--dir`, `--name` cannot leave it (`..` or an absolute name); without
+/// `--dir` a path-like name is the path, as in the reference (issue 18.2).
+#[test]
+fn name_stays_inside_dir() {
+    let w = world();
+    let tmp = tempfile::tempdir().unwrap();
+    let yml = tmp.path().join("t.yml");
+    std::fs::write(&yml, &w.yml).unwrap();
+    let out = tmp.path().join("a/b");
+    std::fs::create_dir_all(&out).unwrap();
+    let escape = tmp.path().join("x");
+    for name in ["../../x", escape.to_str().unwrap(), "sub/../../x"] {
+        let o = linuxkit()
+            .arg("--cache")
+            .arg(tmp.path().join("cache"))
+            .args(["build", "--format", "tar", "--name", name, "--dir"])
+            .arg(&out)
+            .arg(&yml)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "--name {name} was accepted");
+        assert!(
+            err.contains(&format!("--name {name} would write outside --dir")),
+            "{err}"
+        );
+    }
+    assert!(!tmp.path().join("x.tar").exists());
+    assert!(std::fs::read_dir(&out).unwrap().next().is_none());
+
+    // Without --dir, the name is a path (relative to the working directory).
+    std::fs::create_dir(tmp.path().join("elsewhere")).unwrap();
+    ok(linuxkit()
+        .current_dir(&out)
+        .arg("-q")
+        .arg("--cache")
+        .arg(tmp.path().join("cache"))
+        .args(["build", "--format", "tar", "--name", "../../elsewhere/y"])
+        .arg(&yml));
+    assert!(tmp.path().join("elsewhere/y.tar").is_file());
+}
+
+/// A configuration is read up to 16 MiB: `/dev/zero` or a huge file is
+/// refused, naming it, instead of being read until memory runs out
+/// (issue 18.5).
+#[test]
+fn an_endless_or_huge_configuration_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let huge = tmp.path().join("huge.yml");
+    let mut text = String::from("kernel:\n  cmdline: \"");
+    text.push_str(&"a".repeat(17 << 20));
+    text.push_str("\"\n");
+    std::fs::write(&huge, text).unwrap();
+    for (arg, stdin, name) in [
+        (huge.to_str().unwrap(), None, huge.to_str().unwrap()),
+        ("-", Some("/dev/zero"), "standard input"),
+    ] {
+        let mut cmd = linuxkit();
+        cmd.arg("--cache")
+            .arg(tmp.path().join("cache"))
+            .args(["build", "--format", "tar", "--dir"])
+            .arg(tmp.path())
+            .arg(arg);
+        if let Some(s) = stdin {
+            cmd.stdin(std::fs::File::open(s).unwrap());
+        }
+        let o = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success());
+        assert!(
+            err.contains(&format!(
+                "{name}: larger than 16 MiB, too large for a configuration"
+            )),
+            "{err}"
+        );
+    }
+}
