@@ -563,6 +563,7 @@ impl<'a, 'b, 'c> FilesystemWriter<'a, 'b, 'c> {
         superblock: &SuperBlock,
         kind: &Kind,
         id_table: &Vec<Id>,
+        children: &[Vec<NonZeroUsize>],
     ) -> Result<Entry<'slf>, BackhandError> {
         let node = &self
             .root
@@ -663,14 +664,12 @@ impl<'a, 'b, 'c> FilesystemWriter<'a, 'b, 'c> {
         };
 
         // ladies and gentlemen, we have a directory
-        let entries: Vec<_> = self
-            .root
-            .children_of(node_id)
-            //only direct children
-            .filter(|(_child_id, child)| {
-                child.fullpath.parent().map(|child| child == node.fullpath).unwrap_or(false)
-            })
-            .map(|(child_id, _child)| {
+        // linuxkit patch: the direct children come from `direct_children`;
+        // upstream scanned the whole subtree comparing full paths here, for
+        // every directory, which is cubic in the depth of a directory chain.
+        let entries: Vec<_> = children[node_id.get() - 1]
+            .iter()
+            .map(|&child_id| {
                 self.write_inode_dir(
                     inode_writer,
                     dir_writer,
@@ -684,6 +683,7 @@ impl<'a, 'b, 'c> FilesystemWriter<'a, 'b, 'c> {
                     superblock,
                     kind,
                     id_table,
+                    children,
                 )
             })
             .collect::<Result<_, _>>()?;
@@ -719,6 +719,27 @@ impl<'a, 'b, 'c> FilesystemWriter<'a, 'b, 'c> {
         )?;
         trace!("[{:?}] entries: {:#02x?}", filename, &entry);
         Ok(entry)
+    }
+
+    /// linuxkit patch: the direct children of every node (by index, as
+    /// node ids), in one pass over the nodes, which are sorted by path so
+    /// that a directory's subtree follows it.
+    fn direct_children(&self) -> Vec<Vec<NonZeroUsize>> {
+        let nodes = &self.root.nodes;
+        let mut children = vec![Vec::new(); nodes.len()];
+        // The nodes whose subtree may go on: (index, depth).
+        let mut open: Vec<(usize, usize)> = Vec::new();
+        for (i, node) in nodes.iter().enumerate() {
+            let depth = node.fullpath.components().count();
+            while open.last().is_some_and(|&(_, d)| d >= depth) {
+                open.pop();
+            }
+            if let Some(&(parent, _)) = open.last() {
+                children[parent].push(NonZeroUsize::new(i + 1).expect("i + 1 > 0"));
+            }
+            open.push((i, depth));
+        }
+        children
     }
 
     /// Generate and write the resulting squashfs image to `w`
@@ -797,6 +818,7 @@ impl<'a, 'b, 'c> FilesystemWriter<'a, 'b, 'c> {
             &superblock,
             &self.kind,
             &self.id_table,
+            &self.direct_children(),
         )?;
         superblock.root_inode = ((root.start as u64) << 16) | ((root.offset as u64) & 0xffff);
         superblock.inode_count =
