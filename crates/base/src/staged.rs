@@ -6,11 +6,13 @@
 //! (`O_CREAT|O_EXCL`, which never follows a link) under a name nobody can
 //! guess, because output directories may be writable by others, who could
 //! otherwise plant a symlink under the coming name and have a (root) build
-//! write through it. The pid is in the name so that leftovers of killed
-//! runs can be told from files still being written: [`Staged::create`]
-//! first removes, once per directory and process, the leftovers whose
-//! process is gone ([`reclaim`]). On every error path, and when dropped
-//! without [`Staged::commit`], the temporary file is deleted.
+//! write through it. The pid is in the name, and the writer holds an
+//! exclusive `flock` on the file, so that leftovers of killed runs can be
+//! told from files still being written (the lock also by a run in another
+//! pid namespace sharing the directory): [`Staged::create`] first removes,
+//! once per directory and process, the leftovers whose process is gone
+//! ([`reclaim`]). On every error path, and when dropped without
+//! [`Staged::commit`], the temporary file is deleted.
 //!
 //! The cache (`linuxkit-oci`) stages its blobs in its own `.tmp/` with its
 //! own reclaiming under its lock; this module is for everything else that
@@ -85,6 +87,9 @@ impl Staged {
                 dest.display(),
                 dir.display()
             )))?;
+        // Marks it as being written (see `reclaim`); a file system without
+        // locks leaves the pid alone to say so.
+        let _ = tmp.as_file().try_lock();
         Ok(Staged {
             tmp: Some(tmp),
             dest,
@@ -170,6 +175,8 @@ pub fn reclaim(dir: &Path) -> usize {
         let path = entry.path();
         let gone = match entry.file_type() {
             Ok(t) if t.is_dir() => std::fs::remove_dir_all(&path),
+            Ok(t) if t.is_file() && being_written(&path) => continue,
+            // Links and the like were planted: removed, never followed.
             _ => std::fs::remove_file(&path),
         };
         match gone {
@@ -182,6 +189,22 @@ pub fn reclaim(dir: &Path) -> usize {
         }
     }
     removed
+}
+
+/// Whether a process holds the lock of the temporary file `path` (one in
+/// another pid namespace, whose pid means nothing here). Opened without
+/// following a link (one swapped in since the listing) nor waiting on a
+/// FIFO.
+fn being_written(path: &Path) -> bool {
+    use std::os::unix::fs::OpenOptionsExt;
+    let Ok(f) = File::options()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+    else {
+        return false;
+    };
+    matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock))
 }
 
 /// [`reclaim`], once per directory in this process.
@@ -282,14 +305,20 @@ mod tests {
         std::os::unix::fs::symlink(&victim, p.join(format!(".c.partial-{dead}"))).unwrap();
         std::fs::create_dir(p.join(format!(".initrd-{dead}-abc"))).unwrap();
         std::fs::write(p.join(format!(".initrd-{dead}-abc/part-0")), b"").unwrap();
+        // A build in another pid namespace: its pid is unknown here, its
+        // lock says it is at work.
+        let other_ns = p.join(format!(".e.tar.partial-{dead}-Ns"));
+        let held = File::create(&other_ns).unwrap();
+        held.lock().unwrap();
         let kept = [
+            format!(".e.tar.partial-{dead}-Ns"),
             format!(".a.tar.partial-{me}-Q1"),
             "a.tar".to_owned(),
             ".partial-x".to_owned(),
             format!("a.tar.partial-{dead}"),
             ".d.partial-".to_owned(),
         ];
-        for k in &kept {
+        for k in &kept[1..] {
             std::fs::write(p.join(k), b"").unwrap();
         }
         assert_eq!(reclaim(p), gone.len() + 2);

@@ -96,24 +96,6 @@ pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> E
     move |source| Error::Io { context, source }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn too_small_names_both_sizes() {
-        let e = Error::TooSmall {
-            format: Format::RawBios,
-            content: (70 << 20) + 1,
-            size: 64 << 20,
-        };
-        assert_eq!(
-            e.to_string(),
-            "format raw-bios: content 71 MiB does not fit in --size 64M"
-        );
-    }
-}
-
 /// Refuses an entry that Linux could not create from `format`'s output
 /// (see [`linuxkit_base::path::beyond_limits`]), naming the entry and the
 /// image it came from.
@@ -138,4 +120,22 @@ pub(crate) fn check_limits(
         "cannot write `{}`{from} to the {format}: {why}",
         e.path
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn too_small_names_both_sizes() {
+        let e = Error::TooSmall {
+            format: Format::RawBios,
+            content: (70 << 20) + 1,
+            size: 64 << 20,
+        };
+        assert_eq!(
+            e.to_string(),
+            "format raw-bios: content 71 MiB does not fit in --size 64M"
+        );
+    }
 }
