@@ -218,15 +218,15 @@ fn names_beyond_linux_limits_are_refused() {
     let long = format!("etc/{}", "n".repeat(256));
     let deep = "d/".repeat(2047) + "file";
     let far = Entry::symlink("etc/far", "t".repeat(4096));
-    let sinks: Vec<(&str, Box<dyn Fn() -> Box<dyn EntrySink>>)> = vec![
-        ("tar", Box::new(|| Box::new(TarWriter::new(Vec::new())))),
-        ("initrd", Box::new(|| Box::new(CpioWriter::new(Vec::new())))),
-        (
-            "image",
-            Box::new(|| Box::new(linuxkit_output::FsTree::new(None).unwrap())),
-        ),
-    ];
-    for (format, sink) in &sinks {
+    let sink = |format: &str| -> Box<dyn EntrySink> {
+        match format {
+            "tar" => Box::new(TarWriter::new(Vec::new())),
+            "initrd" => Box::new(CpioWriter::new(Vec::new())),
+            _ => Box::new(linuxkit_output::FsTree::new(None).unwrap()),
+        }
+    };
+    for format in ["tar", "initrd", "image"] {
+        let sink = || sink(format);
         let e = sink()
             .add(&from(Entry::file(long.clone(), 0)), &mut std::io::empty())
             .unwrap_err()
@@ -247,7 +247,7 @@ fn names_beyond_linux_limits_are_refused() {
             .add(&Entry::file("n".repeat(255), 0), &mut std::io::empty())
             .unwrap();
         let deep = sink().add(&Entry::file(deep.clone(), 0), &mut std::io::empty());
-        if *format == "initrd" {
+        if format == "initrd" {
             let e = deep.unwrap_err().to_string();
             assert!(e.contains("the path is 4098 bytes long"), "{e}");
         } else {
