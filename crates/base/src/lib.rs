@@ -11,5 +11,7 @@
 
 pub mod arch;
 pub mod path;
+pub mod staged;
 
 pub use arch::{Arch, ParseArchError};
+pub use staged::{Staged, StagedError};

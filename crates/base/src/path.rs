@@ -114,9 +114,63 @@ pub fn normalize_or_root(p: &str) -> Result<String, PathError> {
     }
 }
 
+/// The longest file name (one path component) Linux file systems take, in
+/// bytes: ext4, squashfs, EROFS and ISO 9660's Rock Ridge names as Linux
+/// reads them. EROFS's format stores longer ones, which its readers take
+/// for corruption.
+pub const NAME_MAX: usize = 255;
+
+/// The longest path the kernel takes, in bytes with its NUL: the initramfs
+/// unpacker skips an entry whose name is longer, and a symbolic link's
+/// target is at most `PATH_MAX - 1` bytes.
+pub const PATH_MAX: usize = 4096;
+
+/// Why Linux cannot create the entry `path` (a symbolic link to `target`
+/// when given): a component longer than [`NAME_MAX`], a target longer than
+/// `PATH_MAX - 1`, and with `whole_path`, a path longer than `PATH_MAX - 1`
+/// (for the formats whose reader takes the whole path at once).
+pub fn beyond_limits(path: &str, target: Option<&str>, whole_path: bool) -> Option<String> {
+    if let Some(c) = path.split('/').find(|c| c.len() > NAME_MAX) {
+        let start: String = c.chars().take(32).collect();
+        return Some(format!(
+            "its name `{start}…` is {} bytes long, and Linux file names are at most {NAME_MAX} bytes",
+            c.len()
+        ));
+    }
+    if whole_path && path.len() >= PATH_MAX {
+        return Some(format!(
+            "the path is {} bytes long, and the kernel takes paths of at most {} bytes",
+            path.len(),
+            PATH_MAX - 1
+        ));
+    }
+    if let Some(t) = target.filter(|t| t.len() >= PATH_MAX) {
+        return Some(format!(
+            "its link target is {} bytes long, and the kernel takes targets of at most {} bytes",
+            t.len(),
+            PATH_MAX - 1
+        ));
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn linux_limits() {
+        let long = "n".repeat(256);
+        assert_eq!(beyond_limits(&"n".repeat(255), None, true), None);
+        let why = beyond_limits(&format!("a/{long}/b"), None, false).unwrap();
+        assert!(why.contains("is 256 bytes long"), "{why}");
+        let deep = "d/".repeat(2048);
+        assert_eq!(beyond_limits(&deep, None, false), None);
+        assert!(beyond_limits(&deep, None, true).is_some());
+        assert!(beyond_limits(&deep[..4095], None, true).is_none());
+        assert!(beyond_limits("l", Some(&"t".repeat(4096)), false).is_some());
+        assert!(beyond_limits("l", Some(&"t".repeat(4095)), false).is_none());
+    }
 
     #[test]
     fn clean_relative_form() {

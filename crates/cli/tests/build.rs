@@ -838,3 +838,177 @@ fn initrd_compression_and_size_report() {
         String::from_utf8_lossy(&bad.stderr)
     );
 }
+
+/// A build killed while writing its output leaves `.NAME.partial-PID-…`
+/// (no destructor runs on SIGKILL); the next build that writes in that
+/// directory removes it (issue 18.7). Links planted under the predictable
+/// names the staging used to have (`.NAME.partial-PID`) for the coming
+/// pids are removed or passed by, never written through (issue 18.2).
+#[test]
+fn a_killed_builds_partial_output_is_reclaimed_and_planted_links_are_not_followed() {
+    let w = world();
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let out = tmp.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    // A FIFO nobody writes to holds the build while its output is staged.
+    let fifo = tmp.path().join("fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let yml = tmp.path().join("t.yml");
+    std::fs::write(
+        &yml,
+        format!(
+            "{}  - path: etc/held\n    source: {}\n",
+            w.yml,
+            fifo.display()
+        ),
+    )
+    .unwrap();
+    let partials = || -> Vec<PathBuf> {
+        std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().contains(".t.tar.partial-"))
+            .collect()
+    };
+    let mut killed = linuxkit()
+        .arg("-q")
+        .arg("--cache")
+        .arg(&cache)
+        .args(["build", "--format", "tar", "--name", "t", "--dir"])
+        .arg(&out)
+        .arg(&yml)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while partials().is_empty() {
+        assert!(
+            killed.try_wait().unwrap().is_none(),
+            "the build ended before its output was staged"
+        );
+        assert!(std::time::Instant::now() < deadline, "nothing was staged");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    let left = partials();
+    assert_eq!(left.len(), 1, "{left:?}");
+
+    // Links to a victim under the old predictable names of the next pids.
+    let victim = tmp.path().join("victim");
+    std::fs::write(&victim, b"precious").unwrap();
+    let last: u32 = std::fs::read_to_string("/proc/sys/kernel/ns_last_pid")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    for pid in last + 1..last + 400 {
+        std::os::unix::fs::symlink(&victim, out.join(format!(".t.tar.partial-{pid}"))).unwrap();
+    }
+    let plain = tmp.path().join("plain.yml");
+    std::fs::write(&plain, &w.yml).unwrap();
+    build(&cache, &out, &plain, "tar");
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    assert!(
+        !left[0].exists(),
+        "the killed build's partial file is still there"
+    );
+    // What is left is the output and links planted for pids that run now
+    // (the build's own among them), which are not reclaimed.
+    for e in std::fs::read_dir(&out).unwrap() {
+        let e = e.unwrap();
+        let t = e.file_type().unwrap();
+        assert!(
+            e.file_name() == "t.tar" || t.is_symlink(),
+            "{} left behind",
+            e.path().display()
+        );
+    }
+    assert!(tar_listing(&out.join("t.tar")).contains("etc/motd"));
+}
+
+/// With `--dir`, `--name` cannot leave it (`..` or an absolute name); without
+/// `--dir` a path-like name is the path, as in the reference (issue 18.2).
+#[test]
+fn name_stays_inside_dir() {
+    let w = world();
+    let tmp = tempfile::tempdir().unwrap();
+    let yml = tmp.path().join("t.yml");
+    std::fs::write(&yml, &w.yml).unwrap();
+    let out = tmp.path().join("a/b");
+    std::fs::create_dir_all(&out).unwrap();
+    let escape = tmp.path().join("x");
+    for name in ["../../x", escape.to_str().unwrap(), "sub/../../x"] {
+        let o = linuxkit()
+            .arg("--cache")
+            .arg(tmp.path().join("cache"))
+            .args(["build", "--format", "tar", "--name", name, "--dir"])
+            .arg(&out)
+            .arg(&yml)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "--name {name} was accepted");
+        assert!(
+            err.contains(&format!("--name {name} would write outside --dir")),
+            "{err}"
+        );
+    }
+    assert!(!tmp.path().join("x.tar").exists());
+    assert!(std::fs::read_dir(&out).unwrap().next().is_none());
+
+    // Without --dir, the name is a path (relative to the working directory).
+    std::fs::create_dir(tmp.path().join("elsewhere")).unwrap();
+    ok(linuxkit()
+        .current_dir(&out)
+        .arg("-q")
+        .arg("--cache")
+        .arg(tmp.path().join("cache"))
+        .args(["build", "--format", "tar", "--name", "../../elsewhere/y"])
+        .arg(&yml));
+    assert!(tmp.path().join("elsewhere/y.tar").is_file());
+}
+
+/// A configuration is read up to 16 MiB: `/dev/zero` or a huge file is
+/// refused, naming it, instead of being read until memory runs out
+/// (issue 18.5).
+#[test]
+fn an_endless_or_huge_configuration_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let huge = tmp.path().join("huge.yml");
+    let mut text = String::from("kernel:\n  cmdline: \"");
+    text.push_str(&"a".repeat(17 << 20));
+    text.push_str("\"\n");
+    std::fs::write(&huge, text).unwrap();
+    for (arg, stdin, name) in [
+        (huge.to_str().unwrap(), None, huge.to_str().unwrap()),
+        ("-", Some("/dev/zero"), "standard input"),
+    ] {
+        let mut cmd = linuxkit();
+        cmd.arg("--cache")
+            .arg(tmp.path().join("cache"))
+            .args(["build", "--format", "tar", "--dir"])
+            .arg(tmp.path())
+            .arg(arg);
+        if let Some(s) = stdin {
+            cmd.stdin(std::fs::File::open(s).unwrap());
+        }
+        let o = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success());
+        assert!(
+            err.contains(&format!(
+                "{name}: larger than 16 MiB, too large for a configuration"
+            )),
+            "{err}"
+        );
+    }
+}

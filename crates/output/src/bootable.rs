@@ -124,7 +124,9 @@ impl EntrySink for Bootloader {
 pub(crate) struct BootFiles<'a> {
     /// Shared with the images that hold it, not copied.
     pub kernel: &'a Arc<Vec<u8>>,
-    pub initrd: &'a Path,
+    /// The staged initrd, read through this handle (never reopened by
+    /// name: see [`crate::bytes::ReadAt`]).
+    pub initrd: &'a Arc<File>,
     pub initrd_len: u64,
     pub cmdline: &'a str,
     /// Stands for the initrd's bytes (see [`boot_seed`]).
@@ -170,7 +172,7 @@ fn add_bytes(t: &mut FsTree, path: &str, data: &[u8]) -> io::Result<()> {
 
 /// The initrd, read in place when the image is written.
 fn add_initrd(t: &mut FsTree, path: &str, b: &BootFiles) -> io::Result<()> {
-    t.add_external(path, File::open(b.initrd)?, b.initrd_len)
+    t.add_external(path, b.initrd.try_clone()?, b.initrd_len)
         .map(drop)
 }
 
@@ -266,7 +268,7 @@ pub(crate) fn esp(b: &BootFiles, bl: &Bootloader, fat32: bool) -> io::Result<Fat
     }
     f.add_bytes("loader/entries/linuxkit.conf", entry.into_bytes())?;
     f.add_shared("kernel", b.kernel.clone())?;
-    f.add_file("initrd.img", b.initrd)?;
+    f.add_open("initrd.img", b.initrd.clone())?;
     f.add_bytes("cmdline", b.cmdline.as_bytes().to_vec())?;
     Ok(f)
 }

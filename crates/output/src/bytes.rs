@@ -4,7 +4,27 @@
 //!
 //! This is a leaf: it depends on no other module of the crate.
 
+use std::fs::File;
 use std::io::{self, Read, Write};
+use std::os::unix::fs::FileExt;
+
+/// Reads an open file from `offset` by position (`pread`), so that the
+/// readers of one file do not share its offset. Formats read the staged
+/// initrd through its handle, never by its name in the output directory,
+/// where another user could have put something else
+/// (`docs/security.md`).
+pub(crate) struct ReadAt<'a> {
+    pub file: &'a File,
+    pub offset: u64,
+}
+
+impl Read for ReadAt<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.file.read_at(buf, self.offset)?;
+        self.offset += n as u64;
+        Ok(n)
+    }
+}
 
 /// Copies exactly `len` bytes of `r` to `w`; large contents in 1 MiB
 /// steps (`io::copy`'s 8 KiB would be thousands of system calls for an

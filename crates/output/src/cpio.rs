@@ -194,6 +194,8 @@ impl<W: Write> CpioWriter<W> {
 
 impl<W: Write> EntrySink for CpioWriter<W> {
     fn add(&mut self, e: &Entry, data: &mut dyn Read) -> linuxkit_rootfs::Result<()> {
+        // The kernel's initramfs unpacker skips a name beyond PATH_MAX.
+        crate::error::check_limits(e, "initrd", true)?;
         let io_err = |source| linuxkit_rootfs::Error::Io {
             context: format!("cannot write {} to the initrd", e.path),
             source,

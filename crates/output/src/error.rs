@@ -2,7 +2,7 @@
 //! format causes name.
 
 use crate::format::Format;
-use crate::staged::StagedError;
+use linuxkit_base::staged::StagedError;
 
 /// Why an output could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +109,32 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
     let context = context.into();
     move |source| Error::Io { context, source }
+}
+
+/// Refuses an entry that Linux could not create from `format`'s output
+/// (see [`linuxkit_base::path::beyond_limits`]), naming the entry and the
+/// image it came from.
+pub(crate) fn check_limits(
+    e: &linuxkit_rootfs::Entry,
+    format: &str,
+    whole_path: bool,
+) -> linuxkit_rootfs::Result<()> {
+    let target = match &e.kind {
+        linuxkit_rootfs::EntryKind::Symlink { target } => Some(target.as_str()),
+        _ => None,
+    };
+    let Some(why) = linuxkit_base::path::beyond_limits(&e.path, target, whole_path) else {
+        return Ok(());
+    };
+    let from = e
+        .provenance
+        .as_ref()
+        .map(|(source, _)| format!(" (from {source})"))
+        .unwrap_or_default();
+    Err(linuxkit_rootfs::Error::Other(format!(
+        "cannot write `{}`{from} to the {format}: {why}",
+        e.path
+    )))
 }
 
 #[cfg(test)]

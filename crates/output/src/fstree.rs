@@ -259,6 +259,8 @@ impl FsTree {
         e: &Entry,
         data: &mut dyn Read,
     ) -> linuxkit_rootfs::Result<()> {
+        // squashfs, EROFS and ISO 9660 alike: Linux reads no longer names.
+        crate::error::check_limits(e, "image", false)?;
         let path = e.path.trim_matches('/');
         let (parent_path, name) = match path.rsplit_once('/') {
             Some((p, n)) => (p, n),

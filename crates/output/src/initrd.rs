@@ -33,7 +33,7 @@ use crate::compress::Compression;
 use crate::cpio::{InitrdSink, LinkPlan};
 use crate::error::{Error, Result};
 use crate::links::{MANIFEST_FORMAT, Manifest, ManifestSink, PartPlan};
-use crate::staged::Staged;
+use linuxkit_base::staged::Staged;
 
 /// How the initrd is compressed (from [`crate::OutputOptions`]).
 #[derive(Debug, Clone, Copy, Default)]

@@ -16,7 +16,7 @@
 //!   `iso` (over `fstree`, the gathered tree), `fat`, `mbr` and `gpt`, the
 //!   disk containers `disk`, and `kernel` (`--decompress-kernel`);
 //! - the leaves, which import nothing above them: `format` (the vocabulary
-//!   of formats), `error`, `staged` (the atomic output file), `bytes`
+//!   of formats), `error` (the atomic output file is `linuxkit_base::staged`), `bytes`
 //!   (byte helpers), `ids` (content-derived identifiers), `pipe`.
 
 #![forbid(unsafe_code)]
@@ -42,7 +42,6 @@ pub mod mbr;
 mod pipe;
 mod session;
 mod squashfs;
-mod staged;
 mod tar;
 
 pub use bootable::{BOOTLOADER_FILES, BOOTLOADER_IMAGE, BOOTLOADER_PACKAGE, Bootloader};
@@ -56,9 +55,9 @@ pub use initrd::{InitrdOptions, InitrdReport, PartReport, SegmentCache, build_in
 pub use iso::{BiosBoot, ElTorito, Hybrid, IsoAlias, IsoOptions, write_iso, write_iso_with};
 pub use kernel::decompress_kernel;
 pub use links::DEDUP_MIN;
+pub use linuxkit_base::staged::{Staged, StagedError};
 pub use session::{
     OutputOptions, check_together, write_format, write_formats, write_formats_report, write_stream,
 };
 pub use squashfs::{SquashfsError, write_squashfs};
-pub use staged::{Staged, StagedError};
 pub use tar::TarWriter;

@@ -22,8 +22,8 @@ use crate::error::{Error, Result, io};
 use crate::format::{Base, Container, DiskFormat, DiskPlan, FileKind, Format};
 use crate::fstree::FsTree;
 use crate::initrd::{InitrdOptions, InitrdReport, SegmentCache, build_initrd_with_id};
-use crate::staged::Staged;
 use crate::tar::TarWriter;
+use linuxkit_base::staged::Staged;
 
 /// Options shared by the formats.
 #[derive(Debug, Clone, Default)]
@@ -166,9 +166,10 @@ pub fn write_formats_report(
 struct BootSet {
     /// Shared with the images that hold it (see `BootFiles::kernel`).
     kernel: Arc<Vec<u8>>,
-    /// Staged as `NAME-initrd.img` until `kernel+initrd` commits it; then
-    /// read from there.
+    /// Staged as `NAME-initrd.img` until `kernel+initrd` commits it.
     initrd: Initrd,
+    /// The initrd's handle, which readers use (see `BootFiles::initrd`).
+    initrd_file: Arc<File>,
     initrd_len: u64,
     cmdline: Vec<u8>,
     ucode: Option<Vec<u8>>,
@@ -182,15 +183,6 @@ struct BootSet {
 enum Initrd {
     Staged(Staged),
     Committed(PathBuf),
-}
-
-impl BootSet {
-    fn initrd_path(&self) -> &Path {
-        match &self.initrd {
-            Initrd::Staged(s) => s.path(),
-            Initrd::Committed(p) => p,
-        }
-    }
 }
 
 /// A scratch image shared by several formats (`Session::uses` counts
@@ -371,9 +363,16 @@ impl<'a> Session<'a, '_> {
                 .metadata()
                 .map_err(io("cannot read the initrd"))?
                 .len();
+            let initrd_file = Arc::new(
+                initrd
+                    .file()
+                    .try_clone()
+                    .map_err(io("cannot read the initrd"))?,
+            );
             self.boot = Some(BootSet {
                 kernel: Arc::new(kernel),
                 initrd: Initrd::Staged(initrd),
+                initrd_file,
                 initrd_len,
                 cmdline: boot.remove("boot/cmdline").unwrap_or_default(),
                 ucode: boot.remove("boot/ucode.cpio"),
@@ -389,7 +388,7 @@ impl<'a> Session<'a, '_> {
         let b = self.boot.as_ref().expect("built by boot()");
         BootFiles {
             kernel: &b.kernel,
-            initrd: b.initrd_path(),
+            initrd: &b.initrd_file,
             initrd_len: b.initrd_len,
             cmdline: cmdline_str(&b.cmdline),
             initrd_id: &b.initrd_id,
@@ -445,7 +444,10 @@ impl<'a> Session<'a, '_> {
             tar.add(&Entry::file(n, size), data).map_err(Error::from)
         };
         add("kernel", &mut &b.kernel[..], b.kernel.len() as u64)?;
-        let mut f = File::open(b.initrd_path()).map_err(io("cannot read the initrd"))?;
+        let mut f = crate::bytes::ReadAt {
+            file: &b.initrd_file,
+            offset: 0,
+        };
         add("initrd.img", &mut f, b.initrd_len)?;
         add("cmdline", &mut &b.cmdline[..], b.cmdline.len() as u64)?;
         if let Some(u) = &b.ucode {

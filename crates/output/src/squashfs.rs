@@ -1,5 +1,6 @@
 //! The `kernel+squashfs` root file system: a squashfs 4.0 image written with
-//! the pure-Rust `backhand` crate, gzip-compressed with 128 KiB blocks as
+//! the pure-Rust `backhand` crate (with a fix of ours, `vendor/README.md`),
+//! gzip-compressed with 128 KiB blocks as
 //! `mksquashfs` does by default.
 //!
 //! The image is reproducible: nodes are added in path order, the
@@ -34,6 +35,28 @@ fn err(e: impl std::fmt::Display) -> SquashfsError {
 /// the image (backhand seeks back over duplicate data, which may leave
 /// bytes past the end); returns the image size.
 pub fn write_squashfs(tree: &FsTree, out: &mut File) -> Result<u64, SquashfsError> {
+    // backhand writes directories recursively, a stack frame per level:
+    // a deep tree gets a thread with a stack to match (memory is only
+    // reserved; a 5000-deep chain overflows the 2 MiB of a default thread).
+    let mut depth = 0;
+    tree.walk(|path, _| {
+        depth = depth.max(path.split('/').count());
+        Ok(())
+    })
+    .ok();
+    let stack = (8 << 20) + depth * (16 << 10);
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .name("squashfs".into())
+            .stack_size(stack)
+            .spawn_scoped(s, || write_on_this_thread(tree, out))
+            .map_err(err)?
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })
+}
+
+fn write_on_this_thread(tree: &FsTree, out: &mut File) -> Result<u64, SquashfsError> {
     let mut fs = FilesystemWriter::default();
     fs.set_compressor(FilesystemCompressor::new(Compressor::Gzip, None).map_err(err)?);
     fs.set_time(tree.max_mtime().min(u32::MAX as u64) as u32);

@@ -104,6 +104,9 @@ fn put_octal(field: &mut [u8], v: u64) {
 
 impl<W: Write> EntrySink for TarWriter<W> {
     fn add(&mut self, e: &Entry, data: &mut dyn Read) -> linuxkit_rootfs::Result<()> {
+        // GNU tar creates paths beyond PATH_MAX (one directory at a time),
+        // not names beyond NAME_MAX.
+        crate::error::check_limits(e, "tar", false)?;
         let io_err = |source| linuxkit_rootfs::Error::Io {
             context: format!("cannot write {} to the tar", e.path),
             source,

@@ -399,3 +399,58 @@ fn empty_trees_are_valid_images() {
         run(Command::new("unsquashfs").arg("-lln").arg(&img));
     }
 }
+
+/// A 5000-deep directory chain: every writer is linear in it (backhand's
+/// squashfs writer was cubic, over 5 minutes, and then overflowed its
+/// thread's stack; issue 18.5), and the tools read the images to the bottom.
+#[test]
+fn a_deep_directory_chain_is_written() {
+    const DEPTH: usize = 5000;
+    let mut tree = FsTree::new(None).unwrap();
+    let mut tar = linuxkit_output::TarWriter::new(Vec::new());
+    let mut path = String::new();
+    for _ in 0..DEPTH {
+        if !path.is_empty() {
+            path.push('/');
+        }
+        path.push('d');
+        let e = Entry::dir(path.clone());
+        tree.add(&e, &mut std::io::empty()).unwrap();
+        tar.add(&e, &mut std::io::empty()).unwrap();
+    }
+    let deepest = format!("/{path}");
+    let dir = tempfile::tempdir().unwrap();
+
+    let t = dir.path().join("t.tar");
+    std::fs::write(&t, tar.finish().unwrap()).unwrap();
+    let list = run(Command::new("tar").arg("-tf").arg(&t));
+    assert_eq!(list.lines().count(), DEPTH);
+
+    if have("unsquashfs") {
+        let img = dir.path().join("s.img");
+        write_squashfs(&tree, &mut std::fs::File::create(&img).unwrap()).unwrap();
+        let list = run(Command::new("unsquashfs")
+            .arg("-lc")
+            .arg("-d")
+            .arg("")
+            .arg(&img));
+        assert!(
+            list.lines().any(|l| l == deepest),
+            "the deepest directory is listed"
+        );
+    }
+    if have("fsck.erofs") {
+        let img = dir.path().join("e.img");
+        let mut bytes = Vec::new();
+        write_erofs(&tree, &mut bytes).unwrap();
+        std::fs::write(&img, &bytes).unwrap();
+        // fsck.erofs recurses too: it needs more than 8 MiB of stack here.
+        run(Command::new("sh")
+            .arg("-c")
+            .arg("ulimit -s unlimited 2>/dev/null || ulimit -s \"$(ulimit -Hs)\"; exec fsck.erofs \"$0\"")
+            .arg(&img));
+    }
+    let mut iso = Vec::new();
+    linuxkit_output::write_iso(&tree, &mut iso).unwrap();
+    assert!(iso.len() > 16 * 2048);
+}

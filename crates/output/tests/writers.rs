@@ -204,3 +204,54 @@ fn cpio_refuses_a_hard_link_to_nothing() {
     let err = w.add(&e, &mut Cursor::new(vec![])).unwrap_err().to_string();
     assert!(err.contains("hard link to `nope`"), "{err}");
 }
+
+/// Names Linux cannot create are refused, naming the entry and its image
+/// (issue 18.8): a component beyond 255 bytes in every format (EROFS wrote
+/// a corrupt image for it), a path beyond PATH_MAX in the initrd (the
+/// kernel's unpacker skips it), a link target beyond PATH_MAX - 1.
+#[test]
+fn names_beyond_linux_limits_are_refused() {
+    let from = |e: Entry| Entry {
+        provenance: Some(("example/app:1".into(), "services[0]".into())),
+        ..e
+    };
+    let long = format!("etc/{}", "n".repeat(256));
+    let deep = "d/".repeat(2047) + "file";
+    let far = Entry::symlink("etc/far", "t".repeat(4096));
+    let sink = |format: &str| -> Box<dyn EntrySink> {
+        match format {
+            "tar" => Box::new(TarWriter::new(Vec::new())),
+            "initrd" => Box::new(CpioWriter::new(Vec::new())),
+            _ => Box::new(linuxkit_output::FsTree::new(None).unwrap()),
+        }
+    };
+    for format in ["tar", "initrd", "image"] {
+        let sink = || sink(format);
+        let e = sink()
+            .add(&from(Entry::file(long.clone(), 0)), &mut std::io::empty())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&format!(
+                "cannot write `{long}` (from example/app:1) to the {format}"
+            )) && e.contains("is 256 bytes long, and Linux file names are at most 255 bytes"),
+            "{e}"
+        );
+        let e = sink()
+            .add(&far, &mut std::io::empty())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("its link target is 4096 bytes long"), "{e}");
+        // 255 bytes is fine.
+        sink()
+            .add(&Entry::file("n".repeat(255), 0), &mut std::io::empty())
+            .unwrap();
+        let deep = sink().add(&Entry::file(deep.clone(), 0), &mut std::io::empty());
+        if format == "initrd" {
+            let e = deep.unwrap_err().to_string();
+            assert!(e.contains("the path is 4098 bytes long"), "{e}");
+        } else {
+            deep.unwrap();
+        }
+    }
+}

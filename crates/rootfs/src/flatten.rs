@@ -22,7 +22,8 @@
 //!   `prefix`. Parent directories that no layer provides are synthesised
 //!   (0755, root, [`DEFAULT_MTIME`](crate::DEFAULT_MTIME)).
 //! - Sockets, global PAX headers and unknown entry types are skipped with a
-//!   debug log; GNU sparse files become regular files.
+//!   debug log; GNU sparse files become regular files, their holes zeros
+//!   (at most [`MAX_SPARSE_HOLES`] per layer: every output writes them).
 //!
 //! # Output order
 //!
@@ -103,6 +104,15 @@ const OUT_BUF: usize = 1 << 20;
 /// Buffer for uncompressed blobs read with seeks (kept small: a seek past
 /// the buffer refills it).
 const SEEK_BUF: usize = 64 << 10;
+
+/// The most the holes of a layer's GNU sparse files may add up to. A
+/// sparse entry stores only its data and a map; every output writes it in
+/// full (cpio, squashfs, EROFS and ISO 9660 as LinuxKit does; tar as
+/// LinuxKit does too, which expands sparse files on reading), so a layer of
+/// a kilobyte could otherwise claim terabytes. No image builder writes
+/// sparse entries (Docker's and BuildKit's tar writers cannot), so a real
+/// image never comes near this.
+pub const MAX_SPARSE_HOLES: u64 = 1 << 30;
 
 /// How a layer blob is compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -588,7 +598,23 @@ fn scan(image: &str, layers: &[Layer], stats: &mut FlattenStats) -> Result<Tree>
         let mut new_whiteouts = Vec::new();
         let mut new_opaque = Vec::new();
         let mut new_barriers = Vec::new();
+        let mut holes = 0u64;
         layer.walk(image, &mut |index, entry| {
+            if entry.header().entry_type().is_gnu_sparse() {
+                let stored = entry.header().entry_size().unwrap_or(0);
+                holes = holes.saturating_add(entry.size().saturating_sub(stored));
+                if holes > MAX_SPARSE_HOLES {
+                    return Err(layer.error(
+                        image,
+                        format!(
+                            "`{}`: a sparse file of {} bytes storing {stored}; this layer's sparse files would expand by more than {} GiB of zeros, which every output writes in full: refused",
+                            display(&entry.path_bytes()),
+                            entry.size(),
+                            MAX_SPARSE_HOLES >> 30
+                        ),
+                    ));
+                }
+            }
             let (path, kind, link, meta) = match parse(image, layer, entry)? {
                 Parsed::Skip => {
                     stats.skipped += 1;

@@ -19,7 +19,9 @@ mod spec;
 pub use assemble::{Images, Part, assemble, parts};
 pub use entry::{DEFAULT_MTIME, Entry, EntryKind, EntrySink};
 pub use error::{Error, Result};
-pub use flatten::{Compression, Filter, FlattenStats, Layer, Replacement, flatten_layers};
+pub use flatten::{
+    Compression, Filter, FlattenStats, Layer, MAX_SPARSE_HOLES, Replacement, flatten_layers,
+};
 pub use spec::{
     ALL_CAPABILITIES, CONFIG_LABEL, ImageRuntimeDefaults, OCI_VERSION, VOLUMES_DIR, oci_config,
     readonly_rootfs, runtime_config, runtime_config_with_root, runtime_json, runtime_json_text,

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use linuxkit_rootfs::{
     Compression, DEFAULT_MTIME, Entry, EntryKind, EntrySink, Error, Filter, FlattenStats, Layer,
-    Replacement, flatten_layers,
+    MAX_SPARSE_HOLES, Replacement, flatten_layers,
 };
 
 // ---------------------------------------------------------------------------
@@ -1902,4 +1902,80 @@ fn ordering_parents_from_upper_layers_precede_lower_children() {
     ]);
     assert_eq!(paths(&recs), ["a", "a/x", "a/b", "a/b/c"]);
     assert_eq!(recs[0].mode, 0o711);
+}
+
+/// A GNU sparse tar made by GNU tar (`-S`) of files of `size` bytes holding
+/// `data` at offset 4096 (the rest a hole), one per name.
+fn gnu_sparse_tar(names: &[&str], size: u64, data: &[u8]) -> Vec<u8> {
+    let d = tempfile::tempdir().unwrap();
+    for n in names {
+        let f = std::fs::File::create(d.path().join(n)).unwrap();
+        f.set_len(size).unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&f, data, 4096).unwrap();
+    }
+    let out = std::process::Command::new("tar")
+        .args(["--format=gnu", "-S", "--numeric-owner", "-cf", "-", "-C"])
+        .arg(d.path())
+        .args(names)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    out.stdout
+}
+
+/// Counts what it is given and keeps nothing.
+#[derive(Default)]
+struct Counter {
+    files: usize,
+    bytes: u64,
+}
+
+impl EntrySink for Counter {
+    fn add(&mut self, e: &Entry, data: &mut dyn Read) -> linuxkit_rootfs::Result<()> {
+        let n = io::copy(data, &mut io::sink()).unwrap();
+        assert_eq!(n, e.size, "{}", e.path);
+        self.files += 1;
+        self.bytes += n;
+        Ok(())
+    }
+}
+
+/// A small sparse file is expanded, its hole zeros, as LinuxKit's tar
+/// reader does.
+#[test]
+fn a_sparse_file_is_expanded() {
+    let tar = gnu_sparse_tar(&["s"], 1 << 20, b"data");
+    assert!(tar.len() < 1 << 20, "GNU tar wrote it sparse");
+    let recs = run(vec![tar]);
+    let mut want = vec![0u8; 1 << 20];
+    want[4096..4100].copy_from_slice(b"data");
+    let want = Rec::file("s", 0o644, &want);
+    assert_eq!(recs.len(), 1);
+    assert_eq!(
+        (&recs[0].path, recs[0].size, recs[0].hash),
+        (&want.path, want.size, want.hash)
+    );
+}
+
+/// A layer of a few kilobytes whose sparse files claim 3 GiB is refused,
+/// naming the file, before anything is written: every output would hold
+/// the zeros in full (issue 18.5).
+#[test]
+fn sparse_files_cannot_expand_a_layer_without_bound() {
+    let tar = gnu_sparse_tar(&["a", "b", "c"], 1 << 30, b"data");
+    assert!(tar.len() < 64 << 10, "{} bytes", tar.len());
+    let mut sink = Counter::default();
+    let e = flatten_layers("img", &layers(vec![tar]), "", &keep, &mut sink).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("`b`: a sparse file of 1073741824 bytes storing")
+            && msg.contains("more than 1 GiB of zeros"),
+        "{msg}"
+    );
+    assert_eq!(sink.files, 0, "nothing was emitted");
+    // At the limit, it is expanded.
+    let tar = gnu_sparse_tar(&["a"], MAX_SPARSE_HOLES, b"data");
+    let mut sink = Counter::default();
+    flatten_layers("img", &layers(vec![tar]), "", &keep, &mut sink).unwrap();
+    assert_eq!(sink.bytes, MAX_SPARSE_HOLES);
 }

@@ -23,19 +23,45 @@ pub fn write_metadata_iso(data: &[u8], out: impl Write) -> Result<()> {
     linuxkit_output::write_iso(&tree, out).context(|| "cannot write the metadata ISO".into())
 }
 
-/// Writes the metadata ISO for `data` to the file `path` (replacing it).
+/// Writes the metadata ISO for `data` to the file `path` (replacing it),
+/// through the workspace's atomic writer ([`linuxkit_base::Staged`]).
 pub fn create_metadata_iso(path: &Path, data: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("iso.tmp");
-    let f = std::fs::File::create(&tmp).context(|| format!("cannot create {}", tmp.display()))?;
-    write_metadata_iso(data, &f)?;
-    f.sync_all()
-        .context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).context(|| format!("cannot write {}", path.display()))
+    let staged_err = |e: linuxkit_base::StagedError| Error::Io {
+        context: e.context,
+        source: e.source,
+    };
+    let mut staged = linuxkit_base::Staged::create(path.to_path_buf()).map_err(staged_err)?;
+    write_metadata_iso(data, staged.file())?;
+    staged.commit().map_err(staged_err)?;
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The temporary file is not a fixed name (`data.iso.tmp` was, and a
+    /// link planted there was followed), and a failed rename leaves none.
+    #[test]
+    fn the_temporary_file_is_exclusive_and_removed() {
+        let d = tempfile::tempdir().unwrap();
+        let victim = d.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        std::os::unix::fs::symlink(&victim, d.path().join("data.iso.tmp")).unwrap();
+        create_metadata_iso(&d.path().join("data.iso"), b"{}").unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+
+        let dir = d.path().join("busy.iso");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("x"), b"").unwrap();
+        assert!(create_metadata_iso(&dir, b"{}").is_err());
+        let mut names: Vec<_> = std::fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["busy.iso", "data.iso", "data.iso.tmp", "victim"]);
+    }
 
     #[test]
     fn the_iso_is_deterministic_and_holds_config() {

@@ -38,6 +38,10 @@ pub const HONOURED: crate::cli::Honoured = &[(
 /// without a bound; a configuration is a few kilobytes, and anything near
 /// this is not one.
 pub const MAX_REMOTE_CONFIG: u64 = 4 << 20;
+/// The most a configuration file (or standard input) may be: a YAML read
+/// from `/dev/zero` or an endless pipe would otherwise be read until memory
+/// runs out. The largest real configurations are tens of kilobytes.
+pub const MAX_CONFIG: u64 = 16 << 20;
 /// How long fetching a configuration from a URL may take, all of it.
 pub const REMOTE_CONFIG_DEADLINE: Duration = Duration::from_secs(60);
 
@@ -120,10 +124,13 @@ fn with_sources(e: &dyn std::error::Error) -> String {
 /// not exist is tried again with `.yml` appended, as the reference does.
 fn read_input(arg: &str, ca: &[PathBuf]) -> Result<Input> {
     if arg == "-" {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .context(|| "reading the configuration from standard input".into())?;
+        let bytes = read_bounded(std::io::stdin().lock(), "standard input")?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            Error::Usage(format!(
+                "standard input: not UTF-8 text (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ))
+        })?;
         return Ok(Input {
             name: "<stdin>".into(),
             text,
@@ -142,7 +149,8 @@ fn read_input(arg: &str, ca: &[PathBuf]) -> Result<Input> {
             path = with_ext;
         }
     }
-    let bytes = std::fs::read(&path).context(|| format!("cannot read {}", path.display()))?;
+    let file = std::fs::File::open(&path).context(|| format!("cannot read {}", path.display()))?;
+    let bytes = read_bounded(file, &path.display().to_string())?;
     let text = String::from_utf8(bytes).map_err(|e| {
         Error::Usage(format!(
             "{}: not UTF-8 text (invalid byte at offset {})",
@@ -154,6 +162,22 @@ fn read_input(arg: &str, ca: &[PathBuf]) -> Result<Input> {
         name: path.display().to_string(),
         text,
     })
+}
+
+/// Reads a configuration, at most [`MAX_CONFIG`] bytes of it; `name` says
+/// which in errors.
+fn read_bounded(r: impl Read, name: &str) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    r.take(MAX_CONFIG + 1)
+        .read_to_end(&mut bytes)
+        .context(|| format!("cannot read {name}"))?;
+    if bytes.len() as u64 > MAX_CONFIG {
+        return Err(Error::Usage(format!(
+            "{name}: larger than {} MiB, too large for a configuration (is it the right file?)",
+            MAX_CONFIG >> 20
+        )));
+    }
+    Ok(bytes)
 }
 
 /// Loads, merges, resolves `@pkg:` templates and validates the
@@ -267,6 +291,25 @@ fn check_flags(args: &BuildArgs) -> Result<Vec<Format>> {
             return Err(Error::Usage(
                 "--size-report needs a format with an initrd, not --o".into(),
             ));
+        }
+    }
+    // The reference joins `--dir` and `--name`, so that a path-like name
+    // writes wherever it points; without `--dir` it is kept (the name is
+    // the path), but with `--dir` the outputs stay in that directory.
+    if let (Some(dir), Some(name)) = (&args.dir, &args.name) {
+        let escapes = Path::new(name).components().any(|c| {
+            matches!(
+                c,
+                std::path::Component::ParentDir
+                    | std::path::Component::RootDir
+                    | std::path::Component::Prefix(_)
+            )
+        });
+        if escapes {
+            return Err(Error::Usage(format!(
+                "--name {name} would write outside --dir {}: give a name inside it, or the path as --name without --dir",
+                dir.display()
+            )));
         }
     }
     // Formats that write the same file name cannot be combined.

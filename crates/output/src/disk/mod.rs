@@ -39,7 +39,7 @@ use std::io::{self, BufWriter, Read, Seek, Write};
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::staged::Staged;
+use linuxkit_base::staged::Staged;
 
 pub use crate::format::DiskFormat;
 

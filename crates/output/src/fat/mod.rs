@@ -255,6 +255,13 @@ impl FatBuilder {
         )
     }
 
+    /// Adds the open file `file` (read by position when the image is
+    /// written).
+    pub fn add_open(&mut self, path: &str, file: Arc<File>) -> io::Result<()> {
+        let len = file.metadata()?.len();
+        self.insert(path, FatNode::File(Content::Open(file, len)))
+    }
+
     /// The image's size in bytes.
     pub fn image_size(&self) -> io::Result<u64> {
         Ok(self.layout()?.total_sectors * SECTOR)
@@ -274,7 +281,7 @@ impl FatBuilder {
     /// Writes the image to a file under a temporary name, renamed into
     /// place once complete.
     pub fn write_file(&self, dest: &Path) -> crate::error::Result<()> {
-        let mut staged = crate::staged::Staged::create(dest.to_path_buf())?;
+        let mut staged = linuxkit_base::staged::Staged::create(dest.to_path_buf())?;
         let mut w = io::BufWriter::with_capacity(1 << 20, staged.file());
         self.write(&mut w)
             .and_then(|()| w.flush())
@@ -325,6 +332,14 @@ impl FatBuilder {
                     let c = &l.dirs[*d].files[*k];
                     match c {
                         Content::Bytes(b) => out.write_all(b)?,
+                        Content::Open(f, len) => crate::bytes::copy_exact(
+                            &mut BufReader::with_capacity(
+                                1 << 20,
+                                crate::bytes::ReadAt { file: f, offset: 0 },
+                            ),
+                            out,
+                            *len,
+                        )?,
                         Content::Path(p, len) => {
                             let f = File::open(p).map_err(|e| {
                                 io::Error::new(e.kind(), format!("{}: {e}", p.display()))

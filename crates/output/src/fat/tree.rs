@@ -14,13 +14,15 @@ pub(super) enum Content {
     /// copied.
     Bytes(Arc<Vec<u8>>),
     Path(PathBuf, u64),
+    /// An open file (the staged initrd), read by position.
+    Open(Arc<std::fs::File>, u64),
 }
 
 impl Content {
     pub(super) fn len(&self) -> u64 {
         match self {
             Content::Bytes(b) => b.len() as u64,
-            Content::Path(_, l) => *l,
+            Content::Path(_, l) | Content::Open(_, l) => *l,
         }
     }
 }
@@ -52,7 +54,7 @@ pub(super) fn hash_dir(d: &BTreeMap<String, FatNode>, h: &mut Sha256) {
                 h.update((b.len() as u64).to_le_bytes());
                 h.update(&b[..]);
             }
-            FatNode::File(Content::Path(_, len)) => {
+            FatNode::File(Content::Path(_, len) | Content::Open(_, len)) => {
                 h.update(b"p");
                 h.update(len.to_le_bytes());
             }

@@ -37,6 +37,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use linuxkit_base::Staged;
 use sha2::{Digest, Sha256};
 
 use super::error::{DebianError, Result, hex, io_err, parse_err};
@@ -579,7 +580,7 @@ impl Client {
             }
         }
         fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-        let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io_err(&dir))?;
+        let mut tmp = Staged::create(dest.clone()).map_err(|e| io_err(&dir)(e.source))?;
         let mut hasher = Sha256::new();
         let mut written = 0u64;
         {
@@ -596,7 +597,9 @@ impl Client {
                 }
                 hasher.update(&buf[..n]);
                 written += n as u64;
-                tmp.write_all(&buf[..n]).map_err(io_err(tmp.path()))?;
+                tmp.file()
+                    .write_all(&buf[..n])
+                    .map_err(io_err(tmp.path()))?;
             }
         }
         if let Some(size) = size.filter(|s| *s != written) {
@@ -614,8 +617,7 @@ impl Client {
                 actual,
             });
         }
-        tmp.as_file().sync_all().map_err(io_err(tmp.path()))?;
-        tmp.persist(&dest).map_err(|e| io_err(&dest)(e.error))?;
+        tmp.commit().map_err(|e| io_err(&dest)(e.source))?;
         Ok(dest)
     }
 
@@ -700,13 +702,14 @@ pub fn cached_file(cache_dir: &Path, sha256: &str) -> Option<PathBuf> {
     }
 }
 
-/// Writes `data` to `path` via a temporary file and a rename.
+/// Writes `data` to `path` via a temporary file and a rename
+/// ([`Staged`], the workspace's atomic writer).
 pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(io_err(dir))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_err(dir))?;
-    tmp.write_all(data).map_err(io_err(tmp.path()))?;
-    tmp.persist(path).map_err(|e| io_err(path)(e.error))?;
+    let mut tmp = Staged::create(path.to_path_buf()).map_err(|e| io_err(dir)(e.source))?;
+    tmp.file().write_all(data).map_err(io_err(tmp.path()))?;
+    tmp.commit().map_err(|e| io_err(path)(e.source))?;
     Ok(())
 }
 

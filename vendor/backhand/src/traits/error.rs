@@ -1,0 +1,3 @@
+//! Re-export the unified error type
+
+pub use crate::error::BackhandError;
