@@ -217,7 +217,9 @@ fn pkg_build(
         .transpose()?
         .unwrap_or_default();
     let cache = Cache::open(cache_dir)?;
-    let _pin = cache.pin()?;
+    // What killed runs left is reclaimed first: once we hold the pin, the
+    // builder's own reclaiming cannot take it exclusively.
+    let _pin = cache.reclaim_and_pin()?;
     // --ignore-cached: the reference keeps BuildKit from reading the cache
     // for the images a build starts from; our builder's inputs are Debian
     // indices and packages, so it gets an empty download cache of its own.
