@@ -39,7 +39,10 @@ use crate::spec::{ImageRuntimeDefaults, oci_config, readonly_rootfs, runtime_con
 
 /// What assembly reads images from.
 pub struct Images<'a> {
+    /// The local image cache every referenced image must already be in
+    /// (assembly does not pull).
     pub cache: &'a Cache,
+    /// Which manifest of a multi-platform image to use.
     pub platform: Platform,
     /// Where to put files extracted from the kernel image (the kernel and
     /// its modules tarball) while assembling.
@@ -322,6 +325,9 @@ pub struct Part<'a> {
     /// image it comes from or belongs to, for the size report: a user sees
     /// where the bytes of an image go.
     pub section: &'static str,
+    /// The image reference the part comes from, as the configuration
+    /// writes it; `None` for parts no image contributes to (`files`, a
+    /// volume without an image).
     pub image: Option<String>,
     produce: Box<Produce<'a>>,
 }
@@ -336,6 +342,8 @@ impl Part<'_> {
         self
     }
 
+    /// Emits the part's entries, in stream order, into `sink`. May be
+    /// called from any thread, and again for the same output.
     pub fn produce(&self, sink: &mut dyn EntrySink) -> Result<()> {
         (self.produce)(sink)
     }

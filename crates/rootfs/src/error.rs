@@ -1,32 +1,49 @@
 //! The crate's error type.
 
+/// Why assembling the root filesystem failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A layer tries to write outside its root or through a symlink.
     #[error("{image}: unsafe layer entry `{path}`: {reason}")]
     UnsafeEntry {
+        /// The image (as the configuration names it) whose layer holds the entry.
         image: String,
+        /// The entry's path as the layer spells it.
         path: String,
+        /// What makes it unsafe (`..` component, parent is a symlink, ...).
         reason: String,
     },
+    /// A layer blob could not be decompressed or read as a tar.
     #[error("{image}: cannot read layer {layer}: {reason}")]
     Layer {
+        /// The image (as the configuration names it) the layer belongs to.
         image: String,
+        /// The layer's blob digest (`sha256:...`).
         layer: String,
+        /// What went wrong, from the decompressor or the tar reader.
         reason: String,
     },
+    /// The configuration (or an image's `org.mobyproject.config` label)
+    /// is not valid for this assembly; the message names the place.
     #[error("{0}")]
     Config(#[from] linuxkit_config::ConfigError),
+    /// Reading an image, its config or a blob from the cache failed.
     #[error(transparent)]
     Oci(#[from] linuxkit_oci::Error),
+    /// A local file operation failed.
     #[error("{context}: {source}")]
     Io {
+        /// What was being done, and to which path.
         context: String,
+        /// The operating system's error.
         source: std::io::Error,
     },
+    /// Any other failure; the message is complete (it names the container,
+    /// image or layer it is about).
     #[error("{0}")]
     Other(String),
 }
 
+/// The crate's result type, with [`Error`] by default.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

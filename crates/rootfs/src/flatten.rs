@@ -117,8 +117,11 @@ pub const MAX_SPARSE_HOLES: u64 = 1 << 30;
 /// How a layer blob is compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Compression {
+    /// A plain tar.
     None,
+    /// gzip (`...tar+gzip`, and the Docker layer media type).
     Gzip,
+    /// zstd (`...tar+zstd`).
     Zstd,
 }
 
@@ -240,10 +243,12 @@ impl Layer {
         ))
     }
 
+    /// The layer's blob digest (`sha256:...`), which names it in errors.
     pub fn digest(&self) -> &str {
         &self.digest
     }
 
+    /// How the layer blob is compressed.
     pub fn compression(&self) -> Compression {
         self.compression
     }
@@ -379,6 +384,7 @@ impl<R: Read> RawEntry for tar::Entry<'_, R> {
 /// What to do with a path of the merged image (given without the prefix).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Filter {
+    /// Emit the path as the image has it.
     Keep,
     /// Leave out the path and, for a directory, its subtree.
     Drop,

@@ -8,6 +8,7 @@
 //! knows about output formats, and no output writer knows about YAML.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod assemble;
 mod entry;

@@ -18,9 +18,15 @@ pub const CONFIG_LABEL: &str = "org.mobyproject.config";
 /// in the reference), plus the raw `org.mobyproject.config` label.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImageRuntimeDefaults {
+    /// The image's `Entrypoint`; empty if it has none.
     pub entrypoint: Vec<String>,
+    /// The image's `Cmd` (arguments after the entrypoint, or the whole
+    /// command without one); empty if it has none.
     pub cmd: Vec<String>,
+    /// The image's `Env`, as `NAME=value` strings in image order.
     pub env: Vec<String>,
+    /// The image's `WorkingDir`; empty if it sets none (the process then
+    /// starts in `/`).
     pub working_dir: String,
     /// The `org.mobyproject.config` label, if the image has a non-empty one.
     pub label: Option<String>,
