@@ -99,6 +99,9 @@ pub fn stamp_of<'a>(line: &'a str, what: &str) -> Option<(f64, &'a str)> {
 }
 
 impl ConsoleWatch {
+    /// A watcher for the boot test's texts: all of `expect` must appear,
+    /// any of `fail_on` fails the run, and `powerdown_after` (if given)
+    /// presses the power button. Empty texts are ignored.
     pub fn new(
         expect: &[String],
         fail_on: &[String],
@@ -170,13 +173,13 @@ impl ConsoleWatch {
             .collect()
     }
 
-    /// The last [`TAIL_LINES`] non-blank lines, escape sequences removed,
-    /// the unfinished last line included.
     /// The init's boot stages seen so far, in console order.
     pub fn stages(&self) -> &[Stage] {
         &self.stages
     }
 
+    /// The last [`TAIL_LINES`] non-blank lines, escape sequences removed,
+    /// the unfinished last line included.
     pub fn tail(&self) -> Vec<String> {
         let mut out: Vec<String> = self.lines.iter().cloned().collect();
         let last = clean_line(&self.partial);

@@ -11,7 +11,9 @@ pub enum Error {
     /// A file could not be read, written or created.
     #[error("{context}: {source}")]
     Io {
+        /// What was being done, and to which path.
         context: String,
+        /// The operating system's error.
         source: std::io::Error,
     },
     /// Flags, arguments or image files that do not fit together.
@@ -22,7 +24,10 @@ pub enum Error {
         "unsupported architecture {}: `run qemu` runs x86_64 (amd64), aarch64 (arm64) and s390x",
         arch.qemu()
     )]
-    UnsupportedArch { arch: Arch },
+    UnsupportedArch {
+        /// The architecture asked for.
+        arch: Arch,
+    },
     /// QEMU could not be started, or failed.
     #[error("{0}")]
     Qemu(String),
@@ -34,6 +39,7 @@ pub enum Error {
     BootTest(Box<BootFailure>),
 }
 
+/// The crate's result type, with [`Error`] by default.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Adds "what we were doing" to I/O errors.

@@ -36,6 +36,7 @@ pub enum KvmStatus {
 }
 
 impl KvmStatus {
+    /// Whether QEMU may be given `accel=kvm`.
     pub fn is_usable(&self) -> bool {
         matches!(self, KvmStatus::Usable)
     }

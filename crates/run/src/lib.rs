@@ -28,6 +28,8 @@
 // and exec, SIGTERM to QEMU) are allowed it; every block says why it is
 // sound in a `// SAFETY:` comment.
 
+#![warn(missing_docs)]
+
 pub mod console;
 mod error;
 #[allow(unsafe_code)]

@@ -55,6 +55,7 @@ pub enum Shutdown {
 }
 
 impl Shutdown {
+    /// How the VM ended, from the `reason` of QMP's `SHUTDOWN` event.
     pub fn from_reason(reason: &str) -> Shutdown {
         match reason {
             "guest-shutdown" => Shutdown::PowerOff,
@@ -106,6 +107,8 @@ impl Qmp {
         }
     }
 
+    /// How long a read of the next message may wait; `None` waits until
+    /// QEMU sends something or exits.
     pub fn set_read_timeout(&self, t: Option<Duration>) -> Result<()> {
         self.reader
             .get_ref()

@@ -45,7 +45,13 @@ pub enum Mode {
     /// to `STATE/qemu.pid`.
     Detached,
     /// The console is watched (and echoed unless `echo` is false).
-    Test { test: BootTest, echo: bool },
+    Test {
+        /// What the console must and must not show, and the time limit.
+        test: BootTest,
+        /// Whether QEMU's console and error output are also shown on this
+        /// terminal as they come.
+        echo: bool,
+    },
 }
 
 /// What a run ended with.
@@ -55,12 +61,17 @@ pub enum Outcome {
     Exited,
     /// QEMU runs in the background.
     Detached {
+        /// QEMU's process id (also in `STATE/qemu.pid`).
         pid: u32,
+        /// The VM's state directory, which `--state` or `PATH-state` named.
         state_dir: PathBuf,
+        /// Where the guest's console goes (`STATE/console.log`).
         console_log: PathBuf,
     },
     /// The boot test passed.
     Passed {
+        /// From QEMU's start until the guest powered off with every
+        /// expected text seen.
         elapsed: Duration,
         /// The init's boot stages, as the console showed them.
         stages: Vec<crate::console::Stage>,

@@ -14,14 +14,21 @@ use crate::error::{Error, IoContext, Result};
 pub enum Boot {
     /// `-kernel`, `-initrd`, `-append`.
     Kernel {
+        /// The kernel image (`PATH-kernel`).
         kernel: PathBuf,
+        /// The initial ramdisk holding the root filesystem (`PATH-initrd.img`).
         initrd: PathBuf,
+        /// The contents of `PATH-cmdline`; `None` when that file does not
+        /// exist (the kernel then gets an empty command line).
         cmdline: Option<String>,
     },
     /// `-kernel` and `-append CMDLINE root=/dev/sda`; the squashfs image is
     /// the first disk.
     Squashfs {
+        /// The kernel image (`PATH-kernel`).
         kernel: PathBuf,
+        /// The contents of `PATH-cmdline`, before `root=/dev/sda`; `None`
+        /// when that file does not exist.
         cmdline: Option<String>,
     },
     /// From the first CD (`-boot d`).

@@ -18,6 +18,8 @@ pub const DEFAULT_FIRMWARE_X86_64: &[&str] = &[
     "/usr/share/qemu/OVMF.fd",
     "/usr/share/ovmf/bios.bin",
 ];
+/// The arm64 counterpart of [`DEFAULT_FIRMWARE_X86_64`]: UEFI firmware
+/// looked for when `--fw` is not given, first found wins.
 pub const DEFAULT_FIRMWARE_AARCH64: &[&str] = &[
     "/usr/share/AAVMF/AAVMF_CODE.fd",
     "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd",
@@ -30,7 +32,13 @@ pub enum Firmware {
     /// installed file is never written).
     Combined(PathBuf),
     /// A code image (read-only) and this VM's own copy of the variables.
-    Split { code: PathBuf, vars: PathBuf },
+    Split {
+        /// The installed code image (`*CODE*`), mapped read-only.
+        code: PathBuf,
+        /// The VM's variables, copied from the firmware's `*VARS*` template
+        /// into the state directory ([`super::EFI_VARS`]), writable.
+        vars: PathBuf,
+    },
 }
 
 /// The UEFI firmware to use: `fw` if given, else the first default that

@@ -12,13 +12,20 @@ use crate::error::{Error, Result};
 /// A `--disk` flag: `[file=]PATH[,size=SIZE][,format=FORMAT]`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DiskSpec {
+    /// The disk file; `None` puts it in the state directory (`disk.img`,
+    /// then `disk1.img`, ... by position).
     pub path: Option<PathBuf>,
-    /// In MiB; 0 when not given.
+    /// In MiB; 0 when not given. A disk that does not exist yet is created
+    /// with this size; without one it must exist.
     pub size_mb: u64,
+    /// QEMU's disk format (`raw`, `qcow2`, ...); `None`: `qcow2` for a disk
+    /// with a size, else QEMU probes the file.
     pub format: Option<String>,
 }
 
 impl DiskSpec {
+    /// Parses one `--disk` value; refuses unknown settings, a bad size, and
+    /// a disk with neither path nor size.
     pub fn parse(s: &str) -> Result<DiskSpec> {
         let mut d = DiskSpec::default();
         for part in s.split(',') {
@@ -67,12 +74,17 @@ pub(super) fn parse_size_mb(s: &str) -> Result<u64> {
 pub struct PublishedPort {
     /// The host address to listen on; `None`: all.
     pub address: Option<std::net::IpAddr>,
+    /// The port QEMU listens on, on the host (never 0).
     pub host: u16,
+    /// The guest's port the connections are forwarded to (never 0).
     pub guest: u16,
+    /// UDP instead of TCP.
     pub udp: bool,
 }
 
 impl PublishedPort {
+    /// Parses one `--publish` value; refuses a bad address, port 0 and
+    /// protocols other than `tcp` and `udp`.
     pub fn parse(s: &str) -> Result<PublishedPort> {
         let bad = |why: &str| {
             Error::Usage(format!(
@@ -130,10 +142,13 @@ pub enum Networking {
     Tap(String),
     /// An existing bridge, through QEMU's bridge helper.
     Bridge(String),
+    /// No network device at all.
     None,
 }
 
 impl Networking {
+    /// Parses `--networking`: `user` (or `default`, or empty), `tap,NAME`,
+    /// `bridge,NAME` or `none`.
     pub fn parse(s: &str) -> Result<Networking> {
         let (mode, arg) = match s.split_once(',') {
             Some((m, a)) => (m, Some(a)),
@@ -167,9 +182,17 @@ impl Networking {
 pub struct QemuOptions {
     /// The image: a path prefix (`NAME` for `NAME-kernel`, ...), an ISO or a disk.
     pub path: String,
+    /// `--kernel`: boot `PATH-kernel` with `PATH-initrd.img`, whatever
+    /// else exists at `PATH`.
     pub kernel: bool,
+    /// `--squashfs`: boot `PATH-kernel` with `PATH-squashfs.img` as the
+    /// root disk.
     pub squashfs: bool,
+    /// `--iso`: boot `PATH` as a CD. With none of `kernel`, `squashfs`,
+    /// `iso`, the mode is found from the files (see [`super::Boot`]).
     pub iso: bool,
+    /// `--uefi`: boot through UEFI firmware (see `fw`) instead of the
+    /// machine's BIOS.
     pub uefi: bool,
     /// The state directory; default `PATH-state` (`NAME-state` for `NAME.iso`).
     pub state: Option<PathBuf>,
@@ -185,13 +208,20 @@ pub struct QemuOptions {
     pub arch: Arch,
     /// The QEMU binary; default `qemu-system-ARCH` from `PATH`.
     pub qemu: Option<PathBuf>,
+    /// Virtual CPUs (`-smp`).
     pub cpus: u32,
-    /// MiB.
+    /// Guest memory in MiB (`-m`).
     pub mem: u32,
+    /// Extra disks (`--disk`), attached after the image's own disk, in order.
     pub disks: Vec<DiskSpec>,
+    /// How the guest's network device is connected.
     pub networking: Networking,
+    /// Host ports forwarded into the guest (user-mode networking only).
     pub publish: Vec<PublishedPort>,
+    /// Show QEMU's graphical display; without it QEMU runs with
+    /// `-nographic` and the console on the terminal.
     pub gui: bool,
+    /// Add a USB controller (`-usb`).
     pub usb: bool,
     /// Extra `-device` values.
     pub devices: Vec<String>,

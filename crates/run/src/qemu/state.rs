@@ -6,11 +6,16 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, IoContext, Result};
 
-/// The state directory's files.
+/// QEMU's process id (`-pidfile`), which tells whether the VM still runs.
 pub const PID_FILE: &str = "qemu.pid";
+/// The VM's MAC address, made on first run and reused, so the guest keeps
+/// its network identity from one run to the next.
 pub const MAC_FILE: &str = "mac-addr";
+/// The metadata CD made from `--data` (the guest reads it as `config`).
 pub const DATA_ISO: &str = "data.iso";
+/// QEMU's QMP socket (power button, stop, how the VM ended).
 pub const QMP_SOCKET: &str = "qmp.sock";
+/// A detached VM's console output.
 pub const CONSOLE_LOG: &str = "console.log";
 /// UEFI variables, copied from the firmware's template on first use.
 pub const EFI_VARS: &str = "efivars.fd";
