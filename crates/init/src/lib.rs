@@ -23,6 +23,8 @@
 // a handed-over descriptor) or set PID 1's environment; every block says
 // why it is sound in a `// SAFETY:` comment.
 
+#![warn(missing_docs)]
+
 pub mod cmdline;
 pub mod containerd;
 pub mod log;

@@ -206,6 +206,7 @@ pub fn insert(path: &Path, params: &str) -> io::Result<()> {
 
 /// A loader: the database plus what is already loaded.
 pub struct Loader {
+    /// Where modules, their dependencies and aliases are looked up.
     pub db: ModuleDb,
     done: BTreeSet<String>,
 }
@@ -227,6 +228,8 @@ impl Loader {
         Some(Loader::new(db, loaded_modules()))
     }
 
+    /// A loader over `db` that treats the modules in `loaded` (by name, as
+    /// `/proc/modules` lists them) as loaded already.
     pub fn new(db: ModuleDb, loaded: BTreeSet<String>) -> Loader {
         Loader { db, done: loaded }
     }

@@ -193,6 +193,8 @@ pub struct Socket {
 }
 
 impl Socket {
+    /// Opens and binds a route netlink socket (close-on-exec) in the
+    /// calling thread's network namespace.
     pub fn open() -> io::Result<Socket> {
         let fd = socket(
             AddressFamily::Netlink,

@@ -29,7 +29,10 @@ use crate::{info, runtime, warn};
 /// Which of the two phases runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
+    /// The `onboot` containers, run in order before the services start.
     Onboot,
+    /// The `onshutdown` containers, run in order once the services have
+    /// stopped, before the machine halts.
     Onshutdown,
 }
 

@@ -82,7 +82,11 @@ fn handled() -> SigSet {
 /// What shutdown ends with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Halt {
+    /// Power the machine off (`poweroff`, `halt`: `SIGUSR1`, `SIGUSR2` or
+    /// `SIGPWR` to PID 1).
     PowerOff,
+    /// Restart the machine (`reboot`: `SIGTERM`, or `SIGINT` as the kernel
+    /// sends for Ctrl-Alt-Del).
     Reboot,
 }
 

@@ -106,13 +106,22 @@ pub enum LinkStep {
     /// directly in the container's network namespace if `in_container`,
     /// else in the init's.
     Create {
+        /// The new link's name (`eth0`).
         name: String,
+        /// The link type, as `ip link add ... type` takes it (`veth`,
+        /// `bridge`, `dummy`, ...).
         kind: String,
+        /// For a veth, the name of its other end; `None` for other kinds.
         peer: Option<String>,
+        /// Create the link inside the container's network namespace
+        /// (`createInNamespace`) rather than in the init's.
         in_container: bool,
     },
     /// Move the existing link `name` into the container's namespace.
-    Move { name: String },
+    Move {
+        /// The link to move, as the init's namespace names it.
+        name: String,
+    },
 }
 
 /// The steps for `interfaces`, worked out (and checked) before anything

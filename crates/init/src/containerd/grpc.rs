@@ -51,10 +51,16 @@ pub fn next_message(buf: &mut BytesMut) -> Result<Option<BytesMut>, String> {
 pub struct Code(pub u32);
 
 impl Code {
+    /// The call succeeded.
     pub const OK: Code = Code(0);
+    /// No such container or task (containerd's `ErrNotFound`).
     pub const NOT_FOUND: Code = Code(5);
+    /// A container or task of that id exists already.
     pub const ALREADY_EXISTS: Code = Code(6);
+    /// The object is in the wrong state for the call (deleting a
+    /// running task).
     pub const FAILED_PRECONDITION: Code = Code(9);
+    /// containerd cannot serve the call now (starting up, shutting down).
     pub const UNAVAILABLE: Code = Code(14);
 }
 

@@ -49,7 +49,12 @@ pub enum Error {
     /// HTTP/2 failed (connection lost, protocol error).
     Transport(String),
     /// containerd answered with a gRPC error.
-    Status { code: Code, message: String },
+    Status {
+        /// What kind of error (not found, already exists, ...).
+        code: Code,
+        /// containerd's description of it.
+        message: String,
+    },
     /// The reply was not what the API says.
     Protocol(String),
     /// No answer within [`CALL_TIMEOUT`].
@@ -101,6 +106,7 @@ impl From<h2::Error> for Error {
     }
 }
 
+/// The result of a call to containerd.
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// One connection to containerd, in one namespace.

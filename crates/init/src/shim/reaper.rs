@@ -31,6 +31,9 @@ struct State {
     spawns: u64,
 }
 
+/// The shim's one waiter for its children: [`Reaper::run`] and
+/// [`Reaper::spawn`] start commands whose status the caller gets, and every
+/// other child's exit goes to the handler given to [`Reaper::start`].
 #[derive(Default)]
 pub struct Reaper {
     state: Mutex<State>,

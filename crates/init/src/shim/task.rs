@@ -64,6 +64,7 @@ pub fn runtime_root(namespace: &str) -> PathBuf {
     Path::new("/run/containerd/runc").join(namespace)
 }
 
+/// The current wall-clock time, for events' and exits' timestamps.
 pub fn now() -> Timestamp {
     let d = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -94,6 +95,9 @@ fn no_exec(exec_id: &str) -> Result<(), CallError> {
 }
 
 impl Tasks {
+    /// No tasks yet, for containerd's `namespace`, run with `runtime`;
+    /// task events are sent to `events` (forwarded to containerd). Call
+    /// [`Tasks::set_reaper`] before serving.
     pub fn new(namespace: &str, runtime: OciRuntime, events: Sender<Envelope>) -> Tasks {
         Tasks {
             namespace: namespace.to_string(),
@@ -106,6 +110,8 @@ impl Tasks {
         }
     }
 
+    /// The reaper that runs the OCI runtime and reports the tasks' exits;
+    /// set once, before the first call (a second call is ignored).
     pub fn set_reaper(&self, reaper: Arc<Reaper>) {
         let _ = self.reaper.set(reaper);
     }
@@ -114,6 +120,7 @@ impl Tasks {
         self.tasks.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Whether the shim serves no task (so Shutdown may end it).
     pub fn is_empty(&self) -> bool {
         self.lock().is_empty()
     }

@@ -25,22 +25,33 @@ const MAX_MESSAGE: usize = 4 << 20;
 
 /// gRPC status codes (the numbers ttrpc and containerd's errdefs use).
 pub mod code {
+    /// The request could not be decoded.
     pub const INVALID_ARGUMENT: i32 = 3;
+    /// No such task or exec process.
     pub const NOT_FOUND: i32 = 5;
+    /// A task of that id exists already.
     pub const ALREADY_EXISTS: i32 = 6;
+    /// The task is in the wrong state for the call (deleting a running
+    /// one).
     pub const FAILED_PRECONDITION: i32 = 9;
+    /// A call this shim does not implement (exec, checkpoint, update,
+    /// stats, ...), or an unknown method.
     pub const UNIMPLEMENTED: i32 = 12;
+    /// The OCI runtime or the system failed.
     pub const INTERNAL: i32 = 13;
 }
 
 /// A failed call: a gRPC code and a message containerd passes on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CallError {
+    /// A gRPC status code, one of [`code`]'s.
     pub code: i32,
+    /// What went wrong, for people; containerd shows it to its caller.
     pub message: String,
 }
 
 impl CallError {
+    /// A failed call with `code` (one of [`code`]'s) and `message`.
     pub fn new(code: i32, message: impl Into<String>) -> CallError {
         CallError {
             code,
@@ -52,8 +63,12 @@ impl CallError {
 /// One frame as read from the wire.
 #[derive(Debug, PartialEq)]
 pub struct Frame {
+    /// The stream id, which pairs a response with its request (odd ids
+    /// for the client's calls).
     pub stream: u32,
+    /// The message type: 1 a request, 2 a response.
     pub kind: u8,
+    /// The message: an encoded [`Request`] or [`Response`].
     pub payload: Vec<u8>,
 }
 
@@ -174,6 +189,7 @@ pub struct Client {
 }
 
 impl Client {
+    /// Connects to the ttrpc socket at `path` (containerd's, for events).
     pub fn connect(path: &str) -> io::Result<Client> {
         Ok(Client {
             conn: UnixStream::connect(path)?,
