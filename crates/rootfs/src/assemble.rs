@@ -342,8 +342,8 @@ impl Part<'_> {
         self
     }
 
-    /// Emits the part's entries, in stream order, into `sink`. May be
-    /// called from any thread, and again for the same output.
+    /// Emits the part's entries, in stream order, into `sink`; may be
+    /// called from any thread.
     pub fn produce(&self, sink: &mut dyn EntrySink) -> Result<()> {
         (self.produce)(sink)
     }

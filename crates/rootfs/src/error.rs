@@ -7,25 +7,28 @@ pub enum Error {
     /// A layer tries to write outside its root or through a symlink.
     #[error("{image}: unsafe layer entry `{path}`: {reason}")]
     UnsafeEntry {
-        /// The image (as the configuration names it) whose layer holds the entry.
+        /// The image whose layer holds the entry.
         image: String,
         /// The entry's path as the layer spells it.
         path: String,
-        /// What makes it unsafe (`..` component, parent is a symlink, ...).
+        /// What makes it unsafe (a `..` component, a write through a
+        /// symlink, ...).
         reason: String,
     },
-    /// A layer blob could not be decompressed or read as a tar.
+    /// A layer blob could not be read: an unknown media type, bad
+    /// compression, or not a tar.
     #[error("{image}: cannot read layer {layer}: {reason}")]
     Layer {
-        /// The image (as the configuration names it) the layer belongs to.
+        /// The image the layer belongs to.
         image: String,
         /// The layer's blob digest (`sha256:...`).
         layer: String,
         /// What went wrong, from the decompressor or the tar reader.
         reason: String,
     },
-    /// The configuration (or an image's `org.mobyproject.config` label)
-    /// is not valid for this assembly; the message names the place.
+    /// A configuration entry asks for what cannot be built (a `files`
+    /// entry's source, a kernel image without a kernel); the message names
+    /// the YAML file and line.
     #[error("{0}")]
     Config(#[from] linuxkit_config::ConfigError),
     /// Reading an image, its config or a blob from the cache failed.
