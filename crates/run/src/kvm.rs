@@ -36,7 +36,7 @@ pub enum KvmStatus {
 }
 
 impl KvmStatus {
-    /// Whether QEMU may be given `accel=kvm`.
+    /// Whether KVM ran the test guest, so QEMU may use `accel=kvm`.
     pub fn is_usable(&self) -> bool {
         matches!(self, KvmStatus::Usable)
     }

@@ -191,8 +191,8 @@ pub struct QemuOptions {
     /// `--iso`: boot `PATH` as a CD. With none of `kernel`, `squashfs`,
     /// `iso`, the mode is found from the files (see [`super::Boot`]).
     pub iso: bool,
-    /// `--uefi`: boot through UEFI firmware (see `fw`) instead of the
-    /// machine's BIOS.
+    /// `--uefi`: boot through UEFI firmware (see `fw`) instead of QEMU's
+    /// default firmware.
     pub uefi: bool,
     /// The state directory; default `PATH-state` (`NAME-state` for `NAME.iso`).
     pub state: Option<PathBuf>,
@@ -219,7 +219,7 @@ pub struct QemuOptions {
     /// Host ports forwarded into the guest (user-mode networking only).
     pub publish: Vec<PublishedPort>,
     /// Show QEMU's graphical display; without it QEMU runs with
-    /// `-nographic` and the console on the terminal.
+    /// `-nographic`.
     pub gui: bool,
     /// Add a USB controller (`-usb`).
     pub usb: bool,

@@ -40,7 +40,7 @@ pub struct Vm {
     pub accel: Option<String>,
     /// How the VM boots.
     pub boot: Boot,
-    /// The UEFI firmware; `None` boots through the machine's BIOS.
+    /// The UEFI firmware; `None` (no `--uefi`): QEMU's default firmware.
     pub firmware: Option<Firmware>,
     /// Disks in attachment order: the image's own disk (if it boots from
     /// one) first, then the `--disk` ones.
