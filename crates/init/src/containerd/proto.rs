@@ -46,8 +46,8 @@ pub struct Empty {}
 /// `Container.Runtime`.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Runtime {
-    /// The shim containerd starts for the container's task
-    /// (`io.containerd.runc.v2`).
+    /// The shim containerd starts for the container's task: ours
+    /// ([`crate::shim::RUNTIME`]) or runc's (`io.containerd.runc.v2`).
     #[prost(string, tag = "1")]
     pub name: String,
     /// The shim's options (a [`RuncOptions`] for runc's shim); `None`: the
@@ -73,7 +73,7 @@ pub struct Container {
     #[prost(string, tag = "1")]
     pub id: String,
     /// The image reference the container was made from; informational
-    /// (the bundle is already on disk), may be empty.
+    /// only (the bundle is already on disk), and we leave it empty.
     #[prost(string, tag = "3")]
     pub image: String,
     /// Which shim runs the container's task.
