@@ -62,23 +62,24 @@ pub fn module_name(path: &str) -> Option<String> {
     [".ko", ".ko.xz", ".ko.zst", ".ko.gz"]
         .iter()
         .find_map(|s| base.strip_suffix(s))
-        .map(normalize)
+        .map(underscored)
 }
 
-fn normalize(name: &str) -> String {
+/// A module name as the kernel keeps it: `-` is `_`.
+fn underscored(name: &str) -> String {
     name.replace('-', "_")
 }
 
 /// A `kernel.modules` glob (`*` any run, `?` one character; `-` and `_`
 /// alike), compiled.
 fn module_glob(glob: &str) -> Wildcard {
-    Wildcard::name(&normalize(glob))
+    Wildcard::name(&underscored(glob))
 }
 
 /// Whether module `name` matches `glob` (`*` any run, `?` one character;
 /// `-` and `_` alike).
 pub fn glob_match(glob: &str, name: &str) -> bool {
-    module_glob(glob).is_match(&normalize(name))
+    module_glob(glob).is_match(&underscored(name))
 }
 
 /// The `.modinfo` section of a kernel module (an ELF relocatable file):
@@ -174,10 +175,10 @@ impl ModuleInfo {
         };
         for (k, v) in kv {
             match k.as_str() {
-                "name" if !v.is_empty() => m.name = normalize(v),
+                "name" if !v.is_empty() => m.name = underscored(v),
                 "depends" => m
                     .depends
-                    .extend(v.split(',').filter(|d| !d.is_empty()).map(normalize)),
+                    .extend(v.split(',').filter(|d| !d.is_empty()).map(underscored)),
                 "alias" => m.aliases.push(v.clone()),
                 "softdep" => m.softdeps.push(v.clone()),
                 _ => {}
@@ -307,7 +308,7 @@ pub fn select_modules(
                 .filter(|(n, _)| m.is_match(n))
                 .map(|(_, p)| *p),
         );
-        if queue.len() == before && !builtin.iter().any(|b| m.is_match(&normalize(b))) {
+        if queue.len() == before && !builtin.iter().any(|b| m.is_match(&underscored(b))) {
             unmatched.push(g.clone());
         }
     }
@@ -335,7 +336,7 @@ fn builtin_names(text: &str) -> BTreeSet<String> {
 /// Rewrites a module index file to mention only modules in `kept` (names).
 /// `None` drops the file.
 fn filter_index(file: &str, text: &str, kept: &BTreeSet<String>) -> Option<String> {
-    let keep_name = |n: &str| kept.contains(&normalize(n));
+    let keep_name = |n: &str| kept.contains(&underscored(n));
     let mut out = String::new();
     for line in text.lines() {
         let t = line.trim();

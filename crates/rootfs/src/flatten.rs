@@ -551,7 +551,7 @@ pub fn flatten_layers(
     filter: &dyn Fn(&str) -> Filter,
     sink: &mut dyn EntrySink,
 ) -> Result<FlattenStats> {
-    let prefix = normalise(prefix.as_bytes()).map_err(|reason| Error::UnsafeEntry {
+    let prefix = entry_path(prefix.as_bytes()).map_err(|reason| Error::UnsafeEntry {
         image: image.to_string(),
         path: prefix.to_string(),
         reason: format!("invalid prefix: {reason}"),
@@ -723,7 +723,7 @@ fn display(raw: &[u8]) -> String {
 
 /// `./a//b/` → `a/b`; a leading `/` is stripped; `""` is the root (see
 /// [`linuxkit_base::path`]); the name must be UTF-8.
-fn normalise(raw: &[u8]) -> std::result::Result<String, String> {
+fn entry_path(raw: &[u8]) -> std::result::Result<String, String> {
     if raw.contains(&0) {
         return Err(PathError::Nul.to_string());
     }
@@ -746,7 +746,7 @@ fn parent(path: &str) -> &str {
 fn parse(image: &str, layer: &Layer, entry: &mut dyn RawEntry) -> Result<Parsed> {
     let raw = entry.path_bytes().into_owned();
     let path =
-        normalise(&raw).map_err(|r| unsafe_entry(image, &display(&raw), format!("path {r}")))?;
+        entry_path(&raw).map_err(|r| unsafe_entry(image, &display(&raw), format!("path {r}")))?;
     let bad = |reason: String| unsafe_entry(image, &path, reason);
 
     let (dir, base) = match path.rfind('/') {
@@ -816,7 +816,7 @@ fn parse(image: &str, layer: &Layer, entry: &mut dyn RawEntry) -> Result<Parsed>
             if t.is_empty() {
                 return Err(bad("hard link with an empty target".into()));
             }
-            let target = normalise(&t).map_err(|r| {
+            let target = entry_path(&t).map_err(|r| {
                 bad(format!(
                     "hard link target `{}` {r} (it must stay inside the image)",
                     display(&t)
@@ -1102,7 +1102,7 @@ impl Tree {
                         if node.slot > pos {
                             return Ok(true);
                         }
-                        let found = normalise(&entry.path_bytes()).ok();
+                        let found = entry_path(&entry.path_bytes()).ok();
                         if node.slot < pos
                             || found.as_deref() != Some(&*node.src)
                             || entry.size() != node.meta.size

@@ -33,7 +33,7 @@ pub(super) struct Child {
     pub(super) name: String,
     pub(super) short: [u8; 11],
     pub(super) long: bool,
-    /// A subdirectory (index in `Layout::dirs`) or a file (index in the
+    /// A subdirectory (index in `FatLayout::dirs`) or a file (index in the
     /// directory's `files`).
     pub(super) dir: Option<usize>,
     pub(super) file: Option<usize>,
@@ -129,7 +129,7 @@ pub(super) struct Item {
     pub(super) what: What,
 }
 
-pub(super) struct Layout {
+pub(super) struct FatLayout {
     pub(super) fat_type: FatType,
     /// Sectors per cluster.
     pub(super) spc: u64,
@@ -143,7 +143,7 @@ pub(super) struct Layout {
     pub(super) items: Vec<Item>,
 }
 
-impl Layout {
+impl FatLayout {
     pub(super) fn fat(&self) -> Vec<u8> {
         let fat32 = self.fat_type == FatType::Fat32;
         let mut f = vec![0u8; (self.fat_sectors * SECTOR) as usize];

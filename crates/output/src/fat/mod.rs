@@ -42,8 +42,8 @@ use sha2::{Digest, Sha256};
 use entries::{check_name, invalid};
 pub use layout::FatType;
 use layout::{
-    DirInfo, FAT16_MAX, FAT16_MIN, FAT16_ROOT_ENTRIES, FAT32_MAX, FAT32_MIN, Item, Layout, SECTOR,
-    What, collect, fsinfo,
+    DirInfo, FAT16_MAX, FAT16_MIN, FAT16_ROOT_ENTRIES, FAT32_MAX, FAT32_MIN, FatLayout, Item,
+    SECTOR, What, collect, fsinfo,
 };
 use tree::{Content, FatNode, find_key, hash_dir};
 
@@ -361,7 +361,7 @@ impl FatBuilder {
         crate::bytes::write_zeros(out, (l.total_sectors - data_end) * SECTOR)
     }
 
-    fn boot_sector(&self, l: &Layout, serial: u32) -> [u8; 512] {
+    fn boot_sector(&self, l: &FatLayout, serial: u32) -> [u8; 512] {
         let fat32 = l.fat_type == FatType::Fat32;
         let mut b = [0u8; 512];
         let code_at = if fat32 { 0x5a } else { 0x3e };
@@ -405,7 +405,7 @@ impl FatBuilder {
         b
     }
 
-    fn layout(&self) -> io::Result<Layout> {
+    fn layout(&self) -> io::Result<FatLayout> {
         // Directories in allocation order, each with its entry count.
         let mut dirs: Vec<DirInfo> = Vec::new();
         collect(&self.root, 0, &mut dirs, self.label.is_some())?;
@@ -576,7 +576,7 @@ impl FatBuilder {
                 next += n;
             }
         }
-        Ok(Layout {
+        Ok(FatLayout {
             fat_type,
             spc,
             reserved,

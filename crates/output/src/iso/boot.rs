@@ -8,10 +8,10 @@ use crate::fstree::FsTree;
 use crate::mbr::{Geometry, Mbr, MbrPartition};
 
 use super::encode::SECTOR;
-use super::layout::{Layout, SYSTEM_AREA, too_big};
+use super::layout::{IsoLayout, SYSTEM_AREA, too_big};
 use super::options::{ElTorito, Hybrid};
 
-impl Layout {
+impl IsoLayout {
     pub(super) fn boot_record(&self) -> Vec<u8> {
         let mut d = vec![0u8; SECTOR];
         d[1..6].copy_from_slice(b"CD001");

@@ -25,7 +25,7 @@ const MAX_RECORD: usize = 254;
 const VOLUME_ID: &str = "LINUXKIT";
 
 /// Where everything goes.
-pub(super) struct Layout {
+pub(super) struct IsoLayout {
     pub(super) dirs: Vec<Dir>,
     /// The Joliet tree (empty without Joliet).
     pub(super) jdirs: Vec<Dir>,
@@ -86,8 +86,8 @@ fn boot_node(tree: &FsTree, path: &str, what: &str) -> io::Result<usize> {
     Ok(n)
 }
 
-impl Layout {
-    pub(super) fn new(tree: &FsTree, opts: &IsoOptions) -> io::Result<Layout> {
+impl IsoLayout {
+    pub(super) fn new(tree: &FsTree, opts: &IsoOptions) -> io::Result<IsoLayout> {
         let nodes = &tree.nodes;
         let volume_id = opts.volume_id.clone().unwrap_or_else(|| VOLUME_ID.into());
         if volume_id.len() > 32 || !volume_id.is_ascii() {
@@ -358,7 +358,7 @@ impl Layout {
         if next > u64::from(u32::MAX) {
             return Err(too_big("the image is larger than 8 TiB".into()));
         }
-        Ok(Layout {
+        Ok(IsoLayout {
             dirs,
             jdirs,
             jextents,

@@ -68,7 +68,7 @@ use std::io::{self, BufWriter, Write};
 use crate::fstree::FsTree;
 
 pub(crate) use encode::SECTOR;
-use layout::Layout;
+use layout::IsoLayout;
 pub(crate) use options::Generated;
 pub use options::{BiosBoot, ElTorito, Hybrid, IsoAlias, IsoOptions};
 
@@ -81,7 +81,7 @@ pub fn write_iso<W: Write>(tree: &FsTree, out: W) -> io::Result<()> {
 /// The length in bytes of the image [`write_iso_with`] writes, without
 /// writing it.
 pub(crate) fn iso_len(tree: &FsTree, opts: &IsoOptions) -> io::Result<u64> {
-    Ok(u64::from(Layout::new(tree, opts)?.total) * SECTOR as u64)
+    Ok(u64::from(IsoLayout::new(tree, opts)?.total) * SECTOR as u64)
 }
 
 /// Writes the ISO 9660 image of `tree` to `out` with `opts`.
@@ -96,7 +96,7 @@ pub(crate) fn write_iso_generating<W: Write>(
     generated: Option<Generated<'_>>,
     out: W,
 ) -> io::Result<()> {
-    let layout = Layout::new(tree, opts)?;
+    let layout = IsoLayout::new(tree, opts)?;
     let generated = match generated {
         Some(g) => {
             let n = tree

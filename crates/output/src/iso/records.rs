@@ -22,7 +22,7 @@ impl Record {
 
 pub(super) struct Dir {
     pub(super) node: usize,
-    /// Index of the parent in `Layout::dirs` (the root is its own).
+    /// Index of the parent in `IsoLayout::dirs` (the root is its own).
     pub(super) parent: usize,
     pub(super) ident: Vec<u8>,
     pub(super) records: Vec<Record>,

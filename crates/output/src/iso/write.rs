@@ -12,14 +12,14 @@ use crate::fstree::FsTree;
 
 use super::encode::{SECTOR, both16, both32, date7, date17};
 use super::joliet::ucs2_be;
-use super::layout::{Layout, SYSTEM_AREA};
+use super::layout::{IsoLayout, SYSTEM_AREA};
 use super::options::{IsoOptions, WriteFn};
 use super::records::{Dir, Record, place_records};
 use super::rock_ridge::{CE_LEN, SystemUse, ce_entry};
 
 const SYSTEM_ID: &str = "LINUX";
 
-impl Layout {
+impl IsoLayout {
     /// A directory record of `node` with identifier `ident`, in the Joliet
     /// tree when `joliet`.
     pub(super) fn record(&self, tree: &FsTree, r: &Record, joliet: bool, out: &mut Vec<u8>) {
