@@ -423,3 +423,24 @@ fn dry_run_refuses_a_malformed_image_reference_at_its_line() {
     assert_one_error_line(&err, &format!("{}:3:", f.display()));
     assert!(err.contains("lower-case"), "{err}");
 }
+
+/// A bootable format for an architecture without boot loaders yet is
+/// refused, naming both, before anything is pulled (an empty cache, no
+/// registry: the refusal must come first).
+#[test]
+fn a_bootable_format_for_arm64_is_refused_naming_the_architecture() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = run(linuxkit()
+        .args(["--cache"])
+        .arg(dir.path().join("cache"))
+        .args([
+            "build", "--arch", "aarch64", "--format", "iso-bios", "--dir",
+        ])
+        .arg(dir.path())
+        .arg(examples().join("minimal.yml")));
+    assert_eq!(code, 1);
+    assert_one_error_line(
+        &err,
+        "format iso-bios is only available for amd64 so far (its boot loaders are isolinux and systemd-boot for x86-64), not arm64",
+    );
+}

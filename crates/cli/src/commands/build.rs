@@ -375,13 +375,11 @@ fn check_kernel(config: &Config, formats: &[Format]) -> Result<()> {
 fn load_bootloader(
     cache: &linuxkit_oci::Cache,
     platform: &linuxkit_oci::Platform,
+    arch: linuxkit_base::Arch,
     format: Format,
 ) -> Result<linuxkit_output::Bootloader> {
-    if platform.architecture != linuxkit_base::Arch::Amd64.oci_architecture() {
-        return Err(Error::Usage(format!(
-            "format {format} is only available for amd64 so far (its boot loaders are isolinux and systemd-boot for x86-64), not {}",
-            platform.architecture
-        )));
+    if arch != linuxkit_base::Arch::Amd64 {
+        return Err(Error::FormatArch { format, arch });
     }
     let image = linuxkit_oci::ImageRef::parse(linuxkit_output::BOOTLOADER_IMAGE)
         .map_err(|e| Error::Usage(format!("the boot loader reference: {e}")))?;
@@ -491,7 +489,7 @@ pub fn run(
     // The boot loaders come from the cache only; looked up before any pull,
     // so that a missing image is said at once.
     let bootloader = match formats.iter().find(|f| f.needs_bootloader()) {
-        Some(&f) if output.is_none() => Some(load_bootloader(&cache, &platform, f)?),
+        Some(&f) if output.is_none() => Some(load_bootloader(&cache, &platform, *arch, f)?),
         _ => None,
     };
     let mut client = None;
