@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use linuxkit_oci::{Cache, Descriptor, ExportFormat, ImageRef, Platform, media_type};
-use linuxkit_testing::generate::{Rng, files_in};
+use linuxkit_testing::generate::{Rng, damage, files_in};
 
 /// The entries (path, data) of the export of a one-layer image, in the
 /// OCI and the Docker format.
@@ -156,17 +156,7 @@ fn archive(rng: &mut Rng, seeds: &[Vec<(String, Vec<u8>)>]) -> Vec<u8> {
         }
     }
     out.resize(out.len() + 1024, 0);
-    match rng.below(10) {
-        0 => {
-            let at = rng.below(out.len());
-            out.truncate(at);
-        }
-        1 => {
-            let at = rng.below(out.len());
-            out[at] ^= 1 << rng.below(8);
-        }
-        _ => {}
-    }
+    damage(rng, &mut out, 10);
     out
 }
 

@@ -11,7 +11,7 @@ mod layer_body;
 
 use std::path::Path;
 
-use linuxkit_testing::generate::{Rng, files_in};
+use linuxkit_testing::generate::{Rng, damage, files_in};
 
 const NAMES: &[&str] = &[
     "a",
@@ -121,17 +121,7 @@ fn layer(rng: &mut Rng) -> Vec<u8> {
         out.resize(out.len().div_ceil(512) * 512, 0);
     }
     out.resize(out.len() + 1024, 0);
-    match rng.below(12) {
-        0 => {
-            let at = rng.below(out.len());
-            out.truncate(at);
-        }
-        1 => {
-            let at = rng.below(out.len());
-            out[at] ^= 1 << rng.below(8);
-        }
-        _ => {}
-    }
+    damage(rng, &mut out, 12);
     out
 }
 

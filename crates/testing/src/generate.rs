@@ -44,6 +44,23 @@ impl Rng {
     }
 }
 
+/// Damages a generated archive the way fuzzing inputs are damaged: one
+/// time in `one_in` it is cut short at a random byte, one time in `one_in`
+/// a random bit is flipped, else it is left whole.
+pub fn damage(rng: &mut Rng, out: &mut Vec<u8>, one_in: usize) {
+    match rng.below(one_in) {
+        0 => {
+            let at = rng.below(out.len());
+            out.truncate(at);
+        }
+        1 => {
+            let at = rng.below(out.len());
+            out[at] ^= 1 << rng.below(8);
+        }
+        _ => {}
+    }
+}
+
 /// The regular files directly in `dir`, sorted (a fuzz target's corpus or
 /// artifacts folder); none when `dir` does not exist, as before the first
 /// fuzz run.
