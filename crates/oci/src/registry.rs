@@ -320,29 +320,37 @@ impl Registry {
         .await
     }
 
+    /// Where `image` is fetched from: its registry's (or mirror's)
+    /// transport, host, repository, and the tag or digest to ask for.
+    fn remote(&self, image: &ImageRef) -> Result<Remote> {
+        let (target, plain) = self.target(image);
+        let host = target.resolve_registry().to_string();
+        let t = self.transport(image, &host, plain)?;
+        Ok(Remote {
+            t,
+            repository: target.repository().to_string(),
+            reference: target
+                .digest()
+                .or(target.tag())
+                .unwrap_or("latest")
+                .to_string(),
+            host,
+        })
+    }
+
     /// The digest of what `image` names in its registry now (its index or
     /// manifest), as `cache rm/clean --published-only` compares it with
     /// the cache's: the registry's `Docker-Content-Digest` for a `HEAD`,
     /// else the digest of the manifest a `GET` returns.
     pub fn remote_digest(&self, image: &ImageRef) -> Result<Digest> {
-        let (target, plain) = self.target(image);
-        let host = target.resolve_registry().to_string();
-        let t = self.transport(image, &host, plain)?;
-        let err = |f: Failure| match f {
-            Failure::Local(e) => *e,
-            f => Error::Registry {
-                registry: host.clone(),
-                action: "cannot look up",
-                image: image.canonical(),
-                reason: f.to_string(),
-            },
-        };
-        let reference = target
-            .digest()
-            .or(target.tag())
-            .unwrap_or("latest")
-            .to_string();
-        let repository = target.repository().to_string();
+        let Remote {
+            t,
+            host,
+            repository,
+            reference,
+        } = self.remote(image)?;
+        let canonical = image.canonical();
+        let err = failure(&host, "cannot look up", &canonical);
         self.rt.block_on(async {
             let url = t.manifest_url(&repository, &reference);
             let accept = media_type::ACCEPTED.join(", ");
@@ -382,28 +390,17 @@ impl Registry {
     /// blobs), the manifest, config and layers. Blobs already cached are not
     /// fetched again. The image is named in the cache only once complete.
     pub fn pull(&self, cache: &Cache, image: &ImageRef) -> Result<CachedImage> {
-        let (target, plain) = self.target(image);
-        let host = target.resolve_registry().to_string();
-        let t = self.transport(image, &host, plain)?;
-        let repository = target.repository().to_string();
+        let Remote {
+            t,
+            host,
+            repository,
+            reference,
+        } = self.remote(image)?;
         let name = image.canonical();
         // Reclaim what killed runs left, then keep gc from deleting blobs we
         // have written but not yet named.
         let _pin = cache.reclaim_and_pin()?;
-        let err = |f: Failure| match f {
-            Failure::Local(e) => *e,
-            f => Error::Registry {
-                registry: host.clone(),
-                action: "cannot pull",
-                image: name.clone(),
-                reason: f.to_string(),
-            },
-        };
-        let reference = target
-            .digest()
-            .or(target.tag())
-            .unwrap_or("latest")
-            .to_string();
+        let err = failure(&host, "cannot pull", &name);
         self.rt.block_on(async {
             let (bytes, claimed) = self
                 .fetch_manifest(&t, &repository, &reference)
@@ -715,6 +712,32 @@ impl Drop for TempGuard {
 
 fn reqwest_header(mt: &str) -> Result<http::HeaderValue> {
     http::HeaderValue::from_str(mt).map_err(|_| Error::Other(format!("invalid media type `{mt}`")))
+}
+
+/// See [`Registry::remote`].
+struct Remote {
+    t: Arc<Transport>,
+    host: String,
+    repository: String,
+    reference: String,
+}
+
+/// A transport failure as the error a command reports: local ones as they
+/// are, the rest as `action` on `image` at `host`.
+fn failure<'a>(
+    host: &'a str,
+    action: &'static str,
+    image: &'a str,
+) -> impl Fn(Failure) -> Error + Copy + 'a {
+    move |f| match f {
+        Failure::Local(e) => *e,
+        f => Error::Registry {
+            registry: host.to_string(),
+            action,
+            image: image.to_string(),
+            reason: f.to_string(),
+        },
+    }
 }
 
 /// The digest a registry claims for a manifest (`Docker-Content-Digest`),
