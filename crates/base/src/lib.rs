@@ -12,6 +12,7 @@
 pub mod arch;
 pub mod path;
 pub mod staged;
+pub mod text;
 
 pub use arch::{Arch, ParseArchError};
 pub use staged::{Staged, StagedError};

@@ -1,5 +1,6 @@
 //! Errors that point at the file, line and column a user has to fix.
 
+use linuxkit_base::text::OneLine;
 use std::fmt;
 
 /// A position in a configuration file: 1-based line and column.
@@ -63,39 +64,18 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (&self.file, self.mark) {
             (Some(file), Some(m)) => {
-                one_line(f, file)?;
+                write!(f, "{}", OneLine(file))?;
                 write!(f, ":{}:{}: ", m.line, m.column)?;
             }
             (Some(file), None) => {
-                one_line(f, file)?;
+                write!(f, "{}", OneLine(file))?;
                 f.write_str(": ")?;
             }
             (None, Some(m)) => write!(f, "line {} column {}: ", m.line, m.column)?,
             (None, None) => {}
         }
-        one_line(f, &self.message)
+        write!(f, "{}", OneLine(&self.message))
     }
-}
-
-/// Writes `s` with line breaks and other control characters escaped (`\n`),
-/// so that an error quoting user text (a key with a newline in it) is still
-/// one line.
-fn one_line(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
-    if !s.chars().any(needs_escape) {
-        return f.write_str(s);
-    }
-    for c in s.chars() {
-        if needs_escape(c) {
-            write!(f, "{}", c.escape_default())?;
-        } else {
-            fmt::Write::write_char(f, c)?;
-        }
-    }
-    Ok(())
-}
-
-fn needs_escape(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')
 }
 
 impl std::error::Error for ConfigError {}

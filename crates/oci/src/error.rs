@@ -3,12 +3,18 @@
 
 use std::path::PathBuf;
 
+use linuxkit_base::text::OneLine;
+
 /// Why pulling, pushing, caching or exporting an image failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// An image reference that does not parse.
-    #[error("invalid image reference `{reference}`: {reason}")]
+    #[error(
+        "invalid image reference `{}`: {}",
+        OneLine(reference),
+        OneLine(reason)
+    )]
     Reference {
         /// The reference as given.
         reference: String,
@@ -16,7 +22,7 @@ pub enum Error {
         reason: String,
     },
     /// A file of the cache or an archive could not be read or written.
-    #[error("{context} {}: {source}", path.display())]
+    #[error("{context} {}: {}", OneLine(path.display()), OneLine(source))]
     Io {
         /// What was being done.
         context: &'static str,
@@ -26,7 +32,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The cache directory is not an OCI layout we can use.
-    #[error("the cache at {} is not usable: {reason}", path.display())]
+    #[error("the cache at {} is not usable: {}", OneLine(path.display()), OneLine(reason))]
     Cache {
         /// The cache directory.
         path: PathBuf,
@@ -34,7 +40,11 @@ pub enum Error {
         reason: String,
     },
     /// Downloaded or imported bytes whose digest is not the one asked for.
-    #[error("blob {expected} failed verification: got {actual} ({what}); nothing was cached")]
+    #[error(
+        "blob {} failed verification: got {actual} ({}); nothing was cached",
+        OneLine(expected),
+        OneLine(what)
+    )]
     DigestMismatch {
         /// The digest asked for.
         expected: String,
@@ -45,14 +55,20 @@ pub enum Error {
     },
     /// An image needed offline that was never pulled.
     #[error(
-        "image {image} is not in the cache; run `linuxkit cache pull {image}` or build without --offline"
+        "image {} is not in the cache; run `linuxkit cache pull {}` or build without --offline",
+        OneLine(image),
+        OneLine(image)
     )]
     NotCached {
         /// The image's canonical name.
         image: String,
     },
     /// A multi-platform image without the platform asked for.
-    #[error("image {image} has no {platform} variant (it has: {available})")]
+    #[error(
+        "image {} has no {platform} variant (it has: {})",
+        OneLine(image),
+        OneLine(available)
+    )]
     NoPlatform {
         /// The image.
         image: String,
@@ -62,7 +78,7 @@ pub enum Error {
         available: String,
     },
     /// A manifest or index of a media type we do not read.
-    #[error("{image}: unsupported media type `{media_type}`")]
+    #[error("{}: unsupported media type `{}`", OneLine(image), OneLine(media_type))]
     MediaType {
         /// The image.
         image: String,
@@ -70,7 +86,7 @@ pub enum Error {
         media_type: String,
     },
     /// A manifest, index or config that is not valid JSON of its kind.
-    #[error("invalid {what} for {image}: {reason}")]
+    #[error("invalid {what} for {}: {}", OneLine(image), OneLine(reason))]
     Json {
         /// The image.
         image: String,
@@ -80,7 +96,12 @@ pub enum Error {
         reason: String,
     },
     /// A registry refused or failed a request.
-    #[error("registry {registry}: {action} {image}: {reason}")]
+    #[error(
+        "registry {}: {action} {}: {}",
+        OneLine(registry),
+        OneLine(image),
+        OneLine(reason)
+    )]
     Registry {
         /// The registry (`host[:port]`).
         registry: String,
@@ -92,7 +113,7 @@ pub enum Error {
         reason: String,
     },
     /// A failure that is none of the above; the message says what.
-    #[error("{0}")]
+    #[error("{}", OneLine(.0))]
     Other(String),
 }
 
