@@ -536,6 +536,39 @@ fn cache_push_with_arch_tags_tags_each_platform() {
 }
 
 #[test]
+fn cache_push_leaves_a_tag_the_registry_has_unless_override() {
+    let registry = TestRegistry::start(Auth::None);
+    let name = registry.image_ref("kept/img:1");
+    // The registry has another image under the tag.
+    let theirs = Fixture::build(
+        Format::Oci,
+        "1",
+        &[ImageSpec::new(Platform::new("linux", "amd64"))
+            .layer(LayerSpec::files(Compression::Gzip, &[("theirs", "x")]))],
+        false,
+    );
+    linuxkit_testing::push_fixture(&theirs, &registry, "kept/img:1");
+    let before = remote_digest(&registry, "kept/img", "1").unwrap();
+    let (ours, dir) = imported_index(&name);
+    assert_ne!(before, ours.digest);
+    let cache = dir.path().join("cache");
+    let (_, err) = ok(linuxkit()
+        .arg("--cache")
+        .arg(&cache)
+        .args(["cache", "push"])
+        .arg(&name));
+    assert!(err.contains("already exists in the registry"), "{err}");
+    assert!(err.contains("--override"), "{err}");
+    assert_eq!(remote_digest(&registry, "kept/img", "1"), Some(before));
+    ok(linuxkit()
+        .arg("--cache")
+        .arg(&cache)
+        .args(["-q", "cache", "push", "--override"])
+        .arg(&name));
+    assert_eq!(remote_digest(&registry, "kept/img", "1"), Some(ours.digest));
+}
+
+#[test]
 fn pkg_remote_tag_gives_the_same_digest_under_another_name() {
     let registry = TestRegistry::start(Auth::None);
     let specs: Vec<ImageSpec> = ["amd64", "arm64"]

@@ -192,12 +192,6 @@ pub fn run(
             with_arch_tags,
             r#override,
         } => {
-            if !*r#override {
-                // The reference skips a tag the registry already has unless
-                // --override; we push anyway (blobs the registry has are not
-                // sent again), which is --override's result.
-                tracing::debug!("pushing even if the registry has the tag (--override is implied)");
-            }
             if remote_name.is_some() && images.len() != 1 {
                 return Err(Error::Usage("--remote-name needs exactly one image".into()));
             }
@@ -208,6 +202,21 @@ pub fn run(
                     Some(r) => ImageRef::parse(r)?,
                     None => local.clone(),
                 };
+                // As the reference: a tag the registry already has is left
+                // as it is (whatever it names) unless --override; a failed
+                // look-up counts as "not there", and the push says why if
+                // the registry is really unreachable.
+                if !*r#override {
+                    match registry.remote_digest(&remote) {
+                        Ok(d) => {
+                            tracing::info!(
+                                "image {remote} already exists in the registry ({d}), skipping; --override pushes it again"
+                            );
+                            continue;
+                        }
+                        Err(e) => tracing::debug!("{remote} is not in the registry ({e})"),
+                    }
+                }
                 registry.push(&cache, &local, &remote)?;
                 tracing::info!("pushed {remote}");
                 if *with_arch_tags {
