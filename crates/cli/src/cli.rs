@@ -278,7 +278,7 @@ pub enum CacheCommand {
         /// For an index, also tag each platform's image as `TAG-ARCH` in the registry
         #[arg(long = "with-arch-tags")]
         with_arch_tags: bool,
-        /// Push even if the tag exists in the registry (we always push: what the registry has is skipped blob by blob)
+        /// Push even if the tag exists in the registry (without it, an existing tag is left as it is)
         #[arg(long)]
         r#override: bool,
     },
