@@ -422,6 +422,25 @@ config:
         "the pulled image is the built one"
     );
 
+    // A dirty package is built, but not pushed, as the reference refuses.
+    let yml = pkg.join("build.yml");
+    let clean = std::fs::read_to_string(&yml).unwrap();
+    std::fs::write(&yml, format!("{clean}# not committed\n")).unwrap();
+    let (ok, _, err) = linuxkit(
+        &debs,
+        &["--cache", c, "pkg", "build", "--push", "pkg/tools"],
+        &ws,
+    );
+    assert!(!ok, "a dirty package was pushed: {err}");
+    assert!(err.contains("refusing to push dirty package"), "{err}");
+    let (ok, dirty, _) = linuxkit(&debs, &["pkg", "show-tag", "--canonical", "pkg/tools"], &ws);
+    assert!(ok && dirty.contains("-dirty-"), "{dirty}");
+    let (ok, ls, _) = linuxkit(&debs, &["--cache", c, "cache", "ls"], &ws);
+    assert!(ok && ls.contains(dirty.trim()), "built, in the cache: {ls}");
+    let (ok, _, _) = linuxkit(&debs, &["--cache", f, "cache", "pull", dirty.trim()], &ws);
+    assert!(!ok, "the registry has the dirty tag {dirty}");
+    std::fs::write(&yml, clean).unwrap();
+
     // The crate is an extra source: a committed change to it changes the tag.
     std::fs::write(ws.join("crates/hello/src/lib.rs"), "\n").unwrap();
     git(&ws, &["add", "."]);

@@ -277,6 +277,7 @@ fn pkg_build(
                 );
                 continue;
             }
+            refuse_dirty_push(&p)?;
             client(&mut registry)?;
             let r = registry.as_ref().expect("set above");
             push_package(r, &cache, &image, arch, *manifest)?;
@@ -307,6 +308,7 @@ fn pkg_build(
             eprintln!("kernel {} with {} modules", k.version, k.modules.len());
         }
         if push {
+            refuse_dirty_push(&p)?;
             client(&mut registry)?;
             let r = registry.as_ref().expect("set above");
             push_package(r, &cache, &image, arch, *manifest)?;
@@ -314,6 +316,22 @@ fn pkg_build(
         println!("{}@{}", built.reference, built.manifest.digest);
     }
     Ok(())
+}
+
+/// A dirty package (uncommitted changes, a `-dirty-` tag) is built but
+/// never pushed, as the reference refuses: such a tag names a tree nobody
+/// else can check out.
+fn refuse_dirty_push(p: &Package) -> Result<()> {
+    if !p.is_dirty() {
+        return Ok(());
+    }
+    Err(Error::Refused {
+        what: "pkg build --push".into(),
+        why: format!(
+            "build complete, refusing to push dirty package {} (it has uncommitted changes); commit them and build again",
+            p.full_tag()
+        ),
+    })
 }
 
 /// Pushes a built package under its tag and, with `--manifest` (the
