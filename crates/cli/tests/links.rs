@@ -1,16 +1,17 @@
 //! A root filesystem whose parts meet at a symbolic link (issue 18): an
-//! `init` image ships `abs`, `up` and `lib` as links out of any extraction
-//! directory (absolute, and climbing with `..`), a later image and
-//! `files:` write beneath them (`lib` is a directory of the kernel's
+//! `init` image ships `abs`, `up` and `lib` as links out of any
+//! extraction directory (absolute, and climbing with `..`), a later image
+//! and `files:` write beneath them (`lib` is a directory of the kernel's
 //! modules already, which the VM keeps), and `files:` replaces the
-//! standard `etc/resolv.conf` link with a file. The reference writes such a stream
-//! as it is, and the extractors that follow links they have just made
-//! (Python's `tarfile` without a filter) wrote outside their destination.
-//! Each output that stores a tree is extracted here by the real tools
-//! (Python's `tarfile` with its default filter and with `filter='data'`,
-//! GNU tar, GNU cpio, unsquashfs) into a directory next to an `outside`
-//! one, which must stay empty; GNU tar's and unsquashfs's trees must be
-//! what the VM's kernel makes of the stream: `abs`, `up` and
+//! standard `etc/resolv.conf` link with a file. The reference writes such
+//! a stream as it is, and the extractors that follow links they have just
+//! made (Python's `tarfile` without a filter) wrote outside their
+//! destination. Each output that stores a tree is extracted here by the
+//! real tools (Python's `tarfile` with its default filter and with
+//! `filter='data'`, GNU tar, GNU cpio, unsquashfs, fsck.erofs, xorriso)
+//! into a directory next to an `outside` one, which must stay empty; the
+//! trees of all but Python (which stops at a link it cannot replace) must
+//! be what the VM's kernel makes of the stream: `abs`, `up` and
 //! `etc/resolv.conf` replaced by what came after them, `lib` the
 //! directory.
 
@@ -148,6 +149,10 @@ fn links_met_by_later_parts_lead_no_extractor_outside() {
             "kernel+initrd",
             "--format",
             "kernel+squashfs",
+            "--format",
+            "kernel+erofs",
+            "--format",
+            "kernel+iso",
             "--name",
             "t",
             "--dir",
@@ -246,4 +251,34 @@ fn links_met_by_later_parts_lead_no_extractor_outside() {
     );
     assert_eq!(tree(&outside), Vec::<String>::new(), "unsquashfs");
     assert_kernel_view(&dest, "unsquashfs");
+
+    // EROFS and ISO 9660 are trees too (the same one).
+    let dest = tmp.path().join("erofs");
+    let run = Command::new("fsck.erofs")
+        .arg(format!("--extract={}", dest.display()))
+        .arg(out.join("t-erofs.img"))
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(tree(&outside), Vec::<String>::new(), "fsck.erofs");
+    assert_kernel_view(&dest, "fsck.erofs");
+    let dest = tmp.path().join("iso");
+    let run = Command::new("xorriso")
+        .args(["-osirrox", "on", "-indev"])
+        .arg(out.join("t.iso"))
+        .args(["-extract", "/"])
+        .arg(&dest)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(tree(&outside), Vec::<String>::new(), "xorriso");
+    assert_kernel_view(&dest, "xorriso");
 }
