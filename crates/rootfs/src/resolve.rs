@@ -362,7 +362,7 @@ impl EntrySink for Resolve<'_> {
             None => e.path.clone(),
         };
         let existing = self.children(parent).and_then(|c| c.get(*name).copied());
-        let is_link = matches!(e.kind, EntryKind::Symlink { .. });
+        let is_link = matches!(e.kind, EntryKind::Symlink { .. }) || link_copy.is_some();
         let existing_emitted = existing.is_some_and(|x| self.nodes[x].emitted);
         match existing.map(|x| &self.nodes[x].kind) {
             Some(Kind::Link(_)) if !is_link && existing_emitted => {
@@ -412,7 +412,7 @@ impl EntrySink for Resolve<'_> {
             self.inner.add(out, data)?;
         }
         // Record what the kernel now has at the name.
-        let kind = match &e.kind {
+        let kind = match &out.kind {
             EntryKind::Dir => {
                 if let Some(x) = existing
                     && matches!(self.nodes[x].kind, Kind::Dir(_))
