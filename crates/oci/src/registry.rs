@@ -2,8 +2,8 @@
 //!
 //! Pulls speak the distribution protocol through [`crate::transport`],
 //! which bounds every request in time and every response in size (a
-//! registry is untrusted input: docs/security.md); pushes go through
-//! `oci-client`, under the same overall deadline. This module adds what
+//! registry is untrusted input: docs/security.md), and so do pushes. This
+//! module adds what
 //! LinuxKit needs around them: credentials from `~/.docker/config.json`
 //! (including `credsStore`/`credHelpers`), mirrors, plain HTTP only for
 //! loopback registries (or ones named insecure), platform selection,
@@ -15,16 +15,14 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::{StreamExt, TryStreamExt, stream};
 use http::Method;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use linuxkit_base::Arch;
-use oci_client::client::{ClientConfig, ClientProtocol};
-use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::Reference;
 use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference, RegistryOperation};
 use sha2::{Digest as _, Sha256};
 
 use crate::cache::{Cache, CachedImage, parse_json, select_platform};
@@ -32,7 +30,7 @@ use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::reference::ImageRef;
 use crate::transport::{
-    Failure, Limits, MAX_MANIFEST_SIZE, MAX_RETRY_AFTER, Transport, with_sources,
+    Access, Failure, Limits, MAX_MANIFEST_SIZE, MAX_RETRY_AFTER, Transport, Upload,
 };
 use crate::types::{Descriptor, Index, Manifest, Platform, Probe, media_type};
 
@@ -134,42 +132,22 @@ impl Default for RegistryOptions {
 pub struct Registry {
     opts: RegistryOptions,
     rt: tokio::runtime::Runtime,
-    clients: Mutex<HashMap<String, Arc<Client>>>,
     transports: Mutex<HashMap<String, Arc<Transport>>>,
     progress: MultiProgress,
-}
-
-/// Whether an error is worth another attempt: server errors and transport
-/// failures are; "not found", "unauthorized" and bad digests are not.
-fn transient(e: &OciDistributionError) -> bool {
-    match e {
-        OciDistributionError::ServerError { code, .. } => *code >= 500 || *code == 429,
-        // What registries send with a 429: a JSON error body.
-        OciDistributionError::RegistryError { envelope, .. } => envelope
-            .errors
-            .iter()
-            .any(|e| matches!(e.code, OciErrorCode::Toomanyrequests)),
-        OciDistributionError::RequestError(_) | OciDistributionError::IoError(_) => true,
-        _ => false,
-    }
 }
 
 impl Registry {
     /// A client with `opts`; fails when a `--cert-file` cannot be read or
     /// holds no certificate.
     pub fn new(opts: RegistryOptions) -> Result<Registry> {
-        // oci-client falls back to a default client when its configuration
-        // fails, which would drop the CAs silently: check them here.
+        // Checked here, before any request, so that a bad file is named
+        // at once (each registry's transport is made on first use).
         for (name, pem) in &opts.ca_certificates {
             let bad = |why: String| Error::Other(format!("--cert-file {name}: {why}"));
             if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
                 return Err(bad("no PEM certificate in it".into()));
             }
-            Client::try_from(ClientConfig {
-                extra_root_certificates: vec![pem_certificate(pem)],
-                ..ClientConfig::default()
-            })
-            .map_err(|e| bad(e.to_string()))?;
+            reqwest::Certificate::from_pem_bundle(pem).map_err(|e| bad(e.to_string()))?;
         }
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -184,7 +162,6 @@ impl Registry {
         Ok(Registry {
             opts,
             rt,
-            clients: Mutex::new(HashMap::new()),
             transports: Mutex::new(HashMap::new()),
             progress,
         })
@@ -206,33 +183,6 @@ impl Registry {
             plain = m.plain_http;
         }
         (r, plain)
-    }
-
-    fn client(&self, host: &str, plain_http: bool) -> Arc<Client> {
-        let mut clients = self.clients.lock().expect("client map lock");
-        clients
-            .entry(host.to_string())
-            .or_insert_with(|| {
-                let protocol = if plain_http {
-                    ClientProtocol::HttpsExcept(vec![host.to_string()])
-                } else {
-                    ClientProtocol::Https
-                };
-                Arc::new(Client::new(ClientConfig {
-                    extra_root_certificates: self
-                        .opts
-                        .ca_certificates
-                        .iter()
-                        .map(|(_, pem)| pem_certificate(pem))
-                        .collect(),
-                    protocol,
-                    connect_timeout: Some(self.opts.limits.connect_timeout),
-                    read_timeout: Some(self.opts.limits.timeout),
-                    platform_resolver: None,
-                    ..ClientConfig::default()
-                }))
-            })
-            .clone()
     }
 
     /// The transport for `host` (a mirror's, if the image is mirrored).
@@ -578,45 +528,11 @@ impl Registry {
         Ok(())
     }
 
-    /// Runs a push request `f`, each attempt under the overall deadline
-    /// for `bytes` to send (oci-client bounds only connecting and each
-    /// read), retrying transient failures.
-    async fn retry<T, F, Fut>(
-        &self,
-        bytes: u64,
-        mut f: F,
-    ) -> std::result::Result<T, OciDistributionError>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = std::result::Result<T, OciDistributionError>>,
-    {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let limit = self.opts.limits.blob_deadline(bytes) - Instant::now();
-            let r = match tokio::time::timeout(limit, f()).await {
-                Ok(r) => r,
-                Err(_) => {
-                    return Err(OciDistributionError::GenericError(Some(format!(
-                        "timed out: a push request did not complete within {} s ({} sets the deadline)",
-                        limit.as_secs(),
-                        crate::transport::TIMEOUT_ENV
-                    ))));
-                }
-            };
-            match r {
-                Err(e) if transient(&e) && attempt < self.opts.attempts => {
-                    tracing::debug!("retrying after: {e}");
-                    tokio::time::sleep(self.opts.backoff * 2u32.pow(attempt - 1)).await;
-                }
-                r => return r,
-            }
-        }
-    }
-
     /// Pushes the cached image `local` to the registry as `remote`: every
     /// blob the registry lacks, each platform manifest, then the top-level
-    /// index or manifest under the tag.
+    /// index or manifest under the tag. Every request goes through
+    /// [`Transport`], bounded as a pull's are: the answers a push reads
+    /// (errors, tokens) up to 64 KiB, each request within its deadline.
     pub fn push(&self, cache: &Cache, local: &ImageRef, remote: &ImageRef) -> Result<()> {
         let name = local.canonical();
         // Keep `cache rm`/`clean` from deleting the blobs while we read them.
@@ -624,15 +540,14 @@ impl Registry {
         let top = cache.resolve(local)?.ok_or_else(|| Error::NotCached {
             image: name.clone(),
         })?;
-        let (target, plain) = self.target(remote);
-        let client = self.client(target.resolve_registry(), plain);
-        let auth = credentials(self.opts.docker_config.as_deref(), remote.registry());
-        let err = |reason: String| Error::Registry {
-            registry: target.resolve_registry().to_string(),
-            action: "cannot push",
-            image: remote.canonical(),
-            reason,
-        };
+        let Remote {
+            t,
+            host,
+            repository,
+            reference,
+        } = self.remote(remote)?;
+        let canonical = remote.canonical();
+        let err = failure(&host, "cannot push", &canonical);
         let top_digest = Digest::parse(&top.digest)?;
         let top_bytes = cache.read_blob(&top_digest)?;
         let manifests: Vec<(Digest, String)> = if media_type::is_index(&top.media_type) {
@@ -645,54 +560,156 @@ impl Registry {
         } else {
             Vec::new()
         };
+        let context = |what: String| {
+            move |f: Failure| match f {
+                Failure::Fatal(r) => Failure::Fatal(format!("{what}: {r}")),
+                f => f,
+            }
+        };
         self.rt.block_on(async {
-            self.retry(0, || client.auth(&target, &auth, RegistryOperation::Push))
-                .await
-                .map_err(|e| err(describe(&e)))?;
             let mut to_push = vec![(top_digest.clone(), top.media_type.clone())];
             to_push.extend(manifests);
             // Platform manifests first, the tag last: the tag must only ever
             // point at complete content.
             for (digest, mt) in to_push.iter().skip(1).chain(std::iter::once(&to_push[0])) {
                 if !cache.has_blob(digest) {
-                    return Err(err(format!(
+                    return Err(err(Failure::Fatal(format!(
                         "manifest {digest} is not in the cache (the image was pulled for one platform only); pull it with `linuxkit cache pull`"
-                    )));
+                    ))));
                 }
                 let bytes = cache.read_blob(digest)?;
                 if media_type::is_manifest(mt) {
                     let m: Manifest = parse_json(&bytes, &name, "manifest")?;
                     for b in std::iter::once(&m.config).chain(&m.layers) {
                         let bd = Digest::parse(&b.digest)?;
-                        let exists = self
-                            .retry(0, || client.blob_exists(&target, bd.as_str()))
+                        if self
+                            .attempts(|| self.blob_exists(&t, &repository, &bd))
                             .await
-                            .unwrap_or(false);
-                        if !exists {
-                            let data = cache.read_blob(&bd)?;
-                            self.retry(data.len() as u64, || client.push_blob(&target, data.clone(), bd.as_str()))
-                                .await
-                                .map_err(|e| err(format!("blob {bd}: {}", describe(&e))))?;
+                            .map_err(err)?
+                        {
+                            continue;
                         }
+                        let upload = Upload {
+                            data: cache.read_blob(&bd)?.into(),
+                            content_type: "application/octet-stream".into(),
+                        };
+                        self.attempts(|| self.upload_blob(&t, &repository, &bd, &upload))
+                            .await
+                            .map_err(context(format!("blob {bd}")))
+                            .map_err(err)?;
                     }
                 }
-                let is_top = digest == &top_digest;
-                let dest = if is_top { target.clone() } else { target.clone_with_digest(digest.to_string()) };
-                let ct = reqwest_header(mt)?;
-                self.retry(bytes.len() as u64, || client.push_manifest_raw(&dest, bytes.clone(), ct.clone()))
-                    .await
-                    .map_err(|e| err(format!("manifest {digest}: {}", describe(&e))))?;
+                let dest = if digest == &top_digest {
+                    reference.clone()
+                } else {
+                    digest.to_string()
+                };
+                let url = t.manifest_url(&repository, &dest);
+                let upload = Upload {
+                    data: bytes.into(),
+                    content_type: mt.clone(),
+                };
+                self.attempts(|| async {
+                    let deadline = t.limits.deadline();
+                    let resp = t
+                        .send(Method::PUT, &url, &repository, Access::Push, None, Some(&upload), deadline)
+                        .await?;
+                    t.check(resp, &url, deadline).await.map(drop)
+                })
+                .await
+                .map_err(context(format!("manifest {digest}")))
+                .map_err(err)?;
             }
             Ok(())
         })
     }
-}
 
-/// A `--cert-file`'s PEM text as oci-client takes it.
-fn pem_certificate(pem: &[u8]) -> oci_client::client::Certificate {
-    oci_client::client::Certificate {
-        encoding: oci_client::client::CertificateEncoding::Pem,
-        data: pem.to_vec(),
+    /// Whether the registry has blob `digest` in `repository` (`HEAD`: 200
+    /// yes, 404 no).
+    async fn blob_exists(
+        &self,
+        t: &Transport,
+        repository: &str,
+        digest: &Digest,
+    ) -> std::result::Result<bool, Failure> {
+        let url = t.blob_url(repository, digest.as_str());
+        let deadline = t.limits.deadline();
+        let resp = t
+            .send(
+                Method::HEAD,
+                &url,
+                repository,
+                Access::Push,
+                None,
+                None,
+                deadline,
+            )
+            .await?;
+        if resp.status() == http::StatusCode::NOT_FOUND {
+            return Ok(false);
+        }
+        t.check(resp, &url, deadline).await.map(|_| true)
+    }
+
+    /// Uploads a blob in one piece: `POST` starts an upload, whose
+    /// `Location` the blob is `PUT` to with its digest.
+    async fn upload_blob(
+        &self,
+        t: &Transport,
+        repository: &str,
+        digest: &Digest,
+        upload: &Upload,
+    ) -> std::result::Result<(), Failure> {
+        let start = format!("{}/", t.blob_url(repository, "uploads"));
+        let deadline = t.limits.deadline();
+        let empty = Upload {
+            data: bytes::Bytes::new(),
+            content_type: "application/octet-stream".into(),
+        };
+        let resp = t
+            .send(
+                Method::POST,
+                &start,
+                repository,
+                Access::Push,
+                None,
+                Some(&empty),
+                deadline,
+            )
+            .await?;
+        let resp = t.check(resp, &start, deadline).await?;
+        let location = resp
+            .headers()
+            .get(http::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                Failure::Fatal(format!(
+                    "POST {start} answered HTTP {} without a Location to upload to",
+                    resp.status().as_u16()
+                ))
+            })?;
+        let mut url = resp.url().join(location).map_err(|e| {
+            Failure::Fatal(format!(
+                "POST {start} answered an upload Location that is not a URL (`{}`: {e})",
+                linuxkit_base::text::OneLine(location)
+            ))
+        })?;
+        drop(resp);
+        url.query_pairs_mut().append_pair("digest", digest.as_str());
+        let url = url.to_string();
+        let deadline = t.limits.blob_deadline(upload.data.len() as u64);
+        let resp = t
+            .send(
+                Method::PUT,
+                &url,
+                repository,
+                Access::Push,
+                None,
+                Some(upload),
+                deadline,
+            )
+            .await?;
+        t.check(resp, &url, deadline).await.map(drop)
     }
 }
 
@@ -708,10 +725,6 @@ impl Drop for TempGuard {
             let _ = std::fs::remove_file(p);
         }
     }
-}
-
-fn reqwest_header(mt: &str) -> Result<http::HeaderValue> {
-    http::HeaderValue::from_str(mt).map_err(|_| Error::Other(format!("invalid media type `{mt}`")))
 }
 
 /// See [`Registry::remote`].
@@ -765,40 +778,6 @@ fn verified(bytes: &[u8], wanted: &str, claimed: &str, image: &str) -> Result<Di
         }
     }
     Ok(actual)
-}
-
-/// A one-line description of a registry error.
-fn describe(e: &OciDistributionError) -> String {
-    match e {
-        OciDistributionError::AuthenticationFailure(m) => {
-            format!(
-                "authentication failed ({m}); check `docker login` credentials in ~/.docker/config.json"
-            )
-        }
-        OciDistributionError::ImageManifestNotFoundError(_) => "image not found".into(),
-        // A 401 left after trying the credentials we have (none, or ones the
-        // registry or its token service refused).
-        OciDistributionError::UnauthorizedError { url } => format!(
-            "authentication required: the registry refused access to {url}; log in with `docker login` or check the credentials in the Docker config"
-        ),
-        OciDistributionError::RegistryError { envelope, .. }
-            if envelope.errors.iter().any(|e| {
-                matches!(
-                    e.code,
-                    OciErrorCode::ManifestUnknown
-                        | OciErrorCode::NameUnknown
-                        | OciErrorCode::NotFound
-                )
-            }) =>
-        {
-            format!("image not found ({envelope})")
-        }
-        OciDistributionError::RegistryTokenDecodeError(m) => format!(
-            "bad token response from the registry's token service ({m}); the token service is broken or is not one"
-        ),
-        OciDistributionError::RequestError(r) => with_sources(r),
-        other => other.to_string(),
-    }
 }
 
 /// The Docker client configuration file: `$DOCKER_CONFIG/config.json`, else

@@ -1,6 +1,6 @@
-//! Bounded HTTP for the distribution API: the requests a pull makes
-//! (manifests, blobs, the bearer-token dance) and the digest look-up of
-//! `cache rm/clean --published-only`.
+//! Bounded HTTP for the distribution API: the requests a pull and a push
+//! make (manifests, blobs, uploads, the bearer-token dance) and the digest
+//! look-up of `cache rm/clean --published-only`.
 //!
 //! A registry is a remote party we do not control, so nothing it sends may
 //! cost more than a bound we chose: every request has a connect deadline
@@ -8,9 +8,9 @@
 //! responses are read into memory only up to a size limit, and a blob is
 //! read only up to the size its descriptor declares (see
 //! `Registry::download`). A general-purpose client (oci-client) reads
-//! whole bodies into memory and swallows a token service's errors, which is
-//! why pulls do not go through it; pushes still do (they only upload, and
-//! every push request is under the same overall deadline).
+//! whole bodies into memory, even of the short answers a push gets, and
+//! swallows a token service's errors, which is why neither pulls nor pushes
+//! go through it.
 //!
 //! Authentication answers the registry's challenge when a request gets a
 //! 401: HTTP basic with the Docker config's credentials, or a token from the
@@ -157,6 +157,31 @@ impl Failure {
     }
 }
 
+/// What a request needs of a repository, which is what a token is asked
+/// for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Reading (`pull`).
+    Pull,
+    /// Writing (`pull,push`).
+    Push,
+}
+
+impl Access {
+    fn scope(self) -> &'static str {
+        match self {
+            Access::Pull => "pull",
+            Access::Push => "pull,push",
+        }
+    }
+}
+
+/// A request's body and its `Content-Type`.
+pub struct Upload {
+    pub data: bytes::Bytes,
+    pub content_type: String,
+}
+
 /// How requests to a repository authenticate, once a challenge was answered.
 #[derive(Clone)]
 enum Answer {
@@ -231,17 +256,53 @@ impl Transport {
         accept: Option<&str>,
         deadline: Instant,
     ) -> Result<reqwest::Response, Failure> {
+        let resp = self
+            .send(
+                method,
+                url,
+                repository,
+                Access::Pull,
+                accept,
+                None,
+                deadline,
+            )
+            .await?;
+        self.check(resp, url, deadline).await
+    }
+
+    /// Sends `method url` for `repository` with `access` (and `upload` as
+    /// the body, resent if a challenge is answered), answering one
+    /// authentication challenge; the answer's status is not checked (see
+    /// [`Transport::check`]) and its body not read.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        repository: &str,
+        access: Access,
+        accept: Option<&str>,
+        upload: Option<&Upload>,
+        deadline: Instant,
+    ) -> Result<reqwest::Response, Failure> {
+        // A pull token does not allow a push: answers are kept per access.
+        let key = format!("{repository} {}", access.scope());
         let mut answered = false;
         loop {
             let mut req = self.http.request(method.clone(), url);
             if let Some(a) = accept {
                 req = req.header(ACCEPT, a);
             }
+            if let Some(u) = upload {
+                req = req
+                    .header(CONTENT_TYPE, &u.content_type)
+                    .body(u.data.clone());
+            }
             let answer = self
                 .answers
                 .lock()
                 .expect("answers lock")
-                .get(repository)
+                .get(&key)
                 .cloned()
                 .or_else(|| match &self.credentials {
                     // An identity token is sent as it is.
@@ -263,20 +324,24 @@ impl Transport {
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("")
                     .to_string();
-                if let Some(a) = self.answer(&challenge, repository, deadline).await? {
+                if let Some(a) = self
+                    .answer(&challenge, repository, access, deadline)
+                    .await?
+                {
                     self.answers
                         .lock()
                         .expect("answers lock")
-                        .insert(repository.to_string(), a);
+                        .insert(key.clone(), a);
                     continue;
                 }
             }
-            return self.check(resp, url, deadline).await;
+            return Ok(resp);
         }
     }
 
-    /// Turns a non-2xx answer into a [`Failure`] that says what happened.
-    async fn check(
+    /// Turns a non-2xx answer into a [`Failure`] that says what happened
+    /// (reading at most 64 KiB of its body before `deadline`).
+    pub async fn check(
         &self,
         resp: reqwest::Response,
         url: &str,
@@ -343,6 +408,7 @@ impl Transport {
         &self,
         challenge: &str,
         repository: &str,
+        access: Access,
         deadline: Instant,
     ) -> Result<Option<Answer>, Failure> {
         let Ok(challenges) = http_auth::parse_challenges(challenge) else {
@@ -364,7 +430,10 @@ impl Transport {
                     self.host
                 )));
             };
-            let mut query = vec![("scope".to_string(), format!("repository:{repository}:pull"))];
+            let mut query = vec![(
+                "scope".to_string(),
+                format!("repository:{repository}:{}", access.scope()),
+            )];
             if let Some(service) = param(bearer, "service") {
                 query.push(("service".into(), service));
             }
@@ -510,6 +579,17 @@ impl Transport {
                 self.limits.connect_timeout.as_secs_f64(),
                 what()
             ))),
+            // The read timeout and the deadline can fire together: a drip
+            // that outlasts the deadline is a missed deadline.
+            Ok(Err(e))
+                if e.is_timeout() && Instant::now() + Duration::from_millis(100) >= deadline =>
+            {
+                Err(Failure::Fatal(format!(
+                    "timed out: {} did not complete within {} s (the deadline of a request; {TIMEOUT_ENV} sets it)",
+                    what(),
+                    self.limits.timeout.as_secs_f64()
+                )))
+            }
             Ok(Err(e)) if e.is_timeout() => Err(Failure::Fatal(format!(
                 "timed out: {} received nothing for {} s ({TIMEOUT_ENV} sets it)",
                 what(),

@@ -409,3 +409,207 @@ fn a_token_service_that_returns_garbage_is_named_as_such() {
         "sends the user the wrong way: {msg}"
     );
 }
+
+/// Writes an endless chunked body after `head` (a status line and
+/// headers), until the client hangs up.
+fn endless(conn: &mut TcpStream, head: &str) {
+    let _ = conn.write_all(format!("{head}Transfer-Encoding: chunked\r\n\r\n").as_bytes());
+    let chunk = format!("{:x}\r\n{}\r\n", 64 << 10, " ".repeat(64 << 10));
+    while conn.write_all(chunk.as_bytes()).is_ok() {}
+}
+
+/// A cache holding a small image (pulled from a well-behaved server), and
+/// its name, for the push tests.
+fn cached_image() -> (TempCache, String, Hostile) {
+    let source = Hostile::start(serve(image(None), |conn, config| {
+        respond(conn, "200 OK", &[], config)
+    }));
+    let cache = TempCache::new();
+    let local = source.image("test/src:1");
+    hasty()
+        .pull(&cache, &image_ref(&local))
+        .expect("pulling from the well-behaved server");
+    (cache, local, source)
+}
+
+/// Pushes `local` to `remote` expecting failure; returns the message and
+/// how long the push took.
+fn push_fails(
+    client: &Registry,
+    cache: &TempCache,
+    local: &str,
+    remote: &str,
+) -> (String, Duration) {
+    let started = Instant::now();
+    match client.push(cache, &image_ref(local), &image_ref(remote)) {
+        Ok(()) => panic!("pushing to a hostile registry ({remote}) succeeded"),
+        Err(e) => {
+            let took = started.elapsed();
+            let msg = e.to_string();
+            eprintln!("after {took:?}: {msg}");
+            (msg, took)
+        }
+    }
+}
+
+#[test]
+fn a_push_reads_an_endless_token_response_only_up_to_its_limit() {
+    let (cache, local, _source) = cached_image();
+    let realm: Arc<Mutex<String>> = Arc::default();
+    let r = realm.clone();
+    let server = Hostile::start(move |_, path, conn, _| {
+        if path.starts_with("/token") {
+            endless(
+                conn,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n",
+            );
+        } else {
+            let challenge = format!("Bearer realm=\"{}\",service=\"hostile\"", r.lock().unwrap());
+            respond(
+                conn,
+                "401 Unauthorized",
+                &[("WWW-Authenticate", &challenge)],
+                b"",
+            );
+        }
+    });
+    *realm.lock().unwrap() = format!("http://{}/token", server.addr);
+    let (msg, took) = push_fails(&hasty(), &cache, &local, &server.image("test/dst:1"));
+    assert!(
+        msg.contains("cannot push")
+            && msg.contains(&server.addr)
+            && msg.contains("token response")
+            && msg.contains("larger than the 65536 bytes"),
+        "{msg}"
+    );
+    assert!(took < Duration::from_secs(60), "took {took:?}");
+    // It asked for a token allowing the push.
+    assert!(
+        server
+            .requests()
+            .iter()
+            .any(|r| r.starts_with("GET /token") && r.contains("push")),
+        "{:?}",
+        server.requests()
+    );
+}
+
+#[test]
+fn a_push_reads_an_endless_error_answer_only_up_to_its_limit() {
+    let (cache, local, _source) = cached_image();
+    // The blob is missing; starting its upload is refused with an error
+    // whose body never ends.
+    let server = Hostile::start(|method, _, conn, _| match method {
+        "HEAD" => respond(conn, "404 Not Found", &[], b""),
+        _ => endless(
+            conn,
+            "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n",
+        ),
+    });
+    let (msg, took) = push_fails(&hasty(), &cache, &local, &server.image("test/dst:1"));
+    assert!(
+        msg.contains("cannot push")
+            && msg.contains(&server.addr)
+            && msg.contains("HTTP 400")
+            && msg.contains("/blobs/uploads/"),
+        "{msg}"
+    );
+    assert!(took < Duration::from_secs(60), "took {took:?}");
+}
+
+#[test]
+fn a_push_answered_with_a_drip_times_out_naming_the_registry() {
+    let (cache, local, _source) = cached_image();
+    // The upload starts; the blob's PUT gets an answer one byte at a time.
+    let server = Hostile::start(|method, _, conn, _| match method {
+        "HEAD" => respond(conn, "404 Not Found", &[], b""),
+        "POST" => respond(
+            conn,
+            "202 Accepted",
+            &[("Location", "/v2/test/dst/blobs/uploads/1?state=x")],
+            b"",
+        ),
+        _ => {
+            // Read the body the client sends, then drip the answer's head:
+            // 70 s at most, enough to outlast the bound below.
+            let _ = conn.set_read_timeout(Some(Duration::from_millis(200)));
+            let mut buf = [0u8; 4096];
+            while conn.read(&mut buf).is_ok_and(|n| n > 0) {}
+            let _ = conn.write_all(b"HTTP/1.1 201 Created\r\nX-Drip: ");
+            for _ in 0..700 {
+                std::thread::sleep(Duration::from_millis(100));
+                if conn.write_all(b"x").is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    let (msg, took) = push_fails(&hasty(), &cache, &local, &server.image("test/dst:1"));
+    assert!(
+        msg.contains("cannot push")
+            && msg.contains("timed out")
+            && msg.contains(&server.addr)
+            && msg.contains("PUT"),
+        "{msg}"
+    );
+    assert!(
+        took < Duration::from_secs(60),
+        "the 2 s deadline did not fire: {took:?}"
+    );
+    assert!(
+        server
+            .requests()
+            .iter()
+            .any(|r| r.starts_with("PUT /v2/test/dst/blobs/uploads/1?state=x&digest=sha256%3A")),
+        "the blob was not PUT to the Location with its digest: {:?}",
+        server.requests()
+    );
+}
+
+#[test]
+fn a_registry_that_accepts_no_connection_times_out_connecting() {
+    // A listener with a backlog of 0 whose queue a first connection fills:
+    // the kernel drops the next SYNs, so connecting hangs until a deadline.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket
+        .bind(
+            &"127.0.0.1:0"
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+                .into(),
+        )
+        .unwrap();
+    socket.listen(0).unwrap();
+    let addr = socket.local_addr().unwrap().as_socket().unwrap();
+    let mut fillers = Vec::new();
+    loop {
+        match TcpStream::connect_timeout(&addr, Duration::from_millis(500)) {
+            Ok(s) => fillers.push(s),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => break,
+            Err(e) => panic!("filling the backlog: {e}"),
+        }
+        assert!(fillers.len() < 64, "the backlog never filled");
+    }
+    let client = Registry::new(RegistryOptions {
+        limits: Limits {
+            connect_timeout: Duration::from_secs(1),
+            timeout: Duration::from_secs(30),
+            ..Limits::default()
+        },
+        ..options(None)
+    })
+    .unwrap();
+    let cache = TempCache::new();
+    let (msg, took) = fails(&client, &cache, &format!("{addr}/test/unreachable:1"));
+    assert!(
+        msg.contains("timed out: could not connect to")
+            && msg.contains(&addr.to_string())
+            && msg.contains("LINUXKIT_REGISTRY_CONNECT_TIMEOUT"),
+        "{msg}"
+    );
+    assert!(
+        took < Duration::from_secs(30),
+        "the 1 s connect deadline did not fire before the 30 s request deadline: {took:?}"
+    );
+    drop(fillers);
+}

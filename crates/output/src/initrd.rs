@@ -34,6 +34,7 @@ use crate::cpio::{InitrdSink, LinkPlan};
 use crate::error::{Error, Result};
 use crate::links::{MANIFEST_FORMAT, Manifest, ManifestSink, PartPlan};
 use linuxkit_base::staged::Staged;
+use linuxkit_rootfs::Resolve;
 
 /// How the initrd is compressed (from [`crate::OutputOptions`]).
 #[derive(Debug, Clone, Copy, Default)]
@@ -407,6 +408,9 @@ pub(crate) fn build_initrd_with_id(
         }),
         parts,
     )?;
+    if crate::links::meets_links(&manifests) {
+        return whole_initrd(parts, &manifests, dest, opts, scratch.path());
+    }
     let salts: Vec<String> = parts
         .iter()
         .enumerate()
@@ -479,6 +483,114 @@ pub(crate) fn build_initrd_with_id(
         id: id.finalize().into(),
         report,
     })
+}
+
+/// The initrd as one archive written through [`Resolve`], for a root
+/// filesystem where an entry meets a symbolic link of an earlier one
+/// ([`crate::links::meets_links`]): segments are produced each on its own,
+/// but resolving an entry needs every earlier one. Such an initrd is
+/// neither cached by part nor deduplicated; it is rare (no configuration of
+/// the reference's examples makes one).
+fn whole_initrd(
+    parts: &[Part],
+    manifests: &[Manifest],
+    dest: PathBuf,
+    opts: &InitrdOptions,
+    scratch: &Path,
+) -> Result<BuiltInitrd> {
+    let tmp = scratch.join("whole");
+    let io_tmp = |source| Error::Io {
+        context: format!("cannot write {}", tmp.display()),
+        source,
+    };
+    let file = File::create(&tmp).map_err(io_tmp)?;
+    let mut sink = InitrdSink::new(
+        BufWriter::with_capacity(1 << 20, file),
+        opts.compression,
+        opts.level,
+    )
+    .map_err(|source| Error::Io {
+        context: "cannot start the initrd".into(),
+        source,
+    })?;
+    {
+        // GNU `cpio -i` does not replace an entry by one as old: links
+        // replaced later are left out rather than broken.
+        let paths = manifests
+            .iter()
+            .flat_map(|m| m.paths.iter().map(String::as_str));
+        let mut resolved = Resolve::with_lookahead(&mut sink, paths);
+        for p in parts {
+            p.produce(&mut resolved)?;
+        }
+    }
+    let (w, boot) = sink.finish().map_err(io_tmp)?;
+    w.into_inner()
+        .map_err(|e| io_tmp(e.into_error()))?
+        .sync_all()
+        .map_err(io_tmp)?;
+    let mut initrd = Staged::create(dest)?;
+    let out = initrd.file();
+    let io = |source| Error::Io {
+        context: "cannot write the initrd".into(),
+        source,
+    };
+    let mut id = Sha256::new();
+    id.update(format!("{SEGMENT_FORMAT} whole\n"));
+    let mut report = InitrdReport {
+        compression: opts.compression,
+        ..Default::default()
+    };
+    if let Some(ucode) = boot.get("boot/ucode.cpio") {
+        out.write_all(ucode).map_err(io)?;
+        id.update(b"ucode\n");
+        id.update(ucode);
+        report.ucode_bytes = ucode.len() as u64;
+    }
+    let mut archive = File::open(&tmp).map_err(io)?;
+    let mut hashing = HashingWriter {
+        out: &mut *out,
+        hash: &mut id,
+    };
+    let n = std::io::copy(&mut archive, &mut hashing).map_err(io)?;
+    for (p, m) in parts.iter().zip(manifests) {
+        report.parts.push(PartReport {
+            label: p.label.clone(),
+            section: p.section,
+            image: p.image.clone(),
+            file_bytes: m.file_bytes(),
+            dedup_bytes: 0,
+            dedup_files: 0,
+            initrd_bytes: 0,
+        });
+    }
+    // One archive: its bytes are the trailer's share.
+    report.trailer_bytes = n;
+    report.initrd_bytes = out.metadata().map_err(io)?.len();
+    Ok(BuiltInitrd {
+        staged: initrd,
+        boot,
+        id: id.finalize().into(),
+        report,
+    })
+}
+
+/// Copies into `out` while hashing.
+struct HashingWriter<'a, W: Write> {
+    out: &'a mut W,
+    hash: &'a mut Sha256,
+}
+
+impl<W: Write> Write for HashingWriter<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
 }
 
 #[cfg(test)]

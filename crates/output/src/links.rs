@@ -46,7 +46,7 @@ use crate::cpio::{LinkAction, LinkPlan};
 pub const DEDUP_MIN: u64 = 4096;
 
 /// Bump when what a manifest records changes (and when [`DEDUP_MIN`] does).
-pub(crate) const MANIFEST_FORMAT: &str = "manifest-1";
+pub(crate) const MANIFEST_FORMAT: &str = "manifest-2";
 
 /// One regular file or hard link entry of a part.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +70,8 @@ pub(crate) struct Manifest {
     /// Every entry's path (without a trailing `/`).
     pub paths: Vec<String>,
     pub files: Vec<FileRec>,
+    /// Indexes into [`Manifest::paths`] of the symbolic links.
+    pub links: Vec<u32>,
 }
 
 impl Manifest {
@@ -84,7 +86,8 @@ impl Manifest {
     }
 
     /// `(u32 count, (u32 len, path)*)`, then `(u32 count, record*)` with a
-    /// record `0 u32 path u64 size u8 has [16]` or `1 u32 path u32 target`.
+    /// record `0 u32 path u64 size u8 has [16]` or `1 u32 path u32 target`,
+    /// then `(u32 count, u32 path*)` of the links.
     pub fn write_to(&self, w: &mut impl Write) -> io::Result<()> {
         w.write_all(&(self.paths.len() as u32).to_le_bytes())?;
         for p in &self.paths {
@@ -111,6 +114,10 @@ impl Manifest {
                     w.write_all(&target.to_le_bytes())?;
                 }
             }
+        }
+        w.write_all(&(self.links.len() as u32).to_le_bytes())?;
+        for l in &self.links {
+            w.write_all(&l.to_le_bytes())?;
         }
         Ok(())
     }
@@ -162,7 +169,20 @@ impl Manifest {
                 _ => return Err(bad("unknown record")),
             });
         }
-        Ok(Manifest { paths, files })
+        let n = u32_(r)? as usize;
+        let mut links = Vec::with_capacity(n.min(1 << 20));
+        for _ in 0..n {
+            let l = u32_(r)?;
+            if l as usize >= paths.len() {
+                return Err(bad("a link's path index is out of range"));
+            }
+            links.push(l);
+        }
+        Ok(Manifest {
+            paths,
+            files,
+            links,
+        })
     }
 }
 
@@ -231,10 +251,48 @@ impl EntrySink for ManifestSink {
                 };
                 self.manifest.files.push(FileRec::Link { path, target: t });
             }
+            EntryKind::Symlink { .. } => self.manifest.links.push(path),
             _ => {}
         }
         Ok(())
     }
+}
+
+/// Whether some entry of the initrd would be written through or over a
+/// symbolic link an earlier entry made, or a link over a directory with
+/// entries: what [`linuxkit_rootfs::Resolve`] changes. It tells from the
+/// paths alone, so it may say yes where `Resolve` changes nothing, never
+/// the other way round.
+pub(crate) fn meets_links(manifests: &[Manifest]) -> bool {
+    let mut links: HashSet<&str> = HashSet::new();
+    let mut parents: HashSet<&str> = HashSet::new();
+    for m in manifests {
+        let mut is_link = vec![false; m.paths.len()];
+        for &l in &m.links {
+            is_link[l as usize] = true;
+        }
+        for (i, p) in m.paths.iter().enumerate() {
+            let mut rest = p.as_str();
+            while let Some((up, _)) = rest.rsplit_once('/') {
+                if links.contains(up) {
+                    return true;
+                }
+                if !parents.insert(up) {
+                    break;
+                }
+                rest = up;
+            }
+            if is_link[i] {
+                if parents.contains(p.as_str()) {
+                    return true;
+                }
+                links.insert(p);
+            } else if links.remove(p.as_str()) {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 /// A part's plan and what it saves.
@@ -585,12 +643,44 @@ mod tests {
                     },
                     ..Entry::file("x/link", 0)
                 },
+                Entry::symlink("x/sym", "big"),
             ],
-            &[b"", &d, b""],
+            &[b"", &d, b"", b""],
         );
+        assert_eq!(m.links, [3]);
         let mut buf = Vec::new();
         m.write_to(&mut buf).unwrap();
         assert_eq!(Manifest::read_from(&mut &buf[..]).unwrap(), m);
         assert!(Manifest::read_from(&mut &buf[..buf.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn entries_meeting_an_earlier_link_are_told() {
+        let m = |entries: &[Entry]| manifest(entries, &vec![&b""[..]; entries.len()]);
+        let base = m(&[
+            Entry::dir("etc"),
+            Entry::symlink("etc/resolv.conf", "/run/x"),
+            Entry::symlink("lib", "/outside"),
+        ]);
+        // A link replaced by a link, and unrelated paths: nothing met.
+        let fine = m(&[
+            Entry::dir("etc"),
+            Entry::symlink("etc/resolv.conf", "/run/y"),
+            Entry::dir("usr"),
+            Entry::file("usr/lib", 0),
+        ]);
+        assert!(!meets_links(&[base.clone(), fine]));
+        for later in [
+            vec![Entry::dir("etc"), Entry::file("etc/resolv.conf", 0)],
+            vec![Entry::dir("lib")],
+            vec![Entry::file("lib/x", 0)],
+        ] {
+            assert!(meets_links(&[base.clone(), m(&later)]), "{later:?}");
+        }
+        // A link over a directory with entries.
+        assert!(meets_links(&[
+            m(&[Entry::dir("d"), Entry::file("d/x", 0)]),
+            m(&[Entry::symlink("d", "/")]),
+        ]));
     }
 }

@@ -12,7 +12,7 @@ use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use linuxkit_rootfs::{Entry, EntryKind, EntrySink};
+use linuxkit_rootfs::{Entry, EntryKind, EntrySink, Resolve};
 
 use linuxkit_rootfs::Part;
 
@@ -294,8 +294,11 @@ impl<'a> Session<'a, '_> {
             "cannot create a spool file in {}",
             self.dir.display()
         )))?;
+        // The tree follows links as the kernel would anyway; through
+        // `Resolve` it sees what every other format writes.
+        let mut resolved = Resolve::new(&mut tree);
         for p in self.parts {
-            p.produce(&mut tree)?;
+            p.produce(&mut resolved)?;
         }
         let kernel = tree
             .boot
@@ -799,11 +802,17 @@ fn write_tar_to(
     decompress_kernel: bool,
 ) -> Result<()> {
     let mut tar = TarWriter::new(BufWriter::with_capacity(1 << 20, out));
-    for p in parts {
-        if decompress_kernel {
-            p.produce(&mut DecompressKernel { inner: &mut tar })?;
+    {
+        let mut kernel = DecompressKernel { inner: &mut tar };
+        let inner: &mut dyn EntrySink = if decompress_kernel {
+            &mut kernel
         } else {
-            p.produce(&mut tar)?;
+            kernel.inner
+        };
+        // No entry written through or over a link of an earlier one.
+        let mut resolved = Resolve::new(inner);
+        for p in parts {
+            p.produce(&mut resolved)?;
         }
     }
     if dockerfile {

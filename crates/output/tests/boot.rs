@@ -385,3 +385,142 @@ fn gpt_esp_disk_boots_under_uefi_as_raw_qcow2_vhd_and_vmdk() {
         assert!(ok, "{driver} disk did not boot:\n{log}");
     }
 }
+
+/// A busybox initrd whose stream meets symbolic links the way several
+/// images and `files:` can (issue 18), written as it is or through
+/// `Resolve`; `/init` prints what the VM sees at each path.
+fn linked_initrd(resolve: bool) -> Vec<u8> {
+    let busybox = std::fs::read(BUSYBOX).unwrap();
+    let mut init = String::from("#!/bin/sh\nfor p in");
+    for p in [
+        "/x",
+        "/x/y",
+        "/lib",
+        "/z",
+        "/up",
+        "/r",
+        "/r/w",
+        "/etc/resolv.conf",
+        "/d",
+        "/d/k",
+    ] {
+        init.push(' ');
+        init.push_str(p);
+    }
+    init.push_str(
+        "; do\n  if [ -L $p ]; then echo \"VIEW $p link $(/bin/busybox readlink $p)\"\n  elif [ -d $p ]; then echo \"VIEW $p dir\"\n  elif [ -f $p ]; then echo \"VIEW $p file $(/bin/busybox cat $p)\"\n  else echo \"VIEW $p none\"; fi\ndone\n",
+    );
+    init.push_str(&format!("echo {MARKER}\n/bin/busybox poweroff -f\n"));
+    let mut w = CpioWriter::new(Vec::new());
+    {
+        let mut resolved;
+        let sink: &mut dyn EntrySink = if resolve {
+            resolved = linuxkit_rootfs::Resolve::new(&mut w);
+            &mut resolved
+        } else {
+            &mut w
+        };
+        let mut add = |e: Entry, data: &[u8]| {
+            let e = Entry {
+                size: if e.kind == EntryKind::File {
+                    data.len() as u64
+                } else {
+                    0
+                },
+                ..e
+            };
+            sink.add(&e, &mut Cursor::new(data.to_vec())).unwrap()
+        };
+        add(Entry::dir("bin"), b"");
+        add(Entry::dir("dev"), b"");
+        add(
+            Entry {
+                kind: EntryKind::Char { major: 5, minor: 1 },
+                mode: 0o600,
+                ..Entry::file("dev/console", 0)
+            },
+            b"",
+        );
+        add(
+            Entry {
+                mode: 0o755,
+                ..Entry::file("bin/busybox", 0)
+            },
+            &busybox,
+        );
+        add(Entry::symlink("bin/sh", "busybox"), b"");
+        add(
+            Entry {
+                mode: 0o755,
+                ..Entry::file("init", 0)
+            },
+            init.as_bytes(),
+        );
+        // Beneath links, with no directory entry in between.
+        add(Entry::dir("x"), b"");
+        add(Entry::symlink("lib", "/x"), b"");
+        add(Entry::file("lib/y", 0), b"Y");
+        add(Entry::symlink("up", "../../.."), b"");
+        add(Entry::file("up/z", 0), b"Z");
+        // Links replaced by a directory and by a file.
+        add(Entry::symlink("r", "/x"), b"");
+        add(Entry::dir("r"), b"");
+        add(Entry::file("r/w", 0), b"W");
+        add(Entry::dir("etc"), b"");
+        add(Entry::symlink("etc/resolv.conf", "/run/resolv.conf"), b"");
+        add(Entry::file("etc/resolv.conf", 0), b"NS");
+        // A link over a directory with entries.
+        add(Entry::dir("d"), b"");
+        add(Entry::file("d/k", 0), b"K");
+        add(Entry::symlink("d", "/x"), b"");
+    }
+    w.finish().unwrap()
+}
+
+/// The `VIEW` lines of a boot of `initrd`.
+fn view(kernel: &Path, dir: &Path, name: &str, initrd: &[u8]) -> Vec<String> {
+    let path = dir.join(name);
+    std::fs::write(&path, initrd).unwrap();
+    let (ok, log) = boot(&[
+        "-kernel",
+        kernel.to_str().unwrap(),
+        "-initrd",
+        path.to_str().unwrap(),
+        "-append",
+        CMDLINE,
+    ]);
+    assert!(ok, "{name} did not reach init:\n{log}");
+    log.lines()
+        .filter_map(|l| l.trim_end_matches('\r').split_once("VIEW "))
+        .map(|(_, v)| v.to_string())
+        .collect()
+}
+
+#[test]
+fn the_kernel_unpacks_links_in_the_stream_as_resolve_writes_them() {
+    require(&[BUSYBOX]);
+    let kernel = kernel();
+    let dir = tempfile::tempdir().unwrap();
+    let raw = view(&kernel, dir.path(), "raw.img", &linked_initrd(false));
+    // What the kernel does with the stream as the reference writes it:
+    // parents resolved through links inside the VM, a link replaced by
+    // what comes at its path, a link over a directory with entries skipped.
+    assert_eq!(
+        raw,
+        [
+            "/x dir",
+            "/x/y file Y",
+            "/lib link /x",
+            "/z file Z",
+            "/up link ../../..",
+            "/r dir",
+            "/r/w file W",
+            "/etc/resolv.conf file NS",
+            "/d dir",
+            "/d/k file K",
+        ],
+        "the kernel's view of the raw stream"
+    );
+    let resolved = view(&kernel, dir.path(), "resolved.img", &linked_initrd(true));
+    assert_eq!(resolved, raw, "Resolve changed what the VM sees");
+}

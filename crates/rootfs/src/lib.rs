@@ -15,6 +15,7 @@ mod entry;
 mod error;
 pub mod files;
 mod flatten;
+mod resolve;
 mod spec;
 
 pub use assemble::{Images, Part, assemble, parts};
@@ -23,6 +24,7 @@ pub use error::{Error, Result};
 pub use flatten::{
     Compression, Filter, FlattenStats, Layer, MAX_SPARSE_HOLES, Replacement, flatten_layers,
 };
+pub use resolve::Resolve;
 pub use spec::{
     ALL_CAPABILITIES, CONFIG_LABEL, ImageRuntimeDefaults, OCI_VERSION, VOLUMES_DIR, oci_config,
     readonly_rootfs, runtime_config, runtime_config_with_root, runtime_json, runtime_json_text,
