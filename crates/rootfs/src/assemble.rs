@@ -186,14 +186,7 @@ impl EntrySink for Provenance<'_, '_> {
 /// `user/name`, `docker.io/library/` before a bare name) and with no tag
 /// added.
 pub(crate) fn source_name(reference: &str) -> String {
-    let parts: Vec<&str> = reference.split('/').collect();
-    match parts.as_slice() {
-        [_] => format!("docker.io/library/{reference}"),
-        [first, _] if !first.contains(['.', ':']) && *first != "localhost" => {
-            format!("docker.io/{reference}")
-        }
-        _ => reference.to_string(),
-    }
+    linuxkit_config::reference_expand(reference)
 }
 
 /// What an image's `etc/resolv.conf` becomes.
@@ -766,8 +759,8 @@ fn file(config: &Config, ids: &IdMap, i: usize, f: &FileSpec, out: &mut Dirs) ->
         c.clone().into_bytes()
     } else if let Some(fmt) = f.metadata {
         match fmt {
-            MetadataFormat::Yaml => linuxkit_config::to_yaml(&config.moby).into_bytes(),
-            MetadataFormat::Json => linuxkit_config::to_json(&config.moby).into_bytes(),
+            MetadataFormat::Yaml => linuxkit_config::metadata_yaml(&config.moby).into_bytes(),
+            MetadataFormat::Json => linuxkit_config::metadata_json(&config.moby).into_bytes(),
         }
     } else if let Some(src) = &f.source {
         let home = std::env::var_os("HOME").map(PathBuf::from);
