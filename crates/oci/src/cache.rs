@@ -104,10 +104,7 @@ impl Cache {
             let _pin = cache.pin()?;
             let _lock = cache.lock()?;
             if !cache.index_path().exists() {
-                cache.write_index(&Index {
-                    media_type: None,
-                    ..Index::new(Vec::new())
-                })?;
+                cache.write_index(&Index::new(Vec::new()))?;
             }
         }
         Ok(cache)
@@ -401,9 +398,12 @@ impl Cache {
     }
 
     /// Writes `index.json`; entries are sorted by name so the file does not
-    /// depend on the order of pulls. The caller holds the lock.
+    /// depend on the order of pulls. The caller holds the lock. Like the
+    /// reference's (go-containerregistry's layout), it states its
+    /// `mediaType`, also when rewriting one an older version wrote without.
     fn write_index(&self, index: &Index) -> Result<()> {
         let mut index = index.clone();
+        index.media_type = Some(media_type::OCI_INDEX.into());
         index
             .manifests
             .sort_by(|a, b| name_of(a).cmp(&name_of(b)).then(a.digest.cmp(&b.digest)));
@@ -553,10 +553,7 @@ impl Cache {
         if segments.exists() {
             fs::remove_dir_all(&segments).map_err(io("cannot remove", &segments))?;
         }
-        self.write_index(&Index {
-            media_type: None,
-            ..Index::new(Vec::new())
-        })?;
+        self.write_index(&Index::new(Vec::new()))?;
         self.gc(&lock)?;
         Ok(())
     }

@@ -386,8 +386,9 @@ impl Registry {
     }
 
     /// Pulls `image` for the configured platform into `cache`: the index (if
-    /// any, as the reference does: the whole index, but only this platform's
-    /// blobs), the manifest, config and layers. Blobs already cached are not
+    /// any, as the reference does: the whole index and every manifest it
+    /// lists, but only this platform's config and layers, and the configs
+    /// of attestation manifests), the manifest, config and layers. Blobs already cached are not
     /// fetched again. The image is named in the cache only once complete.
     pub fn pull(&self, cache: &Cache, image: &ImageRef) -> Result<CachedImage> {
         let Remote {
@@ -431,6 +432,46 @@ impl Registry {
                     .await
                     .map_err(err)?;
                 let d = verified(&mbytes, d.as_str(), "", &name)?;
+                // As the reference, keep every manifest the index lists, so
+                // another platform or the reference's completeness check
+                // (it reads attestation manifests and their configs) finds
+                // them; unlike the reference, which also downloads every
+                // platform's layers, only this platform's layers are
+                // fetched (docs/cache.md).
+                let others = index.manifests.iter().filter(|m| {
+                    m.digest != chosen.digest && media_type::is_manifest(&m.media_type)
+                });
+                for m in others.take(MAX_INDEX_MANIFESTS) {
+                    let md = Digest::parse(&m.digest)?;
+                    if m.size > MAX_MANIFEST_SIZE {
+                        return Err(err(Failure::Fatal(format!(
+                            "the index declares manifest {md} of {} bytes, more than the {MAX_MANIFEST_SIZE} a manifest may have",
+                            m.size
+                        ))));
+                    }
+                    let other = if cache.has_blob(&md) {
+                        cache.read_blob(&md)?
+                    } else {
+                        let (b, _) = self
+                            .fetch_manifest(&t, &repository, md.as_str())
+                            .await
+                            .map_err(err)?;
+                        verified(&b, md.as_str(), "", &name)?;
+                        cache.write_blob_verified(&md, &b, "manifest")?;
+                        b
+                    };
+                    if m.platform.as_ref().is_none_or(is_attestation) {
+                        let am: Manifest = parse_json(&other, &name, "manifest")?;
+                        if am.config.size > MAX_MANIFEST_SIZE {
+                            return Err(err(Failure::Fatal(format!(
+                                "attestation config {} declares {} bytes, more than the {MAX_MANIFEST_SIZE} it may have",
+                                am.config.digest, am.config.size
+                            ))));
+                        }
+                        self.fetch_blob(cache, &t, &repository, &am.config, &name)
+                            .await?;
+                    }
+                }
                 cache.write_blob_verified(&top_digest, &bytes, "index")?;
                 (d, mbytes)
             } else if media_type::is_manifest(&top_type) {
@@ -799,6 +840,19 @@ fn describe(e: &OciDistributionError) -> String {
         OciDistributionError::RequestError(r) => with_sources(r),
         other => other.to_string(),
     }
+}
+
+/// At most this many manifests of an index are stored besides the chosen
+/// platform's (an index is at most 4 MiB, so this bounds the requests a pull
+/// makes; real indexes list a few dozen).
+pub const MAX_INDEX_MANIFESTS: usize = 256;
+
+/// Whether an index entry is an attestation (BuildKit's provenance and SBOM
+/// manifests, `unknown/unknown`), not a runnable image. The reference
+/// checks these (and entries without a platform) for a config before it
+/// calls a cached index complete.
+fn is_attestation(p: &Platform) -> bool {
+    p.os == "unknown" && p.architecture == "unknown"
 }
 
 /// The Docker client configuration file: `$DOCKER_CONFIG/config.json`, else
