@@ -727,6 +727,26 @@ impl Registry {
         } else {
             Vec::new()
         };
+        // Everything must be cached before anything is pushed: a pull keeps
+        // every manifest of an index but only its platform's layers.
+        for (digest, mt) in &manifests {
+            let missing = |what: String| {
+                err(format!(
+                    "{what} is not in the cache (the image was pulled for one platform only); pull it with `linuxkit cache pull`"
+                ))
+            };
+            if !cache.has_blob(digest) {
+                return Err(missing(format!("manifest {digest}")));
+            }
+            if media_type::is_manifest(mt) {
+                let m: Manifest = parse_json(&cache.read_blob(digest)?, &name, "manifest")?;
+                for b in std::iter::once(&m.config).chain(&m.layers) {
+                    if !cache.has_blob(&Digest::parse(&b.digest)?) {
+                        return Err(missing(format!("blob {} of manifest {digest}", b.digest)));
+                    }
+                }
+            }
+        }
         self.rt.block_on(async {
             self.retry(0, || client.auth(&target, &auth, RegistryOperation::Push))
                 .await
