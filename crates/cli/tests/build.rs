@@ -1128,3 +1128,66 @@ fn an_oci_volume_holds_the_reference_s_oci_layout() {
     assert_eq!(blob(&arm.manifest_digest), arm.manifest);
     assert_eq!(blob(&arm.config_digest), arm.config);
 }
+
+/// Containers share an unpacked image as the reference's `dupMap`
+/// (`moby/build/image.go`, `ImageBundle`) shares it: keyed by the image
+/// reference as written (completed by `ReferenceExpand`), whether or not
+/// the containers are read-only; the same content under another name is
+/// unpacked again. A later read-only container binds the first copy to its
+/// own `rootfs/`; a later writable one mounts the overlay on it.
+#[test]
+fn containers_share_an_image_by_reference_as_the_reference_s_dupmap() {
+    let registry = TestRegistry::start(Auth::None);
+    let tool = image(
+        ImageSpec::new(Platform::linux_amd64())
+            .config_field("Cmd", json!(["/bin/tool"]))
+            .layer(LayerSpec::new(Compression::Gzip).file_mode("bin/tool", "TOOL", 0o755)),
+    );
+    push_fixture(&tool, &registry, "tool:1");
+    push_fixture(&tool, &registry, "alias:1");
+    let r = registry.addr();
+    let tmp = tempfile::tempdir().unwrap();
+    let yml = tmp.path().join("t.yml");
+    std::fs::write(
+        &yml,
+        format!(
+            "onboot:\n  - name: first\n    image: {r}/tool:1\n    readonly: true\nservices:\n  - name: rw\n    image: {r}/tool:1\n  - name: other\n    image: {r}/alias:1\n"
+        ),
+    )
+    .unwrap();
+    let cache = tmp.path().join("cache");
+    let out = tmp.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    build(&cache, &out, &yml, "tar");
+    let listing = tar_listing(&out.join("t.tar"), &r);
+    let has = |p: &str| {
+        listing
+            .lines()
+            .any(|l| l.starts_with(&format!("{p} ")) || l.starts_with(&format!("{p}/ ")))
+    };
+    // The first, read-only: the image in its rootfs.
+    assert!(
+        has("containers/onboot/000-first/rootfs/bin/tool"),
+        "{listing}"
+    );
+    // The writable one of the same reference: no copy of its own.
+    assert!(!has("containers/services/rw/lower"), "{listing}");
+    assert!(!has("containers/services/rw/lower/bin/tool"), "{listing}");
+    assert!(has("containers/services/rw/rootfs"), "{listing}");
+    let runtime = String::from_utf8(
+        Command::new("tar")
+            .arg("-xOf")
+            .arg(out.join("t.tar"))
+            .arg("containers/services/rw/runtime.json")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert!(
+        runtime.contains("lowerdir=/containers/onboot/000-first/rootfs"),
+        "{runtime}"
+    );
+    // The same content under another name: unpacked again.
+    assert!(has("containers/services/other/lower/bin/tool"), "{listing}");
+}

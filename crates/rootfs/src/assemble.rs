@@ -570,8 +570,10 @@ pub fn parts<'a>(config: &'a Config, images: &'a Images<'a>) -> Result<Vec<Part<
         );
     }
     let ids = std::sync::Arc::new(IdMap::new(m));
-    // A repeated image is unpacked once; later bundles mount that copy.
-    let mut first_copy: HashMap<(String, bool), String> = HashMap::new();
+    // A repeated image is unpacked once; later bundles mount that copy. As
+    // the reference's `dupMap`: keyed by the reference as written
+    // (completed), read-only or not, not by content.
+    let mut first_copy: HashMap<String, String> = HashMap::new();
     for (section, i, c) in m.containers() {
         let dir = match section {
             Section::Services => format!("containers/services/{}", c.name),
@@ -582,7 +584,7 @@ pub fn parts<'a>(config: &'a Config, images: &'a Images<'a>) -> Result<Vec<Part<
         let label = defaults.parse_label(&img.name)?;
         let readonly = readonly_rootfs(c, label.as_ref());
         let root = format!("{dir}/{}", if readonly { "rootfs" } else { "lower" });
-        let copy_key = (img.manifest_digest.to_string(), readonly);
+        let copy_key = source_name(&c.image);
         let image_root = match first_copy.get(&copy_key) {
             Some(first) => first.clone(),
             None => {
