@@ -1012,3 +1012,182 @@ fn an_endless_or_huge_configuration_is_refused() {
         );
     }
 }
+
+/// A volume of `format: oci` holds the image as the OCI layout the
+/// reference's `ImageOCITar` writes (`cache/indexsource.go`,
+/// `cache/layout.go`): the prefix directories, `oci-layout` (the indented
+/// go-containerregistry text), `blobs/`, `blobs/sha256/`, then for each
+/// manifest of the index for one of `platforms` (all without `platforms`)
+/// its config, layers and manifest, then the index as served and
+/// `index.json` (three-space `json.MarshalIndent` of a one-entry OCI index
+/// naming the image, the entry typed as an OCI index), every entry with
+/// the image's `LINUXKIT.source` and the volume's location; then `tmp` and
+/// `merged` as for any volume. Only the platforms' layers are pulled.
+#[test]
+fn an_oci_volume_holds_the_reference_s_oci_layout() {
+    let registry = TestRegistry::start(Auth::None);
+    let multi = Fixture::multi_arch(&[("etc/data", "data\n")], Compression::Gzip, &[]);
+    push_fixture(&multi, &registry, "multi:1");
+    let r = registry.addr();
+    let tmp = tempfile::tempdir().unwrap();
+    let yml = tmp.path().join("t.yml");
+    std::fs::write(
+        &yml,
+        format!(
+            "volumes:\n  - name: arm\n    image: {r}/multi:1\n    readonly: true\n    format: oci\n    platforms: [linux/arm64]\n  - name: all\n    image: {r}/multi:1\n    format: oci\n"
+        ),
+    )
+    .unwrap();
+    let cache = tmp.path().join("cache");
+    let out = tmp.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    build(&cache, &out, &yml, "tar");
+
+    let tar = out.join("t.tar");
+    let listing = tar_listing(&tar, &r);
+    let volume = |name: &str| -> Vec<String> {
+        listing
+            .lines()
+            .filter(|l| l.starts_with(&format!("containers/volumes/{name}")))
+            .map(str::to_string)
+            .collect()
+    };
+    let hex = |d: &str| d.strip_prefix("sha256:").unwrap().to_string();
+    let expected = |name: &str, i: usize, images: &[&linuxkit_testing::ImageInfo]| {
+        let src = format!("[REGISTRY/multi:1 volume[{i}]]");
+        let base = format!("containers/volumes/{name}");
+        let mut want = vec![
+            format!("{base} Directory 755 0 0 0 {src}"),
+            format!("{base}/lower Directory 755 0 0 0 {src}"),
+            format!("{base}/lower/oci-layout Regular 644 0 0 37 {src}"),
+            format!("{base}/lower/blobs Directory 755 0 0 0 {src}"),
+            format!("{base}/lower/blobs/sha256 Directory 755 0 0 0 {src}"),
+        ];
+        for im in images {
+            let mut blobs = vec![(hex(&im.config_digest), im.config.len() as u64)];
+            blobs.extend(im.layers.iter().map(|l| (hex(&l.digest), l.size)));
+            blobs.push((hex(&im.manifest_digest), im.manifest.len() as u64));
+            for (h, size) in blobs {
+                want.push(format!(
+                    "{base}/lower/blobs/sha256/{h} Regular 644 0 0 {size} {src}"
+                ));
+            }
+        }
+        let index = multi.index.as_ref().unwrap();
+        want.push(format!(
+            "{base}/lower/blobs/sha256/{} Regular 644 0 0 {} {src}",
+            hex(&multi.digest),
+            index.len()
+        ));
+        let index_json = format!(
+            "{{\n   \"schemaVersion\": 2,\n   \"mediaType\": \"application/vnd.oci.image.index.v1+json\",\n   \"manifests\": [\n      {{\n         \"mediaType\": \"application/vnd.oci.image.index.v1+json\",\n         \"size\": {},\n         \"digest\": \"{}\",\n         \"annotations\": {{\n            \"org.opencontainers.image.ref.name\": \"{r}/multi:1\"\n         }}\n      }}\n   ]\n}}",
+            index.len(),
+            multi.digest
+        );
+        want.push(format!(
+            "{base}/lower/index.json Regular 644 0 0 {} {src}",
+            index_json.len()
+        ));
+        want.push(format!(
+            "{base}/tmp Directory 755 0 0 0 [linuxkit.volumes volume[{i}]]"
+        ));
+        want.push(format!(
+            "{base}/merged Directory 755 0 0 0 [linuxkit.volumes volume[{i}]]"
+        ));
+        (want, index_json)
+    };
+    let (amd, arm) = (
+        multi.platform("linux", "amd64"),
+        multi.platform("linux", "arm64"),
+    );
+    let strip = |v: Vec<String>| -> Vec<String> {
+        v.into_iter()
+            .map(|l| l.replace("/ Directory", " Directory"))
+            .collect()
+    };
+    let (want_arm, index_json) = expected("arm", 0, &[arm]);
+    assert_eq!(strip(volume("arm")), want_arm);
+    let (want_all, _) = expected("all", 1, &[amd, arm]);
+    assert_eq!(strip(volume("all")), want_all);
+
+    // The files' bytes: the layout file, the index as served, index.json.
+    let x = tmp.path().join("x");
+    std::fs::create_dir(&x).unwrap();
+    ok(Command::new("tar").arg("-xf").arg(&tar).arg("-C").arg(&x));
+    let lower = x.join("containers/volumes/arm/lower");
+    assert_eq!(
+        std::fs::read_to_string(lower.join("oci-layout")).unwrap(),
+        "{\n    \"imageLayoutVersion\": \"1.0.0\"\n}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(lower.join("index.json")).unwrap(),
+        index_json
+    );
+    let blob = |h: &str| std::fs::read(lower.join("blobs/sha256").join(hex(h))).unwrap();
+    assert_eq!(&blob(&multi.digest), multi.index.as_ref().unwrap());
+    assert_eq!(blob(&arm.manifest_digest), arm.manifest);
+    assert_eq!(blob(&arm.config_digest), arm.config);
+}
+
+/// Containers share an unpacked image as the reference's `dupMap`
+/// (`moby/build/image.go`, `ImageBundle`) shares it: keyed by the image
+/// reference as written (completed by `ReferenceExpand`), whether or not
+/// the containers are read-only; the same content under another name is
+/// unpacked again. A later read-only container binds the first copy to its
+/// own `rootfs/`; a later writable one mounts the overlay on it.
+#[test]
+fn containers_share_an_image_by_reference_as_the_reference_s_dupmap() {
+    let registry = TestRegistry::start(Auth::None);
+    let tool = image(
+        ImageSpec::new(Platform::linux_amd64())
+            .config_field("Cmd", json!(["/bin/tool"]))
+            .layer(LayerSpec::new(Compression::Gzip).file_mode("bin/tool", "TOOL", 0o755)),
+    );
+    push_fixture(&tool, &registry, "tool:1");
+    push_fixture(&tool, &registry, "alias:1");
+    let r = registry.addr();
+    let tmp = tempfile::tempdir().unwrap();
+    let yml = tmp.path().join("t.yml");
+    std::fs::write(
+        &yml,
+        format!(
+            "onboot:\n  - name: first\n    image: {r}/tool:1\n    readonly: true\nservices:\n  - name: rw\n    image: {r}/tool:1\n  - name: other\n    image: {r}/alias:1\n"
+        ),
+    )
+    .unwrap();
+    let cache = tmp.path().join("cache");
+    let out = tmp.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    build(&cache, &out, &yml, "tar");
+    let listing = tar_listing(&out.join("t.tar"), &r);
+    let has = |p: &str| {
+        listing
+            .lines()
+            .any(|l| l.starts_with(&format!("{p} ")) || l.starts_with(&format!("{p}/ ")))
+    };
+    // The first, read-only: the image in its rootfs.
+    assert!(
+        has("containers/onboot/000-first/rootfs/bin/tool"),
+        "{listing}"
+    );
+    // The writable one of the same reference: no copy of its own.
+    assert!(!has("containers/services/rw/lower"), "{listing}");
+    assert!(!has("containers/services/rw/lower/bin/tool"), "{listing}");
+    assert!(has("containers/services/rw/rootfs"), "{listing}");
+    let runtime = String::from_utf8(
+        Command::new("tar")
+            .arg("-xOf")
+            .arg(out.join("t.tar"))
+            .arg("containers/services/rw/runtime.json")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert!(
+        runtime.contains("lowerdir=/containers/onboot/000-first/rootfs"),
+        "{runtime}"
+    );
+    // The same content under another name: unpacked again.
+    assert!(has("containers/services/other/lower/bin/tool"), "{listing}");
+}

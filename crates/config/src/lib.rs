@@ -17,6 +17,7 @@
 mod de;
 mod error;
 mod ids;
+mod metadata;
 mod model;
 mod mounts;
 mod paths;
@@ -28,6 +29,7 @@ mod yaml;
 
 pub use error::{ConfigError, Mark};
 pub use ids::IdMap;
+pub use metadata::{metadata_json, metadata_yaml, reference_expand};
 pub use model::*;
 pub use mounts::{Bind, ReadOnly, default_destination, parse_tmpfs, split_options};
 pub use paths::{PathProblem, image_path};

@@ -1,5 +1,6 @@
-//! Deterministic rendering of a configuration, for `build --dry-run` and for
-//! `files: [{metadata: yaml|json}]`.
+//! Deterministic rendering of a configuration, for `build --dry-run`.
+//! (`files: [{metadata: yaml|json}]` writes the reference's rendering
+//! instead, from [`crate::metadata_yaml`].)
 //!
 //! Keys come out in schema order (struct field order) and maps (`sysctl`,
 //! `annotations`) sorted, so the same configuration always renders to the

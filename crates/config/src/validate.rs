@@ -360,6 +360,23 @@ impl Config {
                     "`format: oci` has no effect without an `image` to store; the volume starts empty",
                 ));
             }
+            for (j, p) in v.platforms.iter().enumerate() {
+                let parts: Vec<&str> = p.split('/').collect();
+                let ok = (2..=3).contains(&parts.len())
+                    && parts
+                        .iter()
+                        .all(|s| !s.is_empty() && !s.contains(char::is_whitespace));
+                if !ok {
+                    return Err(self.error_at(
+                        "volumes",
+                        i,
+                        &format!("platforms[{j}]"),
+                        format!(
+                            "invalid platform `{p}`: write `os/architecture` or `os/architecture/variant`, e.g. `linux/arm64`"
+                        ),
+                    ));
+                }
+            }
             if !v.platforms.is_empty() && v.format != Some(VolumeFormat::Oci) {
                 warnings.push(self.warn_at(
                     "volumes",

@@ -97,6 +97,14 @@ impl OciRuntime {
     /// every caller says it, so that no new kind of command gets one by
     /// default.
     pub fn command(self, what: Invocation) -> std::process::Command {
+        if let (Invocation::Create(bundle), true) = (what, self.name == CRUN.name)
+            && let Err(e) = accept_spec_version(bundle)
+        {
+            crate::warn!(
+                "cannot set the ociVersion of {}/config.json to one crun accepts: {e}",
+                bundle.display()
+            );
+        }
         let fixed = self.may_fix_layout()
             && match what {
                 Invocation::Control => true,
@@ -213,6 +221,57 @@ pub fn spec_sets_personality(bundle: &Path) -> bool {
     serde_json::from_slice::<serde_json::Value>(&text)
         .ok()
         .is_some_and(|v| v["linux"]["personality"]["domain"].is_string())
+}
+
+/// The `ociVersion` a spec crun refuses is given instead.
+pub const CRUN_SPEC_VERSION: &str = "1.0.2";
+
+/// Lets crun run a bundle the reference built: crun 1.8.1 (Debian 12's)
+/// refuses any `ociVersion` but 1.0.x (`crun: unknown version specified`),
+/// and the reference writes the runtime-spec release it links (1.2.1),
+/// though every field it writes is in 1.0.2. So a `config.json` whose
+/// version is not 1.0.x gets [`CRUN_SPEC_VERSION`] before crun creates
+/// the container: that one value is replaced in the text, nothing else
+/// (the file is rewritten through a temporary file in the bundle and a
+/// rename). Returns whether the file changed. A bundle without a readable
+/// JSON `config.json` is left to crun to report.
+pub fn accept_spec_version(bundle: &Path) -> std::io::Result<bool> {
+    let path = bundle.join("config.json");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(false);
+    };
+    let Ok(spec) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return Ok(false);
+    };
+    let Some(version) = spec["ociVersion"].as_str() else {
+        return Ok(false);
+    };
+    if version == "1.0" || version.starts_with("1.0.") {
+        return Ok(false);
+    }
+    // The key's first occurrence is the top-level one in every spec a
+    // tool writes (`ociVersion` comes first); check before replacing.
+    let Some(key) = text.find("\"ociVersion\"") else {
+        return Ok(false);
+    };
+    let after = &text[key + "\"ociVersion\"".len()..];
+    let rest = after.trim_start().strip_prefix(':').map(str::trim_start);
+    let quoted = format!("\"{version}\"");
+    let Some(rest) = rest.filter(|r| r.starts_with(&quoted)) else {
+        return Ok(false);
+    };
+    let start = text.len() - rest.len();
+    let new = format!(
+        "{}\"{CRUN_SPEC_VERSION}\"{}",
+        &text[..start],
+        &text[start + quoted.len()..]
+    );
+    let tmp = bundle.join(format!(".config.json.{}", std::process::id()));
+    std::fs::write(&tmp, new)?;
+    std::fs::rename(&tmp, &path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })?;
+    Ok(true)
 }
 
 /// What PID 1 wrote to [`CHOSEN`], read once per process: the runtime's
@@ -398,6 +457,54 @@ mod tests {
         assert!(!spec("not json"));
         std::fs::remove_file(t.path().join("config.json")).unwrap();
         assert!(!spec_sets_personality(t.path()), "no config.json");
+    }
+
+    #[test]
+    fn a_spec_version_crun_refuses_becomes_1_0_2_and_nothing_else_changes() {
+        let t = tempfile::tempdir().unwrap();
+        let path = t.path().join("config.json");
+        let reference = "{\n    \"ociVersion\": \"1.2.1\",\n    \"process\": {\"args\": [\"/bin/sh\"]},\n    \"annotations\": {\"ociVersion\": \"1.2.1\"}\n}";
+        std::fs::write(&path, reference).unwrap();
+        assert!(accept_spec_version(t.path()).unwrap());
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            reference.replacen("1.2.1", "1.0.2", 1)
+        );
+        // Already accepted: untouched.
+        assert!(!accept_spec_version(t.path()).unwrap());
+        for ok in [
+            r#"{"ociVersion":"1.0.2"}"#,
+            r#"{"ociVersion": "1.0"}"#,
+            "not json",
+            "{}",
+        ] {
+            std::fs::write(&path, ok).unwrap();
+            assert!(!accept_spec_version(t.path()).unwrap(), "{ok}");
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), ok);
+        }
+        std::fs::write(&path, r#"{"ociVersion":"1.1.0"}"#).unwrap();
+        assert!(accept_spec_version(t.path()).unwrap());
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            r#"{"ociVersion":"1.0.2"}"#
+        );
+        // No temporary file is left.
+        let names: Vec<_> = std::fs::read_dir(t.path()).unwrap().collect();
+        assert_eq!(names.len(), 1);
+        // Creating a container with crun does it; runc accepts any version.
+        let as_runtime = |rt: OciRuntime| {
+            std::fs::write(&path, r#"{"ociVersion":"1.2.1"}"#).unwrap();
+            let sh = OciRuntime {
+                path: "/bin/sh",
+                ..rt
+            };
+            drop(sh.command(Invocation::Create(t.path())));
+            std::fs::read_to_string(&path).unwrap()
+        };
+        assert_eq!(as_runtime(CRUN), r#"{"ociVersion":"1.0.2"}"#);
+        assert_eq!(as_runtime(RUNC), r#"{"ociVersion":"1.2.1"}"#);
+        std::fs::remove_file(&path).unwrap();
+        assert!(!accept_spec_version(t.path()).unwrap(), "no config.json");
     }
 
     #[test]

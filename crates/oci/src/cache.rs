@@ -66,6 +66,22 @@ pub struct CachedImage {
     pub config: Vec<u8>,
 }
 
+/// An image as an OCI layout of it holds it: what its name points at and
+/// the manifests selected for some platforms, all with their blobs in the
+/// cache.
+#[derive(Debug, Clone)]
+pub struct ImageTree {
+    /// The canonical name.
+    pub name: String,
+    /// What the name points at (an index or a manifest).
+    pub top: Descriptor,
+    /// Its bytes as served.
+    pub top_bytes: Vec<u8>,
+    /// The selected manifests, in the index's order: descriptor, bytes,
+    /// parsed.
+    pub manifests: Vec<(Descriptor, Vec<u8>, Manifest)>,
+}
+
 impl Cache {
     /// Opens (creating if needed) the cache at `root`.
     pub fn open(root: &Path) -> Result<Cache> {
@@ -104,10 +120,7 @@ impl Cache {
             let _pin = cache.pin()?;
             let _lock = cache.lock()?;
             if !cache.index_path().exists() {
-                cache.write_index(&Index {
-                    media_type: None,
-                    ..Index::new(Vec::new())
-                })?;
+                cache.write_index(&Index::new(Vec::new()))?;
             }
         }
         Ok(cache)
@@ -401,9 +414,12 @@ impl Cache {
     }
 
     /// Writes `index.json`; entries are sorted by name so the file does not
-    /// depend on the order of pulls. The caller holds the lock.
+    /// depend on the order of pulls. The caller holds the lock. Like the
+    /// reference's (go-containerregistry's layout), it states its
+    /// `mediaType`, also when rewriting one an older version wrote without.
     fn write_index(&self, index: &Index) -> Result<()> {
         let mut index = index.clone();
+        index.media_type = Some(media_type::OCI_INDEX.into());
         index
             .manifests
             .sort_by(|a, b| name_of(a).cmp(&name_of(b)).then(a.digest.cmp(&b.digest)));
@@ -498,6 +514,52 @@ impl Cache {
         }))
     }
 
+    /// `image` with the manifests an OCI layout for `platforms` holds (see
+    /// [`layout_manifests`]; a single-platform image is its one manifest),
+    /// or `None` if it or a blob of a selected manifest is not cached.
+    pub fn tree(&self, image: &ImageRef, platforms: &[Platform]) -> Result<Option<ImageTree>> {
+        let Some(top) = self.resolve(image)? else {
+            return Ok(None);
+        };
+        let name = image.canonical();
+        let digest = Digest::parse(&top.digest)?;
+        if !self.has_blob(&digest) {
+            return Ok(None);
+        }
+        let top_bytes = self.read_blob(&digest)?;
+        let probe: Probe = parse_json(&top_bytes, &name, "index")?;
+        let descs: Vec<Descriptor> = if media_type::is_index(probe.kind()) {
+            let index: Index = parse_json(&top_bytes, &name, "index")?;
+            layout_manifests(&name, &index, platforms)?
+                .into_iter()
+                .cloned()
+                .collect()
+        } else {
+            vec![top.clone()]
+        };
+        let mut manifests = Vec::new();
+        for d in descs {
+            let md = Digest::parse(&d.digest)?;
+            if !self.has_blob(&md) {
+                return Ok(None);
+            }
+            let bytes = self.read_blob(&md)?;
+            let m: Manifest = parse_json(&bytes, &name, "manifest")?;
+            for b in std::iter::once(&m.config).chain(&m.layers) {
+                if !self.has_blob(&Digest::parse(&b.digest)?) {
+                    return Ok(None);
+                }
+            }
+            manifests.push((d, bytes, m));
+        }
+        Ok(Some(ImageTree {
+            name,
+            top,
+            top_bytes,
+            manifests,
+        }))
+    }
+
     /// The manifest descriptor for `platform` under `top`: `top` itself if it
     /// is a manifest, else the matching entry of the index. An index whose
     /// blob is missing yields `None`; one without the platform is an error.
@@ -553,10 +615,7 @@ impl Cache {
         if segments.exists() {
             fs::remove_dir_all(&segments).map_err(io("cannot remove", &segments))?;
         }
-        self.write_index(&Index {
-            media_type: None,
-            ..Index::new(Vec::new())
-        })?;
+        self.write_index(&Index::new(Vec::new()))?;
         self.gc(&lock)?;
         Ok(())
     }
@@ -676,6 +735,44 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
         what,
         reason: e.to_string(),
     })
+}
+
+/// The image manifests of `index` an OCI layout for `platforms` holds, in
+/// the index's order: those for one of `platforms` (all when empty), as the
+/// reference's `IndexSource.OCITarReader` selects them. A platform no entry
+/// is for is an error, as in the reference's pull.
+pub(crate) fn layout_manifests<'i>(
+    image: &str,
+    index: &'i Index,
+    platforms: &[Platform],
+) -> Result<Vec<&'i Descriptor>> {
+    let selected = |m: &&Descriptor| {
+        media_type::is_manifest(&m.media_type)
+            && (platforms.is_empty()
+                || m.platform
+                    .as_ref()
+                    .is_some_and(|p| platforms.iter().any(|w| w.selects(p))))
+    };
+    for w in platforms {
+        let found = index
+            .manifests
+            .iter()
+            .any(|m| m.platform.as_ref().is_some_and(|p| w.selects(p)));
+        if !found {
+            // The same message as a pull for a missing platform.
+            let available: BTreeSet<String> = index
+                .manifests
+                .iter()
+                .filter_map(|m| m.platform.as_ref().map(|p| p.to_string()))
+                .collect();
+            return Err(Error::NoPlatform {
+                image: image.to_string(),
+                platform: w.to_string(),
+                available: available.into_iter().collect::<Vec<_>>().join(", "),
+            });
+        }
+    }
+    Ok(index.manifests.iter().filter(selected).collect())
 }
 
 /// The index entry for `platform`, or an error listing what the image has.

@@ -22,7 +22,7 @@ mod transport;
 mod types;
 
 pub use archive::{CONTAINERD_NAME_ANNOTATION, ExportFormat};
-pub use cache::{Cache, CacheLock, CachedImage, REF_NAME_ANNOTATION};
+pub use cache::{Cache, CacheLock, CachedImage, ImageTree, REF_NAME_ANNOTATION};
 pub use digest::Digest;
 pub use error::{Error, Result};
 pub use reference::ImageRef;

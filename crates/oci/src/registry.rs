@@ -25,7 +25,7 @@ use oci_client::Reference;
 use oci_client::secrets::RegistryAuth;
 use sha2::{Digest as _, Sha256};
 
-use crate::cache::{Cache, CachedImage, parse_json, select_platform};
+use crate::cache::{Cache, CachedImage, ImageTree, layout_manifests, parse_json, select_platform};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::reference::ImageRef;
@@ -336,10 +336,40 @@ impl Registry {
     }
 
     /// Pulls `image` for the configured platform into `cache`: the index (if
-    /// any, as the reference does: the whole index, but only this platform's
-    /// blobs), the manifest, config and layers. Blobs already cached are not
-    /// fetched again. The image is named in the cache only once complete.
+    /// any, as the reference does: the whole index and every manifest it
+    /// lists, but only this platform's config and layers, and the configs
+    /// of attestation manifests), the manifest, config and layers. Blobs
+    /// already cached are not fetched again. The image is named in the
+    /// cache only once complete.
     pub fn pull(&self, cache: &Cache, image: &ImageRef) -> Result<CachedImage> {
+        self.fetch(cache, image, Want::Platform(&self.opts.platform))?;
+        cache
+            .image(image, &self.opts.platform)?
+            .ok_or_else(|| Error::NotCached {
+                image: image.canonical(),
+            })
+    }
+
+    /// Pulls `image` with the configs and layers of every image manifest of
+    /// its index that is for one of `platforms` (all of them when
+    /// `platforms` is empty), as the reference does for a volume of
+    /// `format: oci`; an index missing one of `platforms` is an error. A
+    /// single-platform image is pulled whole.
+    pub fn pull_platforms(
+        &self,
+        cache: &Cache,
+        image: &ImageRef,
+        platforms: &[Platform],
+    ) -> Result<ImageTree> {
+        self.fetch(cache, image, Want::Layout(platforms))?;
+        cache
+            .tree(image, platforms)?
+            .ok_or_else(|| Error::NotCached {
+                image: image.canonical(),
+            })
+    }
+
+    fn fetch(&self, cache: &Cache, image: &ImageRef, want: Want<'_>) -> Result<()> {
         let Remote {
             t,
             host,
@@ -366,35 +396,87 @@ impl Registry {
                 platform: None,
                 annotations: Default::default(),
             };
-            let (manifest_digest, manifest_bytes) = if media_type::is_index(&top_type) {
+            let too_big = |what: &str, d: &Descriptor, limit: u64| {
+                err(Failure::Fatal(format!(
+                    "{what} {} declares {} bytes, more than the {limit} it may have",
+                    d.digest, d.size
+                )))
+            };
+            // The manifests whose configs and layers are fetched, as
+            // (digest, bytes).
+            let mut full: Vec<(Digest, Vec<u8>)> = Vec::new();
+            if media_type::is_index(&top_type) {
                 let index: Index = parse_json(&bytes, &name, "index")?;
-                let chosen = select_platform(&name, &index, &self.opts.platform)?;
-                let d = Digest::parse(&chosen.digest)?;
-                if chosen.size > MAX_MANIFEST_SIZE {
-                    return Err(err(Failure::Fatal(format!(
-                        "the index declares manifest {d} of {} bytes, more than the {MAX_MANIFEST_SIZE} a manifest may have",
-                        chosen.size
-                    ))));
+                let wanted: Vec<Descriptor> = match want {
+                    Want::Platform(p) => vec![select_platform(&name, &index, p)?],
+                    Want::Layout(ps) => layout_manifests(&name, &index, ps)?
+                        .into_iter()
+                        .cloned()
+                        .collect(),
+                };
+                // As the reference, keep every manifest the index lists, so
+                // another platform or the reference's completeness check
+                // (it reads attestation manifests and their configs) finds
+                // them; unlike the reference, which also downloads every
+                // platform's layers, only the wanted platforms' layers are
+                // fetched (docs/cache.md).
+                let others = index
+                    .manifests
+                    .iter()
+                    .filter(|m| {
+                        media_type::is_manifest(&m.media_type)
+                            && !wanted.iter().any(|w| w.digest == m.digest)
+                    })
+                    .take(MAX_INDEX_MANIFESTS);
+                for m in wanted.iter().chain(others) {
+                    let md = Digest::parse(&m.digest)?;
+                    if m.size > MAX_MANIFEST_SIZE {
+                        return Err(too_big("manifest", m, MAX_MANIFEST_SIZE));
+                    }
+                    let mbytes = if cache.has_blob(&md) {
+                        cache.read_blob(&md)?
+                    } else {
+                        let (b, _) = self
+                            .fetch_manifest(&t, &repository, md.as_str())
+                            .await
+                            .map_err(err)?;
+                        verified(&b, md.as_str(), "", &name)?;
+                        b
+                    };
+                    if wanted.iter().any(|w| w.digest == m.digest) {
+                        full.push((md, mbytes));
+                        continue;
+                    }
+                    cache.write_blob_verified(&md, &mbytes, "manifest")?;
+                    if m.platform.as_ref().is_none_or(is_attestation) {
+                        let am: Manifest = parse_json(&mbytes, &name, "manifest")?;
+                        if am.config.size > MAX_MANIFEST_SIZE {
+                            return Err(too_big("attestation config", &am.config, MAX_MANIFEST_SIZE));
+                        }
+                        self.fetch_blob(cache, &t, &repository, &am.config, &name)
+                            .await?;
+                    }
                 }
-                let (mbytes, _) = self
-                    .fetch_manifest(&t, &repository, d.as_str())
-                    .await
-                    .map_err(err)?;
-                let d = verified(&mbytes, d.as_str(), "", &name)?;
-                cache.write_blob_verified(&top_digest, &bytes, "index")?;
-                (d, mbytes)
             } else if media_type::is_manifest(&top_type) {
-                (top_digest.clone(), bytes)
+                full.push((top_digest.clone(), bytes.clone()));
             } else {
                 return Err(Error::MediaType {
                     image: name.clone(),
                     media_type: top_type,
                 });
-            };
-            let manifest: Manifest = parse_json(&manifest_bytes, &name, "manifest")?;
-            let blobs: Vec<&Descriptor> = std::iter::once(&manifest.config)
-                .chain(&manifest.layers)
-                .collect();
+            }
+            let manifests: Vec<Manifest> = full
+                .iter()
+                .map(|(_, b)| parse_json(b, &name, "manifest"))
+                .collect::<Result<_>>()?;
+            let mut blobs: Vec<&Descriptor> = Vec::new();
+            for m in &manifests {
+                for d in std::iter::once(&m.config).chain(&m.layers) {
+                    if !blobs.iter().any(|b| b.digest == d.digest) {
+                        blobs.push(d);
+                    }
+                }
+            }
             // Refuse absurd sizes before anything is downloaded.
             for d in &blobs {
                 if d.size > t.limits.max_blob_size {
@@ -414,15 +496,15 @@ impl Registry {
                 .buffer_unordered(self.opts.concurrency.max(1))
                 .try_collect::<Vec<()>>()
                 .await?;
-            cache.write_blob_verified(&manifest_digest, &manifest_bytes, "manifest")?;
+            for (d, b) in &full {
+                cache.write_blob_verified(d, b, "manifest")?;
+            }
+            if media_type::is_index(&top_type) {
+                cache.write_blob_verified(&top_digest, &bytes, "index")?;
+            }
             cache.tag(&name, top)?;
             Ok(())
-        })?;
-        cache
-            .image(image, &self.opts.platform)?
-            .ok_or_else(|| Error::NotCached {
-                image: name.clone(),
-            })
+        })
     }
 
     /// Downloads one blob into the cache unless it is there, verifying its
@@ -566,6 +648,26 @@ impl Registry {
                 f => f,
             }
         };
+        // Everything must be cached before anything is pushed: a pull keeps
+        // every manifest of an index but only its platform's layers.
+        for (digest, mt) in &manifests {
+            let missing = |what: String| {
+                err(Failure::Fatal(format!(
+                    "{what} is not in the cache (the image was pulled for one platform only); pull it with `linuxkit cache pull`"
+                )))
+            };
+            if !cache.has_blob(digest) {
+                return Err(missing(format!("manifest {digest}")));
+            }
+            if media_type::is_manifest(mt) {
+                let m: Manifest = parse_json(&cache.read_blob(digest)?, &name, "manifest")?;
+                for b in std::iter::once(&m.config).chain(&m.layers) {
+                    if !cache.has_blob(&Digest::parse(&b.digest)?) {
+                        return Err(missing(format!("blob {} of manifest {digest}", b.digest)));
+                    }
+                }
+            }
+        }
         self.rt.block_on(async {
             let mut to_push = vec![(top_digest.clone(), top.media_type.clone())];
             to_push.extend(manifests);
@@ -778,6 +880,28 @@ fn verified(bytes: &[u8], wanted: &str, claimed: &str, image: &str) -> Result<Di
         }
     }
     Ok(actual)
+}
+
+/// What a pull fetches configs and layers of.
+#[derive(Clone, Copy)]
+enum Want<'a> {
+    /// The one manifest for this platform.
+    Platform(&'a Platform),
+    /// Every image manifest for one of these platforms; all when empty.
+    Layout(&'a [Platform]),
+}
+
+/// At most this many manifests of an index are stored besides the chosen
+/// platform's (an index is at most 4 MiB, so this bounds the requests a pull
+/// makes; real indexes list a few dozen).
+pub const MAX_INDEX_MANIFESTS: usize = 256;
+
+/// Whether an index entry is an attestation (BuildKit's provenance and SBOM
+/// manifests, `unknown/unknown`), not a runnable image. The reference
+/// checks these (and entries without a platform) for a config before it
+/// calls a cached index complete.
+fn is_attestation(p: &Platform) -> bool {
+    p.os == "unknown" && p.architecture == "unknown"
 }
 
 /// The Docker client configuration file: `$DOCKER_CONFIG/config.json`, else

@@ -55,6 +55,35 @@ impl Platform {
         }
     }
 
+    /// Parses `os/architecture[/variant]` (`linux/arm64`, `linux/arm/v7`),
+    /// as a volume's `platforms:` names them.
+    pub fn parse(s: &str) -> Option<Platform> {
+        let parts: Vec<&str> = s.split('/').collect();
+        let ok = |p: &&str| !p.is_empty() && !p.contains(char::is_whitespace);
+        match parts.as_slice() {
+            [os, arch] if ok(os) && ok(arch) => Some(Platform {
+                os: os.to_string(),
+                architecture: arch.to_string(),
+                variant: None,
+            }),
+            [os, arch, variant] if ok(os) && ok(arch) && ok(variant) => Some(Platform {
+                os: os.to_string(),
+                architecture: arch.to_string(),
+                variant: Some(variant.to_string()),
+            }),
+            _ => None,
+        }
+    }
+
+    /// Whether an index entry for `entry` is one the reference puts in an
+    /// OCI layout asked for this platform: the same OS and architecture,
+    /// and the same variant if this one names one.
+    pub fn selects(&self, entry: &Platform) -> bool {
+        self.os == entry.os
+            && self.architecture == entry.architecture
+            && (self.variant.is_none() || self.variant == entry.variant)
+    }
+
     /// Whether an index entry's platform satisfies this one. A missing
     /// variant on either side matches (arm64 images often omit `v8`).
     pub fn matches(&self, other: &Platform) -> bool {

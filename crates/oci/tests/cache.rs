@@ -360,3 +360,22 @@ fn remove_gc_and_clean_keep_what_is_still_used() {
     let again = pull_ok(&client, &reopened, &name_c);
     assert_image_is(&again, c.single());
 }
+
+/// A new cache's `index.json` is the reference's empty index: schema 2,
+/// the OCI index media type, no manifests; `clean` leaves the same.
+#[test]
+fn a_new_or_cleaned_cache_index_states_its_media_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path()).unwrap();
+    let read = || -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(dir.path().join("index.json")).unwrap()).unwrap()
+    };
+    let want = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": media_type::OCI_INDEX,
+        "manifests": []
+    });
+    assert_eq!(read(), want);
+    cache.clean().unwrap();
+    assert_eq!(read(), want);
+}

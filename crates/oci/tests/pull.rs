@@ -305,7 +305,7 @@ fn token_auth_pull_asks_the_issuer_for_a_pull_scope() {
 }
 
 #[test]
-fn multi_arch_pull_fetches_only_the_requested_platform() {
+fn multi_arch_pull_fetches_only_the_requested_platform_s_layers() {
     let registry = TestRegistry::start(Auth::None);
     let fixture = Fixture::multi_arch(&[("etc/common", "same\n")], Compression::Gzip, &[]);
     push_fixture(&fixture, &registry, "test/multi:latest");
@@ -321,10 +321,11 @@ fn multi_arch_pull_fetches_only_the_requested_platform() {
     assert_indexed(&cache, &reference, &fixture.digest, media_type::OCI_INDEX);
     let mut expected = image_blob_names(arm);
     expected.insert(hex_of(&fixture.digest));
+    expected.insert(hex_of(&amd.manifest_digest));
     assert_eq!(
         blob_names(&cache),
         expected,
-        "after an arm64 pull the cache should hold the index and the arm64 image only"
+        "after an arm64 pull the cache should hold the index, every manifest it lists, and the arm64 config and layers only"
     );
     assert!(!blob_names(&cache).contains(&hex_of(&amd.layers[0].digest)));
     assert_eq!(
@@ -366,6 +367,49 @@ fn multi_arch_pull_fetches_only_the_requested_platform() {
     }
 }
 
+/// The reference (go-containerregistry's `layout.WriteIndex`) stores every
+/// manifest of a pulled index, and accepts a cached index as complete only
+/// when its attestation manifests (`unknown/unknown`) and their configs are
+/// there. We store those too, but no layers beyond the pulled platform's;
+/// and `index.json` states its media type as the reference's does.
+#[test]
+fn index_pull_stores_every_manifest_and_attestation_configs_but_one_platform_s_layers() {
+    let registry = TestRegistry::start(Auth::None);
+    let specs = [
+        ImageSpec::new(Platform::linux_amd64())
+            .layer(LayerSpec::files(Compression::Gzip, &[("a", "amd64\n")])),
+        ImageSpec::new(Platform::linux_arm64())
+            .layer(LayerSpec::files(Compression::Gzip, &[("a", "arm64\n")])),
+        ImageSpec::new(Platform::new("unknown", "unknown"))
+            .layer(LayerSpec::files(Compression::Gzip, &[("provenance", "{}")])),
+    ];
+    let fixture = Fixture::build(Format::Oci, "latest", &specs, true);
+    push_fixture(&fixture, &registry, "test/attested:latest");
+    let (amd, arm, att) = (&fixture.images[0], &fixture.images[1], &fixture.images[2]);
+    let reference = registry.image_ref("test/attested:latest");
+    let cache = TempCache::new();
+
+    let pulled = pull_ok(&client_for(amd64(), None), &cache, &reference, &registry);
+    assert_image_is(&pulled, amd);
+    let mut expected = image_blob_names(amd);
+    expected.extend([
+        hex_of(&fixture.digest),
+        hex_of(&arm.manifest_digest),
+        hex_of(&att.manifest_digest),
+        hex_of(&att.config_digest),
+    ]);
+    assert_eq!(blob_names(&cache), expected);
+    assert!(!blob_names(&cache).contains(&hex_of(&arm.layers[0].digest)));
+    assert!(!blob_names(&cache).contains(&hex_of(&att.layers[0].digest)));
+    assert_blobs_verify(&cache);
+    assert_no_temp_files(&cache);
+
+    let index: serde_json::Value =
+        serde_json::from_slice(&fs::read(cache.root().join("index.json")).unwrap()).unwrap();
+    assert_eq!(index["mediaType"], media_type::OCI_INDEX);
+    assert_eq!(index["schemaVersion"], 2);
+}
+
 #[test]
 fn docker_schema2_manifest_and_manifest_list_pull() {
     let registry = TestRegistry::start(Auth::None);
@@ -403,6 +447,8 @@ fn docker_schema2_manifest_and_manifest_list_pull() {
     let mut expected = image_blob_names(single.single());
     expected.extend(image_blob_names(arm));
     expected.insert(hex_of(&multi.digest));
+    // Every manifest of the list is kept, as the reference does.
+    expected.insert(hex_of(&multi.platform("linux", "amd64").manifest_digest));
     assert_eq!(blob_names(&cache), expected);
     assert!(
         cache
@@ -755,6 +801,7 @@ fn concurrent_pulls_of_one_image_share_a_cache() {
     assert_eq!(index_names(&cache), std::slice::from_ref(&reference));
     let mut expected = image_blob_names(amd);
     expected.insert(hex_of(&fixture.digest));
+    expected.insert(hex_of(&fixture.platform("linux", "arm64").manifest_digest));
     assert_eq!(blob_names(&cache), expected);
     assert_blobs_verify(&cache);
     assert_no_temp_files(&cache);

@@ -211,15 +211,19 @@ fn push_of_a_multi_arch_image_needs_every_platform() {
     let cache = TempCache::new();
     let client = client(None);
 
-    // Pulled for arm64 only: the amd64 manifest is missing.
+    // Pulled for arm64 only: the amd64 manifest is kept, its config and
+    // layers are not.
     pull_ok(&client_for(arm64(), None), &cache, &local);
     let err = client
         .push(&cache, &image_ref(&local), &image_ref(&remote))
-        .expect_err("pushing an index with a missing platform manifest succeeded");
+        .expect_err("pushing an index with a missing platform's blobs succeeded");
     let msg = err.to_string();
     assert!(
-        msg.contains(&amd.manifest_digest) && msg.contains("not in the cache"),
-        "the error should name the missing amd64 manifest {}: {msg}",
+        msg.contains(&amd.config_digest)
+            && msg.contains(&amd.manifest_digest)
+            && msg.contains("not in the cache"),
+        "the error should name the missing amd64 config {} of manifest {}: {msg}",
+        amd.config_digest,
         amd.manifest_digest
     );
     assert_eq!(

@@ -28,8 +28,10 @@ use std::collections::{BTreeSet, HashMap};
 use std::io::{Cursor, Read};
 use std::path::{Path, PathBuf};
 
-use linuxkit_config::{Config, File as FileSpec, IdMap, IdSpec, Image, MetadataFormat, Section};
-use linuxkit_oci::{Cache, CachedImage, ImageRef, Platform};
+use linuxkit_config::{
+    Config, File as FileSpec, IdMap, IdSpec, Image, MetadataFormat, Section, VolumeFormat,
+};
+use linuxkit_oci::{Cache, CachedImage, Digest, ImageRef, ImageTree, Platform, media_type};
 
 use crate::entry::{Entry, EntryKind, EntrySink};
 use crate::error::{Error, Result};
@@ -53,6 +55,22 @@ impl Images<'_> {
     fn get(&self, reference: &str) -> Result<CachedImage> {
         let r = ImageRef::parse(reference)?;
         self.cache.image(&r, &self.platform)?.ok_or_else(|| {
+            linuxkit_oci::Error::NotCached {
+                image: r.canonical(),
+            }
+            .into()
+        })
+    }
+
+    /// `reference` as an OCI layout for `platforms` (`os/arch[/variant]`,
+    /// checked by validation) holds it, from the cache.
+    fn tree(&self, reference: &str, platforms: &[String]) -> Result<ImageTree> {
+        let r = ImageRef::parse(reference)?;
+        let platforms: Vec<Platform> = platforms
+            .iter()
+            .filter_map(|p| Platform::parse(p))
+            .collect();
+        self.cache.tree(&r, &platforms)?.ok_or_else(|| {
             linuxkit_oci::Error::NotCached {
                 image: r.canonical(),
             }
@@ -186,14 +204,7 @@ impl EntrySink for Provenance<'_, '_> {
 /// `user/name`, `docker.io/library/` before a bare name) and with no tag
 /// added.
 pub(crate) fn source_name(reference: &str) -> String {
-    let parts: Vec<&str> = reference.split('/').collect();
-    match parts.as_slice() {
-        [_] => format!("docker.io/library/{reference}"),
-        [first, _] if !first.contains(['.', ':']) && *first != "localhost" => {
-            format!("docker.io/{reference}")
-        }
-        _ => reference.to_string(),
-    }
+    linuxkit_config::reference_expand(reference)
 }
 
 /// What an image's `etc/resolv.conf` becomes.
@@ -254,6 +265,83 @@ fn flatten_into(
     flatten_layers(&img.name, &layers, prefix, &filter, &mut sink)?;
     let had_mtab = sink.had_mtab;
     standard_entries(prefix, resolv, had_mtab, sink.out)
+}
+
+/// The reference's `oci-layout` file (go-containerregistry's, indented).
+const OCI_LAYOUT_FILE: &[u8] = b"{\n    \"imageLayoutVersion\": \"1.0.0\"\n}";
+
+/// A volume of `format: oci`: the image as an OCI image layout under
+/// `prefix`, entry for entry as the reference's `ImageOCITar` writes it:
+/// `oci-layout`, `blobs/`, `blobs/sha256/`, then for each selected manifest
+/// (index order) its config, its layers and the manifest itself, then the
+/// index as served, then `index.json` naming the index under the image's
+/// name. A blob two manifests share is written once (the reference writes
+/// it twice, the same bytes). A single-platform image, which the reference
+/// cannot store this way, gets its manifest's blobs and an `index.json`
+/// naming the manifest.
+fn oci_layout(
+    cache: &Cache,
+    tree: &ImageTree,
+    source: &str,
+    prefix: &str,
+    out: &mut Dirs,
+) -> Result<()> {
+    out.dir(prefix.trim_end_matches('/'))?;
+    out.bytes(
+        Entry::file(format!("{prefix}oci-layout"), 0),
+        OCI_LAYOUT_FILE,
+    )?;
+    out.dir(&format!("{prefix}blobs"))?;
+    out.dir(&format!("{prefix}blobs/sha256"))?;
+    let mut written = BTreeSet::new();
+    let mut blob = |digest: &str, out: &mut Dirs| -> Result<()> {
+        let d = Digest::parse(digest)?;
+        if !written.insert(d.hex().to_string()) {
+            return Ok(());
+        }
+        let path = cache.blob_path(&d);
+        let io = |source| Error::Io {
+            context: format!("cannot read the cached blob {}", path.display()),
+            source,
+        };
+        let mut f = std::fs::File::open(&path).map_err(io)?;
+        let size = f.metadata().map_err(io)?.len();
+        out.add(
+            &Entry::file(format!("{prefix}blobs/sha256/{}", d.hex()), size),
+            &mut f,
+        )
+    };
+    for (desc, _, manifest) in &tree.manifests {
+        blob(&manifest.config.digest, out)?;
+        for l in &manifest.layers {
+            blob(&l.digest, out)?;
+        }
+        blob(&desc.digest, out)?;
+    }
+    let index = media_type::is_index(&tree.top.media_type);
+    if index {
+        blob(&tree.top.digest, out)?;
+    }
+    // go-containerregistry's `json.MarshalIndent(index, "", "   ")` of a
+    // one-entry index; the reference always says the entry is an OCI index.
+    let entry_type = if index {
+        media_type::OCI_INDEX
+    } else {
+        tree.top.media_type.as_str()
+    };
+    let json = |s: &str| serde_json::to_string(s).expect("strings serialize");
+    let text = format!(
+        "{{\n   \"schemaVersion\": 2,\n   \"mediaType\": {},\n   \"manifests\": [\n      {{\n         \"mediaType\": {},\n         \"size\": {},\n         \"digest\": {},\n         \"annotations\": {{\n            \"org.opencontainers.image.ref.name\": {}\n         }}\n      }}\n   ]\n}}",
+        json(media_type::OCI_INDEX),
+        json(entry_type),
+        tree.top_bytes.len(),
+        json(&tree.top.digest),
+        json(source),
+    );
+    out.bytes(
+        Entry::file(format!("{prefix}index.json"), 0),
+        text.as_bytes(),
+    )
 }
 
 /// The entries the reference adds after every image it unpacks (its
@@ -427,7 +515,22 @@ pub fn parts<'a>(config: &'a Config, images: &'a Images<'a>) -> Result<Vec<Part<
     for (i, v) in m.volumes.iter().enumerate() {
         let base = format!("containers/volumes/{}", v.name);
         let location = format!("volume[{i}]");
-        if !v.image.is_empty() {
+        if !v.image.is_empty() && v.format == Some(VolumeFormat::Oci) {
+            let tree = images.tree(&v.image, &v.platforms)?;
+            let key = format!(
+                "volume-oci {} {base} {} {:?}",
+                tree.top.digest, v.image, v.platforms
+            );
+            let (base, location) = (base.clone(), location.clone());
+            parts.push(
+                part(Some(key), format!("volumes[{i}] {}", v.image), move |out| {
+                    let source = source_name(&v.image);
+                    out.prov = Some((source.clone(), location.clone()));
+                    oci_layout(images.cache, &tree, &source, &format!("{base}/lower/"), out)
+                })
+                .of("volumes", Some(&v.image)),
+            );
+        } else if !v.image.is_empty() {
             let img = images.get(&v.image)?;
             let key = format!("volume {} {base} {}", img.manifest_digest, v.image);
             let (base, location) = (base.clone(), location.clone());
@@ -467,8 +570,10 @@ pub fn parts<'a>(config: &'a Config, images: &'a Images<'a>) -> Result<Vec<Part<
         );
     }
     let ids = std::sync::Arc::new(IdMap::new(m));
-    // A repeated image is unpacked once; later bundles mount that copy.
-    let mut first_copy: HashMap<(String, bool), String> = HashMap::new();
+    // A repeated image is unpacked once; later bundles mount that copy. As
+    // the reference's `dupMap`: keyed by the reference as written
+    // (completed), read-only or not, not by content.
+    let mut first_copy: HashMap<String, String> = HashMap::new();
     for (section, i, c) in m.containers() {
         let dir = match section {
             Section::Services => format!("containers/services/{}", c.name),
@@ -479,7 +584,7 @@ pub fn parts<'a>(config: &'a Config, images: &'a Images<'a>) -> Result<Vec<Part<
         let label = defaults.parse_label(&img.name)?;
         let readonly = readonly_rootfs(c, label.as_ref());
         let root = format!("{dir}/{}", if readonly { "rootfs" } else { "lower" });
-        let copy_key = (img.manifest_digest.to_string(), readonly);
+        let copy_key = source_name(&c.image);
         let image_root = match first_copy.get(&copy_key) {
             Some(first) => first.clone(),
             None => {
@@ -766,8 +871,8 @@ fn file(config: &Config, ids: &IdMap, i: usize, f: &FileSpec, out: &mut Dirs) ->
         c.clone().into_bytes()
     } else if let Some(fmt) = f.metadata {
         match fmt {
-            MetadataFormat::Yaml => linuxkit_config::to_yaml(&config.moby).into_bytes(),
-            MetadataFormat::Json => linuxkit_config::to_json(&config.moby).into_bytes(),
+            MetadataFormat::Yaml => linuxkit_config::metadata_yaml(&config.moby).into_bytes(),
+            MetadataFormat::Json => linuxkit_config::metadata_json(&config.moby).into_bytes(),
         }
     } else if let Some(src) = &f.source {
         let home = std::env::var_os("HOME").map(PathBuf::from);

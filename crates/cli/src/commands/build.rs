@@ -493,7 +493,13 @@ pub fn run(
         _ => None,
     };
     let mut client = None;
+    let layouts = oci_volumes(&config)?;
     for image in &images {
+        // An image only an OCI-layout volume uses is pulled for that
+        // volume's platforms below, not for this build's.
+        if layouts.iter().any(|(r, _, only)| r == image && *only) {
+            continue;
+        }
         if !*pull && cache.image(image, &platform)?.is_some() {
             tracing::debug!("{image} is cached");
             continue;
@@ -515,6 +521,20 @@ pub fn run(
                 None => e.to_string(),
             };
             return Err(error_at_image(&config, image, message));
+        }
+    }
+    for (image, platforms, _) in &layouts {
+        if !*pull && cache.tree(image, platforms)?.is_some() {
+            tracing::debug!("{image} is cached for its OCI layout");
+            continue;
+        }
+        if client.is_none() {
+            client = Some(registry()?);
+        }
+        let reg = client.as_ref().expect("set above");
+        tracing::info!("pulling {image} for an OCI layout");
+        if let Err(e) = reg.pull_platforms(&cache, image, platforms) {
+            return Err(error_at_image(&config, image, e.to_string()));
         }
     }
     let scratch = cache.scratch_dir("build")?;
@@ -772,6 +792,51 @@ fn image_refs(config: &Config) -> Result<Vec<linuxkit_oci::ImageRef>> {
         }
         Ok(())
     })?;
+    Ok(out)
+}
+
+/// The images of `format: oci` volumes with the platforms each asks for
+/// (none: every platform), and whether nothing else uses the image.
+type Layouts = Vec<(linuxkit_oci::ImageRef, Vec<linuxkit_oci::Platform>, bool)>;
+
+fn oci_volumes(config: &Config) -> Result<Layouts> {
+    let m = &config.moby;
+    let parse = |r: &str| linuxkit_oci::ImageRef::parse(r).ok();
+    let mut others = Vec::new();
+    each_image(config, |r, _| {
+        others.extend(parse(r));
+        Ok(())
+    })?;
+    let mut out: Layouts = Vec::new();
+    for v in &m.volumes {
+        if v.image.is_empty() || v.format != Some(linuxkit_config::VolumeFormat::Oci) {
+            continue;
+        }
+        let Some(image) = parse(&v.image) else {
+            continue;
+        };
+        // Validation checked the form of every platform.
+        let platforms: Vec<_> = v
+            .platforms
+            .iter()
+            .filter_map(|p| linuxkit_oci::Platform::parse(p))
+            .collect();
+        if !out.iter().any(|(r, p, _)| *r == image && *p == platforms) {
+            out.push((image, platforms, false));
+        }
+    }
+    // Uses of the image elsewhere: every use but those by OCI volumes.
+    let layout_uses = m
+        .volumes
+        .iter()
+        .filter(|v| v.format == Some(linuxkit_config::VolumeFormat::Oci))
+        .filter_map(|v| parse(&v.image))
+        .collect::<Vec<_>>();
+    for (image, _, only) in &mut out {
+        let total = others.iter().filter(|r| *r == image).count();
+        let by_layouts = layout_uses.iter().filter(|r| *r == image).count();
+        *only = total == by_layouts;
+    }
     Ok(out)
 }
 

@@ -29,28 +29,11 @@ pub const HONOURED: crate::cli::Honoured = &[
 /// `--platform OS/ARCH[/VARIANT]`, as the reference's (Go's
 /// `v1.ParsePlatform`, without its `:OSVERSION`).
 pub fn parse_platform(s: &str) -> Result<Platform> {
-    let parts: Vec<&str> = s.split('/').collect();
-    let bad = || {
+    Platform::parse(s).ok_or_else(|| {
         Error::Usage(format!(
             "invalid --platform `{s}`: expected OS/ARCH or OS/ARCH/VARIANT, e.g. linux/arm64"
         ))
-    };
-    if parts.iter().any(|p| p.is_empty()) {
-        return Err(bad());
-    }
-    match parts.as_slice() {
-        [os, arch] => Ok(Platform {
-            os: os.to_string(),
-            architecture: arch.to_string(),
-            variant: None,
-        }),
-        [os, arch, variant] => Ok(Platform {
-            os: os.to_string(),
-            architecture: arch.to_string(),
-            variant: Some(variant.to_string()),
-        }),
-        _ => Err(bad()),
-    }
+    })
 }
 
 /// `--with-arch-tags`: after `remote` got the index `local` names, tags
