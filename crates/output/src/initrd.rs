@@ -39,7 +39,7 @@ use sha2::{Digest, Sha256};
 use crate::compress::Compression;
 use crate::cpio::{InitrdSink, LinkAction, LinkPlan};
 use crate::error::{Error, Result};
-use crate::links::{MANIFEST_FORMAT, Manifest, ManifestSink, PartPlan};
+use crate::links::{FileRec, MANIFEST_FORMAT, Manifest, ManifestSink, PartPlan};
 use linuxkit_base::staged::Staged;
 
 /// How the initrd is compressed (from [`crate::OutputOptions`]).
@@ -315,12 +315,49 @@ impl FirstSegment {
 /// once, not again for the segment: a first build used to read every
 /// image twice and compress it once, and reading is about a third of its
 /// work. A part whose plan links or leaves out files is produced again
-/// with its plan (only the compression of that first segment is wasted).
-struct FirstRead<W: Write> {
+/// with its plan; to waste little compression on it, a part stops writing
+/// its first segment as soon as it meets a file another part has too.
+struct FirstRead<'s, W: Write> {
     manifest: ManifestSink,
     /// Dropped at the part's first hard link (such a part's plan is never
-    /// all unique: the link names its target's inode).
+    /// all unique: the link names its target's inode), or at a file that
+    /// another part has too (its plan almost never is: the identical file
+    /// is linked or left out).
     segment: Option<InitrdSink<W>>,
+    part: usize,
+    shared: &'s Shared,
+}
+
+/// What the parts being read tell each other: which part first had each
+/// content, and which parts' first segments are not worth finishing.
+struct Shared {
+    owners: Mutex<HashMap<[u8; 16], usize>>,
+    give_up: Vec<AtomicBool>,
+}
+
+impl Shared {
+    fn new(parts: usize) -> Shared {
+        Shared {
+            owners: Mutex::new(HashMap::new()),
+            give_up: (0..parts).map(|_| AtomicBool::new(false)).collect(),
+        }
+    }
+
+    /// Notes that `part` has a file with `content`; whether another part
+    /// has it too (then both parts give up their first segments).
+    fn seen(&self, part: usize, content: [u8; 16]) -> bool {
+        let owner = *self
+            .owners
+            .lock()
+            .expect("no panics while held")
+            .entry(content)
+            .or_insert(part);
+        if owner == part {
+            return false;
+        }
+        self.give_up[owner].store(true, Ordering::Relaxed);
+        true
+    }
 }
 
 /// Feeds what it reads through a hasher too.
@@ -337,13 +374,23 @@ impl<R: Read + ?Sized> Read for Hashing<'_, R> {
     }
 }
 
-impl<W: Write> EntrySink for FirstRead<W> {
+impl<W: Write> EntrySink for FirstRead<'_, W> {
     fn add(&mut self, e: &Entry, data: &mut dyn Read) -> linuxkit_rootfs::Result<()> {
-        if matches!(e.kind, EntryKind::Hardlink { .. }) {
+        if matches!(e.kind, EntryKind::Hardlink { .. })
+            || self.shared.give_up[self.part].load(Ordering::Relaxed)
+        {
             self.segment = None;
         }
         let Some(segment) = &mut self.segment else {
-            return self.manifest.add(e, data);
+            let before = self.manifest.manifest.files.len();
+            self.manifest.add(e, data)?;
+            if let Some(FileRec::File {
+                content: Some(c), ..
+            }) = self.manifest.manifest.files.get(before)
+            {
+                self.shared.seen(self.part, *c);
+            }
+            return Ok(());
         };
         // The segment reads a file's content whole (its size is checked),
         // so the hash covers exactly what the manifest alone would read.
@@ -356,8 +403,11 @@ impl<W: Write> EntrySink for FirstRead<W> {
                         hash: &mut hash,
                     },
                 )?;
-                self.manifest
-                    .record(e, Some(ManifestSink::content_digest(hash)))
+                let c = ManifestSink::content_digest(hash);
+                if self.shared.seen(self.part, c) {
+                    self.segment = None;
+                }
+                self.manifest.record(e, Some(c))
             }
             None => {
                 segment.add(e, data)?;
@@ -376,6 +426,7 @@ fn manifest(
     cache: Option<&SegmentCache>,
     scratch: &Path,
     i: usize,
+    shared: &Shared,
 ) -> Result<(Manifest, Option<FirstSegment>)> {
     let path = match (&part.key, cache) {
         (Some(key), Some(c)) => Some(c.manifest_path(key)),
@@ -393,6 +444,8 @@ fn manifest(
         source,
     })?;
     let mut sink = FirstRead {
+        part: i,
+        shared,
         manifest: ManifestSink::default(),
         segment: Some(
             InitrdSink::all_unique(
@@ -408,6 +461,7 @@ fn manifest(
     };
     part.produce(&mut sink)?;
     let first = match sink.segment {
+        Some(_) if shared.give_up[i].load(Ordering::Relaxed) => None,
         None => None,
         Some(segment) => {
             let entries = segment.planned_entries();
@@ -540,9 +594,10 @@ pub(crate) fn build_initrd_with_id(
             ),
             source,
         })?;
+    let shared = Shared::new(parts.len());
     let (manifests, firsts): (Vec<Manifest>, Vec<Option<FirstSegment>>) = collect(
         par_map(parts.len(), |i| {
-            manifest(&parts[i], opts, cache, scratch.path(), i)
+            manifest(&parts[i], opts, cache, scratch.path(), i, &shared)
         }),
         parts,
     )?
