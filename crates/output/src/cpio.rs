@@ -67,6 +67,9 @@ pub struct CpioWriter<W: Write> {
     inodes: HashMap<String, u32>,
     /// With a plan: its actions and the next one to use.
     plan: Option<(LinkPlan, usize)>,
+    /// Writing every file as [`LinkAction::Unique`], before the plan is
+    /// known (see [`CpioWriter::all_unique`]).
+    all_unique: bool,
     /// The content bytes left out as links to an earlier copy.
     pub linked_bytes: u64,
     /// The content bytes of the regular files given to the writer.
@@ -83,6 +86,7 @@ impl<W: Write> CpioWriter<W> {
             next_ino: FIRST_INO,
             inodes: HashMap::new(),
             plan: None,
+            all_unique: false,
             linked_bytes: 0,
             file_bytes: 0,
         }
@@ -98,12 +102,32 @@ impl<W: Write> CpioWriter<W> {
         }
     }
 
+    /// A segment writer that plans every regular file as
+    /// [`LinkAction::Unique`] without knowing the plan yet: the initrd
+    /// builder writes a part's segment this way while it reads the part's
+    /// manifest, and keeps it when the part's plan turns out to be all
+    /// `Unique` (the bytes are then those [`CpioWriter::with_plan`] writes).
+    /// A hard link entry is an error: its plan is never `Unique`.
+    pub(crate) fn all_unique(out: W) -> Self {
+        CpioWriter {
+            all_unique: true,
+            ..CpioWriter::with_plan(out, LinkPlan::default())
+        }
+    }
+
+    /// How many regular file and hard link entries the writer was given
+    /// with a plan (the length of the plan they followed).
+    pub(crate) fn planned_entries(&self) -> usize {
+        self.plan.as_ref().map_or(0, |(_, used)| *used)
+    }
+
     /// Ends a segment without a trailer: the kernel forgets linked inodes
     /// at each trailer, so segments that link to each other's files must
     /// share one, written once at the end ([`trailer_archive`]). Every
     /// entry is padded to 4 bytes, so the next segment starts aligned.
     pub fn finish_segment(self) -> io::Result<W> {
         if let Some((plan, used)) = &self.plan
+            && !self.all_unique
             && *used != plan.actions.len()
         {
             return Err(io::Error::other(format!(
@@ -119,6 +143,10 @@ impl<W: Write> CpioWriter<W> {
         let Some((plan, used)) = &mut self.plan else {
             return Ok(None);
         };
+        if self.all_unique {
+            *used += 1;
+            return Ok(Some(LinkAction::Unique));
+        }
         let a = plan.actions.get(*used).copied().ok_or_else(|| {
             io::Error::other(format!(
                 "{path}: more files than the plan has: did the part change while building?"
@@ -343,6 +371,24 @@ impl<W: Write> InitrdSink<W> {
             cpio: CpioWriter::with_plan(Compressor::new(out, compression, level)?, plan),
             boot: HashMap::new(),
         })
+    }
+
+    /// A sink for one segment whose plan is not known yet, writing every
+    /// file as unique (see [`CpioWriter::all_unique`]).
+    pub(crate) fn all_unique(
+        out: W,
+        compression: Compression,
+        level: Option<i32>,
+    ) -> io::Result<Self> {
+        Ok(InitrdSink {
+            cpio: CpioWriter::all_unique(Compressor::new(out, compression, level)?),
+            boot: HashMap::new(),
+        })
+    }
+
+    /// See [`CpioWriter::planned_entries`].
+    pub(crate) fn planned_entries(&self) -> usize {
+        self.cpio.planned_entries()
     }
 
     /// Finishes a segment (no trailer, see [`CpioWriter::finish_segment`]);

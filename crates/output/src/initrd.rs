@@ -18,6 +18,13 @@
 //! [`crate::links`]): every part is read once into a manifest (cached for
 //! keyed parts), the manifests give each part a link plan, and a keyed
 //! part's segment is cached under its key *and* its plan.
+//!
+//! Reading a part (decompressing and flattening its image's layers) is
+//! about a third of a first build's work, so the pass that reads a part
+//! for its manifest also writes its segment as if the part shared no file
+//! with another, which is what most parts' plans turn out to say; only a
+//! part whose plan links or leaves out files is read a second time (see
+//! `FirstRead`).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -26,13 +33,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use linuxkit_rootfs::Part;
+use linuxkit_rootfs::{Entry, EntryKind, EntrySink, Part};
 use sha2::{Digest, Sha256};
 
 use crate::compress::Compression;
-use crate::cpio::{InitrdSink, LinkPlan};
+use crate::cpio::{InitrdSink, LinkAction, LinkPlan};
 use crate::error::{Error, Result};
-use crate::links::{MANIFEST_FORMAT, Manifest, ManifestSink, PartPlan};
+use crate::links::{FileRec, MANIFEST_FORMAT, Manifest, ManifestSink, PartPlan};
 use linuxkit_base::staged::Staged;
 use linuxkit_rootfs::Resolve;
 
@@ -203,8 +210,10 @@ fn produce(
     Ok(boot)
 }
 
-/// Gets a part's segment: from the cache when keyed and present, else by
-/// producing it (into the cache when keyed, into `scratch` otherwise).
+/// Gets a part's segment: from the cache when keyed and present, else the
+/// one written while its manifest was read (`first`) when its plan makes
+/// every file unique, else by producing it (into the cache when keyed, into
+/// `scratch` otherwise).
 fn segment(
     part: &Part,
     i: usize,
@@ -212,6 +221,7 @@ fn segment(
     plan: &PartPlan,
     cache: Option<&SegmentCache>,
     scratch: &Path,
+    first: Option<FirstSegment>,
 ) -> Result<Segment> {
     let cached = match (&part.key, cache) {
         (Some(key), Some(c)) => Some((c, c.name(key, &plan.digest(), opts))),
@@ -231,8 +241,22 @@ fn segment(
             });
         }
     }
-    let tmp = scratch.join(format!("part-{i}"));
-    let boot = produce(part, &tmp, opts, &plan.plan)?;
+    let (tmp, boot) = match first {
+        Some(f) if f.fits(&plan.plan) => {
+            File::open(&f.path)
+                .and_then(|f| f.sync_all())
+                .map_err(|source| Error::Io {
+                    context: format!("cannot write {}", f.path.display()),
+                    source,
+                })?;
+            (f.path, f.boot)
+        }
+        _ => {
+            let tmp = scratch.join(format!("part-{i}"));
+            let boot = produce(part, &tmp, opts, &plan.plan)?;
+            (tmp, boot)
+        }
+    };
     let Some((c, name)) = cached else {
         let id = file_sha256(&tmp).map_err(|source| Error::Io {
             context: format!("cannot read {}", tmp.display()),
@@ -267,14 +291,144 @@ fn file_sha256(path: &Path) -> std::io::Result<String> {
     Ok(format!("{:x}", h.finalize()))
 }
 
+/// A segment written while the part was read for its manifest, every file
+/// as unique (see [`FirstRead`]).
+struct FirstSegment {
+    path: PathBuf,
+    boot: HashMap<String, Vec<u8>>,
+    /// How many regular files and hard links it holds.
+    entries: usize,
+}
+
+impl FirstSegment {
+    /// Whether it holds the bytes `plan` asks for: the plan's every action
+    /// is [`LinkAction::Unique`], for as many entries.
+    fn fits(&self, plan: &LinkPlan) -> bool {
+        plan.actions.len() == self.entries && plan.actions.iter().all(|a| *a == LinkAction::Unique)
+    }
+}
+
+/// Reads a part once for both of its uses when nothing is cached: records
+/// its manifest and, on the same pass, writes its segment as if no file
+/// were linked to another. Most parts' plans are all unique (an image
+/// rarely shares a file with another part), and for them that segment is
+/// the one the plan asks for, so the part is decompressed and flattened
+/// once, not again for the segment: a first build used to read every
+/// image twice and compress it once, and reading is about a third of its
+/// work. A part whose plan links or leaves out files is produced again
+/// with its plan; to waste little compression on it, a part stops writing
+/// its first segment as soon as it meets a file another part has too.
+struct FirstRead<'s, W: Write> {
+    manifest: ManifestSink,
+    /// Dropped at the part's first hard link (such a part's plan is never
+    /// all unique: the link names its target's inode), or at a file that
+    /// another part has too (its plan almost never is: the identical file
+    /// is linked or left out).
+    segment: Option<InitrdSink<W>>,
+    part: usize,
+    shared: &'s Shared,
+}
+
+/// What the parts being read tell each other: which part first had each
+/// content, and which parts' first segments are not worth finishing.
+struct Shared {
+    owners: Mutex<HashMap<[u8; 16], usize>>,
+    give_up: Vec<AtomicBool>,
+}
+
+impl Shared {
+    fn new(parts: usize) -> Shared {
+        Shared {
+            owners: Mutex::new(HashMap::new()),
+            give_up: (0..parts).map(|_| AtomicBool::new(false)).collect(),
+        }
+    }
+
+    /// Notes that `part` has a file with `content`; whether another part
+    /// has it too (then both parts give up their first segments).
+    fn seen(&self, part: usize, content: [u8; 16]) -> bool {
+        let owner = *self
+            .owners
+            .lock()
+            .expect("no panics while held")
+            .entry(content)
+            .or_insert(part);
+        if owner == part {
+            return false;
+        }
+        self.give_up[owner].store(true, Ordering::Relaxed);
+        true
+    }
+}
+
+/// Feeds what it reads through a hasher too.
+struct Hashing<'a, R: ?Sized> {
+    inner: &'a mut R,
+    hash: &'a mut Sha256,
+}
+
+impl<R: Read + ?Sized> Read for Hashing<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+impl<W: Write> EntrySink for FirstRead<'_, W> {
+    fn add(&mut self, e: &Entry, data: &mut dyn Read) -> linuxkit_rootfs::Result<()> {
+        if matches!(e.kind, EntryKind::Hardlink { .. })
+            || self.shared.give_up[self.part].load(Ordering::Relaxed)
+        {
+            self.segment = None;
+        }
+        let Some(segment) = &mut self.segment else {
+            let before = self.manifest.manifest.files.len();
+            self.manifest.add(e, data)?;
+            if let Some(FileRec::File {
+                content: Some(c), ..
+            }) = self.manifest.manifest.files.get(before)
+            {
+                self.shared.seen(self.part, *c);
+            }
+            return Ok(());
+        };
+        // The segment reads a file's content whole (its size is checked),
+        // so the hash covers exactly what the manifest alone would read.
+        match ManifestSink::content_hasher(e) {
+            Some(mut hash) => {
+                segment.add(
+                    e,
+                    &mut Hashing {
+                        inner: data,
+                        hash: &mut hash,
+                    },
+                )?;
+                let c = ManifestSink::content_digest(hash);
+                if self.shared.seen(self.part, c) {
+                    self.segment = None;
+                }
+                self.manifest.record(e, Some(c))
+            }
+            None => {
+                segment.add(e, data)?;
+                self.manifest.record(e, None)
+            }
+        }
+    }
+}
+
 /// A part's manifest: from the cache when keyed and present, else by
-/// reading the part (into the cache when keyed).
+/// reading the part (into the cache when keyed), which also writes the
+/// part's segment for an all-unique plan (see [`FirstRead`]).
 fn manifest(
     part: &Part,
+    opts: &InitrdOptions,
     cache: Option<&SegmentCache>,
     scratch: &Path,
     i: usize,
-) -> Result<Manifest> {
+    shared: &Shared,
+) -> Result<(Manifest, Option<FirstSegment>)> {
     let path = match (&part.key, cache) {
         (Some(key), Some(c)) => Some(c.manifest_path(key)),
         _ => None,
@@ -283,10 +437,49 @@ fn manifest(
         && let Ok(f) = File::open(p)
         && let Ok(m) = Manifest::read_from(&mut BufReader::new(f))
     {
-        return Ok(m);
+        return Ok((m, None));
     }
-    let mut sink = ManifestSink::default();
+    let first_path = scratch.join(format!("part-{i}.first"));
+    let file = File::create(&first_path).map_err(|source| Error::Io {
+        context: format!("cannot create {}", first_path.display()),
+        source,
+    })?;
+    let mut sink = FirstRead {
+        part: i,
+        shared,
+        manifest: ManifestSink::default(),
+        segment: Some(
+            InitrdSink::all_unique(
+                BufWriter::with_capacity(1 << 20, file),
+                opts.compression,
+                opts.level,
+            )
+            .map_err(|source| Error::Io {
+                context: "cannot start the initrd".into(),
+                source,
+            })?,
+        ),
+    };
     part.produce(&mut sink)?;
+    let first = match sink.segment {
+        Some(_) if shared.give_up[i].load(Ordering::Relaxed) => None,
+        None => None,
+        Some(segment) => {
+            let entries = segment.planned_entries();
+            let io = |source| Error::Io {
+                context: format!("cannot write {}", first_path.display()),
+                source,
+            };
+            let (w, boot) = segment.finish_segment().map_err(io)?;
+            w.into_inner().map_err(|e| io(e.into_error()))?;
+            Some(FirstSegment {
+                path: first_path,
+                boot,
+                entries,
+            })
+        }
+    };
+    let manifest = sink.manifest.manifest;
     if let Some(p) = path {
         let tmp = scratch.join(format!("part-{i}.man"));
         let io = |source| Error::Io {
@@ -294,14 +487,14 @@ fn manifest(
             source,
         };
         let mut w = BufWriter::new(File::create(&tmp).map_err(io)?);
-        sink.manifest.write_to(&mut w).map_err(io)?;
+        manifest.write_to(&mut w).map_err(io)?;
         w.into_inner()
             .map_err(|e| io(e.into_error()))?
             .sync_all()
             .map_err(io)?;
         std::fs::rename(&tmp, &p).map_err(io)?;
     }
-    Ok(sink.manifest)
+    Ok((manifest, first))
 }
 
 /// Runs `f` on `0..n` on all cores; stops early after an error.
@@ -402,15 +595,19 @@ pub(crate) fn build_initrd_with_id(
             ),
             source,
         })?;
-    let manifests = collect(
+    let shared = Shared::new(parts.len());
+    let (manifests, firsts): (Vec<Manifest>, Vec<Option<FirstSegment>>) = collect(
         par_map(parts.len(), |i| {
-            manifest(&parts[i], cache, scratch.path(), i)
+            manifest(&parts[i], opts, cache, scratch.path(), i, &shared)
         }),
         parts,
-    )?;
+    )?
+    .into_iter()
+    .unzip();
     if crate::links::meets_links(&manifests) {
         return whole_initrd(parts, &manifests, dest, opts, scratch.path());
     }
+    let firsts: Vec<Mutex<Option<FirstSegment>>> = firsts.into_iter().map(Mutex::new).collect();
     let salts: Vec<String> = parts
         .iter()
         .enumerate()
@@ -422,7 +619,8 @@ pub(crate) fn build_initrd_with_id(
     let plans = crate::links::plan(&manifests.iter().collect::<Vec<_>>(), &salts);
     let mut segments = collect(
         par_map(parts.len(), |i| {
-            segment(&parts[i], i, opts, &plans[i], cache, scratch.path())
+            let first = firsts[i].lock().expect("no panics while held").take();
+            segment(&parts[i], i, opts, &plans[i], cache, scratch.path(), first)
         }),
         parts,
     )?;
@@ -606,6 +804,104 @@ mod tests {
         m.insert("boot/cmdline".to_string(), b"console=ttyS0".to_vec());
         write_boot(&p, &m).unwrap();
         assert_eq!(read_boot(&p).unwrap(), m);
+    }
+
+    /// A keyed part of regular files (path, content) and hard links (path,
+    /// target, as `None` content), counting how often it is produced.
+    fn part<'a>(
+        key: Option<&str>,
+        files: &'a [(&'a str, Option<Vec<u8>>)],
+        count: &'a AtomicUsize,
+    ) -> Part<'a> {
+        Part::from_fn(key.map(str::to_string), "test", move |sink| {
+            count.fetch_add(1, Ordering::Relaxed);
+            sink.add(&Entry::dir("d"), &mut std::io::empty())?;
+            for (path, content) in files {
+                match content {
+                    Some(c) => sink.add(
+                        &Entry::file(*path, c.len() as u64),
+                        &mut std::io::Cursor::new(c),
+                    )?,
+                    None => {
+                        let e = Entry {
+                            kind: EntryKind::Hardlink {
+                                target: "d/big1".into(),
+                            },
+                            ..Entry::file(*path, 0)
+                        };
+                        sink.add(&e, &mut std::io::empty())?
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn bytes(seed: u8, n: usize) -> Vec<u8> {
+        (0..n)
+            .map(|i| (i as u8).wrapping_mul(31) ^ seed ^ (i >> 7) as u8)
+            .collect()
+    }
+
+    /// A first build reads a part whose plan links nothing once, not once
+    /// for its manifest and again for its segment (issue 25: reading every
+    /// image twice made first builds 20% more expensive), and the segment
+    /// it keeps is the one a build from cached manifests writes.
+    #[test]
+    fn a_part_without_links_is_read_once() {
+        let shared = bytes(7, 9000);
+        let big = [
+            ("d/big1", Some(bytes(1, 50_000))),
+            ("d/big2", Some(bytes(2, 20_000))),
+            ("d/small", Some(b"small".to_vec())),
+        ];
+        let a = [("d/libc-a", Some(shared.clone()))];
+        let b = [("d/libc-b", Some(shared.clone()))];
+        let linked = [("d/big1", Some(bytes(3, 6000))), ("d/again", None)];
+        let generated = [("d/config", Some(b"x: 1".to_vec()))];
+        let counts: Vec<AtomicUsize> = (0..5).map(|_| AtomicUsize::new(0)).collect();
+        let parts = vec![
+            part(Some("big"), &big, &counts[0]),
+            part(Some("a"), &a, &counts[1]),
+            part(Some("b"), &b, &counts[2]),
+            part(Some("linked"), &linked, &counts[3]),
+            part(None, &generated, &counts[4]),
+        ];
+        let produced = || -> Vec<usize> {
+            counts
+                .iter()
+                .map(|c| c.swap(0, Ordering::Relaxed))
+                .collect()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let cache = SegmentCache::new(dir.path().join("segments")).unwrap();
+        let build = |name: &str, cache: Option<&SegmentCache>| {
+            let dest = dir.path().join(name);
+            let b = build_initrd_with_id(&parts, dest, &InitrdOptions::default(), cache).unwrap();
+            let path = b.staged.commit().unwrap();
+            (std::fs::read(path).unwrap(), b.report)
+        };
+        let (first, report) = build("first", Some(&cache));
+        assert_eq!(report.parts[2].dedup_files, 1, "b links to a's copy");
+        // `a` holds the first name of a linked file and `b` a link, and
+        // `linked` has a hard link of its own: those are read again.
+        assert_eq!(produced(), [1, 2, 2, 2, 1]);
+        // Warm: nothing is read.
+        assert_eq!(build("warm", Some(&cache)).0, first);
+        assert_eq!(produced(), [0, 0, 0, 0, 1]);
+        // From cached manifests, every keyed segment is produced with its
+        // plan, in one read each: the same bytes.
+        for e in std::fs::read_dir(&cache.dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x != "man") {
+                std::fs::remove_file(p).unwrap();
+            }
+        }
+        assert_eq!(build("planned", Some(&cache)).0, first);
+        assert_eq!(produced(), [1, 1, 1, 1, 1]);
+        // Without a cache, the same bytes too.
+        assert_eq!(build("uncached", None).0, first);
+        assert_eq!(produced(), [1, 2, 2, 2, 1]);
     }
 
     #[test]

@@ -194,9 +194,43 @@ pub(crate) struct ManifestSink {
     files_by_path: HashMap<String, u32>,
 }
 
-impl EntrySink for ManifestSink {
-    fn add(&mut self, e: &Entry, data: &mut dyn Read) -> linuxkit_rootfs::Result<()> {
-        if e.path == "boot" || e.path.starts_with("boot/") {
+impl ManifestSink {
+    /// The hasher of a file's identity (mode, owner, time, size, then the
+    /// content, which the caller feeds it), for a regular file from
+    /// [`DEDUP_MIN`] bytes outside `boot/`; `None` for any other entry.
+    pub(crate) fn content_hasher(e: &Entry) -> Option<Sha256> {
+        if e.kind != EntryKind::File || e.size < DEDUP_MIN || is_boot(&e.path) {
+            return None;
+        }
+        let mut h = Sha256::new();
+        h.update(format!(
+            "{:o} {} {} {} {}\n",
+            e.mode & 0o7777,
+            e.uid,
+            e.gid,
+            e.mtime,
+            e.size
+        ));
+        Some(h)
+    }
+
+    /// The recorded digest of a [`ManifestSink::content_hasher`] fed the
+    /// whole content.
+    pub(crate) fn content_digest(h: Sha256) -> [u8; 16] {
+        let d = h.finalize();
+        let mut c = [0u8; 16];
+        c.copy_from_slice(&d[..16]);
+        c
+    }
+
+    /// Records `e`, whose content digest (when it has one, see
+    /// [`ManifestSink::content_hasher`]) the caller computed.
+    pub(crate) fn record(
+        &mut self,
+        e: &Entry,
+        content: Option<[u8; 16]>,
+    ) -> linuxkit_rootfs::Result<()> {
+        if is_boot(&e.path) {
             return Ok(());
         }
         let name = e.path.trim_end_matches('/');
@@ -204,35 +238,6 @@ impl EntrySink for ManifestSink {
         self.manifest.paths.push(name.to_string());
         match &e.kind {
             EntryKind::File => {
-                let content = if e.size >= DEDUP_MIN {
-                    let mut h = Sha256::new();
-                    h.update(format!(
-                        "{:o} {} {} {} {}\n",
-                        e.mode & 0o7777,
-                        e.uid,
-                        e.gid,
-                        e.mtime,
-                        e.size
-                    ));
-                    let n = io::copy(&mut data.take(e.size), &mut h).map_err(|source| {
-                        linuxkit_rootfs::Error::Io {
-                            context: format!("cannot read {}", e.path),
-                            source,
-                        }
-                    })?;
-                    if n != e.size {
-                        return Err(linuxkit_rootfs::Error::Other(format!(
-                            "{}: expected {} bytes of content, got {n}",
-                            e.path, e.size
-                        )));
-                    }
-                    let d = h.finalize();
-                    let mut c = [0u8; 16];
-                    c.copy_from_slice(&d[..16]);
-                    Some(c)
-                } else {
-                    None
-                };
                 self.files_by_path
                     .insert(name.to_string(), self.manifest.files.len() as u32);
                 self.manifest.files.push(FileRec::File {
@@ -293,6 +298,35 @@ pub(crate) fn meets_links(manifests: &[Manifest]) -> bool {
         }
     }
     false
+}
+
+/// The initrd leaves `boot/` out (its files become separate outputs).
+fn is_boot(path: &str) -> bool {
+    path == "boot" || path.starts_with("boot/")
+}
+
+impl EntrySink for ManifestSink {
+    fn add(&mut self, e: &Entry, data: &mut dyn Read) -> linuxkit_rootfs::Result<()> {
+        let content = match Self::content_hasher(e) {
+            Some(mut h) => {
+                let n = io::copy(&mut data.take(e.size), &mut h).map_err(|source| {
+                    linuxkit_rootfs::Error::Io {
+                        context: format!("cannot read {}", e.path),
+                        source,
+                    }
+                })?;
+                if n != e.size {
+                    return Err(linuxkit_rootfs::Error::Other(format!(
+                        "{}: expected {} bytes of content, got {n}",
+                        e.path, e.size
+                    )));
+                }
+                Some(Self::content_digest(h))
+            }
+            None => None,
+        };
+        self.record(e, content)
+    }
 }
 
 /// A part's plan and what it saves.

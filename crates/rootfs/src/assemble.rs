@@ -430,6 +430,23 @@ impl Part<'_> {
         self
     }
 
+    /// A part whose entries `produce` emits, in stream order (the same
+    /// entries whenever it has the same `key`); no section or image. For
+    /// outputs' tests, which need parts without images.
+    pub fn from_fn<'a>(
+        key: Option<String>,
+        label: impl Into<String>,
+        produce: impl Fn(&mut dyn EntrySink) -> Result<()> + Send + Sync + 'a,
+    ) -> Part<'a> {
+        Part {
+            key,
+            label: label.into(),
+            section: "",
+            image: None,
+            produce: Box::new(produce),
+        }
+    }
+
     /// Emits the part's entries, in stream order, into `sink`; may be
     /// called from any thread.
     pub fn produce(&self, sink: &mut dyn EntrySink) -> Result<()> {
