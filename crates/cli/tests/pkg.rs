@@ -710,3 +710,217 @@ fn bad_packages_are_refused_with_located_errors() {
         "{err}"
     );
 }
+
+/// The ELF machine (`e_machine`) of an executable: 62 for x86-64, 183 for
+/// AArch64.
+fn elf_machine(bin: &[u8]) -> u16 {
+    assert_eq!(&bin[..4], b"\x7fELF", "not an ELF file");
+    assert_eq!(bin[5], 1, "little-endian");
+    u16::from_le_bytes([bin[18], bin[19]])
+}
+
+/// The file at `path` in a tar, links followed within it.
+fn tar_file(tar: &[u8], path: &str) -> Vec<u8> {
+    let mut ar = tar::Archive::new(tar);
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        if e.path().unwrap().to_string_lossy().trim_start_matches("./") == path {
+            let mut body = Vec::new();
+            e.read_to_end(&mut body).unwrap();
+            return body;
+        }
+    }
+    panic!("{path} not in the tar");
+}
+
+/// `pkg build --platforms linux/amd64,linux/arm64` of the repository's
+/// busybox package (its build.yml and lockfile, with arm64 added to
+/// `arches`): Debian's arm64 busybox pinned next to the amd64 one, one
+/// index under the tag with both manifests, the amd64 one the same as a
+/// build for amd64 alone, and `cache export --platform linux/arm64` giving
+/// an AArch64 busybox.
+#[test]
+fn multi_platform_build_gives_one_index_with_debians_arm64_packages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    let cache = tmp.path().join("cache");
+    let debs = tmp.path().join("debian");
+    let ours = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pkg/busybox");
+    std::fs::create_dir_all(repo.join("pkg/busybox")).unwrap();
+    std::fs::create_dir_all(repo.join("pkg/only-amd64")).unwrap();
+    let yml = std::fs::read_to_string(ours.join("build.yml")).unwrap();
+    assert!(yml.contains("\narches: [amd64]\n"), "{yml}");
+    let amd64_lock = std::fs::read_to_string(ours.join("debian.lock")).unwrap();
+    assert!(!amd64_lock.contains("arm64"), "{amd64_lock}");
+    std::fs::write(
+        repo.join("pkg/busybox/build.yml"),
+        yml.replace("\narches: [amd64]\n", "\narches: [amd64, arm64]\n"),
+    )
+    .unwrap();
+    std::fs::write(repo.join("pkg/busybox/debian.lock"), &amd64_lock).unwrap();
+    std::fs::write(
+        repo.join("pkg/only-amd64/build.yml"),
+        "image: only-amd64\narches: [amd64]\nfiles:\n  - path: etc/hello\n    contents: hi\n",
+    )
+    .unwrap();
+    git(&repo, &["init", "-q"]);
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-qm", "packages"]);
+    let c = cache.to_str().unwrap();
+    let both = "linux/amd64,linux/arm64";
+
+    // amd64 alone, from the lockfile as it is: the digest of today.
+    let (ok, out, err) = linuxkit(
+        &debs,
+        &[
+            "--cache",
+            c,
+            "pkg",
+            "build",
+            "--platforms",
+            "linux/amd64",
+            "pkg/busybox",
+        ],
+        &repo,
+    );
+    assert!(ok, "{err}");
+    let amd64_alone = out.trim().rsplit_once('@').unwrap().1.to_string();
+    assert!(!err.contains("wrote"), "amd64 is pinned already: {err}");
+
+    let (ok, out, err) = linuxkit(
+        &debs,
+        &[
+            "--cache",
+            c,
+            "pkg",
+            "build",
+            "--platforms",
+            both,
+            "pkg/busybox",
+            "pkg/only-amd64",
+        ],
+        &repo,
+    );
+    assert!(ok, "{err}");
+    assert!(err.contains("wrote pkg/busybox/debian.lock"), "{err}");
+    assert!(
+        err.contains("built for linux/arm64 from busybox-static"),
+        "{err}"
+    );
+    // The lockfile pins arm64 beside amd64, which is kept as it was.
+    let lock = std::fs::read_to_string(repo.join("pkg/busybox/debian.lock")).unwrap();
+    assert!(lock.starts_with(&amd64_lock), "{lock}");
+    assert!(
+        lock.contains("  \"arm64\":\n    - name: \"busybox-static\"\n")
+            && lock.contains("      architecture: \"arm64\"\n")
+            && lock.contains("_arm64.deb\"\n"),
+        "{lock}"
+    );
+    // A package whose `arches` lacks arm64 is built for amd64 only.
+    assert!(
+        out.contains("Skipping linuxkit/only-amd64:")
+            && out.contains("for linux/arm64: its build.yml `arches` are [amd64]"),
+        "{out}"
+    );
+    let lines: Vec<&str> = out.lines().filter(|l| l.contains('@')).collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    let (reference, index_digest) = lines[0].split_once('@').unwrap();
+    assert!(
+        reference.starts_with("docker.io/linuxkit/busybox:"),
+        "{reference}"
+    );
+
+    // The tag names one index, amd64 then arm64.
+    let root: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cache.join("index.json")).unwrap()).unwrap();
+    let entry = root["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == reference)
+        .unwrap();
+    assert_eq!(
+        entry["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    assert_eq!(entry["digest"], index_digest);
+    let index: serde_json::Value = serde_json::from_slice(&blob(&cache, index_digest)).unwrap();
+    let m = index["manifests"].as_array().unwrap();
+    assert_eq!(m.len(), 2, "{index}");
+    assert_eq!(m[0]["platform"]["architecture"], "amd64");
+    assert_eq!(m[1]["platform"]["architecture"], "arm64");
+    let (amd64, arm64) = (
+        m[0]["digest"].as_str().unwrap(),
+        m[1]["digest"].as_str().unwrap(),
+    );
+    assert_eq!(amd64, amd64_alone, "amd64 is unchanged by arm64");
+    assert_eq!(image_config(&cache, arm64)["architecture"], "arm64");
+    let busybox = |d: &str| layer(&cache, d).remove("bin/busybox").unwrap().3;
+    assert_eq!(elf_machine(&busybox(amd64)), 62);
+    assert_eq!(elf_machine(&busybox(arm64)), 183);
+
+    // `cache export` picks the platform asked for.
+    for (platform, machine) in [("linux/arm64", 183), ("linux/amd64", 62)] {
+        let tar = tmp.path().join("fs.tar");
+        let (ok, _, err) = linuxkit(
+            &debs,
+            &[
+                "--cache",
+                c,
+                "cache",
+                "export",
+                "--platform",
+                platform,
+                "--format",
+                "filesystem",
+                "--outfile",
+                tar.to_str().unwrap(),
+                reference,
+            ],
+            &repo,
+        );
+        assert!(ok, "{err}");
+        let tar = std::fs::read(&tar).unwrap();
+        assert_eq!(
+            elf_machine(&tar_file(&tar, "bin/busybox")),
+            machine,
+            "{platform}"
+        );
+    }
+
+    // arm64 again, alone: it replaces its own entry, keeps amd64, and the
+    // index is the same.
+    let (ok, out, err) = linuxkit(
+        &debs,
+        &[
+            "--cache",
+            c,
+            "pkg",
+            "build",
+            "--force",
+            "--platforms",
+            "linux/arm64",
+            "pkg/busybox",
+        ],
+        &repo,
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), lines[0]);
+    // Both cached: nothing rebuilt, the same index.
+    let (ok, out, err) = linuxkit(
+        &debs,
+        &[
+            "--cache",
+            c,
+            "pkg",
+            "build",
+            "--platforms",
+            both,
+            "pkg/busybox",
+        ],
+        &repo,
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), lines[0]);
+    assert!(!err.contains("built"), "{err}");
+}

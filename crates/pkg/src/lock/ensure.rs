@@ -50,8 +50,9 @@ fn lock_err(pkg: &Package, message: String) -> BuildError {
     }
 }
 
-/// Reads `debian.lock` and returns it if it pins a build for `target`;
-/// otherwise (missing, `update`, a new architecture) resolves against the
+/// Reads `debian.lock` and returns it if it pins a build for every one of
+/// `targets`; otherwise (missing, `update`, a new architecture) resolves
+/// the architectures it lacks (all of them for `update`) against the
 /// mirror (indices and `.deb`s cached in `debian_cache`, default
 /// [`Client::default_cache_dir`]) and writes it. Returns the lockfile and
 /// whether the file was written. A lockfile for another request is
@@ -59,14 +60,12 @@ fn lock_err(pkg: &Package, message: String) -> BuildError {
 pub fn ensure_lock(
     pkg: &Package,
     src: &DebianSource,
-    target: Arch,
+    targets: &[Arch],
     update: bool,
     debian_cache: Option<PathBuf>,
 ) -> Result<(Lockfile, bool), BuildError> {
     let path = Lockfile::path_in(pkg.path());
     let name = lock_name(pkg);
-    // The lockfile's keys are Debian's names.
-    let arch = target.debian().to_string();
     let req = LockRequest::of(src);
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => Some(t),
@@ -83,7 +82,8 @@ pub fn ensure_lock(
             )
         })?),
     };
-    let mut arches = vec![arch.clone()];
+    // The lockfile's keys are Debian's names.
+    let mut arches: Vec<String> = Vec::new();
     let mut lock = match parsed {
         Some(l) if !update => {
             if l.request != req {
@@ -94,16 +94,25 @@ pub fn ensure_lock(
                     dir: pkg.dir().to_owned(),
                 });
             }
-            if l.pins(target) {
+            arches.extend(
+                targets
+                    .iter()
+                    .filter(|t| !l.pins(**t))
+                    .map(|t| t.debian().to_string()),
+            );
+            if arches.is_empty() {
                 return Ok((l, false));
             }
-            // Same request, new architecture: pin it too, keep the rest.
+            // Same request, new architectures: pin them too, keep the rest.
             l
         }
         other => {
+            arches.extend(targets.iter().map(|t| t.debian().to_string()));
             if let Some(old) = other.filter(|l| l.request == req) {
-                arches.extend(old.packages.keys().filter(|a| **a != arch).cloned());
+                arches.extend(old.packages.keys().cloned());
             }
+            arches.sort();
+            arches.dedup();
             let suite = match &req.suite {
                 Some(s) => s.clone(),
                 None => debian::sources::find_mirror(None)?.suite,
