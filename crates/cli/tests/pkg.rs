@@ -625,6 +625,57 @@ go:
         "{err}"
     );
     assert!(err.contains("example.com/nope"), "{err}");
+
+    // For the other architecture (arm64 here on amd64): this machine's
+    // toolchain cross-compiles (`GOARCH`, cgo off), so the lockfile gains
+    // the target's (empty) image packages and no build packages of it.
+    let host = linuxkit_base::Arch::host();
+    let (other, machine) = if host == linuxkit_base::Arch::Amd64 {
+        (linuxkit_base::Arch::Arm64, 183)
+    } else {
+        (linuxkit_base::Arch::Amd64, 62)
+    };
+    let (ok, out, err) = linuxkit(
+        &debs,
+        &[
+            "--cache",
+            c,
+            "pkg",
+            "build",
+            "--platforms",
+            other.oci_platform(),
+            "pkg/hello",
+        ],
+        &repo,
+    );
+    assert!(ok, "{err}");
+    assert!(err.contains("wrote pkg/hello/debian.lock"), "{err}");
+    let text = std::fs::read_to_string(repo.join("pkg/hello/debian.lock")).unwrap();
+    let lock = linuxkit_pkg::lock::Lockfile::parse("debian.lock", &text).unwrap();
+    assert_eq!(
+        lock.packages.keys().collect::<Vec<_>>(),
+        {
+            let mut k = vec![host.debian(), other.debian()];
+            k.sort();
+            k
+        },
+        "{text}"
+    );
+    assert_eq!(
+        lock.build_packages.keys().collect::<Vec<_>>(),
+        [host.debian()],
+        "{text}"
+    );
+    // The lockfile changed, so the tag did: it names this one platform.
+    let digest = out.trim().rsplit_once('@').unwrap().1;
+    assert_eq!(image_config(&cache, digest)["architecture"], other.go());
+    let bin = layer(&cache, digest).remove("usr/bin/hello").unwrap().3;
+    assert_eq!(elf_machine(&bin), machine);
+    let types = elf_program_header_types(&bin);
+    assert!(
+        types.contains(&PT_LOAD) && !types.contains(&PT_INTERP) && !types.contains(&PT_DYNAMIC),
+        "a static binary: {types:?}"
+    );
 }
 
 /// Mistakes in build.yml and in the environment are reported with the

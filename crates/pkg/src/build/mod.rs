@@ -209,12 +209,6 @@ pub fn build_platforms(
             lock_written: None,
         });
     }
-    if !info.go.is_empty() {
-        // Before anything is resolved, downloaded or built.
-        for &arch in &wanted {
-            crate::go::check_arch(arch, &pkg.build_yml_name())?;
-        }
-    }
     let mut lock = None;
     let mut lock_written = None;
     let mut reloaded = None;
