@@ -262,6 +262,58 @@ fn cargo_workspace(root: &Path) -> std::path::PathBuf {
     pkg
 }
 
+/// A `cargo:` package for amd64 and arm64 from this machine: the other
+/// architecture's binary is cross-compiled for its musl target and linked
+/// with the toolchain's rust-lld, static like the native one.
+#[test]
+fn cargo_binary_is_cross_compiled_for_the_other_platform() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    let pkg = cargo_workspace(&ws);
+    let cache = tmp.path().join("cache");
+    let c = cache.to_str().unwrap();
+    let debs = tmp.path().join("debian");
+    std::fs::write(
+        pkg.join("build.yml"),
+        "image: tools\narches: [amd64, arm64]\nextra-sources:\n  - ../../crates/hello:/hello\ncargo:\n  - package: hello\n    path: /usr/bin/hello\n",
+    )
+    .unwrap();
+    git(&ws, &["add", "."]);
+    git(&ws, &["commit", "-qm", "tools"]);
+    let (ok, out, err) = linuxkit(
+        &debs,
+        &[
+            "--cache",
+            c,
+            "pkg",
+            "build",
+            "--platforms",
+            "linux/amd64,linux/arm64",
+            "pkg/tools",
+        ],
+        &ws,
+    );
+    assert!(ok, "{err}");
+    let index_digest = out.trim().rsplit_once('@').unwrap().1;
+    let index: serde_json::Value = serde_json::from_slice(&blob(&cache, index_digest)).unwrap();
+    let m = index["manifests"].as_array().unwrap();
+    assert_eq!(m.len(), 2, "{index}");
+    for (m, (arch, machine)) in m.iter().zip([("amd64", 62), ("arm64", 183)]) {
+        assert_eq!(m["platform"]["architecture"], arch, "{index}");
+        let digest = m["digest"].as_str().unwrap();
+        assert_eq!(image_config(&cache, digest)["architecture"], arch);
+        let bin = layer(&cache, digest).remove("usr/bin/hello").unwrap().3;
+        assert_eq!(elf_machine(&bin), machine, "{arch}");
+        let types = elf_program_header_types(&bin);
+        // PT_LOAD and no PT_INTERP: static (a static-pie keeps a
+        // PT_DYNAMIC for relocating itself, but names no loader).
+        assert!(
+            types.contains(&1) && !types.contains(&3),
+            "{arch}: a static binary: {types:?}"
+        );
+    }
+}
+
 /// A package without Debian packages: a cargo binary, files, users, groups
 /// and labels, built without the network, reproducibly, then pushed to a
 /// real registry and pulled back.
