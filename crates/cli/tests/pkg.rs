@@ -989,6 +989,38 @@ fn multi_platform_build_gives_one_index_with_debians_arm64_packages() {
         );
     }
 
+    // `build --arch` picks the platform's image too.
+    let yml = tmp.path().join("sh.yml");
+    std::fs::write(
+        &yml,
+        format!("onboot:\n  - name: sh\n    image: {reference}\n"),
+    )
+    .unwrap();
+    for (arch, machine) in [("arm64", 183), ("amd64", 62)] {
+        let out = tmp.path().join(arch);
+        std::fs::create_dir(&out).unwrap();
+        let (ok, _, err) = linuxkit(
+            &debs,
+            &[
+                "--cache",
+                c,
+                "build",
+                "--arch",
+                arch,
+                "--format",
+                "tar",
+                "--dir",
+                out.to_str().unwrap(),
+                yml.to_str().unwrap(),
+            ],
+            &repo,
+        );
+        assert!(ok, "{err}");
+        let tar = std::fs::read(out.join("sh.tar")).unwrap();
+        let bin = tar_file(&tar, "containers/onboot/000-sh/lower/bin/busybox");
+        assert_eq!(elf_machine(&bin), machine, "build --arch {arch}");
+    }
+
     // arm64 again, alone: it replaces its own entry, keeps amd64, and the
     // index is the same.
     let (ok, out, err) = linuxkit(
