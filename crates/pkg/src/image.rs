@@ -184,11 +184,22 @@ pub fn tag_platforms(
     image: &ImageRef,
     built: &[Descriptor],
 ) -> Result<Descriptor, BuildError> {
-    let name = image.canonical();
-    let old = match cache.resolve(image)? {
-        Some(top) => platform_entries(cache, &top)?,
-        None => Vec::new(),
-    };
+    cache.update_tag(&image.canonical(), |current| {
+        let old = match current {
+            Some(top) => platform_entries(cache, &top)?,
+            None => Vec::new(),
+        };
+        merge_platforms(cache, &old, built)
+    })
+}
+
+/// What a tag whose platform manifests are `old` names once `built` are
+/// added: see [`tag_platforms`]. Writes the index blob, if there is one.
+fn merge_platforms(
+    cache: &Cache,
+    old: &[Descriptor],
+    built: &[Descriptor],
+) -> Result<Descriptor, BuildError> {
     let same = |a: &Descriptor, b: &Descriptor| match (&a.platform, &b.platform) {
         (Some(a), Some(b)) => {
             a.os == b.os && a.architecture == b.architecture && a.variant == b.variant
@@ -221,7 +232,7 @@ pub fn tag_platforms(
     };
     entries.sort_by(|a, b| key(a).cmp(&key(b)).then(a.digest.cmp(&b.digest)));
     entries.dedup_by(|a, b| a.digest == b.digest);
-    let top = match entries.as_slice() {
+    Ok(match entries.as_slice() {
         [one] => one.clone(),
         _ => {
             let bytes = serde_json::to_vec(&Index::new(entries)).expect("index serializes");
@@ -234,9 +245,7 @@ pub fn tag_platforms(
                 annotations: BTreeMap::new(),
             }
         }
-    };
-    cache.tag(&name, top.clone())?;
-    Ok(top)
+    })
 }
 
 /// Gzip at level 6 with a fixed header (no name, mtime 0, OS "Unix"), so
