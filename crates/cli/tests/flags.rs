@@ -741,6 +741,85 @@ fn pkg_push_without_building_pushes_tag_and_arch_tag() {
     );
 }
 
+/// `--platforms linux/amd64,linux/arm64`: one index under the tag with a
+/// manifest per platform, pushed as the tag (the index) and as
+/// `TAG-amd64`/`TAG-arm64` (each platform's manifest); `--push --nobuild`
+/// pushes the same.
+#[test]
+fn pkg_build_for_two_platforms_pushes_one_index_and_arch_tags() {
+    let registry = TestRegistry::start(Auth::None);
+    let (_repo, dir) = package();
+    let cache = tempfile::tempdir().unwrap();
+    let org = format!("{}/lk", registry.addr());
+    let pkg = |args: &[&str]| {
+        let mut c = linuxkit();
+        c.arg("--cache")
+            .arg(cache.path())
+            .args(["-q", "pkg", "--org", &org])
+            .args(args)
+            .arg(&dir);
+        c
+    };
+    let both = ["--platforms", "linux/amd64,linux/arm64"];
+    let (built, err) = ok(&mut pkg(&["build", "--push", both[0], both[1]]));
+    assert!(err.contains("linux/arm64: sha256:"), "{err}");
+    let index_digest = built.trim().rsplit_once('@').unwrap().1.to_string();
+    let (tag, _) = ok(&mut pkg(&["show-tag"]));
+    let hash = tag.trim().rsplit_once(':').unwrap().1.to_string();
+    assert_eq!(
+        remote_digest(&registry, "lk/hello", &hash),
+        Some(index_digest.clone())
+    );
+    let index: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            cache
+                .path()
+                .join("blobs/sha256")
+                .join(index_digest.strip_prefix("sha256:").unwrap()),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let manifests = index["manifests"].as_array().unwrap();
+    assert_eq!(manifests.len(), 2, "{index}");
+    for (m, arch) in manifests.iter().zip(["amd64", "arm64"]) {
+        assert_eq!(m["platform"]["architecture"], arch, "{index}");
+        assert_eq!(
+            remote_digest(&registry, "lk/hello", &format!("{hash}-{arch}")).as_deref(),
+            m["digest"].as_str(),
+            "{arch}"
+        );
+    }
+    // Building one platform again (cached) leaves the index as it is.
+    let (again, _) = ok(&mut pkg(&["build", "--platforms", "linux/arm64"]));
+    assert_eq!(again, built);
+    // --push --nobuild pushes what the cache has under the tag.
+    let (out, _) = ok(&mut pkg(&[
+        "build",
+        "--push",
+        "--nobuild",
+        both[0],
+        both[1],
+    ]));
+    assert!(!out.contains("skipping"), "{out}");
+    // A platform not in build.yml's `arches` is skipped, saying so.
+    std::fs::write(
+        dir.join("build.yml"),
+        "image: hello\narches: [arm64]\nfiles:\n  - path: etc/hello\n    contents: hi\n",
+    )
+    .unwrap();
+    let (out, _) = ok(&mut pkg(&["build", "--platforms", "linux/amd64"]));
+    assert!(
+        out.contains("for linux/amd64: its build.yml `arches` are [arm64]")
+            && out.contains("with no architectures to build"),
+        "{out}"
+    );
+    refused(
+        &mut pkg(&["build", "--platforms", "linux/amd64,arm64"]),
+        "invalid target platform specification `arm64`",
+    );
+}
+
 #[test]
 fn pkg_builder_du_and_prune_the_debian_download_cache() {
     let dir = tempfile::tempdir().unwrap();

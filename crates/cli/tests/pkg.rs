@@ -262,6 +262,58 @@ fn cargo_workspace(root: &Path) -> std::path::PathBuf {
     pkg
 }
 
+/// A `cargo:` package for amd64 and arm64 from this machine: the other
+/// architecture's binary is cross-compiled for its musl target and linked
+/// with the toolchain's rust-lld, static like the native one.
+#[test]
+fn cargo_binary_is_cross_compiled_for_the_other_platform() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    let pkg = cargo_workspace(&ws);
+    let cache = tmp.path().join("cache");
+    let c = cache.to_str().unwrap();
+    let debs = tmp.path().join("debian");
+    std::fs::write(
+        pkg.join("build.yml"),
+        "image: tools\narches: [amd64, arm64]\nextra-sources:\n  - ../../crates/hello:/hello\ncargo:\n  - package: hello\n    path: /usr/bin/hello\n",
+    )
+    .unwrap();
+    git(&ws, &["add", "."]);
+    git(&ws, &["commit", "-qm", "tools"]);
+    let (ok, out, err) = linuxkit(
+        &debs,
+        &[
+            "--cache",
+            c,
+            "pkg",
+            "build",
+            "--platforms",
+            "linux/amd64,linux/arm64",
+            "pkg/tools",
+        ],
+        &ws,
+    );
+    assert!(ok, "{err}");
+    let index_digest = out.trim().rsplit_once('@').unwrap().1;
+    let index: serde_json::Value = serde_json::from_slice(&blob(&cache, index_digest)).unwrap();
+    let m = index["manifests"].as_array().unwrap();
+    assert_eq!(m.len(), 2, "{index}");
+    for (m, (arch, machine)) in m.iter().zip([("amd64", 62), ("arm64", 183)]) {
+        assert_eq!(m["platform"]["architecture"], arch, "{index}");
+        let digest = m["digest"].as_str().unwrap();
+        assert_eq!(image_config(&cache, digest)["architecture"], arch);
+        let bin = layer(&cache, digest).remove("usr/bin/hello").unwrap().3;
+        assert_eq!(elf_machine(&bin), machine, "{arch}");
+        let types = elf_program_header_types(&bin);
+        // PT_LOAD and no PT_INTERP: static (a static-pie keeps a
+        // PT_DYNAMIC for relocating itself, but names no loader).
+        assert!(
+            types.contains(&1) && !types.contains(&3),
+            "{arch}: a static binary: {types:?}"
+        );
+    }
+}
+
 /// A package without Debian packages: a cargo binary, files, users, groups
 /// and labels, built without the network, reproducibly, then pushed to a
 /// real registry and pulled back.
@@ -625,6 +677,57 @@ go:
         "{err}"
     );
     assert!(err.contains("example.com/nope"), "{err}");
+
+    // For the other architecture (arm64 here on amd64): this machine's
+    // toolchain cross-compiles (`GOARCH`, cgo off), so the lockfile gains
+    // the target's (empty) image packages and no build packages of it.
+    let host = linuxkit_base::Arch::host();
+    let (other, machine) = if host == linuxkit_base::Arch::Amd64 {
+        (linuxkit_base::Arch::Arm64, 183)
+    } else {
+        (linuxkit_base::Arch::Amd64, 62)
+    };
+    let (ok, out, err) = linuxkit(
+        &debs,
+        &[
+            "--cache",
+            c,
+            "pkg",
+            "build",
+            "--platforms",
+            other.oci_platform(),
+            "pkg/hello",
+        ],
+        &repo,
+    );
+    assert!(ok, "{err}");
+    assert!(err.contains("wrote pkg/hello/debian.lock"), "{err}");
+    let text = std::fs::read_to_string(repo.join("pkg/hello/debian.lock")).unwrap();
+    let lock = linuxkit_pkg::lock::Lockfile::parse("debian.lock", &text).unwrap();
+    assert_eq!(
+        lock.packages.keys().collect::<Vec<_>>(),
+        {
+            let mut k = vec![host.debian(), other.debian()];
+            k.sort();
+            k
+        },
+        "{text}"
+    );
+    assert_eq!(
+        lock.build_packages.keys().collect::<Vec<_>>(),
+        [host.debian()],
+        "{text}"
+    );
+    // The lockfile changed, so the tag did: it names this one platform.
+    let digest = out.trim().rsplit_once('@').unwrap().1;
+    assert_eq!(image_config(&cache, digest)["architecture"], other.go());
+    let bin = layer(&cache, digest).remove("usr/bin/hello").unwrap().3;
+    assert_eq!(elf_machine(&bin), machine);
+    let types = elf_program_header_types(&bin);
+    assert!(
+        types.contains(&PT_LOAD) && !types.contains(&PT_INTERP) && !types.contains(&PT_DYNAMIC),
+        "a static binary: {types:?}"
+    );
 }
 
 /// Mistakes in build.yml and in the environment are reported with the
@@ -709,4 +812,248 @@ fn bad_packages_are_refused_with_located_errors() {
         err.contains("p/debian.lock:") && err.contains("--update"),
         "{err}"
     );
+}
+
+/// The ELF machine (`e_machine`) of an executable: 62 for x86-64, 183 for
+/// AArch64.
+fn elf_machine(bin: &[u8]) -> u16 {
+    assert_eq!(&bin[..4], b"\x7fELF", "not an ELF file");
+    assert_eq!(bin[5], 1, "little-endian");
+    u16::from_le_bytes([bin[18], bin[19]])
+}
+
+/// The file at `path` in a tar, links followed within it.
+fn tar_file(tar: &[u8], path: &str) -> Vec<u8> {
+    let mut ar = tar::Archive::new(tar);
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        if e.path().unwrap().to_string_lossy().trim_start_matches("./") == path {
+            let mut body = Vec::new();
+            e.read_to_end(&mut body).unwrap();
+            return body;
+        }
+    }
+    panic!("{path} not in the tar");
+}
+
+/// `pkg build --platforms linux/amd64,linux/arm64` of the repository's
+/// busybox package, from its lockfile without the arm64 pins: Debian's
+/// arm64 busybox resolved and pinned next to the amd64 one (which is kept
+/// as it was), one index under the tag with both manifests, the amd64 one
+/// the same as a build for amd64 alone gives, and `cache export
+/// --platform linux/arm64` giving an AArch64 busybox.
+#[test]
+fn multi_platform_build_gives_one_index_with_debians_arm64_packages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    let cache = tmp.path().join("cache");
+    let debs = tmp.path().join("debian");
+    let ours = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pkg/busybox");
+    std::fs::create_dir_all(repo.join("pkg/busybox")).unwrap();
+    std::fs::create_dir_all(repo.join("pkg/only-amd64")).unwrap();
+    let yml = std::fs::read_to_string(ours.join("build.yml")).unwrap();
+    assert!(yml.contains("\narches: [amd64, arm64]\n"), "{yml}");
+    std::fs::write(repo.join("pkg/busybox/build.yml"), yml).unwrap();
+    let text = std::fs::read_to_string(ours.join("debian.lock")).unwrap();
+    let mut lock = linuxkit_pkg::lock::Lockfile::parse("debian.lock", &text).unwrap();
+    assert!(lock.packages.remove("arm64").is_some(), "{text}");
+    let amd64_lock = lock.to_text();
+    std::fs::write(repo.join("pkg/busybox/debian.lock"), &amd64_lock).unwrap();
+    std::fs::write(
+        repo.join("pkg/only-amd64/build.yml"),
+        "image: only-amd64\narches: [amd64]\nfiles:\n  - path: etc/hello\n    contents: hi\n",
+    )
+    .unwrap();
+    git(&repo, &["init", "-q"]);
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-qm", "packages"]);
+    let c = cache.to_str().unwrap();
+    let both = "linux/amd64,linux/arm64";
+
+    // amd64 alone, from the lockfile as it is: the digest of today.
+    let (ok, out, err) = linuxkit(
+        &debs,
+        &[
+            "--cache",
+            c,
+            "pkg",
+            "build",
+            "--platforms",
+            "linux/amd64",
+            "pkg/busybox",
+        ],
+        &repo,
+    );
+    assert!(ok, "{err}");
+    let amd64_alone = out.trim().rsplit_once('@').unwrap().1.to_string();
+    assert!(!err.contains("wrote"), "amd64 is pinned already: {err}");
+
+    let (ok, out, err) = linuxkit(
+        &debs,
+        &[
+            "--cache",
+            c,
+            "pkg",
+            "build",
+            "--platforms",
+            both,
+            "pkg/busybox",
+            "pkg/only-amd64",
+        ],
+        &repo,
+    );
+    assert!(ok, "{err}");
+    assert!(err.contains("wrote pkg/busybox/debian.lock"), "{err}");
+    assert!(
+        err.contains("built for linux/arm64 from busybox-static"),
+        "{err}"
+    );
+    // The lockfile pins arm64 beside amd64, which is kept as it was.
+    let lock = std::fs::read_to_string(repo.join("pkg/busybox/debian.lock")).unwrap();
+    assert!(lock.starts_with(&amd64_lock), "{lock}");
+    assert!(
+        lock.contains("  \"arm64\":\n    - name: \"busybox-static\"\n")
+            && lock.contains("      architecture: \"arm64\"\n")
+            && lock.contains("_arm64.deb\"\n"),
+        "{lock}"
+    );
+    // A package whose `arches` lacks arm64 is built for amd64 only.
+    assert!(
+        out.contains("Skipping linuxkit/only-amd64:")
+            && out.contains("for linux/arm64: its build.yml `arches` are [amd64]"),
+        "{out}"
+    );
+    let lines: Vec<&str> = out.lines().filter(|l| l.contains('@')).collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    let (reference, index_digest) = lines[0].split_once('@').unwrap();
+    assert!(
+        reference.starts_with("docker.io/linuxkit/busybox:"),
+        "{reference}"
+    );
+
+    // The tag names one index, amd64 then arm64.
+    let root: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cache.join("index.json")).unwrap()).unwrap();
+    let entry = root["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == reference)
+        .unwrap();
+    assert_eq!(
+        entry["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    assert_eq!(entry["digest"], index_digest);
+    let index: serde_json::Value = serde_json::from_slice(&blob(&cache, index_digest)).unwrap();
+    let m = index["manifests"].as_array().unwrap();
+    assert_eq!(m.len(), 2, "{index}");
+    assert_eq!(m[0]["platform"]["architecture"], "amd64");
+    assert_eq!(m[1]["platform"]["architecture"], "arm64");
+    let (amd64, arm64) = (
+        m[0]["digest"].as_str().unwrap(),
+        m[1]["digest"].as_str().unwrap(),
+    );
+    assert_eq!(amd64, amd64_alone, "amd64 is unchanged by arm64");
+    assert_eq!(image_config(&cache, arm64)["architecture"], "arm64");
+    let busybox = |d: &str| layer(&cache, d).remove("bin/busybox").unwrap().3;
+    assert_eq!(elf_machine(&busybox(amd64)), 62);
+    assert_eq!(elf_machine(&busybox(arm64)), 183);
+
+    // `cache export` picks the platform asked for.
+    for (platform, machine) in [("linux/arm64", 183), ("linux/amd64", 62)] {
+        let tar = tmp.path().join("fs.tar");
+        let (ok, _, err) = linuxkit(
+            &debs,
+            &[
+                "--cache",
+                c,
+                "cache",
+                "export",
+                "--platform",
+                platform,
+                "--format",
+                "filesystem",
+                "--outfile",
+                tar.to_str().unwrap(),
+                reference,
+            ],
+            &repo,
+        );
+        assert!(ok, "{err}");
+        let tar = std::fs::read(&tar).unwrap();
+        assert_eq!(
+            elf_machine(&tar_file(&tar, "bin/busybox")),
+            machine,
+            "{platform}"
+        );
+    }
+
+    // `build --arch` picks the platform's image too.
+    let yml = tmp.path().join("sh.yml");
+    std::fs::write(
+        &yml,
+        format!("onboot:\n  - name: sh\n    image: {reference}\n"),
+    )
+    .unwrap();
+    for (arch, machine) in [("arm64", 183), ("amd64", 62)] {
+        let out = tmp.path().join(arch);
+        std::fs::create_dir(&out).unwrap();
+        let (ok, _, err) = linuxkit(
+            &debs,
+            &[
+                "--cache",
+                c,
+                "build",
+                "--arch",
+                arch,
+                "--format",
+                "tar",
+                "--dir",
+                out.to_str().unwrap(),
+                yml.to_str().unwrap(),
+            ],
+            &repo,
+        );
+        assert!(ok, "{err}");
+        let tar = std::fs::read(out.join("sh.tar")).unwrap();
+        let bin = tar_file(&tar, "containers/onboot/000-sh/lower/bin/busybox");
+        assert_eq!(elf_machine(&bin), machine, "build --arch {arch}");
+    }
+
+    // arm64 again, alone: it replaces its own entry, keeps amd64, and the
+    // index is the same.
+    let (ok, out, err) = linuxkit(
+        &debs,
+        &[
+            "--cache",
+            c,
+            "pkg",
+            "build",
+            "--force",
+            "--platforms",
+            "linux/arm64",
+            "pkg/busybox",
+        ],
+        &repo,
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), lines[0]);
+    // Both cached: nothing rebuilt, the same index.
+    let (ok, out, err) = linuxkit(
+        &debs,
+        &[
+            "--cache",
+            c,
+            "pkg",
+            "build",
+            "--platforms",
+            both,
+            "pkg/busybox",
+        ],
+        &repo,
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), lines[0]);
+    assert!(!err.contains("built"), "{err}");
 }

@@ -440,6 +440,37 @@ impl Cache {
         self.write_index(&index)
     }
 
+    /// Names as `name` what `update` makes of what the name has now (its
+    /// descriptor, `None` if nothing), holding the cache's lock from the
+    /// read to the write: two processes adding to one name (`pkg build`s
+    /// adding platforms to one index) do not lose each other's change.
+    /// `update` may write blobs; it must not take the lock (nor call
+    /// [`Cache::tag`]). Returns the descriptor named.
+    pub fn update_tag<E: From<Error>>(
+        &self,
+        name: &str,
+        update: impl FnOnce(Option<Descriptor>) -> std::result::Result<Descriptor, E>,
+    ) -> std::result::Result<Descriptor, E> {
+        let _lock = self.lock()?;
+        let mut index = self.index()?;
+        let current = index
+            .manifests
+            .iter()
+            .find(|d| name_of(d).as_deref() == Some(name))
+            .cloned();
+        let desc = update(current)?;
+        let mut named = desc.clone();
+        named
+            .annotations
+            .insert(REF_NAME_ANNOTATION.into(), name.into());
+        index
+            .manifests
+            .retain(|d| name_of(d).as_deref() != Some(name));
+        index.manifests.push(named);
+        self.write_index(&index)?;
+        Ok(desc)
+    }
+
     /// Every named image: (name, descriptor), sorted by name.
     pub fn images(&self) -> Result<Vec<(String, Descriptor)>> {
         let mut out: Vec<_> = self
@@ -860,6 +891,49 @@ mod tests {
             )
             .unwrap();
         ImageRef::parse(name).unwrap()
+    }
+
+    #[test]
+    fn update_tag_sees_what_the_name_has_and_replaces_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let name = "docker.io/library/a:1";
+        let first = single(&cache, name, "amd64");
+        let before = cache.resolve(&first).unwrap().unwrap();
+        let blob = cache.write_blob(b"{}").unwrap();
+        let new = Descriptor {
+            media_type: media_type::OCI_INDEX.into(),
+            digest: blob.to_string(),
+            size: 2,
+            platform: None,
+            annotations: BTreeMap::new(),
+        };
+        let got = cache
+            .update_tag(name, |current| {
+                assert_eq!(current.as_ref(), Some(&before));
+                // Blobs may be written meanwhile.
+                cache.write_blob(b"more")?;
+                Ok::<_, Error>(new.clone())
+            })
+            .unwrap();
+        assert_eq!(got, new, "returned as made, without the name");
+        let after = cache.resolve(&first).unwrap().unwrap();
+        assert_eq!(after.digest, new.digest);
+        assert_eq!(cache.images().unwrap().len(), 1);
+        // A failed update changes nothing.
+        let e = cache.update_tag(name, |_| {
+            Err::<Descriptor, _>(Error::NotCached { image: "x".into() })
+        });
+        assert!(e.is_err());
+        assert_eq!(cache.resolve(&first).unwrap().unwrap().digest, new.digest);
+        // A new name: nothing there yet.
+        cache
+            .update_tag("docker.io/library/b:1", |current| {
+                assert!(current.is_none());
+                Ok::<_, Error>(new.clone())
+            })
+            .unwrap();
+        assert_eq!(cache.images().unwrap().len(), 2);
     }
 
     #[test]

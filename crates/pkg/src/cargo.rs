@@ -16,6 +16,14 @@
 //! is read from cargo's JSON messages, so `CARGO_TARGET_DIR` and
 //! `build.target-dir` are honoured.
 //!
+//! For another architecture than this machine's (`pkg build --platforms
+//! linux/arm64` on amd64) the binary is cross-compiled and linked with
+//! `rust-lld`, the linker that ships with the Rust toolchain (`--config
+//! target.TARGET.linker="rust-lld"`): the musl targets carry their own C
+//! runtime objects and libc, so no C cross toolchain is needed and the
+//! binary is as static as a native one. A binary for this machine's own
+//! architecture is linked as before, so its bytes do not change.
+//!
 //! The package's tag only covers the directories it hashes: list the crate
 //! directories in `extra-sources` so that a change to the Rust code gives a
 //! new tag (and so a rebuild).
@@ -42,8 +50,13 @@ pub fn workspace_root(dir: &Path) -> Option<PathBuf> {
         .map(Path::to_path_buf)
 }
 
-/// `cargo`'s arguments for `spec` and the Rust target `target`.
-fn cargo_args(spec: &CargoBinary, target: &str) -> Vec<String> {
+/// The linker for a target of another architecture than this machine's.
+const CROSS_LINKER: &str = "rust-lld";
+
+/// `cargo`'s arguments for `spec` and the Rust target `target`, linked
+/// with [`CROSS_LINKER`] if `cross`.
+fn cargo_args(spec: &CargoBinary, target: &str, cross: bool) -> Vec<String> {
+    let linker = cross.then(|| format!("target.{target}.linker=\"{CROSS_LINKER}\""));
     ["build", "--release", "--locked", "-p", &spec.package]
         .into_iter()
         .chain(["--bin", &spec.bin, "--target", target])
@@ -55,6 +68,7 @@ fn cargo_args(spec: &CargoBinary, target: &str) -> Vec<String> {
             "profile.release.strip=\"symbols\"",
         ])
         .map(str::to_string)
+        .chain(linker.into_iter().flat_map(|l| ["--config".to_string(), l]))
         .collect()
 }
 
@@ -88,7 +102,8 @@ pub fn build_binary(
     let target = arch.rust_musl_target();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(&cargo);
-    cmd.args(cargo_args(spec, target));
+    let cross = arch != Arch::host();
+    cmd.args(cargo_args(spec, target, cross));
     if let Some(flags) = encoded_rustflags(spec) {
         cmd.env("CARGO_ENCODED_RUSTFLAGS", flags)
             .env_remove("RUSTFLAGS");
@@ -98,8 +113,14 @@ pub fn build_binary(
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     let line = format!(
-        "cargo build --release --locked -p {} --bin {} --target {target}",
-        spec.package, spec.bin
+        "cargo build --release --locked -p {} --bin {} --target {target}{}",
+        spec.package,
+        spec.bin,
+        if cross {
+            format!(" --config target.{target}.linker=\"{CROSS_LINKER}\"")
+        } else {
+            String::new()
+        }
     );
     let mut child = cmd.spawn().map_err(|e| {
         err(format!(
@@ -156,8 +177,27 @@ mod tests {
             encoded_rustflags(&spec).as_deref(),
             Some("-C\x1frelocation-model=static")
         );
-        let args = cargo_args(&spec, "x86_64-unknown-linux-musl");
+        let args = cargo_args(&spec, "x86_64-unknown-linux-musl", false);
         assert!(!args.iter().any(|a| a.contains("rustflags")), "{args:?}");
+        assert!(!args.iter().any(|a| a.contains("linker")), "{args:?}");
+    }
+
+    #[test]
+    fn another_architecture_is_linked_with_rust_lld() {
+        let spec = CargoBinary {
+            package: "p".into(),
+            bin: "b".into(),
+            path: "usr/bin/b".into(),
+            rustflags: Vec::new(),
+        };
+        let args = cargo_args(&spec, "aarch64-unknown-linux-musl", true);
+        assert_eq!(
+            args[args.len() - 2..],
+            [
+                "--config".to_string(),
+                "target.aarch64-unknown-linux-musl.linker=\"rust-lld\"".to_string()
+            ]
+        );
     }
 
     #[test]

@@ -204,19 +204,6 @@ pub enum BuildError {
         /// The package's architectures.
         arches: Vec<String>,
     },
-    /// `go:` entries build with Debian's Go toolchain for the target
-    /// architecture, which runs only on a machine of that architecture.
-    #[error(
-        "{build_yml}: `go:` builds with Debian's Go toolchain for {arch}, which cannot run on this {host} machine; build the package on {arch}, or leave {arch} out of its `arches`"
-    )]
-    ForeignArch {
-        /// The build file.
-        build_yml: String,
-        /// The architecture asked for.
-        arch: Arch,
-        /// This machine's.
-        host: Arch,
-    },
     /// Something the package's `build.yml` asks for cannot be done; the
     /// message names the key and what to do.
     #[error("{build_yml}: {message}")]

@@ -7,12 +7,22 @@
 //! `build.yml` give the same manifest digest on every machine. The config
 //! carries `build.yml`'s `config:` as the [`CONFIG_LABEL`] label, which is
 //! what `linuxkit build` reads back.
+//!
+//! A package built for several platforms is one tag naming an OCI index of
+//! its platform manifests ([`tag_platforms`]), as the reference's `pkg
+//! build` leaves it: building another platform later adds it to the index,
+//! building one again replaces its entry. The entries are sorted by
+//! platform, so the index digest depends only on the manifests in it, not
+//! on the order they were built in. A tag with a single platform names its
+//! manifest directly (where the reference writes a one-entry index), so
+//! that an amd64-only package keeps the manifest digest `build` pins (the
+//! boot loader image is looked up by it).
 
 use std::collections::BTreeMap;
 use std::io::Write;
 
 use linuxkit_base::Arch;
-use linuxkit_oci::{Cache, Descriptor, Digest, Manifest, Platform, media_type};
+use linuxkit_oci::{Cache, Descriptor, Digest, ImageRef, Index, Manifest, Platform, media_type};
 use linuxkit_rootfs::CONFIG_LABEL;
 use serde::Serialize;
 
@@ -126,6 +136,118 @@ pub fn image_config(pkg: &Package, arch: Arch, diff_id: &Digest) -> Result<Vec<u
     Ok(serde_json::to_vec(&config).expect("config serializes"))
 }
 
+/// The annotation of an attestation manifest naming the manifest it is
+/// about (BuildKit's).
+const ATTESTATION_OF: &str = "vnd.docker.reference.digest";
+
+/// The platform manifests `top` (what a tag names) stands for: an index's
+/// entries, or the manifest itself with its platform (the descriptor's,
+/// else its config's `os` and `architecture`; `None` when neither says).
+pub fn platform_entries(cache: &Cache, top: &Descriptor) -> Result<Vec<Descriptor>, BuildError> {
+    let digest = Digest::parse(&top.digest)?;
+    if media_type::is_index(&top.media_type) {
+        let bytes = cache.read_blob(&digest)?;
+        let index: Index = serde_json::from_slice(&bytes).map_err(|e| BuildError::Layer {
+            what: top.digest.clone(),
+            message: format!("the cached index is not valid JSON: {e}"),
+        })?;
+        return Ok(index.manifests);
+    }
+    let mut desc = top.clone();
+    desc.annotations.clear();
+    if desc.platform.is_none() && cache.has_blob(&digest) {
+        desc.platform = serde_json::from_slice::<Manifest>(&cache.read_blob(&digest)?)
+            .ok()
+            .and_then(|m| Digest::parse(&m.config.digest).ok())
+            .filter(|d| cache.has_blob(d))
+            .and_then(|d| cache.read_blob(&d).ok())
+            .and_then(|c| serde_json::from_slice::<serde_json::Value>(&c).ok())
+            .and_then(|c| {
+                let field = |k: &str| c.get(k)?.as_str().map(str::to_string);
+                Some(Platform {
+                    os: field("os")?,
+                    architecture: field("architecture")?,
+                    variant: field("variant"),
+                })
+            });
+    }
+    Ok(vec![desc])
+}
+
+/// Names the platform manifests `built` (each with its platform) as
+/// `image` in the cache, keeping the platforms the tag already has and
+/// replacing those built again (and the attestations of what they
+/// replace). Returns what the tag names now: the manifest if there is one
+/// platform, else an index of all of them, sorted by platform.
+pub fn tag_platforms(
+    cache: &Cache,
+    image: &ImageRef,
+    built: &[Descriptor],
+) -> Result<Descriptor, BuildError> {
+    cache.update_tag(&image.canonical(), |current| {
+        let old = match current {
+            Some(top) => platform_entries(cache, &top)?,
+            None => Vec::new(),
+        };
+        merge_platforms(cache, &old, built)
+    })
+}
+
+/// What a tag whose platform manifests are `old` names once `built` are
+/// added: see [`tag_platforms`]. Writes the index blob, if there is one.
+fn merge_platforms(
+    cache: &Cache,
+    old: &[Descriptor],
+    built: &[Descriptor],
+) -> Result<Descriptor, BuildError> {
+    let same = |a: &Descriptor, b: &Descriptor| match (&a.platform, &b.platform) {
+        (Some(a), Some(b)) => {
+            a.os == b.os && a.architecture == b.architecture && a.variant == b.variant
+        }
+        _ => false,
+    };
+    let replaced: Vec<&str> = old
+        .iter()
+        .filter(|o| built.iter().any(|b| same(o, b)))
+        .map(|o| o.digest.as_str())
+        .collect();
+    let mut entries: Vec<Descriptor> = old
+        .iter()
+        .filter(|o| !built.iter().any(|b| same(o, b)))
+        .filter(|o| {
+            o.annotations
+                .get(ATTESTATION_OF)
+                .is_none_or(|d| !replaced.contains(&d.as_str()))
+        })
+        .cloned()
+        .chain(built.iter().cloned())
+        .collect();
+    for e in &mut entries {
+        e.annotations.remove(linuxkit_oci::REF_NAME_ANNOTATION);
+    }
+    let key = |d: &Descriptor| {
+        d.platform
+            .as_ref()
+            .map(|p| (p.os.clone(), p.architecture.clone(), p.variant.clone()))
+    };
+    entries.sort_by(|a, b| key(a).cmp(&key(b)).then(a.digest.cmp(&b.digest)));
+    entries.dedup_by(|a, b| a.digest == b.digest);
+    Ok(match entries.as_slice() {
+        [one] => one.clone(),
+        _ => {
+            let bytes = serde_json::to_vec(&Index::new(entries)).expect("index serializes");
+            let digest = cache.write_blob(&bytes)?;
+            Descriptor {
+                media_type: media_type::OCI_INDEX.into(),
+                digest: digest.to_string(),
+                size: bytes.len() as u64,
+                platform: None,
+                annotations: BTreeMap::new(),
+            }
+        }
+    })
+}
+
 /// Gzip at level 6 with a fixed header (no name, mtime 0, OS "Unix"), so
 /// equal input gives equal output.
 pub fn gzip(bytes: &[u8]) -> Vec<u8> {
@@ -140,6 +262,68 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn manifest(cache: &Cache, arch: Arch, n: u8) -> Descriptor {
+        let digest = cache.write_blob(&[n]).unwrap();
+        Descriptor {
+            media_type: media_type::OCI_MANIFEST.into(),
+            digest: digest.to_string(),
+            size: 1,
+            platform: Some(Platform::linux(arch)),
+            annotations: BTreeMap::new(),
+        }
+    }
+
+    fn entries(cache: &Cache, image: &ImageRef) -> Vec<(String, String)> {
+        let top = cache.resolve(image).unwrap().unwrap();
+        platform_entries(cache, &top)
+            .unwrap()
+            .into_iter()
+            .map(|d| (d.platform.unwrap().architecture, d.digest))
+            .collect()
+    }
+
+    #[test]
+    fn platforms_are_merged_into_one_index_sorted_whatever_the_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = ImageRef::parse("linuxkit/p:1").unwrap();
+        let mut tops = Vec::new();
+        for order in [[Arch::Arm64, Arch::Amd64], [Arch::Amd64, Arch::Arm64]] {
+            let cache = Cache::open(&dir.path().join(format!("{order:?}"))).unwrap();
+            let (amd64, arm64) = (
+                manifest(&cache, Arch::Amd64, 1),
+                manifest(&cache, Arch::Arm64, 2),
+            );
+            let of = |a: Arch| if a == Arch::Amd64 { &amd64 } else { &arm64 };
+            // One platform: its manifest, as before there were indexes.
+            let top = tag_platforms(&cache, &image, &[of(order[0]).clone()]).unwrap();
+            assert_eq!(top.digest, of(order[0]).digest);
+            let top = tag_platforms(&cache, &image, &[of(order[1]).clone()]).unwrap();
+            assert_eq!(top.media_type, media_type::OCI_INDEX);
+            assert_eq!(
+                entries(&cache, &image),
+                [
+                    ("amd64".to_string(), amd64.digest.clone()),
+                    ("arm64".into(), arm64.digest.clone())
+                ]
+            );
+            tops.push(top.digest.clone());
+            // A platform built again replaces its entry only.
+            let new = manifest(&cache, Arch::Arm64, 3);
+            tag_platforms(&cache, &image, std::slice::from_ref(&new)).unwrap();
+            assert_eq!(
+                entries(&cache, &image),
+                [
+                    ("amd64".to_string(), amd64.digest.clone()),
+                    ("arm64".into(), new.digest)
+                ]
+            );
+            // Both at once: the same index as one after the other.
+            let top = tag_platforms(&cache, &image, &[arm64.clone(), amd64.clone()]).unwrap();
+            assert_eq!(top.digest, tops[0]);
+        }
+        assert_eq!(tops[0], tops[1], "the index does not depend on the order");
+    }
 
     #[test]
     fn gzip_is_deterministic_with_a_fixed_header() {

@@ -144,32 +144,56 @@ fn skipped_arches(list: &str) -> Result<Vec<Arch>> {
         .collect()
 }
 
-/// The one architecture to build: `--platforms linux/ARCH`, else the host's.
-fn build_arch(platforms: &Option<String>) -> Result<Arch> {
+/// The architectures `--platforms` names (`linux/ARCH[/VARIANT]`, comma
+/// separated, each once, in the order given), or `None` without the flag.
+fn platform_arches(platforms: &Option<String>) -> Result<Option<Vec<Arch>>> {
     let Some(p) = platforms else {
-        return Ok(Arch::host());
+        return Ok(None);
     };
-    let list: Vec<&str> = p
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .collect();
-    match list.as_slice() {
-        [one] => match one.strip_prefix("linux/") {
+    let mut arches = Vec::new();
+    for one in p.split(',').map(str::trim) {
+        let arch: Arch = match one.strip_prefix("linux/") {
             // `ARCH` or `ARCH/VARIANT` (`linux/arm/v7`).
-            Some(arch) => arch.parse().map_err(|source| Error::Arch {
+            Some(arch) if !arch.is_empty() => arch.parse().map_err(|source| Error::Arch {
                 flag: "--platforms",
                 given: one.to_string(),
                 source,
-            }),
-            None => Err(Error::Usage(format!(
-                "--platforms {one:?}: expected linux/ARCH"
-            ))),
-        },
-        _ => Err(Error::Usage(
-            "multi-platform builds are not supported yet: give one --platforms linux/ARCH".into(),
-        )),
+            })?,
+            _ => {
+                return Err(Error::Usage(format!(
+                    "--platforms: invalid target platform specification `{one}` (expected linux/ARCH, comma separated)"
+                )));
+            }
+        };
+        if !arches.contains(&arch) {
+            arches.push(arch);
+        }
     }
+    Ok(Some(arches))
+}
+
+/// The architectures to build `p` for: those `--platforms` names (default
+/// the host's) that its build.yml `arches` lists and `--skip-platforms`
+/// does not; each one left out is said on stdout.
+fn package_arches(p: &Package, asked: &[Arch], skipped: &[Arch]) -> Vec<Arch> {
+    let declared = &p.build_yml().arches;
+    asked
+        .iter()
+        .copied()
+        .filter(|a| {
+            // Compared as the reference does, by the Go name as written.
+            let listed = declared.iter().any(|d| d == a.go());
+            if !listed {
+                println!(
+                    "Skipping {} for {}: its build.yml `arches` are [{}]",
+                    p.tag(),
+                    a.oci_platform(),
+                    declared.join(", ")
+                );
+            }
+            listed && !skipped.contains(a)
+        })
+        .collect()
 }
 
 /// `pkg build`; `push` is `--push`, or `pkg push` (the deprecated spelling).
@@ -210,7 +234,7 @@ fn pkg_build(
             "--nobuild has no effect without --push (it means \"push without building\"); building as usual"
         );
     }
-    let arch = build_arch(platforms)?;
+    let asked = platform_arches(platforms)?.unwrap_or_else(|| vec![Arch::host()]);
     let skipped = skip_platforms
         .as_deref()
         .map(skipped_arches)
@@ -230,28 +254,22 @@ fn pkg_build(
     };
     let bopts = BuildOptions {
         force: *force,
-        arch,
+        arch: asked[0],
         debian_cache: fresh.as_ref().map(|d| d.path().to_path_buf()),
         update: *update,
     };
-    let platform = Platform::linux(arch);
     let progress_bars = match progress.as_str() {
         "plain" => false,
         "tty" => true,
         _ => std::io::stderr().is_terminal(),
     };
-    let mut registry: Option<Registry> = None;
-    let client = |slot: &mut Option<Registry>| -> Result<()> {
-        if slot.is_none() {
-            let mut o = crate::global::registry_options(g, platform.clone())?;
-            o.progress = o.progress && progress_bars;
-            *slot = Some(Registry::new(o)?);
-        }
-        Ok(())
-    };
+    // One registry client per platform (pulls choose the platform of an
+    // index by it), made when first needed.
+    let mut registries: Vec<(Arch, Registry)> = Vec::new();
     for dir in dirs {
         let p = Package::load(dir, opts).map_err(|e| Error::Usage(e.to_string()))?;
-        if skipped.contains(&arch) {
+        let arches = package_arches(&p, &asked, &skipped);
+        if arches.is_empty() {
             println!("Skipping {} with no architectures to build", p.tag());
             continue;
         }
@@ -265,57 +283,120 @@ fn pkg_build(
             });
         }
         if *dry_run {
-            print_plan(&p, &cache, arch, &bopts, push)?;
+            for &arch in &arches {
+                print_plan(&p, &cache, arch, &bopts, push)?;
+            }
             continue;
         }
         let image = ImageRef::parse(&p.full_tag())?;
+        let in_cache = |arch: Arch| -> Result<bool> {
+            build::cached_platform(&cache, &image, arch).map_err(build_err)
+        };
         if push && *nobuild {
-            if cache.image(&image, &platform)?.is_none() {
-                println!(
-                    "{} is not in the cache for {platform}: no new platforms to push, skipping",
-                    p.full_tag()
-                );
+            let mut have = Vec::new();
+            for &arch in &arches {
+                if in_cache(arch)? {
+                    have.push(arch);
+                } else {
+                    println!(
+                        "{} is not in the cache for {}: no new platforms to push, skipping",
+                        p.full_tag(),
+                        arch.oci_platform()
+                    );
+                }
+            }
+            if have.is_empty() {
                 continue;
             }
             refuse_dirty_push(&p)?;
-            client(&mut registry)?;
-            let r = registry.as_ref().expect("set above");
-            push_package(r, &cache, &image, arch, *manifest)?;
+            push_package(
+                client_for(&mut registries, arches[0], g, progress_bars)?,
+                &cache,
+                &image,
+                &have,
+                *manifest,
+            )?;
             continue;
         }
-        if *pull && cache.image(&image, &platform)?.is_none() {
-            client(&mut registry)?;
-            match registry.as_ref().expect("set above").pull(&cache, &image) {
-                Ok(img) => eprintln!("pulled {} ({})", img.name, img.top.digest),
-                Err(e) => eprintln!("{image} could not be pulled, building: {e}"),
+        if *pull {
+            for &arch in &arches {
+                if in_cache(arch)? {
+                    continue;
+                }
+                match client_for(&mut registries, arch, g, progress_bars)?.pull(&cache, &image) {
+                    Ok(img) => eprintln!(
+                        "pulled {} for {} ({})",
+                        img.name,
+                        arch.oci_platform(),
+                        img.top.digest
+                    ),
+                    Err(e) => eprintln!(
+                        "{image} could not be pulled for {}, building: {e}",
+                        arch.oci_platform()
+                    ),
+                }
             }
         }
-        let built = build::build(&p, &cache, &bopts).map_err(build_err)?;
+        let built = build::build_platforms(&p, &cache, &bopts, &arches).map_err(build_err)?;
         if let Some(l) = &built.lock_written {
             eprintln!("wrote {}", l.display());
         }
-        if built.cached {
-            eprintln!(
-                "{} is cached, not rebuilding (use --force)",
-                built.reference
-            );
-        } else if !built.packages.is_empty() {
-            eprintln!("built from {}", built.packages.join(", "));
-        } else {
-            eprintln!("built {}", built.reference);
-        }
-        if let Some(k) = &built.kernel {
-            eprintln!("kernel {} with {} modules", k.version, k.modules.len());
+        let several = built.platforms.len() > 1;
+        for (arch, b) in arches.iter().zip(&built.platforms) {
+            let on = if several {
+                format!(" for {}", arch.oci_platform())
+            } else {
+                String::new()
+            };
+            if b.cached {
+                eprintln!(
+                    "{}{on} is cached, not rebuilding (use --force)",
+                    b.reference
+                );
+            } else if !b.packages.is_empty() {
+                eprintln!("built{on} from {}", b.packages.join(", "));
+            } else {
+                eprintln!("built {}{on}", b.reference);
+            }
+            if let Some(k) = &b.kernel {
+                eprintln!("kernel {} with {} modules", k.version, k.modules.len());
+            }
+            if several {
+                eprintln!("{}: {}", arch.oci_platform(), b.manifest.digest);
+            }
         }
         if push {
             refuse_dirty_push(&p)?;
-            client(&mut registry)?;
-            let r = registry.as_ref().expect("set above");
-            push_package(r, &cache, &image, arch, *manifest)?;
+            push_package(
+                client_for(&mut registries, arches[0], g, progress_bars)?,
+                &cache,
+                &image,
+                &arches,
+                *manifest,
+            )?;
         }
-        println!("{}@{}", built.reference, built.manifest.digest);
+        println!("{}@{}", built.reference, built.top.digest);
     }
     Ok(())
+}
+
+/// The registry client for `arch` in `registries`, made when first asked.
+fn client_for<'a>(
+    registries: &'a mut Vec<(Arch, Registry)>,
+    arch: Arch,
+    g: &GlobalArgs,
+    progress_bars: bool,
+) -> Result<&'a Registry> {
+    let at = match registries.iter().position(|(a, _)| *a == arch) {
+        Some(i) => i,
+        None => {
+            let mut o = crate::global::registry_options(g, Platform::linux(arch))?;
+            o.progress = o.progress && progress_bars;
+            registries.push((arch, Registry::new(o)?));
+            registries.len() - 1
+        }
+    };
+    Ok(&registries[at].1)
 }
 
 /// A dirty package (uncommitted changes, a `-dirty-` tag) is built but
@@ -334,20 +415,46 @@ fn refuse_dirty_push(p: &Package) -> Result<()> {
     })
 }
 
-/// Pushes a built package under its tag and, with `--manifest` (the
-/// default), as `TAG-ARCH` too: the names the reference's multi-arch push
-/// leaves in the registry.
+/// Pushes a built package under its tag (the index of every platform
+/// the cache has under it, or its one manifest) and, with `--manifest`
+/// (the default), each platform of `arches` as `TAG-ARCH` too: the names
+/// the reference's multi-arch push leaves in the registry.
 fn push_package(
     registry: &Registry,
     cache: &Cache,
     image: &ImageRef,
-    arch: Arch,
+    arches: &[Arch],
     manifest: bool,
 ) -> Result<()> {
     registry.push(cache, image, image)?;
     eprintln!("pushed {image}");
-    if manifest {
-        let arch_tag = image.with_tag(&format!("{}-{arch}", image.tag().unwrap_or("latest")));
+    if !manifest {
+        return Ok(());
+    }
+    let top = cache
+        .resolve(image)?
+        .ok_or_else(|| Error::Usage(format!("{image} is not in the cache")))?;
+    let tag = image.tag().unwrap_or("latest");
+    if linuxkit_oci::media_type::is_index(&top.media_type) {
+        for &arch in arches {
+            // The registry client pushes what a name in the cache names:
+            // the platform's manifest is named `TAG-ARCH` in the cache too,
+            // as the reference's cache names it.
+            let platform = Platform::linux(arch);
+            let entry = linuxkit_pkg::image::platform_entries(cache, &top)
+                .map_err(build_err)?
+                .into_iter()
+                .find(|d| d.platform.as_ref().is_some_and(|p| platform.matches(p)))
+                .ok_or_else(|| {
+                    Error::Usage(format!("{image} has no {platform} image in the cache"))
+                })?;
+            let arch_tag = image.with_tag(&format!("{tag}-{arch}"));
+            cache.tag(&arch_tag.canonical(), entry)?;
+            registry.push(cache, &arch_tag, &arch_tag)?;
+            eprintln!("pushed {arch_tag}");
+        }
+    } else {
+        let arch_tag = image.with_tag(&format!("{tag}-{}", arches[0]));
         registry.push(cache, image, &arch_tag)?;
         eprintln!("pushed {arch_tag}");
     }
@@ -545,7 +652,7 @@ pub fn run(args: &PkgArgs, cache_dir: &Path, g: &GlobalArgs) -> Result<()> {
         PkgCommand::Builder(c) => builder(c),
         PkgCommand::Manifest(_) => Err(Error::RefusedCommand {
             what: "pkg manifest".into(),
-            why: "our packages are built and pushed for one architecture at a time, as `TAG` and `TAG-ARCH` (`pkg build --push`); multi-platform indexes come with issue 19".into(),
+            why: "`pkg build --platforms linux/amd64,linux/arm64 --push` builds the index of every platform and pushes it as `TAG` (and each platform as `TAG-ARCH`); assembling an index from images already in the registry is not done yet (issue 19)".into(),
         }),
         PkgCommand::RemoteTag { from, to } => remote_tag(from, to, cache_dir, g),
     }

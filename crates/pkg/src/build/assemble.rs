@@ -105,9 +105,11 @@ pub(super) fn assemble(
         let (Some(lock), Some(store)) = (lock, store.as_mut()) else {
             unreachable!("`go:` without `debian.build_packages`")
         };
+        // This machine's toolchain, which cross-compiles for `arch`
+        // (`GOARCH`; cgo is off, so no C toolchain for `arch` is needed).
         let pins = lock
             .build_packages
-            .get(arch.debian())
+            .get(Arch::host().debian())
             .map(Vec::as_slice)
             .unwrap_or_default();
         let debs = pins

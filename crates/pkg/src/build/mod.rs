@@ -20,7 +20,9 @@
 //!    without a creation time — so the same package list gives the same
 //!    manifest digest on every machine;
 //! 6. blobs and the manifest go into the OCI cache under the package's
-//!    canonical tag (`docker.io/ORG/IMAGE:TAG`).
+//!    canonical tag (`docker.io/ORG/IMAGE:TAG`); built for several
+//!    platforms ([`build_platforms`]), the tag names one index of a
+//!    manifest per platform ([`crate::image`] says how it is merged).
 //!
 //! No maintainer script is run and no dpkg database is written.
 //!
@@ -37,7 +39,7 @@ use linuxkit_base::Arch;
 use linuxkit_oci::{Cache, Descriptor, ImageRef, Platform, media_type};
 
 use crate::error::BuildError;
-use crate::image::store_image;
+use crate::image::{platform_entries, store_image, tag_platforms};
 use crate::kernel::KernelInfo;
 use crate::lock::{Lockfile, ensure_lock};
 use crate::{DebianSource, Package};
@@ -112,40 +114,106 @@ fn no_declarative_source(pkg: &Package) -> BuildError {
     }
 }
 
+/// The result of [`build_platforms`].
+#[derive(Debug, Clone)]
+pub struct BuiltPlatforms {
+    /// The canonical reference the images are cached under.
+    pub reference: String,
+    /// What the tag names now: the manifest of its one platform, or the
+    /// index of every platform built under it (see [`crate::image`]).
+    pub top: Descriptor,
+    /// Each platform asked for, in the order asked.
+    pub platforms: Vec<Built>,
+    /// The lockfile, if this build wrote it (new, updated or extended).
+    pub lock_written: Option<PathBuf>,
+}
+
 /// Builds `pkg` for `opts.arch` into `cache` (see the [module docs](self)),
-/// unless its tag is already cached and `opts.force` is not set.
-///
-/// A package with a `debian:` section first gets an up-to-date
-/// `debian.lock` ([`ensure_lock`]); if that writes the file, the package is
-/// loaded again, as its tag covers the lockfile.
+/// unless its tag is already cached for it and `opts.force` is not set:
+/// [`build_platforms`] for one platform.
 pub fn build(pkg: &Package, cache: &Cache, opts: &BuildOptions) -> Result<Built, BuildError> {
+    let b = build_platforms(pkg, cache, opts, &[opts.arch])?;
+    let mut one = b.platforms.into_iter().next().expect("one platform asked");
+    one.lock_written = b.lock_written;
+    Ok(one)
+}
+
+/// Builds `pkg` for each of `arches` (`opts.arch` is not read), unless
+/// its tag is already cached for it and `opts.force` is not set, and names
+/// them all by the package's tag: one index with a manifest per platform,
+/// together with the platforms the tag already had ([`tag_platforms`]).
+///
+/// A package with a `debian:` section first gets a `debian.lock` that pins
+/// every one of `arches` ([`ensure_lock`]); if that writes the file, the
+/// package is loaded again, as its tag covers the lockfile. So every
+/// platform is built under the same, final tag.
+pub fn build_platforms(
+    pkg: &Package,
+    cache: &Cache,
+    opts: &BuildOptions,
+    arches: &[Arch],
+) -> Result<BuiltPlatforms, BuildError> {
     pkg.check_buildable()?;
     let info = pkg.build_yml();
-    // Compared as the reference does, by the Go name as written.
-    if !info.arches.iter().any(|a| a == opts.arch.go()) {
-        return Err(BuildError::Arch {
-            pkg: pkg.path().to_owned(),
-            arch: opts.arch,
-            arches: info.arches.clone(),
-        });
+    let mut wanted: Vec<Arch> = Vec::new();
+    for &arch in arches {
+        // Compared as the reference does, by the Go name as written.
+        if !info.arches.iter().any(|a| a == arch.go()) {
+            return Err(BuildError::Arch {
+                pkg: pkg.path().to_owned(),
+                arch,
+                arches: info.arches.clone(),
+            });
+        }
+        if !wanted.contains(&arch) {
+            wanted.push(arch);
+        }
     }
+    let Some(&first) = wanted.first() else {
+        return Err(BuildError::Package {
+            build_yml: pkg.build_yml_name(),
+            message: "no platform to build for".into(),
+        });
+    };
     // From the first look-up to the tag, a concurrent `cache rm`/`clean`
     // waits (it would otherwise collect the blobs written before the tag
     // names them).
     let _pin = cache.reclaim_and_pin()?;
     if !info.is_declarative() {
-        return build_dockerfile(pkg, cache, opts);
-    }
-    if !info.go.is_empty() {
-        // Before anything is resolved, downloaded or built.
-        crate::go::check_arch(opts.arch, &pkg.build_yml_name())?;
+        if wanted.len() > 1 {
+            return Err(BuildError::Package {
+                build_yml: pkg.build_yml_name(),
+                message: format!(
+                    "a Dockerfile package is built by `docker build` for one platform at a time; give one of {} to --platforms",
+                    wanted
+                        .iter()
+                        .map(|a| a.oci_platform())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            });
+        }
+        let opts = BuildOptions {
+            arch: first,
+            ..opts.clone()
+        };
+        let built = build_dockerfile(pkg, cache, &opts)?;
+        let image = ImageRef::parse(&pkg.full_tag())?;
+        let top = cache
+            .resolve(&image)?
+            .unwrap_or_else(|| built.manifest.clone());
+        return Ok(BuiltPlatforms {
+            reference: built.reference.clone(),
+            top,
+            platforms: vec![built],
+            lock_written: None,
+        });
     }
     let mut lock = None;
     let mut lock_written = None;
     let mut reloaded = None;
     if let Some(src) = &info.debian {
-        let (l, written) =
-            ensure_lock(pkg, src, opts.arch, opts.update, opts.debian_cache.clone())?;
+        let (l, written) = ensure_lock(pkg, src, &wanted, opts.update, opts.debian_cache.clone())?;
         if written {
             lock_written = Some(Lockfile::path_in(pkg.dir()));
             reloaded = Some(pkg.reload()?);
@@ -153,37 +221,79 @@ pub fn build(pkg: &Package, cache: &Cache, opts: &BuildOptions) -> Result<Built,
         lock = Some(l);
     }
     let pkg = reloaded.as_ref().unwrap_or(pkg);
-    if let Some(mut built) = cached(pkg, cache, opts)? {
-        built.lock_written = lock_written;
-        return Ok(built);
-    }
     let image = ImageRef::parse(&pkg.full_tag())?;
-    let (tar, packages, kernel) = assemble::assemble(
-        pkg,
-        cache,
-        lock.as_ref(),
-        opts.arch,
-        opts.debian_cache.as_ref(),
-    )?;
-    let manifest = store_image(cache, pkg, opts.arch, &tar)?;
-    cache.tag(&image.canonical(), manifest.clone())?;
-    Ok(Built {
+    let mut platforms = Vec::new();
+    for &arch in &wanted {
+        let opts = BuildOptions {
+            arch,
+            ..opts.clone()
+        };
+        if let Some(built) = cached(pkg, cache, &opts)? {
+            platforms.push(built);
+            continue;
+        }
+        let (tar, packages, kernel) =
+            assemble::assemble(pkg, cache, lock.as_ref(), arch, opts.debian_cache.as_ref())?;
+        let manifest = store_image(cache, pkg, arch, &tar)?;
+        platforms.push(Built {
+            reference: image.canonical(),
+            manifest,
+            cached: false,
+            packages,
+            lock_written: None,
+            kernel,
+        });
+    }
+    let fresh: Vec<Descriptor> = platforms
+        .iter()
+        .filter(|b| !b.cached)
+        .map(|b| b.manifest.clone())
+        .collect();
+    let top = if fresh.is_empty() {
+        cache
+            .resolve(&image)?
+            .expect("every platform was found under the tag")
+    } else {
+        tag_platforms(cache, &image, &fresh)?
+    };
+    Ok(BuiltPlatforms {
         reference: image.canonical(),
-        manifest,
-        cached: false,
-        packages,
+        top,
+        platforms,
         lock_written,
-        kernel,
     })
 }
 
-/// The cached image of `pkg` for `opts.arch`, unless `opts.force`.
+/// Whether the cache has `image` complete for `arch` (a tag naming an
+/// index without the platform has not got it).
+pub fn cached_platform(cache: &Cache, image: &ImageRef, arch: Arch) -> Result<bool, BuildError> {
+    let platform = Platform::linux(arch);
+    let Some(top) = cache.resolve(image)? else {
+        return Ok(false);
+    };
+    if media_type::is_index(&top.media_type)
+        && (!cache.has_blob(&linuxkit_oci::Digest::parse(&top.digest)?)
+            || !platform_entries(cache, &top)?
+                .iter()
+                .any(|d| d.platform.as_ref().is_some_and(|p| platform.matches(p))))
+    {
+        return Ok(false);
+    }
+    Ok(cache.image(image, &platform)?.is_some())
+}
+
+/// The cached image of `pkg` for `opts.arch`, unless `opts.force`. A tag
+/// naming an index without the platform is not an error: the platform is
+/// not built yet.
 fn cached(pkg: &Package, cache: &Cache, opts: &BuildOptions) -> Result<Option<Built>, BuildError> {
     if opts.force {
         return Ok(None);
     }
     let image = ImageRef::parse(&pkg.full_tag())?;
     let platform = Platform::linux(opts.arch);
+    if !cached_platform(cache, &image, opts.arch)? {
+        return Ok(None);
+    }
     let Some(img) = cache.image(&image, &platform)? else {
         return Ok(None);
     };

@@ -32,10 +32,15 @@ pub fn lock_status(pkg: &Package, arch: Arch) -> Result<Option<String>, BuildErr
             "{LOCKFILE} is stale ({}): run with --update",
             lock.request.difference(&req)
         )
-    } else if lock.pins(arch) {
+    } else if lock.pins(arch, Arch::host()) {
         format!("pinned by {LOCKFILE}")
-    } else {
+    } else if !lock.packages.contains_key(arch.debian()) {
         format!("{LOCKFILE} has no {}: would resolve it", arch.debian())
+    } else {
+        format!(
+            "{LOCKFILE} has no build packages for this {} machine: would resolve them",
+            Arch::host().debian()
+        )
     }))
 }
 
@@ -50,8 +55,11 @@ fn lock_err(pkg: &Package, message: String) -> BuildError {
     }
 }
 
-/// Reads `debian.lock` and returns it if it pins a build for `target`;
-/// otherwise (missing, `update`, a new architecture) resolves against the
+/// Reads `debian.lock` and returns it if it pins a build for every one of
+/// `targets` on this machine (the image's packages of each target, the
+/// build packages of this machine's architecture, whose toolchain
+/// cross-compiles); otherwise (missing, `update`, a new architecture)
+/// resolves what it lacks (everything it has, too, for `update`) against the
 /// mirror (indices and `.deb`s cached in `debian_cache`, default
 /// [`Client::default_cache_dir`]) and writes it. Returns the lockfile and
 /// whether the file was written. A lockfile for another request is
@@ -59,14 +67,12 @@ fn lock_err(pkg: &Package, message: String) -> BuildError {
 pub fn ensure_lock(
     pkg: &Package,
     src: &DebianSource,
-    target: Arch,
+    targets: &[Arch],
     update: bool,
     debian_cache: Option<PathBuf>,
 ) -> Result<(Lockfile, bool), BuildError> {
     let path = Lockfile::path_in(pkg.path());
     let name = lock_name(pkg);
-    // The lockfile's keys are Debian's names.
-    let arch = target.debian().to_string();
     let req = LockRequest::of(src);
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => Some(t),
@@ -83,7 +89,12 @@ pub fn ensure_lock(
             )
         })?),
     };
-    let mut arches = vec![arch.clone()];
+    // The lockfile's keys are Debian's names: those to resolve the image's
+    // packages for, and the build packages for.
+    let host = Arch::host().debian().to_string();
+    let wants_build = !req.build_packages.is_empty();
+    let mut arches: Vec<String> = Vec::new();
+    let mut build_arches: Vec<String> = Vec::new();
     let mut lock = match parsed {
         Some(l) if !update => {
             if l.request != req {
@@ -94,16 +105,34 @@ pub fn ensure_lock(
                     dir: pkg.dir().to_owned(),
                 });
             }
-            if l.pins(target) {
+            arches.extend(
+                targets
+                    .iter()
+                    .filter(|t| !l.packages.contains_key(t.debian()))
+                    .map(|t| t.debian().to_string()),
+            );
+            if !l.pins_build(Arch::host()) {
+                build_arches.push(host);
+            }
+            if arches.is_empty() && build_arches.is_empty() {
                 return Ok((l, false));
             }
-            // Same request, new architecture: pin it too, keep the rest.
+            // Same request, new architectures: pin them too, keep the rest.
             l
         }
         other => {
-            if let Some(old) = other.filter(|l| l.request == req) {
-                arches.extend(old.packages.keys().filter(|a| **a != arch).cloned());
+            arches.extend(targets.iter().map(|t| t.debian().to_string()));
+            if wants_build {
+                build_arches.push(host);
             }
+            if let Some(old) = other.filter(|l| l.request == req) {
+                arches.extend(old.packages.keys().cloned());
+                build_arches.extend(old.build_packages.keys().cloned());
+            }
+            arches.sort();
+            arches.dedup();
+            build_arches.sort();
+            build_arches.dedup();
             let suite = match &req.suite {
                 Some(s) => s.clone(),
                 None => debian::sources::find_mirror(None)?.suite,
@@ -134,15 +163,20 @@ pub fn ensure_lock(
         })?;
         Ok(resolved.into_iter().map(LockedDeb::from).collect())
     };
-    for a in arches {
-        let index = client.packages(&release, &src.components, &a)?;
-        lock.packages
-            .insert(a.clone(), resolve(&index, &wanted, &ropts)?);
-        if !build_wanted.is_empty() {
+    let mut every: Vec<&String> = arches.iter().chain(&build_arches).collect();
+    every.sort();
+    every.dedup();
+    for a in every {
+        let index = client.packages(&release, &src.components, a)?;
+        if arches.contains(a) {
+            lock.packages
+                .insert(a.clone(), resolve(&index, &wanted, &ropts)?);
+        }
+        if build_arches.contains(a) && !build_wanted.is_empty() {
             // A build root needs its whole closure, whatever `dependencies`
             // says of the image.
             let build = resolve(&index, &build_wanted, &ResolveOptions::default())?;
-            lock.build_packages.insert(a, build);
+            lock.build_packages.insert(a.clone(), build);
         }
     }
     let new_text = lock.to_text();

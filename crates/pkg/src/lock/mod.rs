@@ -9,6 +9,11 @@
 //! Debian cache by its SHA256, and is downloaded by its pool path only if
 //! it is missing. So a rebuild is offline and byte-identical.
 //!
+//! The image's packages are keyed by the target architecture (each
+//! platform of a multi-platform build has its own); `build_packages`, the
+//! toolchain of `go:` entries, by the architecture of the machine that
+//! builds, since that is where they run (Go cross-compiles to the target).
+//!
 //! The file also keeps the `debian:` request it was resolved from (suite,
 //! components, packages, dependencies). When `build.yml` asks for something
 //! else the lockfile is *stale*, and the build stops and says to run
@@ -58,7 +63,8 @@ pub struct Lockfile {
     pub packages: BTreeMap<String, Vec<LockedDeb>>,
     /// Debian architecture → the resolved `debian.build_packages` (the
     /// build root of `go:` entries, not in the image); absent when there
-    /// are none.
+    /// are none. Keyed by the architecture of the machine that builds,
+    /// whose toolchain runs there and cross-compiles for every target.
     #[serde(default)]
     pub build_packages: BTreeMap<String, Vec<LockedDeb>>,
 }
@@ -175,12 +181,19 @@ impl Lockfile {
         }
     }
 
-    /// Whether every set of packages the request needs is pinned for
-    /// `arch` (keyed by its Debian name).
-    pub fn pins(&self, arch: Arch) -> bool {
-        let arch = arch.debian();
-        self.packages.contains_key(arch)
-            && (self.request.build_packages.is_empty() || self.build_packages.contains_key(arch))
+    /// Whether every set of packages the request needs is pinned for a
+    /// build for `target` (keyed by its Debian name) on a machine of
+    /// `build_host`: the image's packages for the target, the build
+    /// packages (if any are asked for) for the machine that runs them.
+    pub fn pins(&self, target: Arch, build_host: Arch) -> bool {
+        self.packages.contains_key(target.debian()) && self.pins_build(build_host)
+    }
+
+    /// Whether the build packages a machine of `build_host` needs are
+    /// pinned (always, when the request has none).
+    pub fn pins_build(&self, build_host: Arch) -> bool {
+        self.request.build_packages.is_empty()
+            || self.build_packages.contains_key(build_host.debian())
     }
 
     /// The path of the lockfile of the package in `dir`.
@@ -495,24 +508,31 @@ packages:
     }
 
     #[test]
-    fn pins_need_the_build_packages_of_the_architecture() {
+    fn pins_need_the_build_packages_of_the_building_machine() {
         let mut l = with_build_packages();
-        assert!(l.pins(Arch::Amd64) && l.pins(Arch::Arm64));
-        assert!(!l.pins(Arch::Riscv64));
-        l.build_packages.remove("arm64");
-        assert!(!l.pins(Arch::Arm64), "build packages asked for, not pinned");
-        assert!(l.pins(Arch::Amd64));
-        l.build_packages.insert("riscv64".into(), Vec::new());
+        assert!(l.pins(Arch::Amd64, Arch::Amd64) && l.pins(Arch::Arm64, Arch::Amd64));
+        assert!(l.pins(Arch::Amd64, Arch::Arm64));
         assert!(
-            !l.pins(Arch::Riscv64),
-            "build packages pinned, packages not"
+            !l.pins(Arch::Riscv64, Arch::Amd64),
+            "no packages for the target"
         );
+        l.build_packages.remove("arm64");
+        assert!(
+            l.pins(Arch::Arm64, Arch::Amd64),
+            "an amd64 machine cross-builds arm64 with its own build packages"
+        );
+        assert!(
+            !l.pins(Arch::Amd64, Arch::Arm64) && !l.pins_build(Arch::Arm64),
+            "build packages asked for, not pinned for the machine that builds"
+        );
+        l.packages.insert("riscv64".into(), Vec::new());
+        assert!(l.pins(Arch::Riscv64, Arch::Amd64));
         let l = sample();
         assert!(
-            l.pins(Arch::Amd64),
+            l.pins(Arch::Amd64, Arch::Arm64) && l.pins_build(Arch::Riscv64),
             "nothing to build with: the packages are enough"
         );
-        assert!(!l.pins(Arch::Arm64));
+        assert!(!l.pins(Arch::Arm64, Arch::Amd64));
     }
 
     #[test]
