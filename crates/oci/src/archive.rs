@@ -67,10 +67,8 @@ impl Cache {
             platform: None,
             annotations,
         };
-        let index = Index {
-            media_type: None,
-            ..Index::new(vec![desc])
-        };
+        // With the top-level mediaType, as the reference's export.
+        let index = Index::new(vec![desc]);
         files.insert(
             "oci-layout".into(),
             br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(),

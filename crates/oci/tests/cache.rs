@@ -103,6 +103,9 @@ fn assert_archive(tar: &[u8], image: &CachedImage, name: &str, format: ExportFor
     let layout: serde_json::Value = serde_json::from_slice(files["oci-layout"]).unwrap();
     assert_eq!(layout["imageLayoutVersion"], "1.0.0");
     let index: serde_json::Value = serde_json::from_slice(files["index.json"]).unwrap();
+    // As the reference's export (go-containerregistry's empty index).
+    assert_eq!(index["schemaVersion"], 2, "{index}");
+    assert_eq!(index["mediaType"], media_type::OCI_INDEX, "{index}");
     let manifests = index["manifests"].as_array().unwrap();
     assert_eq!(manifests.len(), 1, "{index}");
     assert_eq!(manifests[0]["digest"], image.manifest_digest.as_str());

@@ -64,4 +64,5 @@ pub use build_yml::{
 };
 pub use error::{BuildError, PkgError};
 pub use package::{DEFAULT_BUILD_YML, DEFAULT_HASH_COMMIT, Package, PkgOptions, Source};
-pub use tag::{TagTemplate, TemplateError, reference_expand};
+pub use linuxkit_config::reference_expand;
+pub use tag::{TagTemplate, TemplateError};

@@ -15,7 +15,8 @@ use linuxkit_config::ImageConfig;
 use sha1::{Digest, Sha1};
 
 use crate::git::Git;
-use crate::tag::{TagTemplate, reference_expand};
+use crate::tag::TagTemplate;
+use linuxkit_config::reference_expand;
 use crate::{BuildYml, DEFAULT_TAG_TEMPLATE, PkgError};
 
 /// The default name of a package's build file.

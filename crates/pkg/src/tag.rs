@@ -85,30 +85,6 @@ impl TagTemplate {
     }
 }
 
-/// Expands an image reference the way the reference's
-/// `util.ReferenceExpand` does, so that tags compare equal to the ones it
-/// prints: a single path component is a Docker Hub official image
-/// (`redis` → `docker.io/library/redis`); two components whose first does not
-/// look like a registry host (no `.`, no `:`, not `localhost`) are a Docker
-/// Hub namespace (`linuxkit/init:v1` → `docker.io/linuxkit/init:v1`);
-/// anything else is already qualified and returned unchanged.
-///
-/// ```
-/// use linuxkit_pkg::reference_expand;
-/// assert_eq!(reference_expand("linuxkit/init:v1"), "docker.io/linuxkit/init:v1");
-/// assert_eq!(reference_expand("ghcr.io/init:v1"), "ghcr.io/init:v1");
-/// ```
-pub fn reference_expand(reference: &str) -> String {
-    let parts: Vec<&str> = reference.split('/').collect();
-    match parts.as_slice() {
-        [_] => format!("docker.io/library/{reference}"),
-        [first, _] if !first.contains(['.', ':']) && *first != "localhost" => {
-            format!("docker.io/{reference}")
-        }
-        _ => reference.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
