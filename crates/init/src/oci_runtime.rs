@@ -266,11 +266,13 @@ pub fn accept_spec_version(bundle: &Path) -> std::io::Result<bool> {
         &text[..start],
         &text[start + quoted.len()..]
     );
-    let tmp = bundle.join(format!(".config.json.{}", std::process::id()));
-    std::fs::write(&tmp, new)?;
-    std::fs::rename(&tmp, &path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })?;
+    // Staged: an exclusive temporary file under a name nobody can guess
+    // (never through a link planted in the bundle), with the file's mode.
+    let mode = std::fs::metadata(&path)?.permissions();
+    let mut staged = linuxkit_base::Staged::create(path).map_err(std::io::Error::other)?;
+    std::io::Write::write_all(staged.file(), new.as_bytes())?;
+    staged.file().set_permissions(mode)?;
+    staged.commit().map_err(std::io::Error::other)?;
     Ok(true)
 }
 
@@ -503,6 +505,27 @@ mod tests {
         };
         assert_eq!(as_runtime(CRUN), r#"{"ociVersion":"1.0.2"}"#);
         assert_eq!(as_runtime(RUNC), r#"{"ociVersion":"1.2.1"}"#);
+        // The file keeps its mode, and a link planted under the name a
+        // temporary file might have is never written through.
+        let victim = t.path().join("victim");
+        std::fs::write(&victim, "victim").unwrap();
+        for planted in [
+            format!(".config.json.{}", std::process::id()),
+            format!(".config.json.partial-{}", std::process::id()),
+        ] {
+            std::os::unix::fs::symlink(&victim, t.path().join(planted)).unwrap();
+        }
+        std::fs::write(&path, r#"{"ociVersion":"1.2.1"}"#).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o640))
+            .unwrap();
+        assert!(accept_spec_version(t.path()).unwrap());
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "victim");
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        assert!(meta.is_file());
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777,
+            0o640
+        );
         std::fs::remove_file(&path).unwrap();
         assert!(!accept_spec_version(t.path()).unwrap(), "no config.json");
     }

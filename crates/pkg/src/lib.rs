@@ -63,6 +63,6 @@ pub use build_yml::{
     Depends, DockerImages, GoBinary, Group, KernelSpec, User,
 };
 pub use error::{BuildError, PkgError};
-pub use package::{DEFAULT_BUILD_YML, DEFAULT_HASH_COMMIT, Package, PkgOptions, Source};
 pub use linuxkit_config::reference_expand;
+pub use package::{DEFAULT_BUILD_YML, DEFAULT_HASH_COMMIT, Package, PkgOptions, Source};
 pub use tag::{TagTemplate, TemplateError};

@@ -16,8 +16,8 @@ use sha1::{Digest, Sha1};
 
 use crate::git::Git;
 use crate::tag::TagTemplate;
-use linuxkit_config::reference_expand;
 use crate::{BuildYml, DEFAULT_TAG_TEMPLATE, PkgError};
+use linuxkit_config::reference_expand;
 
 /// The default name of a package's build file.
 pub const DEFAULT_BUILD_YML: &str = "build.yml";
