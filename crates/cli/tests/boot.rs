@@ -422,6 +422,18 @@ services:
         ),
     );
     let image = build(&yml, out.path());
+    // The onboot and service bundles as the reference writes them: with
+    // `ociVersion` 1.2.1, which Debian 12's crun refuses ("unknown version
+    // specified"); the init must make crun accept them (both expectations
+    // below need both containers to run).
+    with_reference_spec_version(
+        &yml,
+        &image,
+        &[
+            "containers/onboot/000-personality/config.json",
+            "containers/services/late/config.json",
+        ],
+    );
     let r = succeeded(
         "run lateterm",
         run_qemu(
@@ -457,6 +469,79 @@ services:
             "{what} not on the console:\n{console}"
         );
     }
+}
+
+/// Overrides the `config.json` files at `paths` (in the image built from
+/// `yml` at `image`) with the same files saying `"ociVersion": "1.2.1"`, as
+/// the reference writes them: a gzip'd newc archive appended to the initrd,
+/// whose entries the kernel unpacks over the earlier ones.
+fn with_reference_spec_version(yml: &Path, image: &Path, paths: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    succeeded(
+        "linuxkit build --format tar",
+        linuxkit(cache())
+            .args(["build", "--format", "tar", "--dir"])
+            .arg(dir.path())
+            .arg(yml)
+            .output()
+            .unwrap(),
+    );
+    let tar = dir.path().join(format!(
+        "{}.tar",
+        image.file_name().unwrap().to_string_lossy()
+    ));
+    let mut found = std::collections::BTreeMap::new();
+    let mut archive = tar::Archive::new(std::fs::File::open(&tar).unwrap());
+    for e in archive.entries().unwrap() {
+        let mut e = e.unwrap();
+        let path = e.path().unwrap().to_string_lossy().into_owned();
+        if paths.contains(&path.as_str()) {
+            let mut text = String::new();
+            e.read_to_string(&mut text).unwrap();
+            found.insert(path, text);
+        }
+    }
+    assert_eq!(found.len(), paths.len(), "bundles in the tar: {found:?}");
+    let mut cpio = Vec::new();
+    let mut entry = |name: &str, mode: u32, data: &[u8]| {
+        let header = format!(
+            "070701{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}",
+            0,
+            mode,
+            0,
+            0,
+            1,
+            0,
+            data.len(),
+            0,
+            0,
+            0,
+            0,
+            name.len() + 1,
+            0
+        );
+        cpio.extend_from_slice(header.as_bytes());
+        cpio.extend_from_slice(name.as_bytes());
+        cpio.push(0);
+        cpio.resize(cpio.len().next_multiple_of(4), 0);
+        cpio.extend_from_slice(data);
+        cpio.resize(cpio.len().next_multiple_of(4), 0);
+    };
+    for (path, text) in &found {
+        let key = text.find("\"ociVersion\"").expect("an ociVersion");
+        let at = key + text[key..].find("\"1.0.2\"").expect("ours is 1.0.2");
+        let reference = format!("{}\"1.2.1\"{}", &text[..at], &text[at + 7..]);
+        entry(path, 0o100644, reference.as_bytes());
+    }
+    entry("TRAILER!!!", 0, b"");
+    let initrd = PathBuf::from(format!("{}-initrd.img", image.display()));
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&initrd)
+        .unwrap();
+    let mut gz = flate2::write::GzEncoder::new(&mut f, flate2::Compression::fast());
+    gz.write_all(&cpio).unwrap();
+    gz.finish().unwrap();
 }
 
 /// Milliseconds on the kernel clock of the first console line holding

@@ -233,9 +233,20 @@ pub const CRUN_SPEC_VERSION: &str = "1.0.2";
 /// version is not 1.0.x gets [`CRUN_SPEC_VERSION`] before crun creates
 /// the container: that one value is replaced in the text, nothing else
 /// (the file is rewritten through a temporary file in the bundle and a
-/// rename). Returns whether the file changed. A bundle without a readable
-/// JSON `config.json` is left to crun to report.
+/// rename). Onboot and onshutdown bundles live in the root filesystem,
+/// which is read-only by then: the changed file is written under
+/// [`SPECS_DIR`] and bind-mounted over the bundle's `config.json` instead.
+/// Returns whether crun now reads a changed file. A bundle without a
+/// readable JSON `config.json` is left to crun to report.
 pub fn accept_spec_version(bundle: &Path) -> std::io::Result<bool> {
+    accept_spec_version_in(bundle, Path::new(SPECS_DIR))
+}
+
+/// Where [`accept_spec_version`] writes the changed `config.json` of a
+/// bundle on a read-only file system.
+pub const SPECS_DIR: &str = "/run/linuxkit/specs";
+
+fn accept_spec_version_in(bundle: &Path, specs: &Path) -> std::io::Result<bool> {
     let path = bundle.join("config.json");
     let Ok(text) = std::fs::read_to_string(&path) else {
         return Ok(false);
@@ -266,14 +277,45 @@ pub fn accept_spec_version(bundle: &Path) -> std::io::Result<bool> {
         &text[..start],
         &text[start + quoted.len()..]
     );
-    // Staged: an exclusive temporary file under a name nobody can guess
-    // (never through a link planted in the bundle), with the file's mode.
     let mode = std::fs::metadata(&path)?.permissions();
-    let mut staged = linuxkit_base::Staged::create(path).map_err(std::io::Error::other)?;
-    std::io::Write::write_all(staged.file(), new.as_bytes())?;
-    staged.file().set_permissions(mode)?;
-    staged.commit().map_err(std::io::Error::other)?;
-    Ok(true)
+    let with_context = |e: linuxkit_base::StagedError| std::io::Error::new(e.source.kind(), e);
+    match write_staged(path.clone(), new.as_bytes(), mode.clone()) {
+        Err(e) if e.source.raw_os_error() == Some(libc::EROFS) => {
+            // One file per bundle: its path, made a file name.
+            std::fs::create_dir_all(specs)?;
+            let name = bundle.to_string_lossy().replace('/', "_") + ".json";
+            let changed =
+                write_staged(specs.join(name), new.as_bytes(), mode).map_err(with_context)?;
+            crate::mount::mount(
+                &changed.to_string_lossy(),
+                &path,
+                "",
+                nix::mount::MsFlags::MS_BIND,
+                "",
+            )?;
+            Ok(true)
+        }
+        r => r.map(|_| true).map_err(with_context),
+    }
+}
+
+/// Writes `dest` atomically: an exclusive temporary file under a name
+/// nobody can guess (never through a link planted beside it), with `mode`,
+/// renamed into place.
+fn write_staged(
+    dest: std::path::PathBuf,
+    bytes: &[u8],
+    mode: std::fs::Permissions,
+) -> Result<std::path::PathBuf, linuxkit_base::StagedError> {
+    let what = dest.display().to_string();
+    let mut staged = linuxkit_base::Staged::create(dest)?;
+    let io = |source| linuxkit_base::StagedError {
+        context: format!("cannot write {what}"),
+        source,
+    };
+    std::io::Write::write_all(staged.file(), bytes).map_err(io)?;
+    staged.file().set_permissions(mode).map_err(io)?;
+    staged.commit()
 }
 
 /// What PID 1 wrote to [`CHOSEN`], read once per process: the runtime's
