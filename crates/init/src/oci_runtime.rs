@@ -280,7 +280,8 @@ fn accept_spec_version_in(bundle: &Path, specs: &Path) -> std::io::Result<bool> 
     let mode = std::fs::metadata(&path)?.permissions();
     let with_context = |e: linuxkit_base::StagedError| std::io::Error::new(e.source.kind(), e);
     match write_staged(path.clone(), new.as_bytes(), mode.clone()) {
-        Err(e) if e.source.raw_os_error() == Some(libc::EROFS) => {
+        // (tempfile keeps the kind but not the raw error number.)
+        Err(e) if e.source.kind() == std::io::ErrorKind::ReadOnlyFilesystem => {
             // One file per bundle: its path, made a file name.
             std::fs::create_dir_all(specs)?;
             let name = bundle.to_string_lossy().replace('/', "_") + ".json";
