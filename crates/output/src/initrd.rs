@@ -639,16 +639,7 @@ pub(crate) fn build_initrd_with_id(
         "{SEGMENT_FORMAT}\n{:?}\n{:?}\n",
         opts.compression, opts.level
     ));
-    let mut report = InitrdReport {
-        compression: opts.compression,
-        ..Default::default()
-    };
-    if let Some(ucode) = boot.get("boot/ucode.cpio") {
-        out.write_all(ucode).map_err(io)?;
-        id.update(b"ucode\n");
-        id.update(ucode);
-        report.ucode_bytes = ucode.len() as u64;
-    }
+    let mut report = start_initrd(out, &boot, &mut id, opts).map_err(io)?;
     for ((s, p), (m, plan)) in segments.iter().zip(parts).zip(manifests.iter().zip(&plans)) {
         // A part of only `boot/` files (the command line) has an empty
         // archive, and the kernel refuses an empty first stream (it ends
@@ -681,6 +672,28 @@ pub(crate) fn build_initrd_with_id(
         id: id.finalize().into(),
         report,
     })
+}
+
+/// The initrd's report, started: the CPU microcode archive (`boot/ucode.cpio`
+/// of some image), which must come first and uncompressed, written to
+/// `out` and counted in the initrd's identity `id`.
+fn start_initrd(
+    out: &mut File,
+    boot: &HashMap<String, Vec<u8>>,
+    id: &mut Sha256,
+    opts: &InitrdOptions,
+) -> std::io::Result<InitrdReport> {
+    let mut report = InitrdReport {
+        compression: opts.compression,
+        ..Default::default()
+    };
+    if let Some(ucode) = boot.get("boot/ucode.cpio") {
+        out.write_all(ucode)?;
+        id.update(b"ucode\n");
+        id.update(ucode);
+        report.ucode_bytes = ucode.len() as u64;
+    }
+    Ok(report)
 }
 
 /// The initrd as one archive written through [`Resolve`], for a root
@@ -735,16 +748,7 @@ fn whole_initrd(
     };
     let mut id = Sha256::new();
     id.update(format!("{SEGMENT_FORMAT} whole\n"));
-    let mut report = InitrdReport {
-        compression: opts.compression,
-        ..Default::default()
-    };
-    if let Some(ucode) = boot.get("boot/ucode.cpio") {
-        out.write_all(ucode).map_err(io)?;
-        id.update(b"ucode\n");
-        id.update(ucode);
-        report.ucode_bytes = ucode.len() as u64;
-    }
+    let mut report = start_initrd(out, &boot, &mut id, opts).map_err(io)?;
     let mut archive = File::open(&tmp).map_err(io)?;
     let mut hashing = HashingWriter {
         out: &mut *out,
