@@ -701,21 +701,24 @@ fn pkg_build_skip_platforms_and_push_without_building() {
     assert_eq!(ls, "");
 }
 
+/// `linuxkit --cache CACHE -q pkg --org ORG ARGS... DIR`.
+fn pkg_in(cache: &Path, org: &str, dir: &Path, args: &[&str]) -> Command {
+    let mut c = linuxkit();
+    c.arg("--cache")
+        .arg(cache)
+        .args(["-q", "pkg", "--org", org])
+        .args(args)
+        .arg(dir);
+    c
+}
+
 #[test]
 fn pkg_push_without_building_pushes_tag_and_arch_tag() {
     let registry = TestRegistry::start(Auth::None);
     let (_repo, dir) = package();
     let cache = tempfile::tempdir().unwrap();
     let org = format!("{}/lk", registry.addr());
-    let pkg = |args: &[&str]| {
-        let mut c = linuxkit();
-        c.arg("--cache")
-            .arg(cache.path())
-            .args(["-q", "pkg", "--org", &org])
-            .args(args)
-            .arg(&dir);
-        c
-    };
+    let pkg = |args: &[&str]| pkg_in(cache.path(), &org, &dir, args);
     let (built, _) = ok(&mut pkg(&["build"]));
     let digest = built.trim().rsplit_once('@').unwrap().1.to_string();
     let (tag, _) = ok(&mut pkg(&["show-tag"]));
@@ -751,15 +754,7 @@ fn pkg_build_for_two_platforms_pushes_one_index_and_arch_tags() {
     let (_repo, dir) = package();
     let cache = tempfile::tempdir().unwrap();
     let org = format!("{}/lk", registry.addr());
-    let pkg = |args: &[&str]| {
-        let mut c = linuxkit();
-        c.arg("--cache")
-            .arg(cache.path())
-            .args(["-q", "pkg", "--org", &org])
-            .args(args)
-            .arg(&dir);
-        c
-    };
+    let pkg = |args: &[&str]| pkg_in(cache.path(), &org, &dir, args);
     let both = ["--platforms", "linux/amd64,linux/arm64"];
     let (built, err) = ok(&mut pkg(&["build", "--push", both[0], both[1]]));
     assert!(err.contains("linux/arm64: sha256:"), "{err}");

@@ -869,40 +869,28 @@ fn multi_platform_build_gives_one_index_with_debians_arm64_packages() {
     git(&repo, &["commit", "-qm", "packages"]);
     let c = cache.to_str().unwrap();
     let both = "linux/amd64,linux/arm64";
+    // `linuxkit --cache CACHE ARGS...` in the repository, which must succeed.
+    let run = |args: &[&str]| -> (String, String) {
+        let mut all = vec!["--cache", c];
+        all.extend_from_slice(args);
+        let (ok, out, err) = linuxkit(&debs, &all, &repo);
+        assert!(ok, "{args:?}: {err}");
+        (out, err)
+    };
 
     // amd64 alone, from the lockfile as it is: the digest of today.
-    let (ok, out, err) = linuxkit(
-        &debs,
-        &[
-            "--cache",
-            c,
-            "pkg",
-            "build",
-            "--platforms",
-            "linux/amd64",
-            "pkg/busybox",
-        ],
-        &repo,
-    );
-    assert!(ok, "{err}");
+    let (out, err) = run(&["pkg", "build", "--platforms", "linux/amd64", "pkg/busybox"]);
     let amd64_alone = out.trim().rsplit_once('@').unwrap().1.to_string();
     assert!(!err.contains("wrote"), "amd64 is pinned already: {err}");
 
-    let (ok, out, err) = linuxkit(
-        &debs,
-        &[
-            "--cache",
-            c,
-            "pkg",
-            "build",
-            "--platforms",
-            both,
-            "pkg/busybox",
-            "pkg/only-amd64",
-        ],
-        &repo,
-    );
-    assert!(ok, "{err}");
+    let (out, err) = run(&[
+        "pkg",
+        "build",
+        "--platforms",
+        both,
+        "pkg/busybox",
+        "pkg/only-amd64",
+    ]);
     assert!(err.contains("wrote pkg/busybox/debian.lock"), "{err}");
     assert!(
         err.contains("built for linux/arm64 from busybox-static"),
@@ -963,24 +951,17 @@ fn multi_platform_build_gives_one_index_with_debians_arm64_packages() {
     // `cache export` picks the platform asked for.
     for (platform, machine) in [("linux/arm64", 183), ("linux/amd64", 62)] {
         let tar = tmp.path().join("fs.tar");
-        let (ok, _, err) = linuxkit(
-            &debs,
-            &[
-                "--cache",
-                c,
-                "cache",
-                "export",
-                "--platform",
-                platform,
-                "--format",
-                "filesystem",
-                "--outfile",
-                tar.to_str().unwrap(),
-                reference,
-            ],
-            &repo,
-        );
-        assert!(ok, "{err}");
+        run(&[
+            "cache",
+            "export",
+            "--platform",
+            platform,
+            "--format",
+            "filesystem",
+            "--outfile",
+            tar.to_str().unwrap(),
+            reference,
+        ]);
         let tar = std::fs::read(&tar).unwrap();
         assert_eq!(
             elf_machine(&tar_file(&tar, "bin/busybox")),
@@ -999,23 +980,16 @@ fn multi_platform_build_gives_one_index_with_debians_arm64_packages() {
     for (arch, machine) in [("arm64", 183), ("amd64", 62)] {
         let out = tmp.path().join(arch);
         std::fs::create_dir(&out).unwrap();
-        let (ok, _, err) = linuxkit(
-            &debs,
-            &[
-                "--cache",
-                c,
-                "build",
-                "--arch",
-                arch,
-                "--format",
-                "tar",
-                "--dir",
-                out.to_str().unwrap(),
-                yml.to_str().unwrap(),
-            ],
-            &repo,
-        );
-        assert!(ok, "{err}");
+        run(&[
+            "build",
+            "--arch",
+            arch,
+            "--format",
+            "tar",
+            "--dir",
+            out.to_str().unwrap(),
+            yml.to_str().unwrap(),
+        ]);
         let tar = std::fs::read(out.join("sh.tar")).unwrap();
         let bin = tar_file(&tar, "containers/onboot/000-sh/lower/bin/busybox");
         assert_eq!(elf_machine(&bin), machine, "build --arch {arch}");
@@ -1023,37 +997,17 @@ fn multi_platform_build_gives_one_index_with_debians_arm64_packages() {
 
     // arm64 again, alone: it replaces its own entry, keeps amd64, and the
     // index is the same.
-    let (ok, out, err) = linuxkit(
-        &debs,
-        &[
-            "--cache",
-            c,
-            "pkg",
-            "build",
-            "--force",
-            "--platforms",
-            "linux/arm64",
-            "pkg/busybox",
-        ],
-        &repo,
-    );
-    assert!(ok, "{err}");
+    let (out, _) = run(&[
+        "pkg",
+        "build",
+        "--force",
+        "--platforms",
+        "linux/arm64",
+        "pkg/busybox",
+    ]);
     assert_eq!(out.trim(), lines[0]);
     // Both cached: nothing rebuilt, the same index.
-    let (ok, out, err) = linuxkit(
-        &debs,
-        &[
-            "--cache",
-            c,
-            "pkg",
-            "build",
-            "--platforms",
-            both,
-            "pkg/busybox",
-        ],
-        &repo,
-    );
-    assert!(ok, "{err}");
+    let (out, err) = run(&["pkg", "build", "--platforms", both, "pkg/busybox"]);
     assert_eq!(out.trim(), lines[0]);
     assert!(!err.contains("built"), "{err}");
 }
