@@ -18,6 +18,9 @@
 use std::path::Path;
 use std::process::Command;
 
+mod common;
+use common::succeeded;
+
 use linuxkit_testing::{
     Auth, Compression, Fixture, Format, ImageSpec, LayerSpec, Platform, TestRegistry, push_fixture,
 };
@@ -176,11 +179,9 @@ fn links_met_by_later_parts_lead_no_extractor_outside() {
             let py = format!(
                 "import tarfile\nt = tarfile.open({tar:?})\nt.errorlevel = {errorlevel}\ntry:\n    t.extractall({dest:?}, filter={filter}) if hasattr(tarfile, 'data_filter') else t.extractall({dest:?})\nexcept Exception as e:\n    print('stopped:', e)\n",
             );
-            let run = Command::new("python3").arg("-c").arg(&py).output().unwrap();
-            assert!(
-                run.status.success(),
-                "{}",
-                String::from_utf8_lossy(&run.stderr)
+            succeeded(
+                "Python's tarfile",
+                Command::new("python3").arg("-c").arg(&py).output().unwrap(),
             );
             assert_eq!(
                 tree(&outside),
@@ -226,58 +227,45 @@ fn links_met_by_later_parts_lead_no_extractor_outside() {
         .output()
         .unwrap();
     eprintln!("cpio: {}", String::from_utf8_lossy(&cpio.stderr));
-    if std::env::var_os("LINKS_KEEP").is_some() {
-        let _ = std::process::Command::new("cp")
-            .arg("-a")
-            .arg(&out)
-            .arg("/tmp/dbg/")
-            .status();
-    }
     assert_eq!(tree(&outside), Vec::<String>::new(), "GNU cpio");
 
     // squashfs: a tree, which unsquashfs writes as the kernel's.
     let dest = tmp.path().join("squashfs");
-    let run = Command::new("unsquashfs")
-        .arg("-no-xattrs")
-        .arg("-d")
-        .arg(&dest)
-        .arg(out.join("t-squashfs.img"))
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+    succeeded(
+        "unsquashfs",
+        Command::new("unsquashfs")
+            .arg("-no-xattrs")
+            .arg("-d")
+            .arg(&dest)
+            .arg(out.join("t-squashfs.img"))
+            .output()
+            .unwrap(),
     );
     assert_eq!(tree(&outside), Vec::<String>::new(), "unsquashfs");
     assert_kernel_view(&dest, "unsquashfs");
 
     // EROFS and ISO 9660 are trees too (the same one).
     let dest = tmp.path().join("erofs");
-    let run = Command::new("fsck.erofs")
-        .arg(format!("--extract={}", dest.display()))
-        .arg(out.join("t-erofs.img"))
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+    succeeded(
+        "fsck.erofs",
+        Command::new("fsck.erofs")
+            .arg(format!("--extract={}", dest.display()))
+            .arg(out.join("t-erofs.img"))
+            .output()
+            .unwrap(),
     );
     assert_eq!(tree(&outside), Vec::<String>::new(), "fsck.erofs");
     assert_kernel_view(&dest, "fsck.erofs");
     let dest = tmp.path().join("iso");
-    let run = Command::new("xorriso")
-        .args(["-osirrox", "on", "-indev"])
-        .arg(out.join("t.iso"))
-        .args(["-extract", "/"])
-        .arg(&dest)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+    succeeded(
+        "xorriso",
+        Command::new("xorriso")
+            .args(["-osirrox", "on", "-indev"])
+            .arg(out.join("t.iso"))
+            .args(["-extract", "/"])
+            .arg(&dest)
+            .output()
+            .unwrap(),
     );
     assert_eq!(tree(&outside), Vec::<String>::new(), "xorriso");
     assert_kernel_view(&dest, "xorriso");
