@@ -111,10 +111,30 @@ fn initrd() -> Vec<u8> {
     let busybox = std::fs::read(BUSYBOX).unwrap();
     let init = format!("#!/bin/sh\necho {MARKER}\n/bin/busybox poweroff -f\n");
     let mut w = CpioWriter::new(Vec::new());
-    let mut add = |e: Entry, data: &[u8]| w.add(&e, &mut Cursor::new(data.to_vec())).unwrap();
-    add(Entry::dir("bin"), b"");
-    add(Entry::dir("dev"), b"");
-    add(
+    add_busybox_init(&mut w, &busybox, &init);
+    w.finish().unwrap()
+}
+
+/// Adds `e` with `data` as its content (a file's size is the data's).
+fn put(sink: &mut dyn EntrySink, e: Entry, data: &[u8]) {
+    let e = Entry {
+        size: if e.kind == EntryKind::File {
+            data.len() as u64
+        } else {
+            0
+        },
+        ..e
+    };
+    sink.add(&e, &mut Cursor::new(data.to_vec())).unwrap()
+}
+
+/// What every test initrd starts with: `/bin/busybox` (and `sh`), the
+/// console, and `/init`, the shell script `init`.
+fn add_busybox_init(sink: &mut dyn EntrySink, busybox: &[u8], init: &str) {
+    put(sink, Entry::dir("bin"), b"");
+    put(sink, Entry::dir("dev"), b"");
+    put(
+        sink,
         Entry {
             kind: EntryKind::Char { major: 5, minor: 1 },
             mode: 0o600,
@@ -122,22 +142,23 @@ fn initrd() -> Vec<u8> {
         },
         b"",
     );
-    add(
+    put(
+        sink,
         Entry {
             mode: 0o755,
-            ..Entry::file("bin/busybox", busybox.len() as u64)
+            ..Entry::file("bin/busybox", 0)
         },
-        &busybox,
+        busybox,
     );
-    add(Entry::symlink("bin/sh", "busybox"), b"");
-    add(
+    put(sink, Entry::symlink("bin/sh", "busybox"), b"");
+    put(
+        sink,
         Entry {
             mode: 0o755,
-            ..Entry::file("init", init.len() as u64)
+            ..Entry::file("init", 0)
         },
         init.as_bytes(),
     );
-    w.finish().unwrap()
 }
 
 fn add(t: &mut FsTree, path: &str, data: &[u8]) {
@@ -420,42 +441,8 @@ fn linked_initrd(resolve: bool) -> Vec<u8> {
         } else {
             &mut w
         };
-        let mut add = |e: Entry, data: &[u8]| {
-            let e = Entry {
-                size: if e.kind == EntryKind::File {
-                    data.len() as u64
-                } else {
-                    0
-                },
-                ..e
-            };
-            sink.add(&e, &mut Cursor::new(data.to_vec())).unwrap()
-        };
-        add(Entry::dir("bin"), b"");
-        add(Entry::dir("dev"), b"");
-        add(
-            Entry {
-                kind: EntryKind::Char { major: 5, minor: 1 },
-                mode: 0o600,
-                ..Entry::file("dev/console", 0)
-            },
-            b"",
-        );
-        add(
-            Entry {
-                mode: 0o755,
-                ..Entry::file("bin/busybox", 0)
-            },
-            &busybox,
-        );
-        add(Entry::symlink("bin/sh", "busybox"), b"");
-        add(
-            Entry {
-                mode: 0o755,
-                ..Entry::file("init", 0)
-            },
-            init.as_bytes(),
-        );
+        add_busybox_init(sink, &busybox, &init);
+        let mut add = |e: Entry, data: &[u8]| put(sink, e, data);
         // Beneath links, with no directory entry in between.
         add(Entry::dir("x"), b"");
         add(Entry::symlink("lib", "/x"), b"");
