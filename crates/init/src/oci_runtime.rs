@@ -97,8 +97,14 @@ impl OciRuntime {
     /// every caller says it, so that no new kind of command gets one by
     /// default.
     pub fn command(self, what: Invocation) -> std::process::Command {
-        if let (Invocation::Create(bundle), true) = (what, self.name == CRUN.name)
-            && let Err(e) = accept_spec_version(bundle)
+        // The bundle's spec, read once for both questions below.
+        let spec = match what {
+            Invocation::Create(bundle) => Spec::read(bundle),
+            _ => None,
+        };
+        if let (Invocation::Create(bundle), Some(spec), true) =
+            (what, &spec, self.name == CRUN.name)
+            && let Err(e) = spec.accept_version(bundle)
         {
             crate::warn!(
                 "cannot set the ociVersion of {}/config.json to one crun accepts: {e}",
@@ -110,7 +116,7 @@ impl OciRuntime {
                 Invocation::Control => true,
                 // Its processes inherit the runtime's personality unless
                 // the spec sets one.
-                Invocation::Create(bundle) => spec_sets_personality(bundle),
+                Invocation::Create(_) => spec.as_ref().is_some_and(Spec::sets_personality),
                 Invocation::Other => false,
             };
         self.command_with(fixed)
@@ -212,15 +218,84 @@ fn fixed_layout(cmd: &mut std::process::Command) {
     }
 }
 
-/// Whether the OCI spec of `bundle` sets `linux.personality` (so the
-/// container's processes get that personality, not the runtime's).
+/// A bundle's `config.json` as it was read: its text and its JSON.
+pub struct Spec {
+    text: String,
+    json: serde_json::Value,
+}
+
+impl Spec {
+    /// `bundle`'s spec; `None` when it has no readable JSON `config.json`
+    /// (crun, or runc, reports that).
+    pub fn read(bundle: &Path) -> Option<Spec> {
+        let text = std::fs::read_to_string(bundle.join("config.json")).ok()?;
+        let json = serde_json::from_str(&text).ok()?;
+        Some(Spec { text, json })
+    }
+
+    /// Whether it sets `linux.personality` (so the container's processes
+    /// get that personality, not the runtime's).
+    pub fn sets_personality(&self) -> bool {
+        self.json["linux"]["personality"]["domain"].is_string()
+    }
+
+    /// Gives `bundle` (whose spec this is) a version crun accepts: see
+    /// [`accept_spec_version`].
+    pub fn accept_version(&self, bundle: &Path) -> std::io::Result<bool> {
+        let text = &self.text;
+        let Some(version) = self.json["ociVersion"].as_str() else {
+            return Ok(false);
+        };
+        if version == "1.0" || version.starts_with("1.0.") {
+            return Ok(false);
+        }
+        // The key's first occurrence is the top-level one in every spec a
+        // tool writes (`ociVersion` comes first); check before replacing.
+        let Some(key) = text.find("\"ociVersion\"") else {
+            return Ok(false);
+        };
+        let after = &text[key + "\"ociVersion\"".len()..];
+        let rest = after.trim_start().strip_prefix(':').map(str::trim_start);
+        let quoted = format!("\"{version}\"");
+        let Some(rest) = rest.filter(|r| r.starts_with(&quoted)) else {
+            return Ok(false);
+        };
+        let start = text.len() - rest.len();
+        let new = format!(
+            "{}\"{CRUN_SPEC_VERSION}\"{}",
+            &text[..start],
+            &text[start + quoted.len()..]
+        );
+        let path = bundle.join("config.json");
+        let mode = std::fs::metadata(&path)?.permissions();
+        let with_context = |e: linuxkit_base::StagedError| std::io::Error::new(e.source.kind(), e);
+        match write_staged(path.clone(), new.as_bytes(), mode.clone()) {
+            // (tempfile keeps the kind but not the raw error number.)
+            Err(e) if e.source.kind() == std::io::ErrorKind::ReadOnlyFilesystem => {
+                // One file per bundle: its path, made a file name.
+                let specs = Path::new(SPECS_DIR);
+                std::fs::create_dir_all(specs)?;
+                let name = bundle.to_string_lossy().replace('/', "_") + ".json";
+                let changed =
+                    write_staged(specs.join(name), new.as_bytes(), mode).map_err(with_context)?;
+                crate::mount::mount(
+                    &changed.to_string_lossy(),
+                    &path,
+                    "",
+                    nix::mount::MsFlags::MS_BIND,
+                    "",
+                )?;
+                Ok(true)
+            }
+            r => r.map(|_| true).map_err(with_context),
+        }
+    }
+}
+
+/// Whether the OCI spec of `bundle` sets `linux.personality`
+/// ([`Spec::sets_personality`]).
 pub fn spec_sets_personality(bundle: &Path) -> bool {
-    let Ok(text) = std::fs::read(bundle.join("config.json")) else {
-        return false;
-    };
-    serde_json::from_slice::<serde_json::Value>(&text)
-        .ok()
-        .is_some_and(|v| v["linux"]["personality"]["domain"].is_string())
+    Spec::read(bundle).is_some_and(|s| s.sets_personality())
 }
 
 /// The `ociVersion` a spec crun refuses is given instead.
@@ -239,66 +314,15 @@ pub const CRUN_SPEC_VERSION: &str = "1.0.2";
 /// Returns whether crun now reads a changed file. A bundle without a
 /// readable JSON `config.json` is left to crun to report.
 pub fn accept_spec_version(bundle: &Path) -> std::io::Result<bool> {
-    accept_spec_version_in(bundle, Path::new(SPECS_DIR))
+    match Spec::read(bundle) {
+        Some(spec) => spec.accept_version(bundle),
+        None => Ok(false),
+    }
 }
 
 /// Where [`accept_spec_version`] writes the changed `config.json` of a
 /// bundle on a read-only file system.
 pub const SPECS_DIR: &str = "/run/linuxkit/specs";
-
-fn accept_spec_version_in(bundle: &Path, specs: &Path) -> std::io::Result<bool> {
-    let path = bundle.join("config.json");
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        return Ok(false);
-    };
-    let Ok(spec) = serde_json::from_str::<serde_json::Value>(&text) else {
-        return Ok(false);
-    };
-    let Some(version) = spec["ociVersion"].as_str() else {
-        return Ok(false);
-    };
-    if version == "1.0" || version.starts_with("1.0.") {
-        return Ok(false);
-    }
-    // The key's first occurrence is the top-level one in every spec a
-    // tool writes (`ociVersion` comes first); check before replacing.
-    let Some(key) = text.find("\"ociVersion\"") else {
-        return Ok(false);
-    };
-    let after = &text[key + "\"ociVersion\"".len()..];
-    let rest = after.trim_start().strip_prefix(':').map(str::trim_start);
-    let quoted = format!("\"{version}\"");
-    let Some(rest) = rest.filter(|r| r.starts_with(&quoted)) else {
-        return Ok(false);
-    };
-    let start = text.len() - rest.len();
-    let new = format!(
-        "{}\"{CRUN_SPEC_VERSION}\"{}",
-        &text[..start],
-        &text[start + quoted.len()..]
-    );
-    let mode = std::fs::metadata(&path)?.permissions();
-    let with_context = |e: linuxkit_base::StagedError| std::io::Error::new(e.source.kind(), e);
-    match write_staged(path.clone(), new.as_bytes(), mode.clone()) {
-        // (tempfile keeps the kind but not the raw error number.)
-        Err(e) if e.source.kind() == std::io::ErrorKind::ReadOnlyFilesystem => {
-            // One file per bundle: its path, made a file name.
-            std::fs::create_dir_all(specs)?;
-            let name = bundle.to_string_lossy().replace('/', "_") + ".json";
-            let changed =
-                write_staged(specs.join(name), new.as_bytes(), mode).map_err(with_context)?;
-            crate::mount::mount(
-                &changed.to_string_lossy(),
-                &path,
-                "",
-                nix::mount::MsFlags::MS_BIND,
-                "",
-            )?;
-            Ok(true)
-        }
-        r => r.map(|_| true).map_err(with_context),
-    }
-}
 
 /// Writes `dest` atomically: an exclusive temporary file under a name
 /// nobody can guess (never through a link planted beside it), with `mode`,
