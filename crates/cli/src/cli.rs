@@ -416,6 +416,18 @@ pub struct PkgBuildArgs {
     /// Progress output: auto (bars on a terminal), plain (no bars), tty (bars)
     #[arg(long, default_value = "auto", value_parser = ["auto", "plain", "tty"])]
     pub progress: String,
+    /// Files of build arguments for Dockerfile packages, one KEY=VALUE a line; they override buildArgs in build.yml (relative to the working directory)
+    #[arg(long = "build-arg-file", value_name = "FILE")]
+    pub build_arg_file: Vec<PathBuf>,
+    /// The Dockerfile of a Dockerfile package, in the package directory or below; overrides build.yml's `dockerfile`
+    #[arg(long)]
+    pub dockerfile: Option<String>,
+    /// SSH agent sockets or keys for `RUN --mount=type=ssh` (default|ID[=SOCKET|KEY[,KEY]])
+    #[arg(long)]
+    pub ssh: Vec<String>,
+    /// Docker contexts whose daemon builds Dockerfile packages, per platform: linux/amd64=CONTEXT,... (default: buildah, no daemon)
+    #[arg(long)]
+    pub builders: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

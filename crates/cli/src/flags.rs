@@ -58,7 +58,7 @@ pub struct Refused {
 
 const PKG_BUILD: &[&str] = &["pkg build", "pkg push"];
 const QEMU: &[&str] = &["run", "run qemu"];
-const BUILDKIT: &str = "it configures the reference's BuildKit container, and our package builder runs none (declarative packages are built in-process; Dockerfile packages go to a local Docker daemon until the daemonless builder of issue 24); drop the flag";
+const BUILDKIT: &str = "it configures the reference's BuildKit container, and our package builder runs none (declarative packages are built in-process, Dockerfile packages with buildah; `--builders linux/ARCH=CONTEXT` names a Docker daemon instead); drop the flag";
 
 /// Every reference flag we refuse.
 pub const REFUSED: &[Refused] = &[
@@ -106,20 +106,6 @@ pub const REFUSED: &[Refused] = &[
     },
     Refused {
         commands: PKG_BUILD,
-        long: "build-arg-file",
-        kind: Kind::Value,
-        global: false,
-        why: "build arguments are a Dockerfile feature; Dockerfile packages are built by `docker build` without them until issue 24",
-    },
-    Refused {
-        commands: PKG_BUILD,
-        long: "builders",
-        kind: Kind::Value,
-        global: false,
-        why: BUILDKIT,
-    },
-    Refused {
-        commands: PKG_BUILD,
         long: "builder-name",
         kind: Kind::Value,
         global: false,
@@ -151,7 +137,7 @@ pub const REFUSED: &[Refused] = &[
         long: "precache-images",
         kind: Kind::Bool,
         global: false,
-        why: "no build step pulls images (Dockerfile `FROM` images through our cache come with issue 24); put images in the cache with `linuxkit cache pull`",
+        why: "the images a Dockerfile starts from are always fetched into the cache before it is built (`linuxkit cache pull` fetches others); drop the flag",
     },
     Refused {
         commands: PKG_BUILD,
@@ -161,25 +147,11 @@ pub const REFUSED: &[Refused] = &[
         why: "packages get no SBOM yet (SBOMs come with issue 22), so nothing is scanned; drop the flag",
     },
     Refused {
-        commands: PKG_BUILD,
-        long: "dockerfile",
-        kind: Kind::Value,
-        global: false,
-        why: "the Dockerfile is `dockerfile:` in build.yml; overriding it on the command line comes with issue 24",
-    },
-    Refused {
-        commands: PKG_BUILD,
-        long: "ssh",
-        kind: Kind::Value,
-        global: false,
-        why: "SSH forwarding into a build is a BuildKit feature; our builders have no SSH agent to forward (issue 24)",
-    },
-    Refused {
         commands: &["pkg"],
         long: "registry-creds",
         kind: Kind::Value,
         global: true,
-        why: "the reference hands these to BuildKit for `FROM` images, and our builder pulls none; for `--push`, log in with `docker login` (credentials are read from the Docker config)",
+        why: "credentials for `FROM` images and for `--push` are read from the Docker config; log in with `docker login` instead",
     },
     Refused {
         commands: &["pkg builder"],

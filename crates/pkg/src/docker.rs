@@ -1,15 +1,15 @@
-//! Dockerfile packages, delegated to a Docker daemon when one answers.
+//! Dockerfile packages built by a Docker daemon the user named.
 //!
-//! Like the reference, `pkg build` of a package without a declarative
-//! source runs `docker build` on the package's build context: the package
-//! directory at `/` plus each `extra-sources` directory at its destination,
-//! sent as a tar on standard input, with the package's `buildArgs`,
-//! `network` and `disable-cache`, for `linux/ARCH`. The result is saved
-//! with `docker save` (an OCI layout with Docker 25 and later) and imported
-//! into the cache, where it is tagged with the package's tag.
-//!
-//! Without a daemon (`docker info` fails) the build stops with
-//! [`BuildError::NeedsDaemon`], which names the daemonless alternative.
+//! With `--builders linux/ARCH=CONTEXT` (the reference's flag, which picks
+//! the Docker context its BuildKit runs in), `pkg build` of a Dockerfile
+//! package for that platform runs `docker --context CONTEXT build` on the
+//! package's build context: the package directory at `/` plus each
+//! `extra-sources` directory at its destination, sent as a tar on standard
+//! input, with the package's `buildArgs`, `network` and `disable-cache`,
+//! for `linux/ARCH`. The result is saved with `docker save` (an OCI layout
+//! with Docker 25 and later) and imported into the cache. Without
+//! `--builders`, Dockerfile packages are built without a daemon
+//! ([`crate::dockerfile`]).
 
 use std::io::Write;
 use std::path::Path;
@@ -23,20 +23,9 @@ use linuxkit_rootfs::CONFIG_LABEL;
 use crate::Package;
 use crate::error::BuildError;
 
-/// Whether a Docker daemon answers `docker info`.
-pub fn daemon_available() -> bool {
-    Command::new("docker")
-        .arg("info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 /// The build context: the package at `/`, the extra sources at their
 /// destinations, as an uncompressed tar.
-fn context_tar(pkg: &Package) -> std::io::Result<Vec<u8>> {
+pub(crate) fn context_tar(pkg: &Package) -> std::io::Result<Vec<u8>> {
     let mut b = tar::Builder::new(Vec::new());
     b.follow_symlinks(false);
     for s in pkg.sources() {
@@ -49,26 +38,33 @@ fn context_tar(pkg: &Package) -> std::io::Result<Vec<u8>> {
 
 /// Builds the Dockerfile package `pkg` with the daemon and imports the image
 /// into `cache` under the package's tag.
-pub fn build(pkg: &Package, cache: &Cache, arch: Arch) -> Result<(), BuildError> {
+pub fn build(
+    pkg: &Package,
+    cache: &Cache,
+    arch: Arch,
+    context: &str,
+    args: &[(String, String)],
+    dockerfile: &str,
+) -> Result<(), BuildError> {
     let info = pkg.build_yml();
     let tag = pkg.full_tag();
     let fail = |message: String| BuildError::Package {
         build_yml: pkg.build_yml_name(),
         message,
     };
-    let context =
-        context_tar(pkg).map_err(|e| fail(format!("cannot pack the build context: {e}")))?;
+    let tar = context_tar(pkg).map_err(|e| fail(format!("cannot pack the build context: {e}")))?;
     let mut cmd = Command::new("docker");
-    cmd.args(["build", "--platform", arch.oci_platform(), "-t", &tag])
-        .args(["-f", &info.dockerfile]);
+    cmd.args(["--context", context])
+        .args(["build", "--platform", arch.oci_platform(), "-t", &tag])
+        .args(["-f", dockerfile]);
     if !info.network {
         cmd.args(["--network", "none"]);
     }
     if info.disable_cache {
         cmd.arg("--no-cache");
     }
-    for a in info.build_args.iter().flatten() {
-        cmd.args(["--build-arg", a]);
+    for (k, v) in args {
+        cmd.arg("--build-arg").arg(format!("{k}={v}"));
     }
     if let Some(c) = &info.config {
         let json =
@@ -83,7 +79,7 @@ pub fn build(pkg: &Package, cache: &Cache, arch: Arch) -> Result<(), BuildError>
         .stdin
         .take()
         .expect("piped")
-        .write_all(&context)
+        .write_all(&tar)
         .map_err(|e| fail(format!("sending the build context to docker: {e}")))?;
     let st = child
         .wait()
@@ -96,7 +92,7 @@ pub fn build(pkg: &Package, cache: &Cache, arch: Arch) -> Result<(), BuildError>
     }
     let tmp = tempfile::tempdir().map_err(|e| fail(format!("temporary directory: {e}")))?;
     let archive = tmp.path().join("image.tar");
-    save(&tag, &archive).map_err(fail)?;
+    save(context, &tag, &archive).map_err(fail)?;
     let mut f =
         std::fs::File::open(&archive).map_err(|e| fail(format!("{}: {e}", archive.display())))?;
     let names = cache.import(&mut f).map_err(|e| {
@@ -115,9 +111,9 @@ pub fn build(pkg: &Package, cache: &Cache, arch: Arch) -> Result<(), BuildError>
     Ok(())
 }
 
-fn save(tag: &str, out: &Path) -> Result<(), String> {
+fn save(context: &str, tag: &str, out: &Path) -> Result<(), String> {
     let st = Command::new("docker")
-        .args(["save", "-o"])
+        .args(["--context", context, "save", "-o"])
         .arg(out)
         .arg(tag)
         .status()

@@ -177,14 +177,18 @@ pub enum BuildError {
     /// The OCI cache.
     #[error(transparent)]
     Oci(#[from] linuxkit_oci::Error),
-    /// A Dockerfile package: this builder has no Docker daemon.
+    /// A Dockerfile package, and no builder for it: neither a Docker
+    /// daemon named with `--builders` nor `buildah` and `skopeo`.
     #[error(
-        "package {}: Dockerfile packages need a Docker daemon; use a `debian:` source instead",
-        pkg.display()
+        "package {}: Dockerfile packages are built with buildah and skopeo, and `{}` cannot be run here: install Debian's `buildah` and `skopeo` (`apt-get install buildah skopeo`), name a Docker daemon with `--builders linux/ARCH=CONTEXT`, or use a `debian:` source instead",
+        pkg.display(),
+        missing.join("`, `")
     )]
-    NeedsDaemon {
+    NeedsBuilder {
         /// The package directory.
         pkg: PathBuf,
+        /// The tools that are missing.
+        missing: Vec<String>,
     },
     /// Neither a `debian:` section nor a Dockerfile.
     #[error("package {}: nothing to build: {} has no `debian:` section", pkg.display(), build_yml.display())]

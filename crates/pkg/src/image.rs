@@ -40,10 +40,23 @@ pub fn store_image(
     arch: Arch,
     tar: &[u8],
 ) -> Result<Descriptor, BuildError> {
+    store_layer(cache, arch, tar, |diff_id| image_config(pkg, arch, diff_id))
+}
+
+/// Gzips `tar` and stores it with the image config `config` makes of its
+/// diff ID, and their manifest, in `cache`; returns the manifest's
+/// descriptor (not yet tagged). The one writer of our images' blobs, for
+/// declarative and Dockerfile packages alike.
+pub fn store_layer(
+    cache: &Cache,
+    arch: Arch,
+    tar: &[u8],
+    config: impl FnOnce(&Digest) -> Result<Vec<u8>, BuildError>,
+) -> Result<Descriptor, BuildError> {
     let diff_id = Digest::of(tar);
     let gz = gzip(tar);
     let layer_digest = cache.write_blob(&gz)?;
-    let config = image_config(pkg, arch, &diff_id)?;
+    let config = config(&diff_id)?;
     let config_digest = cache.write_blob(&config)?;
     let manifest = Manifest {
         schema_version: 2,

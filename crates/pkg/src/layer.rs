@@ -58,7 +58,61 @@ impl LayerTree {
     pub fn add_tar<R: Read>(
         &mut self,
         what: &str,
+        archive: tar::Archive<R>,
+    ) -> Result<(), BuildError> {
+        self.add_entries(what, archive, false)
+    }
+
+    /// Adds an OCI image layer (uncompressed) on top of the tree, as a
+    /// container runtime stacks layers: its whiteouts (`.wh.NAME`) remove
+    /// `NAME` and everything under it, an opaque marker (`.wh..wh..opq`)
+    /// removes every earlier child of its directory, and a directory's
+    /// metadata is the later layer's. Whiteouts never hide the layer's own
+    /// entries and are not kept.
+    pub fn add_layer(&mut self, what: &str, layer: &[u8]) -> Result<(), BuildError> {
+        let err = |message: String| BuildError::Layer {
+            what: what.to_owned(),
+            message,
+        };
+        let mut archive = tar::Archive::new(layer);
+        let mut hidden = Vec::new();
+        for entry in archive.entries().map_err(|e| err(e.to_string()))? {
+            let entry = entry.map_err(|e| err(e.to_string()))?;
+            let raw = entry.path().map_err(|e| err(e.to_string()))?;
+            let raw = raw.to_string_lossy();
+            let path =
+                normalize_or_root(&raw).map_err(|e| err(format!("unsafe path {raw:?} ({e})")))?;
+            let (dir, name) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
+            if name == ".wh..wh..opq" {
+                hidden.push((dir.to_string(), true));
+            } else if let Some(n) = name.strip_prefix(".wh.")
+                && !n.starts_with(".wh.")
+            {
+                let target = if dir.is_empty() {
+                    n.to_string()
+                } else {
+                    format!("{dir}/{n}")
+                };
+                hidden.push((target, false));
+            }
+        }
+        for (path, children_only) in hidden {
+            let under = if path.is_empty() {
+                String::new()
+            } else {
+                format!("{path}/")
+            };
+            self.items
+                .retain(|p, _| !(p.starts_with(&under) || (!children_only && *p == path)));
+        }
+        self.add_entries(what, tar::Archive::new(layer), true)
+    }
+
+    fn add_entries<R: Read>(
+        &mut self,
+        what: &str,
         mut archive: tar::Archive<R>,
+        oci: bool,
     ) -> Result<(), BuildError> {
         let err = |message: String| BuildError::Layer {
             what: what.to_owned(),
@@ -72,6 +126,14 @@ impl LayerTree {
                 normalize_or_root(&raw).map_err(|e| err(format!("unsafe path {raw:?} ({e})")))?;
             if path.is_empty() {
                 continue; // the root directory
+            }
+            if oci
+                && path
+                    .rsplit('/')
+                    .next()
+                    .is_some_and(|n| n.starts_with(".wh."))
+            {
+                continue; // applied by add_layer
             }
             let h = entry.header();
             let mode = h.mode().map_err(|e| err(e.to_string()))? & 0o7777;
@@ -138,7 +200,7 @@ impl LayerTree {
                 size = buf.len() as u64;
                 data = Rc::new(buf);
             }
-            self.insert(Item {
+            let item = Item {
                 entry: Entry {
                     path,
                     kind,
@@ -151,7 +213,12 @@ impl LayerTree {
                     provenance: None,
                 },
                 data,
-            });
+            };
+            if oci {
+                self.items.insert(item.entry.path.clone(), item);
+            } else {
+                self.insert(item);
+            }
         }
         Ok(())
     }

@@ -24,14 +24,16 @@
 //! Debian packages (a `debian:` section in [`BuildYml`], pinned by a
 //! [`lock`]file), files, accounts, [`kernel`] layouts, [`cargo`] binaries
 //! and [`go`] binaries (built with Debian's Go toolchain), into the OCI
-//! cache. Dockerfile packages go to a Docker daemon
-//! when one answers ([`docker`]).
+//! cache. Dockerfile packages are built with Debian's `buildah`, without a
+//! daemon, and normalised the same way ([`dockerfile`]); or by a Docker
+//! daemon the user names ([`docker`]).
 //!
 //! # Modules, bottom up
 //!
 //! Imports run one way, from the top of this list to its bottom, and never
 //! back (`scripts/import-graph crates/pkg/src` checks): [`build`] (the
-//! orchestrator) → [`kernel`], [`cargo`], [`go`], [`docker`], [`lock`] →
+//! orchestrator) → [`kernel`], [`cargo`], [`go`], [`dockerfile`] →
+//! [`docker`], [`lock`] →
 //! [`layer`] (the layer tree), [`image`] (the image writer) → `package`
 //! (with `git` and `tag`) → `build_yml` → [`filter`], `glob`; each of them
 //! may use `error` ([`PkgError`], [`BuildError`]), which wraps the error of
@@ -45,6 +47,7 @@ mod build_yml;
 pub mod cargo;
 pub mod debian;
 pub mod docker;
+pub mod dockerfile;
 mod error;
 pub mod filter;
 mod git;

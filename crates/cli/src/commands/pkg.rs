@@ -1,14 +1,18 @@
-//! `linuxkit pkg ...`: package tags, and builds of packages: daemonless for
-//! declarative ones (`debian:`, `files:`, `cargo:`; see
-//! `linuxkit_pkg::build`), through a Docker daemon for Dockerfile ones.
+//! `linuxkit pkg ...`: package tags, and builds of packages, all without a
+//! Docker daemon: declarative ones (`debian:`, `files:`, `cargo:`; see
+//! `linuxkit_pkg::build`) in-process, Dockerfile ones with buildah
+//! (`linuxkit_pkg::dockerfile`), or a Docker daemon `--builders` names.
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use linuxkit_base::Arch;
 use linuxkit_oci::{Cache, ImageRef, Platform, Registry};
 use linuxkit_pkg::BuildError;
 use linuxkit_pkg::build::{self, BuildOptions};
+use linuxkit_pkg::dockerfile::{DockerfileOptions, Fetch};
 use linuxkit_pkg::{Package, PkgOptions};
 
 use crate::cli::{BuilderCommand, GlobalArgs, PkgArgs, PkgBuildArgs, PkgCommand, PkgOpts};
@@ -56,6 +60,10 @@ const BUILD_ARGS: &[&str] = &[
     "skip_platforms",
     "update",
     "progress",
+    "build_arg_file",
+    "dockerfile",
+    "ssh",
+    "builders",
 ];
 
 /// The environment variable the reference reads for the default `--org`.
@@ -64,7 +72,6 @@ pub const ENV_ORG: &str = "LINUXKIT_PKG_ORG";
 /// Environment variables of the reference that configure its BuildKit
 /// builder; we have none, and say so when they are set.
 const BUILDKIT_ENV: &[&str] = &[
-    "LINUXKIT_BUILDERS",
     "LINUXKIT_BUILDER_NAME",
     "LINUXKIT_BUILDER_IMAGE",
     "LINUXKIT_BUILDER_CONFIG",
@@ -221,6 +228,10 @@ fn pkg_build(
         skip_platforms,
         update,
         progress,
+        build_arg_file,
+        dockerfile,
+        ssh,
+        builders,
     } = b;
     for var in BUILDKIT_ENV {
         if std::env::var_os(var).is_some_and(|v| !v.is_empty()) {
@@ -257,6 +268,15 @@ fn pkg_build(
         arch: asked[0],
         debian_cache: fresh.as_ref().map(|d| d.path().to_path_buf()),
         update: *update,
+        dockerfile: DockerfileOptions {
+            build_args: build_arg_files(build_arg_file)?,
+            dockerfile: dockerfile.clone(),
+            ssh: ssh.clone(),
+            daemons: daemons(builders.as_deref())?,
+            fetch: Some(fetcher(cache_dir, g, &asked)?),
+            refetch: *ignore_cached,
+            quiet: g.quiet,
+        },
     };
     let progress_bars = match progress.as_str() {
         "plain" => false,
@@ -272,15 +292,6 @@ fn pkg_build(
         if arches.is_empty() {
             println!("Skipping {} with no architectures to build", p.tag());
             continue;
-        }
-        if *ignore_cached && !p.build_yml().is_declarative() {
-            return Err(Error::Refused {
-                what: "pkg build --ignore-cached".into(),
-                why: format!(
-                    "{} is a Dockerfile package, built by `docker build`, whose base images come from Docker's own store; drop the flag (or use --force to rebuild)",
-                    dir.display()
-                ),
-            });
         }
         if *dry_run {
             for &arch in &arches {
@@ -378,6 +389,81 @@ fn pkg_build(
         println!("{}@{}", built.reference, built.top.digest);
     }
     Ok(())
+}
+
+/// `--build-arg-file`s: their `KEY=VALUE` lines, in order, with the
+/// reference's `@lkt:` values expanded.
+fn build_arg_files(files: &[PathBuf]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(f)
+            .context(|| format!("--build-arg-file {}: cannot read it", f.display()))?;
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            let args = linuxkit_pkg::dockerfile::expand_build_arg(line, f).map_err(|e| {
+                Error::Usage(format!("--build-arg-file {}:{}: {e}", f.display(), n + 1))
+            })?;
+            out.extend(args);
+        }
+    }
+    Ok(out)
+}
+
+/// `--builders` (else `LINUXKIT_BUILDERS`, as the reference reads it):
+/// `linux/ARCH=CONTEXT,...`, the Docker context whose daemon builds each
+/// platform's Dockerfile packages.
+fn daemons(flag: Option<&str>) -> Result<BTreeMap<Arch, String>> {
+    let env = std::env::var("LINUXKIT_BUILDERS").ok();
+    let Some(list) = flag.or(env.as_deref()).filter(|s| !s.is_empty()) else {
+        return Ok(BTreeMap::new());
+    };
+    let mut out = BTreeMap::new();
+    for one in list.split(',') {
+        let (platform, context) = match one.split_once('=') {
+            Some((p, c)) if !p.is_empty() && !c.is_empty() => (p, c),
+            _ => {
+                return Err(Error::Usage(format!(
+                    "--builders: invalid platform=builder specification `{one}` (expected linux/ARCH=DOCKER-CONTEXT)"
+                )));
+            }
+        };
+        let arch = platform
+            .strip_prefix("linux/")
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "--builders: invalid platform specification `{platform}` (expected linux/ARCH)"
+                ))
+            })?
+            .parse()
+            .map_err(|source| Error::Arch {
+                flag: "--builders",
+                given: platform.to_string(),
+                source,
+            })?;
+        out.insert(arch, context.to_string());
+    }
+    Ok(out)
+}
+
+/// Fetches the images Dockerfiles start from into the cache, through the
+/// registries and mirrors configured, for the platforms asked.
+fn fetcher(cache_dir: &Path, g: &GlobalArgs, arches: &[Arch]) -> Result<Fetch> {
+    let mut options = BTreeMap::new();
+    for &a in arches {
+        options.insert(a, crate::global::registry_options(g, Platform::linux(a))?);
+    }
+    let cache_dir = cache_dir.to_path_buf();
+    Ok(Fetch(Arc::new(move |image: &ImageRef, arch: Arch| {
+        let o = options
+            .get(&arch)
+            .ok_or_else(|| format!("{} was not asked for", arch.oci_platform()))?;
+        let cache = Cache::open(&cache_dir).map_err(|e| e.to_string())?;
+        let registry = Registry::new(o.clone()).map_err(|e| e.to_string())?;
+        registry
+            .pull(&cache, image)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })))
 }
 
 /// The registry client for `arch` in `registries`, made when first asked.
@@ -576,13 +662,8 @@ fn print_plan(
 ) -> Result<()> {
     let info = p.build_yml();
     if !info.is_declarative() {
-        // A Dockerfile package: say whether a daemon could build it.
-        if let Err(e) = build::debian_source(p)
-            && !(matches!(e, BuildError::NeedsDaemon { .. })
-                && linuxkit_pkg::docker::daemon_available())
-        {
-            return Err(build_err(e));
-        }
+        // A Dockerfile package: say whether it could be built here.
+        linuxkit_pkg::dockerfile::check_builder(p, &bopts.dockerfile, arch).map_err(build_err)?;
     }
     let cached = linuxkit_oci::ImageRef::parse(&p.full_tag())
         .ok()
@@ -608,7 +689,15 @@ fn print_plan(
             what.push(s);
         }
     } else if !info.is_declarative() {
-        what.push(format!("docker build of {}", info.dockerfile));
+        let df = bopts
+            .dockerfile
+            .dockerfile
+            .as_deref()
+            .unwrap_or(&info.dockerfile);
+        what.push(match bopts.dockerfile.daemons.get(&arch) {
+            Some(c) => format!("docker build of {df} in Docker context {c}"),
+            None => format!("buildah build of {df}"),
+        });
     }
     if info.kernel.is_some() {
         what.push("laid out as a kernel image".into());

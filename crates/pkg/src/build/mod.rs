@@ -38,6 +38,7 @@ use std::path::PathBuf;
 use linuxkit_base::Arch;
 use linuxkit_oci::{Cache, Descriptor, ImageRef, Platform, media_type};
 
+use crate::dockerfile::DockerfileOptions;
 use crate::error::BuildError;
 use crate::image::{platform_entries, store_image, tag_platforms};
 use crate::kernel::KernelInfo;
@@ -62,6 +63,8 @@ pub struct BuildOptions {
     /// Resolve `debian.packages` again and rewrite `debian.lock`
     /// (`--update`).
     pub update: bool,
+    /// What Dockerfile packages are built with.
+    pub dockerfile: DockerfileOptions,
 }
 
 impl Default for BuildOptions {
@@ -71,6 +74,7 @@ impl Default for BuildOptions {
             arch: Arch::host(),
             debian_cache: None,
             update: false,
+            dockerfile: DockerfileOptions::default(),
         }
     }
 }
@@ -103,8 +107,12 @@ pub fn debian_source(pkg: &Package) -> Result<&DebianSource, BuildError> {
 
 fn no_declarative_source(pkg: &Package) -> BuildError {
     if pkg.path().join(&pkg.build_yml().dockerfile).exists() {
-        BuildError::NeedsDaemon {
-            pkg: pkg.path().to_owned(),
+        BuildError::Package {
+            build_yml: pkg.build_yml_name(),
+            message: format!(
+                "{} is a Dockerfile package, built with `pkg build` (buildah), not from a `debian:` section",
+                pkg.path().display()
+            ),
         }
     } else {
         BuildError::NoSource {
@@ -169,45 +177,18 @@ pub fn build_platforms(
             wanted.push(arch);
         }
     }
-    let Some(&first) = wanted.first() else {
+    if wanted.is_empty() {
         return Err(BuildError::Package {
             build_yml: pkg.build_yml_name(),
             message: "no platform to build for".into(),
         });
-    };
+    }
     // From the first look-up to the tag, a concurrent `cache rm`/`clean`
     // waits (it would otherwise collect the blobs written before the tag
     // names them).
     let _pin = cache.reclaim_and_pin()?;
     if !info.is_declarative() {
-        if wanted.len() > 1 {
-            return Err(BuildError::Package {
-                build_yml: pkg.build_yml_name(),
-                message: format!(
-                    "a Dockerfile package is built by `docker build` for one platform at a time; give one of {} to --platforms",
-                    wanted
-                        .iter()
-                        .map(|a| a.oci_platform())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            });
-        }
-        let opts = BuildOptions {
-            arch: first,
-            ..opts.clone()
-        };
-        let built = build_dockerfile(pkg, cache, &opts)?;
-        let image = ImageRef::parse(&pkg.full_tag())?;
-        let top = cache
-            .resolve(&image)?
-            .unwrap_or_else(|| built.manifest.clone());
-        return Ok(BuiltPlatforms {
-            reference: built.reference.clone(),
-            top,
-            platforms: vec![built],
-            lock_written: None,
-        });
+        return build_dockerfile(pkg, cache, opts, &wanted);
     }
     let mut lock = None;
     let mut lock_written = None;
@@ -318,33 +299,75 @@ fn cached(pkg: &Package, cache: &Cache, opts: &BuildOptions) -> Result<Option<Bu
     }))
 }
 
-/// A Dockerfile package: `docker build` if a daemon answers, else
-/// [`BuildError::NeedsDaemon`].
+/// A Dockerfile package, for each of `arches`: by the Docker daemon
+/// `--builders` names for it, else by buildah ([`crate::dockerfile`]).
 fn build_dockerfile(
     pkg: &Package,
     cache: &Cache,
     opts: &BuildOptions,
-) -> Result<Built, BuildError> {
-    let err = no_declarative_source(pkg);
-    if !matches!(err, BuildError::NeedsDaemon { .. }) || !crate::docker::daemon_available() {
-        return Err(err);
-    }
-    if let Some(built) = cached(pkg, cache, opts)? {
-        return Ok(built);
-    }
-    crate::docker::build(pkg, cache, opts.arch)?;
-    let mut built = cached(
-        pkg,
-        cache,
-        &BuildOptions {
-            force: false,
+    arches: &[Arch],
+) -> Result<BuiltPlatforms, BuildError> {
+    let d = &opts.dockerfile;
+    let image = ImageRef::parse(&pkg.full_tag())?;
+    let mut platforms = Vec::new();
+    for &arch in arches {
+        let one = BuildOptions {
+            arch,
             ..opts.clone()
-        },
-    )?
-    .ok_or_else(|| BuildError::Package {
-        build_yml: pkg.build_yml_name(),
-        message: "docker built the image but it is not in the cache".into(),
-    })?;
-    built.cached = false;
-    Ok(built)
+        };
+        if let Some(built) = cached(pkg, cache, &one)? {
+            platforms.push(built);
+            continue;
+        }
+        crate::dockerfile::check_builder(pkg, d, arch)?;
+        let manifest = if let Some(context) = d.daemons.get(&arch) {
+            let args = crate::dockerfile::build_args(pkg, &d.build_args)?;
+            let dockerfile = d
+                .dockerfile
+                .clone()
+                .unwrap_or_else(|| pkg.build_yml().dockerfile.clone());
+            crate::docker::build(pkg, cache, arch, context, &args, &dockerfile)?;
+            cached(
+                pkg,
+                cache,
+                &BuildOptions {
+                    force: false,
+                    ..one.clone()
+                },
+            )?
+            .ok_or_else(|| BuildError::Package {
+                build_yml: pkg.build_yml_name(),
+                message: "docker built the image but it is not in the cache".into(),
+            })?
+            .manifest
+        } else {
+            crate::dockerfile::build(pkg, cache, d, arch)?
+        };
+        platforms.push(Built {
+            reference: image.canonical(),
+            manifest,
+            cached: false,
+            packages: Vec::new(),
+            lock_written: None,
+            kernel: None,
+        });
+    }
+    let fresh: Vec<Descriptor> = platforms
+        .iter()
+        .filter(|b| !b.cached)
+        .map(|b| b.manifest.clone())
+        .collect();
+    let top = if fresh.is_empty() {
+        cache
+            .resolve(&image)?
+            .expect("every platform was found under the tag")
+    } else {
+        tag_platforms(cache, &image, &fresh)?
+    };
+    Ok(BuiltPlatforms {
+        reference: image.canonical(),
+        top,
+        platforms,
+        lock_written: None,
+    })
 }
