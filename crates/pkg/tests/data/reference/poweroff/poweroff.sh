@@ -1,0 +1,6 @@
+#!/bin/sh
+
+TIMEOUT=${1:-30}  
+sleep "${TIMEOUT}"
+
+/sbin/poweroff -f
