@@ -425,6 +425,9 @@ pub struct PkgBuildArgs {
     /// SSH agent sockets or keys for `RUN --mount=type=ssh` (default|ID[=SOCKET|KEY[,KEY]])
     #[arg(long)]
     pub ssh: Vec<String>,
+    /// With --push: also tag the pushed image ORG/IMAGE:RELEASE in the registry (not replacing a tag it already has)
+    #[arg(long)]
+    pub release: Option<String>,
     /// Docker contexts whose daemon builds Dockerfile packages, per platform: linux/amd64=CONTEXT,... (default: buildah, no daemon)
     #[arg(long)]
     pub builders: Option<String>,

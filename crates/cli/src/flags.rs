@@ -99,13 +99,6 @@ pub const REFUSED: &[Refused] = &[
     },
     Refused {
         commands: PKG_BUILD,
-        long: "release",
-        kind: Kind::Value,
-        global: false,
-        why: "release tags are not pushed by `pkg build`; after `pkg build --push`, tag the pushed image with `linuxkit pkg remote-tag ORG/IMAGE:HASH ORG/IMAGE:RELEASE`",
-    },
-    Refused {
-        commands: PKG_BUILD,
         long: "builder-name",
         kind: Kind::Value,
         global: false,

@@ -183,6 +183,76 @@ fn broken_check_fails_the_run() {
     assert!(err.contains("last"), "the error quotes the console: {err}");
 }
 
+/// A Dockerfile package (built by buildah, `FROM` this repository's
+/// busybox package through the reference's `@lkt:pkg:` build argument)
+/// used by `build` like any package, and run in the booted machine.
+#[test]
+fn a_dockerfile_package_runs_in_the_booted_machine() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("greeting");
+    std::fs::create_dir_all(&dir).unwrap();
+    let busybox = root().join("pkg/busybox");
+    std::fs::write(
+        dir.join("build.yml"),
+        format!(
+            "image: greeting\narches: [amd64]\nbuildArgs:\n  - BUSYBOX=@lkt:pkg:{}\n",
+            busybox.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "ARG BUSYBOX\nFROM ${BUSYBOX} AS shell\n\
+         RUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo hello from a Dockerfile package > /greeting\"]\n\
+         FROM scratch\n\
+         COPY --from=shell /bin/busybox /bin/busybox\n\
+         COPY --from=shell /greeting /greeting\n\
+         ENTRYPOINT [\"/bin/busybox\", \"cat\", \"/greeting\"]\n",
+    )
+    .unwrap();
+    succeeded(
+        "linuxkit pkg build",
+        linuxkit(cache())
+            .args(["pkg", "build"])
+            .arg(&dir)
+            .output()
+            .unwrap(),
+    );
+    let yml = write_yml(
+        out.path(),
+        "greeting",
+        &["init", "runc"],
+        &format!(
+            r#"onboot:
+  - name: greeting
+    image: "@pkg:{}"
+  - name: poweroff
+    image: "@pkg:PKG/poweroff"
+    command: ["/poweroff.sh", "0"]
+"#,
+            dir.display()
+        ),
+    );
+    let image = build(&yml, out.path());
+    let r = succeeded(
+        "run greeting",
+        run_qemu(
+            &image,
+            &[
+                "--expect",
+                "hello from a Dockerfile package",
+                "--timeout",
+                "600",
+            ],
+        ),
+    );
+    let console = text(&r.stdout);
+    assert!(
+        console.contains("hello from a Dockerfile package"),
+        "{console}"
+    );
+}
+
 /// A service that exits 7 is reported with its status and log, run by
 /// `shim` (a `linuxkit.shim=` value; LinuxKit's own when `None`) with runc
 /// as the OCI runtime.

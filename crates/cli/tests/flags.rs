@@ -63,11 +63,10 @@ fn refused_flags_and_commands_name_themselves_and_what_to_use() {
         linuxkit().args(["pkg", "build", "--builder-image", "moby/buildkit", "dir"]),
         "`linuxkit pkg build --builder-image` is not supported",
     );
-    let e = refused(
-        linuxkit().args(["pkg", "push", "--release", "v1", "dir"]),
-        "`linuxkit pkg push --release` is not supported",
+    refused(
+        linuxkit().args(["pkg", "build", "--release", "v1", "dir"]),
+        "cannot release \"v1\" if not pushing",
     );
-    assert!(e.contains("pkg remote-tag"), "{e}");
     refused(
         linuxkit().args(["pkg", "--registry-creds", "r=u:p", "show-tag", "dir"]),
         "--registry-creds",

@@ -64,6 +64,7 @@ const BUILD_ARGS: &[&str] = &[
     "dockerfile",
     "ssh",
     "builders",
+    "release",
 ];
 
 /// The environment variable the reference reads for the default `--org`.
@@ -232,6 +233,7 @@ fn pkg_build(
         dockerfile,
         ssh,
         builders,
+        release,
     } = b;
     for var in BUILDKIT_ENV {
         if std::env::var_os(var).is_some_and(|v| !v.is_empty()) {
@@ -244,6 +246,13 @@ fn pkg_build(
         tracing::warn!(
             "--nobuild has no effect without --push (it means \"push without building\"); building as usual"
         );
+    }
+    if let Some(r) = release
+        && !push
+    {
+        return Err(Error::Usage(format!(
+            "cannot release \"{r}\" if not pushing (add --push)"
+        )));
     }
     let asked = platform_arches(platforms)?.unwrap_or_else(|| vec![Arch::host()]);
     let skipped = skip_platforms
@@ -320,13 +329,11 @@ fn pkg_build(
                 continue;
             }
             refuse_dirty_push(&p)?;
-            push_package(
-                client_for(&mut registries, arches[0], g, progress_bars)?,
-                &cache,
-                &image,
-                &have,
-                *manifest,
-            )?;
+            let registry = client_for(&mut registries, arches[0], g, progress_bars)?;
+            push_package(registry, &cache, &image, &have, *manifest)?;
+            if let Some(r) = release {
+                release_package(registry, &cache, &p, &image, r, &have, *manifest)?;
+            }
             continue;
         }
         if *pull {
@@ -378,13 +385,11 @@ fn pkg_build(
         }
         if push {
             refuse_dirty_push(&p)?;
-            push_package(
-                client_for(&mut registries, arches[0], g, progress_bars)?,
-                &cache,
-                &image,
-                &arches,
-                *manifest,
-            )?;
+            let registry = client_for(&mut registries, arches[0], g, progress_bars)?;
+            push_package(registry, &cache, &image, &arches, *manifest)?;
+            if let Some(r) = release {
+                release_package(registry, &cache, &p, &image, r, &arches, *manifest)?;
+            }
         }
         println!("{}@{}", built.reference, built.top.digest);
     }
@@ -544,6 +549,36 @@ fn push_package(
         registry.push(cache, image, &arch_tag)?;
         eprintln!("pushed {arch_tag}");
     }
+    Ok(())
+}
+
+/// `--release R` after a push: the pushed image tagged `ORG/IMAGE:R` in the
+/// cache and pushed under that name (and `R-ARCH` with `--manifest`), as
+/// the reference releases; a release tag the registry already has is left
+/// as it is, as the reference does not override it.
+fn release_package(
+    registry: &Registry,
+    cache: &Cache,
+    p: &Package,
+    image: &ImageRef,
+    release: &str,
+    arches: &[Arch],
+    manifest: bool,
+) -> Result<()> {
+    let tag = p
+        .release_tag(release)
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    let release_ref = ImageRef::parse(&tag)?;
+    if let Ok(d) = registry.remote_digest(&release_ref) {
+        eprintln!("{release_ref} is already in the registry ({d}), not replacing it");
+        return Ok(());
+    }
+    let top = cache
+        .resolve(image)?
+        .ok_or_else(|| Error::Usage(format!("{image} is not in the cache")))?;
+    cache.tag(&release_ref.canonical(), top)?;
+    push_package(registry, cache, &release_ref, arches, manifest)?;
+    eprintln!("released {} as {release_ref}", image);
     Ok(())
 }
 
