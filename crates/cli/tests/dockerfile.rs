@@ -136,3 +136,56 @@ fn a_dockerfile_package_builds_from_a_registry_image_with_a_build_arg_file_and_i
     );
     assert_eq!(remote_digest(&registry, "lk/app", "v1.0"), Some(digest));
 }
+
+/// `pkg build` names each step with its elapsed time, as plain lines when
+/// stderr is not a terminal (here, a pipe), for Dockerfile and declarative
+/// packages alike; nothing of it with `-q`.
+#[test]
+fn pkg_build_names_its_steps_unless_quiet() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dockerfile = tmp.path().join("df");
+    write(
+        &dockerfile,
+        &[
+            ("build.yml", "image: df\narches: [amd64, arm64]\n"),
+            ("Dockerfile", "FROM scratch\nCOPY build.yml /etc/df\n"),
+        ],
+    );
+    let declarative = tmp.path().join("decl");
+    write(
+        &declarative,
+        &[(
+            "build.yml",
+            "image: decl\narches: [amd64, arm64]\nfiles:\n  - path: etc/decl\n    contents: hi\n",
+        )],
+    );
+    let cache = tempfile::tempdir().unwrap();
+    let run = |quiet: bool, dir: &Path| {
+        let mut c = linuxkit(cache.path());
+        if quiet {
+            c.arg("-q");
+        }
+        let out = ok(c.args(["pkg", "build", "--force"]).arg(dir));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = run(false, &dockerfile);
+    for step in [
+        "fetch 0 base images done in ",
+        "buildah build of Dockerfile done in ",
+        "layer, compress and store done in ",
+    ] {
+        assert!(
+            err.lines()
+                .any(|l| l.starts_with("linuxkit/df:") && l.contains(step)),
+            "{step}: {err}"
+        );
+    }
+    let err = run(false, &declarative);
+    for step in ["layer done in ", "compress and store done in "] {
+        assert!(err.contains(step), "{step}: {err}");
+    }
+    for dir in [&dockerfile, &declarative] {
+        let err = run(true, dir);
+        assert!(!err.contains(" done in "), "{err}");
+    }
+}

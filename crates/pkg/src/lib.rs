@@ -37,7 +37,8 @@
 //! [`layer`] (the layer tree), [`image`] (the image writer) → `package`
 //! (with `git` and `tag`) → `build_yml` → [`filter`], `glob`; each of them
 //! may use `error` ([`PkgError`], [`BuildError`]), which wraps the error of
-//! [`debian`], the archive client, which knows nothing of packages.
+//! [`debian`], the archive client, which knows nothing of packages; all may
+//! use [`progress`], a leaf.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -58,6 +59,7 @@ pub mod kernel;
 pub mod layer;
 pub mod lock;
 mod package;
+pub mod progress;
 mod tag;
 
 pub use build_yml::{

@@ -13,6 +13,7 @@ use linuxkit_oci::{Cache, ImageRef, Platform, Registry};
 use linuxkit_pkg::BuildError;
 use linuxkit_pkg::build::{self, BuildOptions};
 use linuxkit_pkg::dockerfile::{DockerfileOptions, Fetch};
+use linuxkit_pkg::progress::{Mode as ProgressMode, Progress};
 use linuxkit_pkg::{Package, PkgOptions};
 
 use crate::cli::{BuilderCommand, GlobalArgs, PkgArgs, PkgBuildArgs, PkgCommand, PkgOpts};
@@ -272,6 +273,20 @@ fn pkg_build(
     } else {
         None
     };
+    let progress_bars = match progress.as_str() {
+        "plain" => false,
+        "tty" => true,
+        _ => std::io::stderr().is_terminal(),
+    };
+    // Build steps and Debian downloads: nothing with -q, bars on a
+    // terminal (or --progress tty), plain lines otherwise.
+    let shown = Progress::new(if g.quiet {
+        ProgressMode::Quiet
+    } else if progress_bars {
+        ProgressMode::Bars
+    } else {
+        ProgressMode::Plain
+    });
     let bopts = BuildOptions {
         force: *force,
         arch: asked[0],
@@ -282,15 +297,11 @@ fn pkg_build(
             dockerfile: dockerfile.clone(),
             ssh: ssh.clone(),
             daemons: daemons(builders.as_deref())?,
-            fetch: Some(fetcher(cache_dir, g, &asked)?),
+            fetch: Some(fetcher(cache_dir, g, &asked, progress_bars)?),
             refetch: *ignore_cached,
             quiet: g.quiet,
         },
-    };
-    let progress_bars = match progress.as_str() {
-        "plain" => false,
-        "tty" => true,
-        _ => std::io::stderr().is_terminal(),
+        progress: shown,
     };
     // One registry client per platform (pulls choose the platform of an
     // index by it), made when first needed.
@@ -452,10 +463,12 @@ fn daemons(flag: Option<&str>) -> Result<BTreeMap<Arch, String>> {
 
 /// Fetches the images Dockerfiles start from into the cache, through the
 /// registries and mirrors configured, for the platforms asked.
-fn fetcher(cache_dir: &Path, g: &GlobalArgs, arches: &[Arch]) -> Result<Fetch> {
+fn fetcher(cache_dir: &Path, g: &GlobalArgs, arches: &[Arch], bars: bool) -> Result<Fetch> {
     let mut options = BTreeMap::new();
     for &a in arches {
-        options.insert(a, crate::global::registry_options(g, Platform::linux(a))?);
+        let mut o = crate::global::registry_options(g, Platform::linux(a))?;
+        o.progress = o.progress && bars;
+        options.insert(a, o);
     }
     let cache_dir = cache_dir.to_path_buf();
     Ok(Fetch(Arc::new(move |image: &ImageRef, arch: Arch| {

@@ -17,6 +17,7 @@ use crate::filter::PathPatterns;
 use crate::kernel::KernelInfo;
 use crate::layer::LayerTree;
 use crate::lock::{LockedDeb, Lockfile};
+use crate::progress::Progress;
 
 /// Where `.deb`s of a lockfile come from: the Debian cache by SHA256, else
 /// the mirror (found only when something is missing).
@@ -25,6 +26,7 @@ struct DebStore<'a> {
     suite: &'a str,
     debian_cache: Option<PathBuf>,
     client: Option<Client>,
+    progress: &'a Progress,
 }
 
 impl DebStore<'_> {
@@ -34,7 +36,10 @@ impl DebStore<'_> {
         }
         if self.client.is_none() {
             let mirror = debian::sources::find_mirror(Some(self.suite))?;
-            self.client = Some(Client::for_mirror(&mirror, self.debian_cache.clone()));
+            self.client = Some(
+                Client::for_mirror(&mirror, self.debian_cache.clone())
+                    .progress(self.progress.clone()),
+            );
         }
         let client = self.client.as_ref().expect("set above");
         let url = format!("{}/{}", client.base_uri(), d.filename);
@@ -54,6 +59,7 @@ pub(super) fn assemble(
     lock: Option<&Lockfile>,
     arch: Arch,
     debian_cache: Option<&PathBuf>,
+    progress: &Progress,
 ) -> Result<Assembled, BuildError> {
     let info = pkg.build_yml();
     let build_yml = pkg.build_yml_name();
@@ -67,6 +73,7 @@ pub(super) fn assemble(
         suite: &lock.suite,
         debian_cache: debian_cache.cloned(),
         client: None,
+        progress,
     });
     if let (Some(src), Some(lock), Some(store)) = (&info.debian, lock, store.as_mut()) {
         let debs = lock
@@ -74,9 +81,14 @@ pub(super) fn assemble(
             .get(arch.debian())
             .map(Vec::as_slice)
             .unwrap_or_default();
-        for d in debs {
-            let deb = store.open(d)?;
-            let label = format!("{} {}", d.name, d.version);
+        let step = progress.step(format!("fetch {} Debian packages", debs.len()));
+        let opened = debs
+            .iter()
+            .map(|d| Ok((format!("{} {}", d.name, d.version), store.open(d)?)))
+            .collect::<Result<Vec<_>, BuildError>>()?;
+        step.done();
+        let step = progress.step(format!("unpack {} Debian packages", debs.len()));
+        for (label, deb) in opened {
             layer.add_deb(&label, &deb)?;
             packages.push(label);
         }
@@ -90,15 +102,20 @@ pub(super) fn assemble(
             &patterns(&src.include, false)?,
             &patterns(&src.excluded(), true)?,
         );
+        step.done();
         if let Some(k) = &info.kernel {
+            let step = progress.step("lay out the kernel");
             let (l, k) = crate::kernel::layout(&layer, k, &build_yml)?;
             layer = l;
             kernel = Some(k);
+            step.done();
         }
     }
     for (i, c) in info.cargo.iter().enumerate() {
+        let step = progress.step(format!("compile {} (cargo)", c.bin));
         let bin = crate::cargo::build_binary(pkg.path(), c, arch, &build_yml, i)?;
         put_binary(&mut layer, &c.path, bin);
+        step.done();
     }
     if !info.go.is_empty() {
         // Checked when build.yml was read: `go:` comes with build packages.
@@ -121,8 +138,10 @@ pub(super) fn assemble(
             debs.iter().map(|(l, d)| (l.clone(), d)),
         )?;
         for (i, g) in info.go.iter().enumerate() {
+            let step = progress.step(format!("compile {} (go)", g.path));
             let bin = crate::go::build_binary(pkg.path(), g, arch, &root, &build_yml, i)?;
             put_binary(&mut layer, &g.path, bin);
+            step.done();
         }
         // The sources and the toolchain the binaries were built from, for
         // the image's record (as the image's own packages are): the
@@ -150,7 +169,10 @@ pub(super) fn assemble(
     for (i, c) in info.concat.iter().enumerate() {
         files::add_concat(&mut layer, pkg, i, c)?;
     }
-    Ok((layer.to_tar()?, packages, kernel))
+    let step = progress.step("layer");
+    let tar = layer.to_tar()?;
+    step.done();
+    Ok((tar, packages, kernel))
 }
 
 /// A built binary at `path` (as checked when build.yml was read), mode

@@ -43,6 +43,7 @@ use crate::error::BuildError;
 use crate::image::{platform_entries, store_image, tag_platforms};
 use crate::kernel::KernelInfo;
 use crate::lock::{Lockfile, ensure_lock};
+use crate::progress::Progress;
 use crate::{DebianSource, Package};
 
 mod assemble;
@@ -65,6 +66,8 @@ pub struct BuildOptions {
     pub update: bool,
     /// What Dockerfile packages are built with.
     pub dockerfile: DockerfileOptions,
+    /// Where the steps and downloads are shown (default: nowhere).
+    pub progress: Progress,
 }
 
 impl Default for BuildOptions {
@@ -75,6 +78,7 @@ impl Default for BuildOptions {
             debian_cache: None,
             update: false,
             dockerfile: DockerfileOptions::default(),
+            progress: Progress::default(),
         }
     }
 }
@@ -194,7 +198,17 @@ pub fn build_platforms(
     let mut lock_written = None;
     let mut reloaded = None;
     if let Some(src) = &info.debian {
-        let (l, written) = ensure_lock(pkg, src, &wanted, opts.update, opts.debian_cache.clone())?;
+        let shown = opts.progress.with_prefix(pkg.tag());
+        let step = shown.step("resolve (debian.lock)");
+        let (l, written) = ensure_lock(
+            pkg,
+            src,
+            &wanted,
+            opts.update,
+            opts.debian_cache.clone(),
+            &shown,
+        )?;
+        step.done();
         if written {
             lock_written = Some(Lockfile::path_in(pkg.dir()));
             reloaded = Some(pkg.reload()?);
@@ -213,9 +227,20 @@ pub fn build_platforms(
             platforms.push(built);
             continue;
         }
-        let (tar, packages, kernel) =
-            assemble::assemble(pkg, cache, lock.as_ref(), arch, opts.debian_cache.as_ref())?;
+        let shown = opts
+            .progress
+            .with_prefix(format!("{} {}", pkg.tag(), arch.oci_platform()));
+        let (tar, packages, kernel) = assemble::assemble(
+            pkg,
+            cache,
+            lock.as_ref(),
+            arch,
+            opts.debian_cache.as_ref(),
+            &shown,
+        )?;
+        let step = shown.step("compress and store");
         let manifest = store_image(cache, pkg, arch, &tar)?;
+        step.done();
         platforms.push(Built {
             reference: image.canonical(),
             manifest,
@@ -341,7 +366,10 @@ fn build_dockerfile(
             })?
             .manifest
         } else {
-            crate::dockerfile::build(pkg, cache, d, arch)?
+            let shown = opts
+                .progress
+                .with_prefix(format!("{} {}", pkg.tag(), arch.oci_platform()));
+            crate::dockerfile::build(pkg, cache, d, arch, &shown)?
         };
         platforms.push(Built {
             reference: image.canonical(),

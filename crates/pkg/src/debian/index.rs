@@ -30,6 +30,7 @@
 //! [`Client::network_fetches`] counts HTTP requests, which is how the tests
 //! prove a second run is served from the cache.
 
+use crate::progress::Progress;
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io::{Read, Write};
@@ -331,6 +332,16 @@ pub struct Client {
     fetches: AtomicUsize,
     release_max_age: Duration,
     keyring: PathBuf,
+    progress: Progress,
+}
+
+/// What a download is called in progress lines: the path under `dists/`
+/// of an index, the file name of a package (never the mirror's host).
+fn short_name(url: &str) -> &str {
+    match url.find("/dists/") {
+        Some(i) => &url[i + 1..],
+        None => url.rsplit('/').next().unwrap_or(url),
+    }
 }
 
 impl Client {
@@ -349,7 +360,14 @@ impl Client {
             fetches: AtomicUsize::new(0),
             release_max_age: Duration::from_secs(6 * 3600),
             keyring: verify::keyring_path(None),
+            progress: Progress::default(),
         }
+    }
+
+    /// Show downloads (their bytes as they arrive) on `progress`.
+    pub fn progress(mut self, progress: Progress) -> Self {
+        self.progress = progress;
+        self
     }
 
     /// Verify release files against the keyring at `path` instead of
@@ -585,6 +603,7 @@ impl Client {
         let mut written = 0u64;
         {
             let mut resp = self.get(url)?;
+            let mut shown = self.progress.download(short_name(url), size);
             let mut body = resp.body_mut().as_reader();
             let mut buf = vec![0u8; 64 * 1024];
             loop {
@@ -595,6 +614,7 @@ impl Client {
                 if n == 0 {
                     break;
                 }
+                shown.inc(n as u64);
                 hasher.update(&buf[..n]);
                 written += n as u64;
                 tmp.file()
@@ -651,14 +671,22 @@ impl Client {
 
     fn get_bytes(&self, url: &str) -> Result<Vec<u8>> {
         let mut resp = self.get(url)?;
+        let total = resp.body().content_length();
+        let mut shown = self.progress.download(short_name(url), total);
         let mut out = Vec::new();
-        resp.body_mut()
-            .as_reader()
-            .read_to_end(&mut out)
-            .map_err(|e| DebianError::Http {
+        let mut body = resp.body_mut().as_reader();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = body.read(&mut buf).map_err(|e| DebianError::Http {
                 url: url.to_owned(),
                 message: e.to_string(),
             })?;
+            if n == 0 {
+                break;
+            }
+            shown.inc(n as u64);
+            out.extend_from_slice(&buf[..n]);
+        }
         Ok(out)
     }
 }

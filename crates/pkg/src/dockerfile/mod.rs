@@ -42,6 +42,7 @@ use linuxkit_rootfs::CONFIG_LABEL;
 
 use crate::error::BuildError;
 use crate::layer::LayerTree;
+use crate::progress::Progress;
 use crate::{Package, PkgOptions};
 
 pub mod buildah;
@@ -235,6 +236,7 @@ pub fn build(
     cache: &Cache,
     opts: &DockerfileOptions,
     arch: Arch,
+    progress: &Progress,
 ) -> Result<Descriptor, BuildError> {
     check_builder(pkg, opts, arch)?;
     let info = pkg.build_yml();
@@ -262,6 +264,7 @@ pub fn build(
         ));
     }
     // The images it starts from, in the cache for this platform.
+    let step = progress.step(format!("fetch {} base images", parsed.images.len()));
     let mut bases = Vec::new();
     for (name, line) in &parsed.images {
         let image = ImageRef::parse(name)
@@ -270,11 +273,13 @@ pub fn build(
             .map_err(|e| fail(pkg, format!("{}:{line}: {e}", df_path.display())))?;
         bases.push((image, img));
     }
+    step.done();
     let scratch = cache.scratch_dir("buildah")?;
     let io = |what: &str, e: std::io::Error| fail(pkg, format!("{what}: {e}"));
     let store = scratch.path().join("storage");
     std::fs::create_dir(&store).map_err(|e| io("the builder's storage", e))?;
     let b = buildah::Buildah::new(&store).map_err(|e| io("the builder's storage", e))?;
+    let step = progress.step("load base images and the build context");
     for (i, (image, img)) in bases.iter().enumerate() {
         let archive = scratch.path().join(format!("base-{i}.tar"));
         let mut f = std::fs::File::create(&archive).map_err(|e| io("a base image archive", e))?;
@@ -294,6 +299,8 @@ pub fn build(
         .unpack(&context)
         .map_err(|e| io("the build context", e))?;
     save_depends(pkg, cache, opts, arch, &context)?;
+    step.done();
+    let step = progress.step(format!("buildah build of {rel}"));
     let tag = "localhost/linuxkit-build:latest";
     b.build(&buildah::BuildSpec {
         context: &context,
@@ -308,7 +315,10 @@ pub fn build(
     .map_err(|e| fail(pkg, format!("{}: {e}", df_path.display())))?;
     let out = scratch.path().join("out");
     b.save(tag, &out).map_err(|e| fail(pkg, e))?;
+    step.done();
+    let step = progress.step("layer, compress and store");
     let manifest = store_normalised(pkg, cache, arch, &out)?;
+    step.done();
     let mut manifest = manifest;
     manifest.platform = Some(platform);
     Ok(manifest)

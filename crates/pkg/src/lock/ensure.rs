@@ -70,6 +70,7 @@ pub fn ensure_lock(
     targets: &[Arch],
     update: bool,
     debian_cache: Option<PathBuf>,
+    progress: &crate::progress::Progress,
 ) -> Result<(Lockfile, bool), BuildError> {
     let path = Lockfile::path_in(pkg.path());
     let name = lock_name(pkg);
@@ -141,7 +142,7 @@ pub fn ensure_lock(
         }
     };
     let mirror = debian::sources::find_mirror(Some(&lock.suite))?;
-    let client = Client::for_mirror(&mirror, debian_cache);
+    let client = Client::for_mirror(&mirror, debian_cache).progress(progress.clone());
     let release = client.release(&lock.suite)?;
     let parse = |list: &[String]| {
         list.iter()
