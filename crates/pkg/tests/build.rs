@@ -290,7 +290,7 @@ fn packages_without_a_debian_source_are_refused_clearly() {
     let e = build::debian_source(&p).unwrap_err();
     assert!(
         e.to_string()
-            .contains("Dockerfile packages need a Docker daemon; use a `debian:` source instead"),
+            .contains("is a Dockerfile package, built with `pkg build` (buildah), not from a `debian:` section"),
         "{e}"
     );
     let p = package(&dir.path().join("e"), "image: e\n");
