@@ -483,3 +483,62 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// `ssh-agent` (Debian's openssh-client) on a socket of its own; killed on
+/// drop.
+struct Agent(std::process::Child);
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn ssh_agents_are_forwarded_to_run_mount_type_ssh() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = Cache::open(&tmp.path().join("cache")).unwrap();
+    let sock = tmp.path().join("agent.sock");
+    let _agent = Agent(
+        std::process::Command::new("ssh-agent")
+            .arg("-D")
+            .arg("-a")
+            .arg(&sock)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("ssh-agent (Debian's openssh-client, which scripts/setup installs)"),
+    );
+    for _ in 0..1000 {
+        if sock.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(sock.exists(), "ssh-agent made no socket");
+    let dir = tmp.path().join("ssh");
+    with_busybox(&dir);
+    let p = package(
+        &dir,
+        &[
+            ("build.yml", "image: ssh\narches: [amd64, arm64]\n"),
+            (
+                "Dockerfile",
+                "FROM scratch\nCOPY busybox /bin/busybox\n\
+                 RUN --mount=type=ssh [\"/bin/busybox\", \"sh\", \"-c\", \"test -S \\\"$SSH_AUTH_SOCK\\\" && echo forwarded > /ssh || echo missing > /ssh\"]\n",
+            ),
+        ],
+    );
+    let b = build_with(
+        &p,
+        &cache,
+        DockerfileOptions {
+            ssh: vec![format!("default={}", sock.display())],
+            ..DockerfileOptions::default()
+        },
+        &[Arch::host()],
+    )
+    .unwrap();
+    let files = layer(&cache, &b.platforms[0].manifest.digest);
+    assert_eq!(text(&files, "ssh"), "forwarded\n");
+}
