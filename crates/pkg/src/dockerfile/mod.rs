@@ -317,9 +317,8 @@ pub fn build(
     b.save(tag, &out).map_err(|e| fail(pkg, e))?;
     step.done();
     let step = progress.step("layer, compress and store");
-    let manifest = store_normalised(pkg, cache, arch, &out)?;
+    let mut manifest = store_normalised(pkg, cache, arch, &out)?;
     step.done();
-    let mut manifest = manifest;
     manifest.platform = Some(platform);
     Ok(manifest)
 }
