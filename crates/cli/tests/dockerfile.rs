@@ -134,7 +134,18 @@ fn a_dockerfile_package_builds_from_a_registry_image_with_a_build_arg_file_and_i
         remote_digest(&registry, "lk/app", hash),
         Some(digest.clone())
     );
-    assert_eq!(remote_digest(&registry, "lk/app", "v1.0"), Some(digest));
+    assert_eq!(
+        remote_digest(&registry, "lk/app", "v1.0"),
+        Some(digest.clone())
+    );
+
+    // Without --release, a push releases under the commit's git tag, as
+    // the reference's does.
+    git(repo.path(), &["tag", "v2.0"]);
+    ok(pkg(cache.path())
+        .args(["build", "--push", "--nobuild"])
+        .arg(&app));
+    assert_eq!(remote_digest(&registry, "lk/app", "v2.0"), Some(digest));
 }
 
 /// `pkg build` names each step with its elapsed time, as plain lines when

@@ -197,6 +197,23 @@ impl Git {
         Ok(format!("{:x}", hasher.finalize()))
     }
 
+    /// The tags pointing at `commit` (`git tag -l --points-at <commit>`),
+    /// the reference's default release for a push.
+    pub(crate) fn commit_tags(&self, commit: &str) -> Result<Vec<String>, PkgError> {
+        let out = self.stdout(&[
+            OsStr::new("tag"),
+            OsStr::new("-l"),
+            OsStr::new("--points-at"),
+            OsStr::new(commit),
+        ])?;
+        Ok(String::from_utf8_lossy(&out)
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect())
+    }
+
     /// Runs `git -C <dir> <args>`, capturing its output; only failing to
     /// start git is an error.
     fn run(&self, args: &[&OsStr]) -> Result<Output, PkgError> {

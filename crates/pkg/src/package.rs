@@ -275,6 +275,16 @@ impl Package {
         reference_expand(&self.tag())
     }
 
+    /// The reference's default release of a push: the tags of the commit
+    /// the package is hashed at (`git tag -l --points-at HEAD`), none
+    /// outside git.
+    pub fn commit_tags(&self) -> Result<Vec<String>, PkgError> {
+        match Git::open(&self.path, &self.pkg)? {
+            Some(g) => g.commit_tags(&self.commit),
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// `org/image:release`, for releasing this package's sources under a
     /// version; refused for an empty release or a dirty package.
     pub fn release_tag(&self, release: &str) -> Result<String, PkgError> {

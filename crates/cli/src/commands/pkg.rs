@@ -340,9 +340,10 @@ fn pkg_build(
                 continue;
             }
             refuse_dirty_push(&p)?;
+            let release = release_of(&p, release)?;
             let registry = client_for(&mut registries, arches[0], g, progress_bars)?;
             push_package(registry, &cache, &image, &have, *manifest)?;
-            if let Some(r) = release {
+            if let Some(r) = &release {
                 release_package(registry, &cache, &p, &image, r, &have, *manifest)?;
             }
             continue;
@@ -396,9 +397,10 @@ fn pkg_build(
         }
         if push {
             refuse_dirty_push(&p)?;
+            let release = release_of(&p, release)?;
             let registry = client_for(&mut registries, arches[0], g, progress_bars)?;
             push_package(registry, &cache, &image, &arches, *manifest)?;
-            if let Some(r) = release {
+            if let Some(r) = &release {
                 release_package(registry, &cache, &p, &image, r, &arches, *manifest)?;
             }
         }
@@ -563,6 +565,25 @@ fn push_package(
         eprintln!("pushed {arch_tag}");
     }
     Ok(())
+}
+
+/// The release of a push: `--release`, else (as the reference) the git
+/// tag of the commit the package is hashed at, if it has one; several
+/// tags are refused (the reference would push a name with a newline).
+fn release_of(p: &Package, given: &Option<String>) -> Result<Option<String>> {
+    if given.is_some() {
+        return Ok(given.clone());
+    }
+    let tags = p.commit_tags().map_err(|e| Error::Usage(e.to_string()))?;
+    match tags.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(one.clone())),
+        several => Err(Error::Usage(format!(
+            "{}: the commit has several tags ({}), each a possible release; give one with --release",
+            p.path().display(),
+            several.join(", ")
+        ))),
+    }
 }
 
 /// `--release R` after a push: the pushed image tagged `ORG/IMAGE:R` in the
