@@ -189,7 +189,9 @@ fn broken_check_fails_the_run() {
 #[test]
 fn a_dockerfile_package_runs_in_the_booted_machine() {
     let out = tempfile::tempdir().unwrap();
-    let dir = out.path().join("greeting");
+    // Not next to the image (`run` would take a `greeting` directory for
+    // the image).
+    let dir = out.path().join("pkg/greeting");
     std::fs::create_dir_all(&dir).unwrap();
     let busybox = root().join("pkg/busybox");
     std::fs::write(
