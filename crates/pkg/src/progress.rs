@@ -106,6 +106,15 @@ impl Progress {
         }
     }
 
+    /// Runs `f`, which writes to the terminal itself (the builder's
+    /// output), with the bars hidden meanwhile so the two do not mix.
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        match self.mode {
+            Mode::Bars => self.multi.suspend(f),
+            _ => f(),
+        }
+    }
+
     /// Starts the step `name` (`fetch 12 Debian packages`, `compress`);
     /// it is reported with its elapsed time when the [`Step`] is done or
     /// dropped.

@@ -302,17 +302,20 @@ pub fn build(
     step.done();
     let step = progress.step(format!("buildah build of {rel}"));
     let tag = "localhost/linuxkit-build:latest";
-    b.build(&buildah::BuildSpec {
-        context: &context,
-        dockerfile: &context.join(&rel),
-        arch,
-        build_args: &args,
-        network: info.network,
-        ssh: &opts.ssh,
-        tag,
-        quiet: opts.quiet,
-    })
-    .map_err(|e| fail(pkg, format!("{}: {e}", df_path.display())))?;
+    progress
+        .suspend(|| {
+            b.build(&buildah::BuildSpec {
+                context: &context,
+                dockerfile: &context.join(&rel),
+                arch,
+                build_args: &args,
+                network: info.network,
+                ssh: &opts.ssh,
+                tag,
+                quiet: opts.quiet,
+            })
+        })
+        .map_err(|e| fail(pkg, format!("{}: {e}", df_path.display())))?;
     let out = scratch.path().join("out");
     b.save(tag, &out).map_err(|e| fail(pkg, e))?;
     step.done();
