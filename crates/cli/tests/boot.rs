@@ -23,6 +23,8 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 
 mod common;
 use common::{linuxkit, root, succeeded};
+#[path = "boot/cloud.rs"]
+mod cloud;
 use std::time::{Duration, Instant};
 
 /// The packages the tests' images use.

@@ -1,0 +1,115 @@
+//! Leaving this machine (issue 23), booted: the metadata package against a
+//! real AWS instance metadata service, and network boot from `serve`.
+//!
+//! The metadata VM runs in a network namespace this test creates, where
+//! 169.254.169.254 is a local address with moto's server on it: QEMU's
+//! user network connects from the namespace, so the guest reaches the
+//! service at the real link-local address and the provider code is the
+//! one a cloud runs. The other providers' clients are tested against local
+//! servers of their documented paths in crates/init (the same code).
+
+use super::*;
+
+/// moto's version scripts/setup installs (its instance metadata answers
+/// the IMDSv2 token PUT and the meta-data paths the AWS provider reads).
+const MOTO: &str = "moto_server";
+
+/// `linuxkit ARGS` run inside a new network namespace whose loopback has
+/// 169.254.169.254 with moto's server listening on port 80.
+fn in_netns_with_moto(args: &[&std::ffi::OsStr]) -> Output {
+    let script = r#"set -e
+ip link set lo up
+ip addr add 169.254.169.254/32 dev lo
+"$MOTO" -H 169.254.169.254 -p 80 >"$MOTO_LOG" 2>&1 &
+moto=$!
+trap 'kill $moto 2>/dev/null; wait $moto 2>/dev/null' EXIT
+# Until moto answers (it takes a few seconds to import its services).
+python3 - <<'PY'
+import socket, time, sys
+for _ in range(600):
+    try:
+        socket.create_connection(("169.254.169.254", 80), 1).close()
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.2)
+sys.exit("moto_server did not listen on 169.254.169.254:80")
+PY
+set +e
+"$@"
+"#;
+    let lk = linuxkit(cache());
+    let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join("moto.log");
+    let mut c = std::process::Command::new("unshare");
+    c.args(["--net", "--", "sh", "-c", script, "sh"])
+        .arg(lk.get_program())
+        .args(args)
+        .env("MOTO", MOTO)
+        .env("MOTO_LOG", &log)
+        .current_dir(root())
+        .stdin(std::process::Stdio::null());
+    for (k, v) in lk.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    let out = c.output().unwrap();
+    if !out.status.success() {
+        eprintln!(
+            "moto's log:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+    out
+}
+
+#[test]
+fn metadata_reads_aws_imds_from_moto_at_the_link_local_address() {
+    let out = tempfile::tempdir().unwrap();
+    // The metadata container with the reference's default provider list
+    // (no command): aws is probed first, after dhcpcd has the network up.
+    let yml = write_yml(
+        out.path(),
+        "awsmeta",
+        &["init", "runc"],
+        r#"onboot:
+  - name: dhcpcd
+    image: "@pkg:PKG/dhcpcd"
+    command: ["/sbin/dhcpcd", "--nobackground", "-f", "/dhcpcd.conf", "-1"]
+  - name: metadata
+    image: "@pkg:PKG/metadata"
+  - name: show
+    image: "@pkg:PKG/busybox"
+    command: ["/bin/busybox", "sh", "-c", "cd /run/config && echo \"imds: $(cat provider) $(cat hostname) $(cat instance_id) $(cat instance_type) $(cat availability_zone) $(cat public_ipv4) on $(hostname)\""]
+    binds:
+      - /run/config:/run/config
+    uts: host
+  - name: poweroff
+    image: "@pkg:PKG/poweroff"
+    command: ["/poweroff.sh", "0"]
+"#,
+    );
+    let image = build(&yml, out.path());
+    let _slot = vm_slot();
+    let args: Vec<&std::ffi::OsStr> = [
+        "run",
+        "qemu",
+        "--accel",
+        "tcg",
+        "--mem",
+        "1024",
+        "--expect",
+        "imds: AWS moto-instance.ec2.internal i-fake moto.virtual us-east-1a 198.51.100.1 on moto-instance.ec2.internal",
+        "--timeout",
+        "600",
+    ]
+    .iter()
+    .map(std::ffi::OsStr::new)
+    .chain([image.as_os_str()])
+    .collect();
+    let r = succeeded("run qemu in a netns with moto", in_netns_with_moto(&args));
+    let console = text(&r.stdout);
+    assert!(console.contains("metadata: AWS: probe succeeded"), "{console}");
+    // moto has no user data (its S3 answers the path): not an error.
+    assert!(console.contains("metadata: AWS: no user data"), "{console}");
+}
