@@ -109,7 +109,51 @@ fn metadata_reads_aws_imds_from_moto_at_the_link_local_address() {
     .collect();
     let r = succeeded("run qemu in a netns with moto", in_netns_with_moto(&args));
     let console = text(&r.stdout);
-    assert!(console.contains("metadata: AWS: probe succeeded"), "{console}");
+    assert!(
+        console.contains("metadata: AWS: probe succeeded"),
+        "{console}"
+    );
     // moto has no user data (its S3 answers the path): not an error.
     assert!(console.contains("metadata: AWS: no user data"), "{console}");
+}
+
+/// `examples/linuxkit.yml` boots over the network: a QEMU machine with no
+/// disk and no `-kernel` gets the iPXE script's URL from QEMU's DHCP, and
+/// iPXE fetches script, kernel and initrd from the directory `run qemu
+/// --netboot` serves (serve's code); the services come up and the power
+/// button shuts it down cleanly.
+#[test]
+fn standard_example_boots_over_the_network() {
+    let out = tempfile::tempdir().unwrap();
+    let image = build(&root().join("examples/linuxkit.yml"), out.path());
+    let r = succeeded(
+        "run qemu --netboot",
+        run_qemu(
+            &image,
+            &[
+                "--netboot",
+                "--powerdown-after",
+                "all services started",
+                "--expect",
+                "so long and thanks for all the fish",
+                "--timeout",
+                "900",
+            ],
+        ),
+    );
+    let console = text(&r.stdout);
+    let stderr = text(&r.stderr);
+    // iPXE fetched the three files from serve (its request log), not
+    // from QEMU's -kernel.
+    for f in ["linuxkit.ipxe", "linuxkit-kernel", "linuxkit-initrd.img"] {
+        assert!(
+            stderr.contains(&format!("GET /{f}")),
+            "{f} was not requested:\n{stderr}\n{console}"
+        );
+    }
+    assert!(console.contains("iPXE"), "{console}");
+    assert!(console.contains("all services started"), "{console}");
+    assert!(!console.contains("FAILED"), "{console}");
+    let script = std::fs::read_to_string(out.path().join("linuxkit.ipxe")).unwrap();
+    assert!(script.starts_with("#!ipxe\n"), "{script}");
 }
