@@ -9,6 +9,9 @@
 //! servers of their documented paths in crates/init (the same code).
 
 use super::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
 
 /// moto's version scripts/setup installs (its instance metadata answers
 /// the IMDSv2 token PUT and the meta-data paths the AWS provider reads).
@@ -156,4 +159,74 @@ fn standard_example_boots_over_the_network() {
     assert!(!console.contains("FAILED"), "{console}");
     let script = std::fs::read_to_string(out.path().join("linuxkit.ipxe")).unwrap();
     assert!(script.starts_with("#!ipxe\n"), "{script}");
+}
+
+/// `GET path` from `addr`: the status line and the body.
+fn get_raw(addr: &str, path: &str) -> (String, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+    let mut r = String::new();
+    s.read_to_string(&mut r).unwrap();
+    let status = r.lines().next().unwrap_or("").to_string();
+    let body = r
+        .split_once("\r\n\r\n")
+        .map(|x| x.1)
+        .unwrap_or("")
+        .to_string();
+    (status, body)
+}
+
+/// `serve` (what iPXE fetches from) serves the directory's files and links
+/// that stay inside it, and nothing outside: no `..` climbs above it and
+/// no link leads out of it.
+#[test]
+fn serve_keeps_to_its_directory() {
+    use std::io::BufRead;
+    let top = tempfile::tempdir().unwrap();
+    let dir = top.path().join("www");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("a.ipxe"), "#!ipxe\n").unwrap();
+    std::fs::write(top.path().join("secret"), "outside").unwrap();
+    std::os::unix::fs::symlink("a.ipxe", dir.join("inside")).unwrap();
+    std::os::unix::fs::symlink("../secret", dir.join("outside")).unwrap();
+    std::os::unix::fs::symlink(top.path(), dir.join("up")).unwrap();
+    let mut child = linuxkit(top.path())
+        .args(["serve", "--port", "127.0.0.1:0", "--directory"])
+        .arg(&dir)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    let results: Vec<(&str, (String, String))> = [
+        "/a.ipxe",
+        "/inside",
+        "/outside",
+        "/up/secret",
+        "/../secret",
+        "/%2e%2e/secret",
+    ]
+    .iter()
+    .map(|p| (*p, get_raw(&addr, p)))
+    .collect();
+    let _ = child.kill();
+    let _ = child.wait();
+    for (p, (status, body)) in &results {
+        let served = matches!(*p, "/a.ipxe" | "/inside");
+        if served {
+            assert!(status.contains(" 200 "), "{p}: {status}");
+            assert_eq!(body, "#!ipxe\n", "{p}");
+        } else {
+            assert!(status.contains(" 404 "), "{p}: {status}");
+            assert!(!body.contains("outside"), "{p}: {body}");
+        }
+    }
 }
