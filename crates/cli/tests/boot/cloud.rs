@@ -13,8 +13,9 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-/// moto's version scripts/setup installs (its instance metadata answers
-/// the IMDSv2 token PUT and the meta-data paths the AWS provider reads).
+/// moto's server, as scripts/setup installs it (pinned): its instance
+/// metadata answers the IMDSv2 token PUT and the meta-data paths the AWS
+/// provider reads.
 const MOTO: &str = "moto_server";
 
 /// `linuxkit ARGS` run inside a new network namespace whose loopback has
