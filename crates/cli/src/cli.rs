@@ -559,6 +559,9 @@ pub struct QemuFlags {
     /// Boot NAME-kernel with NAME-initrd.img
     #[arg(long)]
     pub kernel: bool,
+    /// Boot the kernel+initrd build NAME over the network: write NAME.ipxe beside it, serve its directory as `serve` does, and let the diskless VM's iPXE fetch script, kernel and initrd over HTTP
+    #[arg(long, conflicts_with_all = ["kernel", "squashfs", "iso", "detached", "stop"])]
+    pub netboot: bool,
     /// Directory for the VM's state [default: PATH-state]
     #[arg(long)]
     pub state: Option<PathBuf>,

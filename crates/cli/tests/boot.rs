@@ -9,7 +9,10 @@
 //!   user network, the host reaches nginx through `--publish`, and the ACPI
 //!   power button runs the onshutdown container before the VM exits 0;
 //! - a service that crashes is reported on the console;
-//! - `run --data` reaches `/run/config` through the metadata package.
+//! - `run --data` reaches `/run/config` through the metadata package;
+//! - (boot/cloud.rs) the metadata package reads AWS's instance metadata
+//!   from moto at 169.254.169.254, and `examples/linuxkit.yml` boots over
+//!   the network from `run qemu --netboot`'s server.
 //!
 //! The packages go to a cache under Cargo's target tmp dir (package tags
 //! are content hashes, so a rebuild is skipped when nothing changed); the
@@ -23,6 +26,8 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 
 mod common;
 use common::{linuxkit, root, succeeded};
+#[path = "boot/cloud.rs"]
+mod cloud;
 use std::time::{Duration, Instant};
 
 /// The packages the tests' images use.

@@ -1,7 +1,22 @@
 //! `metadata`: the onboot program that fetches the machine's configuration
 //! into `/run/config`, as the reference's `metadata` package does.
 //!
-//! Providers, tried in the order given (default: `cdrom`):
+//! `metadata [PROVIDER...]`; without arguments, the reference's list: aws,
+//! gcp, hetzner, openstack, scaleway, vultr, digitalocean, equinixmetal,
+//! metaldata, vmware, cdrom. As in the reference, the network providers
+//! are tried first (in the order given), then the CDs, then the files; the
+//! first whose probe succeeds is used, and an unknown name is an error.
+//!
+//! - The network providers ([`net`]): each cloud's metadata service over
+//!   HTTP ([`http`]: bounded in size and time), writing the host name, the
+//!   SSH keys (`ssh/authorized_keys`) and the provider's other files.
+//!   `azure` is ours (the reference has none) and is tried only if named.
+//! - `equinixmetal` and `vmware` are named by the reference's default list
+//!   but not implemented here: Equinix Metal's service is HTTPS-only (no TLS
+//!   in the init binary, and the service ended in 2026), VMware's guestinfo
+//!   needs the hypervisor's backdoor I/O port (the reference's build of it
+//!   is excluded by its own build tag, so its binary skips it too). Naming
+//!   one prints why, and it is skipped.
 //! - `cdrom`: CDs labelled `cidata`/`CIDATA`, then every `/dev/sr*`; the
 //!   file `user-data`, else `config`, is the user data. This is what
 //!   `linuxkit run --data` attaches. The ISO 9660 directory is read
@@ -9,19 +24,22 @@
 //!   `CAP_SYS_ADMIN`) is needed.
 //! - `file=PATH`: a file.
 //!
-//! The reference's HTTP providers (aws, gcp, ...) are not implemented:
-//! naming one prints a warning and it is skipped.
-//!
-//! The result: `/run/config/provider` (e.g. `CDROM /dev/sr0`),
-//! `/run/config/userdata`, and, when the user data is a JSON object of
-//! `{name: {perm?, content | entries}}`, the files (0644 unless `perm`) and
-//! directories (0755) it describes under `/run/config`. A `hostname` entry
+//! The result: `/run/config/provider` (e.g. `CDROM /dev/sr0`, `AWS`),
+//! `/run/config/userdata` (if there is user data), and, when the user data
+//! is a JSON object of `{name: {perm?, content | entries}}`, the files
+//! (0644 unless `perm`) and directories (0755) it describes under
+//! `/run/config`. A `hostname` file, from the provider or the user data,
 //! also sets the host name.
 
 use std::fs;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+
+pub mod http;
+pub mod net;
+
+use net::Net;
 
 /// Where the configuration goes.
 pub const CONFIG_DIR: &str = "/run/config";
@@ -155,8 +173,8 @@ fn probe_cdrom() -> Option<(PathBuf, Vec<u8>)> {
 /// Writes `/run/config/...` from user data (see the module docs).
 pub fn write_config(dir: &Path, provider: &str, userdata: &[u8]) -> io::Result<()> {
     fs::create_dir_all(dir)?;
-    fs::write(dir.join("provider"), provider)?;
-    fs::write(dir.join("userdata"), userdata)?;
+    net::put(dir, "provider", provider.as_bytes(), 0o644)?;
+    net::put(dir, "userdata", userdata, 0o644)?;
     if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(userdata) {
         write_entries(dir, &map)?;
     }
@@ -185,41 +203,117 @@ fn write_entries(dir: &Path, map: &serde_json::Map<String, serde_json::Value>) -
     Ok(())
 }
 
+/// The reference's providers, in its order, when none is named.
+const DEFAULT: &[&str] = &[
+    "aws",
+    "gcp",
+    "hetzner",
+    "openstack",
+    "scaleway",
+    "vultr",
+    "digitalocean",
+    "equinixmetal",
+    "metaldata",
+    "vmware",
+    "cdrom",
+];
+
+/// Where user data may come from, by kind (tried in this order of kinds).
+enum Source {
+    Net(Net),
+    Cdrom,
+    File(String),
+}
+
 /// `metadata [PROVIDER...]`.
 pub fn metadata_main(args: &[String]) -> i32 {
-    let providers: Vec<String> = if args.is_empty() {
-        vec!["cdrom".into()]
+    let args: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| *a != "-v")
+        .collect();
+    let names: Vec<&str> = if args.is_empty() {
+        DEFAULT.to_vec()
     } else {
-        args.to_vec()
+        args
     };
-    for p in &providers {
-        let found = if p == "cdrom" {
-            probe_cdrom().map(|(dev, d)| (format!("CDROM {}", dev.display()), d))
+    let mut nets = Vec::new();
+    let mut cds = Vec::new();
+    let mut files = Vec::new();
+    for p in &names {
+        if let Some(n) = Net::from_arg(p) {
+            nets.push(Source::Net(n));
+        } else if *p == "cdrom" {
+            cds.push(Source::Cdrom);
         } else if let Some(path) = p.strip_prefix("file=") {
-            fs::read(path).ok().map(|d| (format!("File {path}"), d))
-        } else {
-            eprintln!("metadata: provider {p} is not supported; skipped");
-            None
-        };
-        if let Some((provider, data)) = found {
-            if let Err(e) = write_config(Path::new(CONFIG_DIR), &provider, &data) {
-                eprintln!("metadata: writing {CONFIG_DIR}: {e}");
-                return 1;
-            }
-            if let Ok(h) = fs::read_to_string(Path::new(CONFIG_DIR).join("hostname")) {
-                let h = h.trim();
-                if !h.is_empty() {
-                    let _ = nix::unistd::sethostname(h);
-                }
-            }
+            files.push(Source::File(path.to_string()));
+        } else if *p == "equinixmetal" {
             println!(
-                "metadata: {provider}: {} bytes of user data in {CONFIG_DIR}",
-                data.len()
+                "metadata: equinixmetal is not supported: its metadata service is HTTPS only, and this client speaks plain HTTP; skipped"
             );
-            return 0;
+        } else if *p == "vmware" {
+            println!(
+                "metadata: vmware is not supported: guestinfo needs VMware's backdoor I/O port; skipped"
+            );
+        } else {
+            eprintln!(
+                "metadata: unrecognised metadata provider: {p} (known: {}, azure, file=PATH)",
+                DEFAULT.join(", ")
+            );
+            return 1;
         }
     }
-    println!("metadata: no provider had data ({})", providers.join(", "));
+    let dir = Path::new(CONFIG_DIR);
+    if let Err(e) = fs::create_dir_all(dir) {
+        eprintln!("metadata: could not create {CONFIG_DIR}: {e}");
+        return 1;
+    }
+    let client = http::Client::default();
+    let mut found = None;
+    for s in nets.iter().chain(&cds).chain(&files) {
+        found = match s {
+            Source::Net(n) => n.probe(&client).then(|| {
+                println!("metadata: {}: probe succeeded", n.name());
+                let data = n.extract(&client, dir).unwrap_or_else(|e| {
+                    println!("metadata: {}: {e}", n.name());
+                    None
+                });
+                (n.name().to_string(), data)
+            }),
+            Source::Cdrom => {
+                probe_cdrom().map(|(dev, d)| (format!("CDROM {}", dev.display()), Some(d)))
+            }
+            Source::File(path) => fs::read(path).ok().map(|d| (path.clone(), Some(d))),
+        };
+        if found.is_some() {
+            break;
+        }
+    }
+    let Some((provider, data)) = found else {
+        println!("metadata: no provider had data ({})", names.join(", "));
+        return 0;
+    };
+    let written = match &data {
+        Some(d) => write_config(dir, &provider, d),
+        None => net::put(dir, "provider", provider.as_bytes(), 0o644),
+    };
+    if let Err(e) = written {
+        eprintln!("metadata: writing {CONFIG_DIR}: {e}");
+        return 1;
+    }
+    if let Ok(h) = fs::read_to_string(dir.join("hostname")) {
+        let h = h.trim();
+        if !h.is_empty() {
+            match nix::unistd::sethostname(h) {
+                Ok(()) => println!("metadata: host name set to {h}"),
+                Err(e) => println!("metadata: setting the host name to {h}: {e}"),
+            }
+        }
+    }
+    println!(
+        "metadata: {provider}: {} bytes of user data in {CONFIG_DIR}",
+        data.as_ref().map_or(0, Vec::len)
+    );
     0
 }
 

@@ -9,6 +9,7 @@
 //! | [`qmp`] | the QMP socket: the ACPI power button ([`qmp::powerdown`]), stopping a detached VM ([`qmp::stop`]) |
 //! | [`kvm`] | whether KVM really runs a guest here ([`kvm::probe`]) |
 //! | [`metadata`] | the metadata CD (`config` on an ISO 9660 image) |
+//! | [`netboot`] | network boot: the iPXE script of a kernel+initrd build, the guest's URL of it |
 //!
 //! ```no_run
 //! use linuxkit_run::{qemu::QemuOptions, runner::{self, BootTest, Mode}};
@@ -35,6 +36,7 @@ mod error;
 #[allow(unsafe_code)]
 pub mod kvm;
 pub mod metadata;
+pub mod netboot;
 pub mod qemu;
 pub mod qmp;
 #[allow(unsafe_code)]

@@ -27,6 +27,7 @@ const QEMU_ARGS: &[&str] = &[
     "iso",
     "squashfs",
     "kernel",
+    "netboot",
     "state",
     "data",
     "data_file",
@@ -116,7 +117,10 @@ pub fn run(path: &str, shared: &RunShared, f: &QemuFlags, g: &GlobalArgs) -> Res
         );
         return Ok(());
     }
-    let opts = options(path, shared, f)?;
+    let mut opts = options(path, shared, f)?;
+    if f.netboot {
+        opts.netboot = Some(netboot(path)?);
+    }
     let test = boot_test(f);
     let mode = if test.is_active() {
         if f.detached {
@@ -156,6 +160,22 @@ pub fn run(path: &str, shared: &RunShared, f: &QemuFlags, g: &GlobalArgs) -> Res
         Outcome::Exited => {}
     }
     Ok(())
+}
+
+/// `--netboot`: writes `PATH.ipxe` beside the kernel+initrd build and
+/// serves its directory on the host's loopback (QEMU's user network takes
+/// the guest's connections to 10.0.2.2 there) for as long as this command
+/// runs, which is why `--detached` is refused with it. Returns the
+/// script's URL as the guest reaches it.
+fn netboot(path: &str) -> Result<String> {
+    let script = linuxkit_run::netboot::write_script(path)?;
+    let dir = script
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let addr = crate::commands::serve::spawn(dir, "127.0.0.1:0")?;
+    tracing::info!("netboot: {} served on http://{addr}/", script.display());
+    Ok(linuxkit_run::netboot::guest_url(addr.port(), &script))
 }
 
 fn state_flag(given: Option<&PathBuf>, state_dir: &std::path::Path) -> String {

@@ -56,22 +56,7 @@ pub fn listen_addr(port: &str) -> Result<Vec<SocketAddr>> {
 
 pub fn run(args: &ServeArgs) -> Result<()> {
     let ServeArgs { port, directory } = args;
-    let root = directory
-        .canonicalize()
-        .context(|| format!("--directory {}", directory.display()))?;
-    if !root.is_dir() {
-        return Err(Error::Usage(format!(
-            "--directory {}: not a directory",
-            directory.display()
-        )));
-    }
-    let addrs = listen_addr(port)?;
-    let listener = TcpListener::bind(&addrs[..]).context(|| format!("cannot listen on {port}"))?;
-    let bound = listener
-        .local_addr()
-        .context(|| format!("cannot listen on {port}"))?;
-    let server = Server::from_listener(listener, None)
-        .map_err(|e| Error::Usage(format!("cannot serve on {bound}: {e}")))?;
+    let (root, server, bound) = listen(directory, port)?;
     // stderr, unconditionally: a caller that asked for port 0 learns the port.
     let _ = writeln!(
         std::io::stderr(),
@@ -88,6 +73,44 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         }
     });
     Ok(())
+}
+
+/// The directory (canonical), its server, and the address it listens on.
+fn listen(directory: &Path, port: &str) -> Result<(PathBuf, Server, SocketAddr)> {
+    let root = directory
+        .canonicalize()
+        .context(|| format!("--directory {}", directory.display()))?;
+    if !root.is_dir() {
+        return Err(Error::Usage(format!(
+            "--directory {}: not a directory",
+            directory.display()
+        )));
+    }
+    let addrs = listen_addr(port)?;
+    let listener = TcpListener::bind(&addrs[..]).context(|| format!("cannot listen on {port}"))?;
+    let bound = listener
+        .local_addr()
+        .context(|| format!("cannot listen on {port}"))?;
+    let server = Server::from_listener(listener, None)
+        .map_err(|e| Error::Usage(format!("cannot serve on {bound}: {e}")))?;
+    Ok((root, server, bound))
+}
+
+/// Serves `directory` on `port` from background threads for the rest of
+/// the process (`run qemu --netboot`); returns the address bound.
+pub fn spawn(directory: &Path, port: &str) -> Result<SocketAddr> {
+    let (root, server, bound) = listen(directory, port)?;
+    let server = std::sync::Arc::new(server);
+    let root = std::sync::Arc::new(root);
+    for _ in 0..WORKERS {
+        let (server, root) = (server.clone(), root.clone());
+        std::thread::spawn(move || {
+            while let Ok(request) = server.recv() {
+                answer(&root, request);
+            }
+        });
+    }
+    Ok(bound)
 }
 
 /// The request path made relative: percent-decoded, `.` and `..` resolved

@@ -167,6 +167,7 @@ pub fn qemu_args(vm: &Vm) -> Vec<String> {
             };
             push(&["-append", &c]);
         }
+        Boot::Net { .. } => push(&["-boot", "n"]),
         Boot::Iso | Boot::Disk => {}
     }
     match netdev(&vm.networking) {
@@ -182,6 +183,9 @@ pub fn qemu_args(vm: &Vm) -> Vec<String> {
                 for p in &vm.publish {
                     netdev.push(',');
                     netdev.push_str(&p.hostfwd());
+                }
+                if let Boot::Net { bootfile } = &vm.boot {
+                    netdev.push_str(&format!(",bootfile={}", escape(bootfile)));
                 }
             }
             push(&["-netdev", &netdev]);
@@ -376,6 +380,23 @@ mod tests {
         assert!(
             j.contains("-cpu host -machine virt,gic-version=host,accel=kvm:tcg "),
             "{j}"
+        );
+    }
+
+    #[test]
+    fn netboot_has_no_kernel_and_hands_out_the_script() {
+        let mut v = vm(Boot::Net {
+            bootfile: "http://10.0.2.2:8080/a,b.ipxe".into(),
+        });
+        v.publish = vec![PublishedPort::parse("2222:22").unwrap()];
+        let a = qemu_args(&v);
+        assert!(!a.iter().any(|x| x == "-kernel" || x == "-initrd"), "{a:?}");
+        assert!(a.windows(2).any(|w| w == ["-boot", "n"]), "{a:?}");
+        let netdev = a.iter().skip_while(|x| *x != "-netdev").nth(1).unwrap();
+        assert!(
+            netdev.starts_with("user,id=t0,hostfwd=")
+                && netdev.ends_with(",bootfile=http://10.0.2.2:8080/a,,b.ipxe"),
+            "{netdev}"
         );
     }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use linuxkit_output::{FileKind, Format};
 
-use super::options::QemuOptions;
+use super::options::{Networking, QemuOptions};
 use crate::error::{Error, IoContext, Result};
 
 /// How the VM boots.
@@ -35,6 +35,12 @@ pub enum Boot {
     Iso,
     /// From the first disk.
     Disk,
+    /// From the network (`-boot n`): the NIC's iPXE fetches `bootfile`,
+    /// which QEMU's user network hands out by DHCP.
+    Net {
+        /// The iPXE script's URL as the guest reaches it.
+        bootfile: String,
+    },
 }
 
 /// The file of kind `kind` that `format` writes for the output path `p`
@@ -109,6 +115,25 @@ pub(super) fn detect_boot(o: &QemuOptions) -> Result<(Boot, Option<PathBuf>)> {
             Some(image),
         ))
     };
+    if let Some(bootfile) = &o.netboot {
+        if forced > 0 {
+            return Err(Error::Usage(
+                "--netboot cannot be combined with --kernel, --squashfs or --iso".into(),
+            ));
+        }
+        if o.networking != Networking::User {
+            return Err(Error::Usage(
+                "--netboot needs --networking user: QEMU's user network hands out the boot file"
+                    .into(),
+            ));
+        }
+        return Ok((
+            Boot::Net {
+                bootfile: bootfile.clone(),
+            },
+            None,
+        ));
+    }
     if o.kernel {
         return kernel_boot(p);
     }

@@ -227,6 +227,10 @@ pub struct QemuOptions {
     pub devices: Vec<String>,
     /// Pass `-no-reboot`: a guest reboot ends QEMU (the boot test sets it).
     pub no_reboot: bool,
+    /// Network boot: the URL of the iPXE script as the guest reaches it
+    /// (QEMU's user network hands it out as the boot file); no disk and
+    /// no `-kernel` (see [`crate::netboot`]).
+    pub netboot: Option<String>,
 }
 
 impl QemuOptions {
@@ -253,6 +257,7 @@ impl QemuOptions {
             usb: false,
             devices: Vec::new(),
             no_reboot: false,
+            netboot: None,
         }
     }
 }
