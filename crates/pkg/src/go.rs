@@ -21,6 +21,21 @@
 //! in). `-trimpath` and the empty build ID keep the temporary paths out of
 //! the binary, so the same lockfile gives the same bytes.
 //!
+//! Go's build cache (`GOCACHE`) is kept between builds when the build root
+//! is given one ([`BuildRoot::with_go_cache`]; `pkg build` puts it in the
+//! Debian cache, `DEBIAN_CACHE/go-build/TOOLCHAIN`): containerd's build
+//! takes most of a `pkg build` of the whole `pkg/` set and, from a warm
+//! cache, only its link step runs again. It cannot change a result: Go
+//! keys every cached action by the content of its inputs (sources, flags,
+//! `GOOS`/`GOARCH`, the compiler's version) and, with `-trimpath`, not by
+//! the temporary directories, so a cached package is the one a fresh build
+//! would compile (tested: the same bytes with and without it); the
+//! directory is per toolchain (the SHA-256 of its `go` program), so
+//! another toolchain never even looks at it. Go's cache is made for
+//! concurrent `go` commands (entries are written whole and checked by size
+//! when read), so concurrent `pkg build`s and a killed one leave it usable;
+//! Go itself trims entries unused for days.
+//!
 //! The build root is this machine's (`debian.lock` pins `build_packages`
 //! under the building machine's architecture), whatever the target: Go
 //! cross-compiles with `GOARCH`, and with cgo off no C toolchain of the
@@ -57,6 +72,9 @@ pub struct BuildRoot {
     /// (the temporary directory may be reached through one), so that
     /// whether a path is inside the root is a comparison of names.
     canonical: PathBuf,
+    /// A directory of Go build caches kept between builds, one per
+    /// toolchain (see the module docs); `None`: each build's own.
+    go_cache: Option<PathBuf>,
 }
 
 impl BuildRoot {
@@ -84,7 +102,36 @@ impl BuildRoot {
         let root = dir.path().join("root");
         std::fs::create_dir(&root)?;
         let canonical = std::fs::canonicalize(root)?;
-        Ok(BuildRoot { dir, canonical })
+        Ok(BuildRoot {
+            dir,
+            canonical,
+            go_cache: None,
+        })
+    }
+
+    /// Keeps Go's build cache in `dir` (under a directory per toolchain)
+    /// between builds, instead of a new one per build.
+    pub fn with_go_cache(mut self, dir: PathBuf) -> Self {
+        self.go_cache = Some(dir);
+        self
+    }
+
+    /// The `GOCACHE` for the toolchain in `goroot`: a directory of
+    /// `go_cache` named by the SHA-256 of the toolchain's `go` program,
+    /// else `fresh` (a directory of this build's own).
+    fn gocache(&self, goroot: &Path, fresh: PathBuf) -> Result<PathBuf, String> {
+        use sha2::Digest as _;
+        let Some(dir) = &self.go_cache else {
+            return Ok(fresh);
+        };
+        let go = goroot.join("bin/go");
+        let bytes = std::fs::read(&go).map_err(|e| format!("cannot read {}: {e}", go.display()))?;
+        let key = crate::debian::hex(&sha2::Sha256::digest(&bytes)[..16]);
+        let dir = std::path::absolute(dir.join(&key))
+            .map_err(|e| format!("the Go build cache {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create the Go build cache {}: {e}", dir.display()))?;
+        Ok(dir)
     }
 
     /// A new directory for one build's GOPATH, cache and output, beside
@@ -289,6 +336,9 @@ pub fn build_binary(
     .map_err(|e| err(e.to_string()))?;
     let line = format!("go build -trimpath -ldflags \"-s -w -buildid=\" {import}");
     let go = goroot.join("bin/go");
+    let gocache = root
+        .gocache(&goroot, work.path().join("cache"))
+        .map_err(&err)?;
     let status = root
         .command(&go)
         .args(["build", "-trimpath", "-ldflags", "-s -w -buildid=", "-o"])
@@ -306,7 +356,7 @@ pub fn build_binary(
         .env("GOPROXY", "off")
         .env("GOTOOLCHAIN", "local")
         .env("GOFLAGS", "")
-        .env("GOCACHE", work.path().join("cache"))
+        .env("GOCACHE", &gocache)
         .current_dir(work.path())
         .stdin(Stdio::null())
         // `pkg build` prints the image's reference on standard output.

@@ -119,7 +119,8 @@ pub(super) fn assemble(
         let root = crate::go::BuildRoot::unpack(
             cache.scratch_dir("go-build")?,
             debs.iter().map(|(l, d)| (l.clone(), d)),
-        )?;
+        )?
+        .with_go_cache(store.cache_dir.join("go-build"));
         for (i, g) in info.go.iter().enumerate() {
             let bin = crate::go::build_binary(pkg.path(), g, arch, &root, &build_yml, i)?;
             put_binary(&mut layer, &g.path, bin);
