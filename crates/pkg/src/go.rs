@@ -23,7 +23,8 @@
 //!
 //! Go's build cache (`GOCACHE`) is kept between builds when the build root
 //! is given one ([`BuildRoot::with_go_cache`]; `pkg build` puts it in the
-//! Debian cache, `DEBIAN_CACHE/go-build/TOOLCHAIN`): containerd's build
+//! Debian cache, `DEBIAN_CACHE/go-build/TOOLCHAIN`, unless `disable-cache`
+//! or `--disable-cache` asks for a fresh one): containerd's build
 //! takes most of a `pkg build` of the whole `pkg/` set and, from a warm
 //! cache, only its link step runs again. It cannot change a result: Go
 //! keys every cached action by the content of its inputs (sources, flags,
@@ -31,10 +32,12 @@
 //! the temporary directories, so a cached package is the one a fresh build
 //! would compile (tested: the same bytes with and without it); the
 //! directory is per toolchain (the SHA-256 of its `go` program), so
-//! another toolchain never even looks at it. Go's cache is made for
-//! concurrent `go` commands (entries are written whole and checked by size
-//! when read), so concurrent `pkg build`s and a killed one leave it usable;
-//! Go itself trims entries unused for days.
+//! another toolchain never even looks at it. Go documents its cache as
+//! safe for several processes of one machine at once (they coordinate
+//! with file locks and may duplicate work, but do not corrupt it; not on a
+//! network file system), and it checks an entry's output against the
+//! recorded size before using it, so concurrent `pkg build`s and a killed
+//! one leave it usable. Go itself trims entries unused for days.
 //!
 //! The build root is this machine's (`debian.lock` pins `build_packages`
 //! under the building machine's architecture), whatever the target: Go
