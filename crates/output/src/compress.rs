@@ -159,7 +159,8 @@ pub struct GzipMembers<W: Write> {
 
 enum GzState<W: Write> {
     Buffering(W),
-    Streaming(flate2::write::GzEncoder<W>),
+    /// (boxed: zlib-rs's state is large next to `W`)
+    Streaming(Box<flate2::write::GzEncoder<W>>),
     /// Only while switching, or after an error.
     Broken,
 }
@@ -245,7 +246,7 @@ impl<W: Write> Write for GzipMembers<W> {
         e.write_all(&self.buf)?;
         self.buf.clear();
         e.write_all(b)?;
-        self.state = GzState::Streaming(e);
+        self.state = GzState::Streaming(Box::new(e));
         Ok(b.len())
     }
 

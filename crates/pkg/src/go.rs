@@ -884,5 +884,50 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("`go[0]` (nope): no Go toolchain"), "{e}");
+
+        // Go's build cache: the build's own (gone with it), else a kept
+        // directory named by the toolchain's `go` program, the same for
+        // every build with that toolchain.
+        let gocache = |env: &str| {
+            let env = std::fs::read_to_string(env).unwrap();
+            PathBuf::from(
+                env.lines()
+                    .find_map(|l| l.strip_prefix("GOCACHE="))
+                    .unwrap(),
+            )
+        };
+        std::fs::write(root.path().join("usr/lib/go-1.19/bin/go"), &script).unwrap();
+        let spec = GoBinary {
+            main: "cmd/hello/".into(),
+            path: "/usr/bin/hello".into(),
+        };
+        build_binary(&pkg, &spec, Arch::Amd64, &root, "p/build.yml", 0).unwrap();
+        let own = gocache(log.join("env").to_str().unwrap());
+        assert!(own.is_absolute() && !own.exists(), "{}", own.display());
+        let kept = tmp.path().join("kept");
+        let root = root.with_go_cache(kept.clone());
+        build_binary(&pkg, &spec, Arch::Amd64, &root, "p/build.yml", 0).unwrap();
+        let first = gocache(log.join("env").to_str().unwrap());
+        let dirs: Vec<_> = std::fs::read_dir(&kept)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(dirs, std::slice::from_ref(&first));
+        let name = first.file_name().unwrap().to_str().unwrap();
+        assert!(
+            name.len() == 32 && name.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{name}"
+        );
+        build_binary(&pkg, &spec, Arch::Arm64, &root, "p/build.yml", 0).unwrap();
+        assert_eq!(gocache(log.join("env").to_str().unwrap()), first);
+        // Another toolchain, another directory.
+        std::fs::write(
+            root.path().join("usr/lib/go-1.19/bin/go"),
+            format!("{script}\n"),
+        )
+        .unwrap();
+        build_binary(&pkg, &spec, Arch::Amd64, &root, "p/build.yml", 0).unwrap();
+        let other = gocache(log.join("env").to_str().unwrap());
+        assert!(other != first && other.parent() == Some(kept.as_path()));
     }
 }
