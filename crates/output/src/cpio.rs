@@ -205,6 +205,11 @@ impl<W: Write> CpioWriter<W> {
         self.pad4()
     }
 
+    /// The writer the archive goes to (between entries).
+    pub(crate) fn out_mut(&mut self) -> &mut W {
+        &mut self.out
+    }
+
     /// Writes the trailer and pads the archive to 512 bytes.
     pub fn finish(mut self) -> io::Result<W> {
         let trailer = Entry {
@@ -428,7 +433,14 @@ impl<W: Write> EntrySink for InitrdSink<W> {
         if divert_boot(e, data, &mut self.boot)? {
             return Ok(());
         }
-        self.cpio.add(e, data)
+        self.cpio.add(e, data)?;
+        self.cpio
+            .out_mut()
+            .entry_end()
+            .map_err(|source| linuxkit_rootfs::Error::Io {
+                context: format!("cannot write {} to the initrd", e.path),
+                source,
+            })
     }
 }
 

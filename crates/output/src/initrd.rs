@@ -54,7 +54,7 @@ pub struct InitrdOptions {
 
 /// Version of the segment format: bump when the bytes we write for the
 /// same part and plan change.
-const SEGMENT_FORMAT: &str = "newc-3";
+const SEGMENT_FORMAT: &str = "newc-4";
 
 /// Compressed per-part archives by key, in a directory (by default
 /// `CACHE/.segments`). Entries are written to a temporary name and renamed,

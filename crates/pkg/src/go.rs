@@ -21,6 +21,24 @@
 //! in). `-trimpath` and the empty build ID keep the temporary paths out of
 //! the binary, so the same lockfile gives the same bytes.
 //!
+//! Go's build cache (`GOCACHE`) is kept between builds when the build root
+//! is given one ([`BuildRoot::with_go_cache`]; `pkg build` puts it in the
+//! Debian cache, `DEBIAN_CACHE/go-build/TOOLCHAIN`, unless `disable-cache`
+//! or `--disable-cache` asks for a fresh one): containerd's build
+//! takes most of a `pkg build` of the whole `pkg/` set and, from a warm
+//! cache, only its link step runs again. It cannot change a result: Go
+//! keys every cached action by the content of its inputs (sources, flags,
+//! `GOOS`/`GOARCH`, the compiler's version) and, with `-trimpath`, not by
+//! the temporary directories, so a cached package is the one a fresh build
+//! would compile (tested: the same bytes with and without it); the
+//! directory is per toolchain (the SHA-256 of its `go` program), so
+//! another toolchain never even looks at it. Go documents its cache as
+//! safe for several processes of one machine at once (they coordinate
+//! with file locks and may duplicate work, but do not corrupt it; not on a
+//! network file system), and it checks an entry's output against the
+//! recorded size before using it, so concurrent `pkg build`s and a killed
+//! one leave it usable. Go itself trims entries unused for days.
+//!
 //! The build root is this machine's (`debian.lock` pins `build_packages`
 //! under the building machine's architecture), whatever the target: Go
 //! cross-compiles with `GOARCH`, and with cgo off no C toolchain of the
@@ -57,6 +75,9 @@ pub struct BuildRoot {
     /// (the temporary directory may be reached through one), so that
     /// whether a path is inside the root is a comparison of names.
     canonical: PathBuf,
+    /// A directory of Go build caches kept between builds, one per
+    /// toolchain (see the module docs); `None`: each build's own.
+    go_cache: Option<PathBuf>,
 }
 
 impl BuildRoot {
@@ -84,7 +105,36 @@ impl BuildRoot {
         let root = dir.path().join("root");
         std::fs::create_dir(&root)?;
         let canonical = std::fs::canonicalize(root)?;
-        Ok(BuildRoot { dir, canonical })
+        Ok(BuildRoot {
+            dir,
+            canonical,
+            go_cache: None,
+        })
+    }
+
+    /// Keeps Go's build cache in `dir` (under a directory per toolchain)
+    /// between builds, instead of a new one per build.
+    pub fn with_go_cache(mut self, dir: PathBuf) -> Self {
+        self.go_cache = Some(dir);
+        self
+    }
+
+    /// The `GOCACHE` for the toolchain in `goroot`: a directory of
+    /// `go_cache` named by the SHA-256 of the toolchain's `go` program,
+    /// else `fresh` (a directory of this build's own).
+    fn gocache(&self, goroot: &Path, fresh: PathBuf) -> Result<PathBuf, String> {
+        use sha2::Digest as _;
+        let Some(dir) = &self.go_cache else {
+            return Ok(fresh);
+        };
+        let go = goroot.join("bin/go");
+        let bytes = std::fs::read(&go).map_err(|e| format!("cannot read {}: {e}", go.display()))?;
+        let key = crate::debian::hex(&sha2::Sha256::digest(&bytes)[..16]);
+        let dir = std::path::absolute(dir.join(&key))
+            .map_err(|e| format!("the Go build cache {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create the Go build cache {}: {e}", dir.display()))?;
+        Ok(dir)
     }
 
     /// A new directory for one build's GOPATH, cache and output, beside
@@ -289,6 +339,9 @@ pub fn build_binary(
     .map_err(|e| err(e.to_string()))?;
     let line = format!("go build -trimpath -ldflags \"-s -w -buildid=\" {import}");
     let go = goroot.join("bin/go");
+    let gocache = root
+        .gocache(&goroot, work.path().join("cache"))
+        .map_err(&err)?;
     let status = root
         .command(&go)
         .args(["build", "-trimpath", "-ldflags", "-s -w -buildid=", "-o"])
@@ -306,7 +359,7 @@ pub fn build_binary(
         .env("GOPROXY", "off")
         .env("GOTOOLCHAIN", "local")
         .env("GOFLAGS", "")
-        .env("GOCACHE", work.path().join("cache"))
+        .env("GOCACHE", &gocache)
         .current_dir(work.path())
         .stdin(Stdio::null())
         // `pkg build` prints the image's reference on standard output.
@@ -831,5 +884,50 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("`go[0]` (nope): no Go toolchain"), "{e}");
+
+        // Go's build cache: the build's own (gone with it), else a kept
+        // directory named by the toolchain's `go` program, the same for
+        // every build with that toolchain.
+        let gocache = |env: &str| {
+            let env = std::fs::read_to_string(env).unwrap();
+            PathBuf::from(
+                env.lines()
+                    .find_map(|l| l.strip_prefix("GOCACHE="))
+                    .unwrap(),
+            )
+        };
+        std::fs::write(root.path().join("usr/lib/go-1.19/bin/go"), &script).unwrap();
+        let spec = GoBinary {
+            main: "cmd/hello/".into(),
+            path: "/usr/bin/hello".into(),
+        };
+        build_binary(&pkg, &spec, Arch::Amd64, &root, "p/build.yml", 0).unwrap();
+        let own = gocache(log.join("env").to_str().unwrap());
+        assert!(own.is_absolute() && !own.exists(), "{}", own.display());
+        let kept = tmp.path().join("kept");
+        let root = root.with_go_cache(kept.clone());
+        build_binary(&pkg, &spec, Arch::Amd64, &root, "p/build.yml", 0).unwrap();
+        let first = gocache(log.join("env").to_str().unwrap());
+        let dirs: Vec<_> = std::fs::read_dir(&kept)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(dirs, std::slice::from_ref(&first));
+        let name = first.file_name().unwrap().to_str().unwrap();
+        assert!(
+            name.len() == 32 && name.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{name}"
+        );
+        build_binary(&pkg, &spec, Arch::Arm64, &root, "p/build.yml", 0).unwrap();
+        assert_eq!(gocache(log.join("env").to_str().unwrap()), first);
+        // Another toolchain, another directory.
+        std::fs::write(
+            root.path().join("usr/lib/go-1.19/bin/go"),
+            format!("{script}\n"),
+        )
+        .unwrap();
+        build_binary(&pkg, &spec, Arch::Amd64, &root, "p/build.yml", 0).unwrap();
+        let other = gocache(log.join("env").to_str().unwrap());
+        assert!(other != first && other.parent() == Some(kept.as_path()));
     }
 }

@@ -659,8 +659,9 @@ fn remote_tag(from: &str, to: &str, cache_dir: &Path, g: &GlobalArgs) -> Result<
 
 /// `pkg builder du|prune`: what our builder keeps between builds, the
 /// download cache of Debian indices and packages (`LINUXKIT_DEBIAN_CACHE`,
-/// else `~/.cache/linuxkit/debian`): its size, or removing it. Everything
-/// in it is fetched again, signature- and hash-checked, when needed.
+/// else `~/.cache/linuxkit/debian`) with Go's build cache in it
+/// (`go-build/`): its size, or removing it. Everything in it is fetched
+/// again, signature- and hash-checked, or compiled again, when needed.
 fn builder(cmd: &BuilderCommand) -> Result<()> {
     let dir = linuxkit_pkg::debian::index::Client::default_cache_dir();
     match cmd {

@@ -133,10 +133,15 @@ pub(super) fn assemble(
             .iter()
             .map(|d| Ok((format!("{} {}", d.name, d.version), store.open(d)?)))
             .collect::<Result<Vec<_>, BuildError>>()?;
-        let root = crate::go::BuildRoot::unpack(
+        let mut root = crate::go::BuildRoot::unpack(
             cache.scratch_dir("go-build")?,
             debs.iter().map(|(l, d)| (l.clone(), d)),
         )?;
+        // Go's build cache is kept between builds unless the package (or
+        // `--disable-cache`) says to keep none.
+        if !info.disable_cache {
+            root = root.with_go_cache(store.cache_dir.join("go-build"));
+        }
         for (i, g) in info.go.iter().enumerate() {
             let step = progress.step(format!("compile {} (go)", g.path));
             let bin = crate::go::build_binary(pkg.path(), g, arch, &root, &build_yml, i)?;

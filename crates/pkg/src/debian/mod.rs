@@ -56,6 +56,7 @@ pub mod verify;
 pub mod version;
 
 pub use deb::DebArchive;
+pub(crate) use error::hex;
 pub use error::{DebianError, Result};
 pub use index::{Client, Package, PackageIndex, Release};
 pub use relation::{Dependency, Provide};
