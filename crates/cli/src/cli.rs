@@ -120,9 +120,15 @@ pub struct BuildArgs {
         long_help = format_long_help()
     )]
     pub formats: Vec<Format>,
-    /// Do not include an SBOM (no SBOM is written yet: issue 22)
+    /// Do not write the consolidated SBOM of the images into the root filesystem
     #[arg(long = "no-sbom")]
     pub no_sbom: bool,
+    /// Where the consolidated SBOM goes in the root filesystem
+    #[arg(long = "sbom-output", value_name = "PATH", default_value = linuxkit_rootfs::sbom::DEFAULT_SBOM_OUTPUT)]
+    pub sbom_output: String,
+    /// Date the SBOM with the current time (the build is then not reproducible)
+    #[arg(long = "sbom-current-time")]
+    pub sbom_current_time: bool,
     /// Print the merged, resolved configuration and stop
     #[arg(long = "dry-run")]
     pub dry_run: bool,

@@ -56,10 +56,6 @@ fn refused_flags_and_commands_name_themselves_and_what_to_use() {
         "`linuxkit build --input-tar` is not supported",
     );
     refused(
-        linuxkit().args(["build", "--sbom-output", "s.json", "x.yml"]),
-        "issue 22",
-    );
-    refused(
         linuxkit().args(["pkg", "build", "--builder-image", "moby/buildkit", "dir"]),
         "`linuxkit pkg build --builder-image` is not supported",
     );

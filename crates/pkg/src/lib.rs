@@ -55,6 +55,7 @@ pub mod kernel;
 pub mod layer;
 pub mod lock;
 mod package;
+pub mod sbom;
 mod tag;
 
 pub use build_yml::{

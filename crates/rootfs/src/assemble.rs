@@ -37,6 +37,7 @@ use crate::entry::{Entry, EntryKind, EntrySink};
 use crate::error::{Error, Result};
 use crate::files;
 use crate::flatten::{Compression, Filter, Layer, Replacement, flatten_layers};
+use crate::sbom::{Consolidated, SbomOptions};
 use crate::spec::{ImageRuntimeDefaults, oci_config, readonly_rootfs, runtime_config_with_root};
 
 /// What assembly reads images from.
@@ -479,14 +480,23 @@ fn part<'a>(
     }
 }
 
-/// The root filesystem of `config` as an ordered list of parts. `config`
-/// must be validated and its images cached.
-pub fn parts<'a>(config: &'a Config, images: &'a Images<'a>) -> Result<Vec<Part<'a>>> {
+/// The root filesystem of `config` as an ordered list of parts, the
+/// consolidated SBOM last if `sbom` says where (see [`crate::sbom`]).
+/// `config` must be validated and its images cached.
+pub fn parts<'a>(
+    config: &'a Config,
+    images: &'a Images<'a>,
+    sbom: Option<&'a SbomOptions>,
+) -> Result<Vec<Part<'a>>> {
     let m = &config.moby;
     let mut parts = Vec::new();
+    // Each unpacked image and where, in unpacking order: whose SBOMs the
+    // consolidated one gathers.
+    let mut unpacked: Vec<(String, CachedImage)> = Vec::new();
     if !m.kernel.image.is_empty() {
         let k = &m.kernel;
         let img = images.get(&k.image)?;
+        unpacked.push((String::new(), img.clone()));
         let key = format!(
             "kernel {} binary={:?} tar={:?} ucode={:?}",
             img.manifest_digest, k.binary, k.tar, k.ucode
@@ -513,6 +523,7 @@ pub fn parts<'a>(config: &'a Config, images: &'a Images<'a>) -> Result<Vec<Part<
     }
     for (i, reference) in m.init.iter().enumerate() {
         let img = images.get(reference)?;
+        unpacked.push((String::new(), img.clone()));
         let key = format!("init {} {reference}", img.manifest_digest);
         parts.push(
             part(Some(key), format!("init[{i}] {reference}"), move |out| {
@@ -549,6 +560,7 @@ pub fn parts<'a>(config: &'a Config, images: &'a Images<'a>) -> Result<Vec<Part<
             );
         } else if !v.image.is_empty() {
             let img = images.get(&v.image)?;
+            unpacked.push((format!("{base}/lower/"), img.clone()));
             let key = format!("volume {} {base} {}", img.manifest_digest, v.image);
             let (base, location) = (base.clone(), location.clone());
             parts.push(
@@ -606,6 +618,7 @@ pub fn parts<'a>(config: &'a Config, images: &'a Images<'a>) -> Result<Vec<Part<
             Some(first) => first.clone(),
             None => {
                 first_copy.insert(copy_key, root.clone());
+                unpacked.push((format!("{root}/"), img.clone()));
                 let key = format!("bundle {} {root} {}", img.manifest_digest, c.image);
                 let location = format!("{}[{i}]", section.key());
                 let part_root = root.clone();
@@ -655,13 +668,37 @@ pub fn parts<'a>(config: &'a Config, images: &'a Images<'a>) -> Result<Vec<Part<
             .of("files", None),
         );
     }
+    if let Some(sbom) = sbom {
+        parts.push(
+            part(None, "sbom".into(), move |out| {
+                let mut doc = Consolidated::default();
+                for (prefix, img) in &unpacked {
+                    let found = images.cache.sboms(img)?;
+                    if !found.missing.is_empty() {
+                        tracing::warn!(
+                            "{}: its SBOM attestation is not in the cache (blobs {}), so the image's SBOM is left out; pull the image again (`linuxkit cache pull {}`, or `build --pull`) to fetch it",
+                            img.name,
+                            found.missing.join(", "),
+                            img.name
+                        );
+                    }
+                    for p in found.predicates {
+                        doc.add(&img.name, prefix, p)?;
+                    }
+                }
+                let bytes = doc.finish(sbom.created());
+                out.bytes(sbom.entry(bytes.len() as u64), &bytes)
+            })
+            .of("sbom", None),
+        );
+    }
     Ok(parts)
 }
 
 /// Assembles the whole root filesystem of `config` into one sink, part by
 /// part.
 pub fn assemble(config: &Config, images: &Images, sink: &mut dyn EntrySink) -> Result<()> {
-    for p in parts(config, images)? {
+    for p in parts(config, images, None)? {
         p.produce(sink)?;
     }
     Ok(())
