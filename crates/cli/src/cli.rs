@@ -419,6 +419,9 @@ pub struct PkgBuildArgs {
     /// Refresh the package lockfile (Debian package versions)
     #[arg(long)]
     pub update: bool,
+    /// Rebuild the cached image (built here or pulled) in a scratch cache and report every difference
+    #[arg(long, conflicts_with_all = ["force", "push", "nobuild", "update", "dry_run"])]
+    pub verify: bool,
     /// Progress output: auto (bars on a terminal), plain (no bars), tty (bars)
     #[arg(long, default_value = "auto", value_parser = ["auto", "plain", "tty"])]
     pub progress: String,

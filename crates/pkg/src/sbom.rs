@@ -368,6 +368,8 @@ pub fn document(
         SpdxPackage::new(image_id.clone(), pkg.image()).with_purl(image_purl(pkg, arch));
     image.version_info = Some(pkg.tag_or_latest());
     image.primary_package_purpose = Some("CONTAINER".into());
+    // SPDX lets only a package whose files were analysed contain files.
+    image.files_analyzed = true;
     image.comment = Some(format!("platform manifest {}", manifest.digest));
     packages.push(image);
     rels.push(Relationship::new(DOCUMENT_ID, "DESCRIBES", &image_id));

@@ -46,6 +46,9 @@ use crate::{DebianSource, Package};
 
 mod assemble;
 mod files;
+mod verify;
+
+pub use verify::{Verified, verify};
 
 pub use crate::lock::lock_status;
 
