@@ -11,7 +11,7 @@
 //! their packages, files, extracted licences, relationships, annotations
 //! and external document references into one document, written last into
 //! the root filesystem at `--sbom-output` (`sbom.spdx.json`, mode 0644,
-//! root's, the reference's fixed mtime). We do the same, with three
+//! root's, the reference's fixed mtime). We do the same, with four
 //! deliberate differences (docs/sbom.md):
 //!
 //! - the document namespace is derived from the document's content, not a
@@ -22,7 +22,9 @@
 //!   validator refuses); an extracted licence two documents both declare
 //!   is kept once;
 //! - `documentDescribes` (SPDX 2.2's form) becomes `DESCRIBES`
-//!   relationships, as the reference's SPDX library reads it.
+//!   relationships, as the reference's SPDX library reads it;
+//! - a relative file name keeps its leading `./` after the prefix (the
+//!   reference's `filepath.Join` drops it, and SPDX 2.3 asks for it).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -374,7 +376,15 @@ impl Consolidated {
         };
         for f in &mut files {
             if let Some(Value::String(name)) = f.get_mut("fileName") {
-                *name = go_join(prefix, name);
+                // As the reference, then `./` again before a relative
+                // name, which SPDX 2.3 asks of every file name (the
+                // reference's join drops it).
+                let joined = go_join(prefix, name);
+                *name = if joined.starts_with('/') || joined.is_empty() {
+                    joined
+                } else {
+                    format!("./{}", joined.trim_start_matches("./"))
+                };
             }
         }
         for p in &mut packages {
