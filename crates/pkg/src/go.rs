@@ -455,6 +455,46 @@ pub fn build_info(bin: &[u8]) -> Option<BuildInfo> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn build_info_is_read_as_go_version_m_reads_it() {
+        let modinfo = "path\tlinuxkit.pkg/hello\nmod\texample.com/m\t(devel)\t\ndep\tgolang.org/x/sys\tv0.1.0\th1:abc=\ndep\told.org/x\tv1.0.0\th1:old=\n=>\tnew.org/x\tv1.1.0\th1:new=\nbuild\t-compiler=gc\nbuild\tGOARCH=amd64\n";
+        let framed = format!(
+            "{}{modinfo}{}",
+            "0".repeat(16),
+            format!("\n{}", "1".repeat(15))
+        );
+        let mut bin = vec![0u8; 48];
+        let mut header = b"\xff Go buildinf:".to_vec();
+        header.extend([8, 2]);
+        header.resize(32, 0);
+        bin.extend(header);
+        for s in ["go1.19.8", framed.as_str()] {
+            let mut n = s.len();
+            while n >= 0x80 {
+                bin.push((n as u8 & 0x7f) | 0x80);
+                n >>= 7;
+            }
+            bin.push(n as u8);
+            bin.extend(s.as_bytes());
+        }
+        let info = build_info(&bin).unwrap();
+        assert_eq!(info.go_version, "go1.19.8");
+        assert_eq!(info.path, "linuxkit.pkg/hello");
+        assert_eq!(info.main, Some(("example.com/m".into(), "(devel)".into())));
+        assert_eq!(
+            info.deps,
+            [
+                ("golang.org/x/sys".into(), "v0.1.0".into(), "h1:abc=".into()),
+                ("new.org/x".into(), "v1.1.0".into(), "h1:new=".into())
+            ]
+        );
+        assert_eq!(info.settings[1], ("GOARCH".into(), "amd64".into()));
+        assert_eq!(
+            build_info(b"no build info here, not even 32 bytes long enough"),
+            None
+        );
+    }
     use std::io::Write as _;
     use std::os::unix::fs::PermissionsExt as _;
 

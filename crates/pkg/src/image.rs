@@ -346,6 +346,83 @@ mod tests {
         assert_eq!(tops[0], tops[1], "the index does not depend on the order");
     }
 
+    fn attestation(cache: &Cache, of: &Descriptor) -> Descriptor {
+        linuxkit_oci::attestation::write_attestation(
+            cache,
+            of,
+            &[("https://spdx.dev/Document", of.digest.clone().into_bytes())],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn attestations_follow_the_platforms_and_are_replaced_with_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let image = ImageRef::parse("linuxkit/p:1").unwrap();
+        let amd64 = manifest(&cache, Arch::Amd64, 1);
+        let att_amd64 = attestation(&cache, &amd64);
+        // One platform with its attestation: an index, the attestation last.
+        let top = tag_platforms(&cache, &image, &[amd64.clone(), att_amd64.clone()]).unwrap();
+        assert_eq!(top.media_type, media_type::OCI_INDEX);
+        let digests = |top: &Descriptor| -> Vec<String> {
+            platform_entries(&cache, top)
+                .unwrap()
+                .into_iter()
+                .map(|d| d.digest)
+                .collect()
+        };
+        assert_eq!(
+            digests(&top),
+            [amd64.digest.clone(), att_amd64.digest.clone()]
+        );
+        // Another platform: both manifests first, then their attestations
+        // in the same order.
+        let arm64 = manifest(&cache, Arch::Arm64, 2);
+        let att_arm64 = attestation(&cache, &arm64);
+        let top = tag_platforms(&cache, &image, &[att_arm64.clone(), arm64.clone()]).unwrap();
+        assert_eq!(
+            digests(&top),
+            [
+                amd64.digest.clone(),
+                arm64.digest.clone(),
+                att_amd64.digest.clone(),
+                att_arm64.digest.clone()
+            ]
+        );
+        // amd64 built again: its new attestation replaces the old one.
+        let amd64b = manifest(&cache, Arch::Amd64, 3);
+        let att_amd64b = attestation(&cache, &amd64b);
+        let top = tag_platforms(&cache, &image, &[amd64b.clone(), att_amd64b.clone()]).unwrap();
+        assert_eq!(
+            digests(&top),
+            [
+                amd64b.digest,
+                arm64.digest,
+                att_amd64b.digest,
+                att_arm64.digest
+            ]
+        );
+        // The platform manifest is still found by its digest.
+        let by_digest =
+            ImageRef::parse(&format!("linuxkit/p@{}", arm64_digest(&cache, &image))).unwrap();
+        assert!(cache.resolve(&by_digest).unwrap().is_some());
+    }
+
+    fn arm64_digest(cache: &Cache, image: &ImageRef) -> String {
+        let top = cache.resolve(image).unwrap().unwrap();
+        platform_entries(cache, &top)
+            .unwrap()
+            .into_iter()
+            .find(|d| {
+                d.platform
+                    .as_ref()
+                    .is_some_and(|p| p.architecture == "arm64")
+            })
+            .unwrap()
+            .digest
+    }
+
     #[test]
     fn gzip_is_deterministic_with_a_fixed_header() {
         let a = gzip(b"hello");

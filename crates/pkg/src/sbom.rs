@@ -675,7 +675,7 @@ mod tests {
         let l = copyright_license(text, &mut refs).unwrap();
         assert_eq!(
             l,
-            "(GPL-2.0-or-later OR Artistic-1.0-Perl) AND (BSD-3-Clause AND MIT) AND LicenseRef-debian-GPL-2-with-OpenSSL-exception AND LicenseRef-debian-public-domain"
+            "(GPL-2.0-or-later OR Artistic-1.0-Perl) AND (BSD-3-Clause AND MIT) AND LicenseRef-debian-GPL-2--with-OpenSSL-exception AND LicenseRef-debian-public-domain"
         );
         assert_eq!(refs.len(), 2);
         assert_eq!(copyright_license("Just text\n", &mut refs), None);

@@ -629,8 +629,9 @@ mod tests {
         assert!(out["packages"][0].get("packageFileName").is_none());
         assert_eq!(
             out["files"][1]["fileName"],
-            "containers/services/b/rootfs/etc/x"
+            "./containers/services/b/rootfs/etc/x"
         );
+        assert_eq!(out["files"][0]["fileName"], "./etc/x");
         assert_eq!(out["files"][1]["SPDXID"], "SPDXRef-f-2");
         let rel = &out["relationships"].as_array().unwrap();
         assert_eq!(rel.len(), 4);
