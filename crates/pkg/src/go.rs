@@ -459,11 +459,7 @@ mod tests {
     #[test]
     fn build_info_is_read_as_go_version_m_reads_it() {
         let modinfo = "path\tlinuxkit.pkg/hello\nmod\texample.com/m\t(devel)\t\ndep\tgolang.org/x/sys\tv0.1.0\th1:abc=\ndep\told.org/x\tv1.0.0\th1:old=\n=>\tnew.org/x\tv1.1.0\th1:new=\nbuild\t-compiler=gc\nbuild\tGOARCH=amd64\n";
-        let framed = format!(
-            "{}{modinfo}{}",
-            "0".repeat(16),
-            format!("\n{}", "1".repeat(15))
-        );
+        let framed = format!("{}{modinfo}\n{}", "0".repeat(16), "1".repeat(15));
         let mut bin = vec![0u8; 48];
         let mut header = b"\xff Go buildinf:".to_vec();
         header.extend([8, 2]);

@@ -31,7 +31,8 @@
 //!
 //! Imports run one way, from the top of this list to its bottom, and never
 //! back (`scripts/import-graph crates/pkg/src` checks): [`build`] (the
-//! orchestrator) → [`kernel`], [`cargo`], [`go`], [`docker`], [`lock`] →
+//! orchestrator) → [`sbom`] (what went into an image, as SPDX and SLSA
+//! provenance) → [`kernel`], [`cargo`], [`go`], [`docker`], [`lock`] →
 //! [`layer`] (the layer tree), [`image`] (the image writer) → `package`
 //! (with `git` and `tag`) → `build_yml` → [`filter`], `glob`; each of them
 //! may use `error` ([`PkgError`], [`BuildError`]), which wraps the error of

@@ -146,7 +146,7 @@ pub fn image_purl(pkg: &Package, arch: Arch) -> String {
         "pkg:docker/{}@{}?platform={}",
         pkg.image(),
         purl_encode(&pkg.tag_or_latest()),
-        purl_encode(&arch.oci_platform())
+        purl_encode(arch.oci_platform())
     )
 }
 
