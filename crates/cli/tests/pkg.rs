@@ -961,6 +961,36 @@ go:
     let out = Command::new(&bin).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from Go\n");
 
+    // The SBOM: the binary with its Go version and main package (its
+    // build information), the standard library, and the Debian toolchain
+    // it was built with.
+    let (sbom, _) = attestations(&cache, &first).into_values().next().unwrap();
+    validate_spdx(&sbom);
+    let stdlib = spdx_package(&sbom, "stdlib");
+    assert!(
+        stdlib["versionInfo"].as_str().unwrap().starts_with("1."),
+        "{stdlib}"
+    );
+    let file = sbom["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["fileName"] == "./usr/bin/hello")
+        .unwrap();
+    let comment = file["comment"].as_str().unwrap();
+    assert!(
+        comment.contains("linuxkit.pkg/") && comment.contains("GOARCH="),
+        "{comment}"
+    );
+    let go = spdx_package(&sbom, "golang-go");
+    assert!(
+        sbom["relationships"].to_string().contains(&format!(
+            "\"spdxElementId\":\"{}\",\"relationshipType\":\"BUILD_DEPENDENCY_OF\"",
+            go["SPDXID"].as_str().unwrap()
+        )),
+        "{sbom}"
+    );
+
     // A build killed while its build root exists leaves it behind (no
     // destructor runs on SIGKILL); it lives in the cache's `.tmp`, named
     // with the dead pid, so the next build reclaims it.
