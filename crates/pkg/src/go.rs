@@ -402,7 +402,7 @@ pub fn build_info(bin: &[u8]) -> Option<BuildInfo> {
         return None;
     }
     let mut rest = &bin[start + 32..];
-    let mut string = || -> Option<String> {
+    let mut string = || -> Option<Vec<u8>> {
         let (mut len, mut shift, mut used) = (0u64, 0u32, 0usize);
         for b in rest.iter().take(10) {
             len |= u64::from(b & 0x7f).checked_shl(shift).unwrap_or(0);
@@ -415,14 +415,16 @@ pub fn build_info(bin: &[u8]) -> Option<BuildInfo> {
         let len = usize::try_from(len).ok()?;
         let s = rest.get(used..used.checked_add(len)?)?;
         rest = &rest[used + len..];
-        Some(String::from_utf8_lossy(s).into_owned())
+        Some(s.to_vec())
     };
-    let go_version = string()?;
+    let go_version = String::from_utf8_lossy(&string()?).into_owned();
     let mut modinfo = string()?;
-    // The module information is framed by 16-byte sentinels.
-    if modinfo.len() >= 33 && modinfo.as_bytes()[modinfo.len() - 17] == b'\n' {
-        modinfo = modinfo[16..modinfo.len() - 16].to_string();
+    // The module information is framed by 16-byte sentinels (binary, not
+    // text: they are cut before the rest is read as text).
+    if modinfo.len() >= 33 && modinfo[modinfo.len() - 17] == b'\n' {
+        modinfo = modinfo[16..modinfo.len() - 16].to_vec();
     }
+    let modinfo = String::from_utf8_lossy(&modinfo);
     let mut info = BuildInfo {
         go_version,
         ..BuildInfo::default()
@@ -459,20 +461,21 @@ mod tests {
     #[test]
     fn build_info_is_read_as_go_version_m_reads_it() {
         let modinfo = "path\tlinuxkit.pkg/hello\nmod\texample.com/m\t(devel)\t\ndep\tgolang.org/x/sys\tv0.1.0\th1:abc=\ndep\told.org/x\tv1.0.0\th1:old=\n=>\tnew.org/x\tv1.1.0\th1:new=\nbuild\t-compiler=gc\nbuild\tGOARCH=amd64\n";
-        let framed = format!("{}{modinfo}\n{}", "0".repeat(16), "1".repeat(15));
+        // The sentinels are binary, as Go writes them.
+        let framed = [&[0xffu8; 16][..], modinfo.as_bytes(), b"\n", &[0xfe; 15]].concat();
         let mut bin = vec![0u8; 48];
         let mut header = b"\xff Go buildinf:".to_vec();
         header.extend([8, 2]);
         header.resize(32, 0);
         bin.extend(header);
-        for s in ["go1.19.8", framed.as_str()] {
+        for s in [&b"go1.19.8"[..], &framed[..]] {
             let mut n = s.len();
             while n >= 0x80 {
                 bin.push((n as u8 & 0x7f) | 0x80);
                 n >>= 7;
             }
             bin.push(n as u8);
-            bin.extend(s.as_bytes());
+            bin.extend(s);
         }
         let info = build_info(&bin).unwrap();
         assert_eq!(info.go_version, "go1.19.8");
