@@ -213,17 +213,7 @@ impl Cache {
     /// has none.
     pub fn attestations(&self, img: &CachedImage, predicate_type: &str) -> Result<Attestations> {
         let mut found = Attestations::default();
-        if !media_type::is_index(&img.top.media_type) {
-            return Ok(found);
-        }
-        let top = Digest::parse(&img.top.digest)?;
-        let index: Index = crate::cache::parse_json(&self.read_blob(&top)?, &img.name, "index")?;
-        let subject = img.manifest_digest.to_string();
-        let Some(entry) = index
-            .manifests
-            .iter()
-            .find(|d| is_attestation_of(d, &subject))
-        else {
+        let Some(entry) = self.attestation_manifest(img)? else {
             return Ok(found);
         };
         let digest = Digest::parse(&entry.digest)?;
@@ -259,6 +249,22 @@ impl Cache {
             found.predicates.push(stmt.predicate);
         }
         Ok(found)
+    }
+
+    /// The index entry of the attestation manifest of `img`'s platform
+    /// manifest, if its index has one (its digest covers every statement,
+    /// so it keys what is made of them).
+    pub fn attestation_manifest(&self, img: &CachedImage) -> Result<Option<Descriptor>> {
+        if !media_type::is_index(&img.top.media_type) {
+            return Ok(None);
+        }
+        let top = Digest::parse(&img.top.digest)?;
+        let index: Index = crate::cache::parse_json(&self.read_blob(&top)?, &img.name, "index")?;
+        let subject = img.manifest_digest.to_string();
+        Ok(index
+            .manifests
+            .into_iter()
+            .find(|d| is_attestation_of(d, &subject)))
     }
 
     /// The SPDX documents attested for `img` ([`Cache::attestations`] of

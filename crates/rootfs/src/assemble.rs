@@ -669,8 +669,36 @@ pub fn parts<'a>(
         );
     }
     if let Some(sbom) = sbom {
+        // Keyed by what it is made of (each image's attestation manifest,
+        // where it is unpacked) and how, so that a warm build reuses it.
+        let mut key = format!("sbom {} {}", sbom.path(), sbom.created());
+        for (prefix, img) in &unpacked {
+            let att = images.cache.attestation_manifest(img)?;
+            // Whether its statements are all here (a pull by an earlier
+            // version fetched none): the SBOM changes when they come.
+            let complete = match &att {
+                Some(d) => {
+                    let digest = Digest::parse(&d.digest)?;
+                    images.cache.has_blob(&digest)
+                        && serde_json::from_slice::<linuxkit_oci::Manifest>(
+                            &images.cache.read_blob(&digest)?,
+                        )
+                        .is_ok_and(|m| {
+                            m.layers.iter().all(|l| {
+                                Digest::parse(&l.digest).is_ok_and(|l| images.cache.has_blob(&l))
+                            })
+                        })
+                }
+                None => true,
+            };
+            key.push_str(&format!(
+                "\n{prefix} {} {} {complete}",
+                img.manifest_digest,
+                att.map(|d| d.digest).unwrap_or_default()
+            ));
+        }
         parts.push(
-            part(None, "sbom".into(), move |out| {
+            part(Some(key), "sbom".into(), move |out| {
                 let mut doc = Consolidated::default();
                 for (prefix, img) in &unpacked {
                     let found = images.cache.sboms(img)?;

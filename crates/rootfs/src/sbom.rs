@@ -547,6 +547,11 @@ impl SbomOptions {
     pub(crate) fn created(&self) -> &str {
         &self.created
     }
+
+    /// Its path in the root filesystem.
+    pub(crate) fn path(&self) -> &str {
+        &self.path
+    }
 }
 
 /// `seconds` since the epoch as SPDX writes a time.
