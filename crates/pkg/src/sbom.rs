@@ -412,6 +412,10 @@ pub fn document(
                         "https://crates.io/api/v1/crates/{}/{}/download",
                         k.name, k.version
                     );
+                } else if k.source.starts_with("path+") {
+                    // Not its path: that is this machine's checkout, and
+                    // the document must not depend on where it is.
+                    p.comment = Some("a crate of the package's Cargo workspace".into());
                 } else {
                     p.comment = Some(format!("from {}", k.source));
                 }
