@@ -6,7 +6,8 @@
 //! 3. `containers/volumes/NAME/{lower,tmp,merged}`;
 //! 4. the bundles `containers/onboot/NNN-NAME/`, `containers/onshutdown/NNN-NAME/`
 //!    and `containers/services/NAME/` with `config.json` and `runtime.json`;
-//! 5. the `files` section.
+//! 5. the `files` section;
+//! 6. the consolidated SBOM of the images (`sbom.spdx.json`, [`crate::sbom`]).
 //!
 //! Every image is unpacked as the reference's `ImageTar` unpacks it, and
 //! followed by the same standard entries (`dev`, `dev/pts`, `dev/shm`,
