@@ -788,7 +788,9 @@ fn initrd_compression_and_size_report() {
             .collect();
         assert_eq!(
             sections,
-            ["kernel", "init", "volumes", "onboot", "services", "files", "sbom"],
+            [
+                "kernel", "init", "volumes", "onboot", "services", "files", "sbom"
+            ],
             "{r}"
         );
         let sum: u64 = r["sections"]
