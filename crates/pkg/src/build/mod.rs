@@ -24,6 +24,10 @@
 //!    platforms ([`build_platforms`]), the tag names one index of a
 //!    manifest per platform ([`crate::image`] says how it is merged).
 //!
+//! 7. beside each platform manifest, its attestation manifest: the image's
+//!    SBOM and provenance ([`crate::sbom`]), as BuildKit attaches them
+//!    ([`linuxkit_oci::attestation`]); so the tag names an index.
+//!
 //! No maintainer script is run and no dpkg database is written.
 //!
 //! This module is the orchestrator and the crate's front for building:
