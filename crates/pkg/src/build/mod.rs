@@ -22,8 +22,7 @@
 //! 6. blobs and the manifest go into the OCI cache under the package's
 //!    canonical tag (`docker.io/ORG/IMAGE:TAG`); built for several
 //!    platforms ([`build_platforms`]), the tag names one index of a
-//!    manifest per platform ([`crate::image`] says how it is merged).
-//!
+//!    manifest per platform ([`crate::image`] says how it is merged);
 //! 7. beside each platform manifest, its attestation manifest: the image's
 //!    SBOM and provenance ([`crate::sbom`]), as BuildKit attaches them
 //!    ([`linuxkit_oci::attestation`]); so the tag names an index.
