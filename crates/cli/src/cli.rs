@@ -120,9 +120,15 @@ pub struct BuildArgs {
         long_help = format_long_help()
     )]
     pub formats: Vec<Format>,
-    /// Do not include an SBOM (no SBOM is written yet: issue 22)
+    /// Do not write the consolidated SBOM of the images into the root filesystem
     #[arg(long = "no-sbom")]
     pub no_sbom: bool,
+    /// Where the consolidated SBOM goes in the root filesystem
+    #[arg(long = "sbom-output", value_name = "PATH", default_value = linuxkit_rootfs::sbom::DEFAULT_SBOM_OUTPUT)]
+    pub sbom_output: String,
+    /// Date the SBOM with the current time (the build is then not reproducible)
+    #[arg(long = "sbom-current-time")]
+    pub sbom_current_time: bool,
     /// Print the merged, resolved configuration and stop
     #[arg(long = "dry-run")]
     pub dry_run: bool,
@@ -413,6 +419,9 @@ pub struct PkgBuildArgs {
     /// Refresh the package lockfile (Debian package versions)
     #[arg(long)]
     pub update: bool,
+    /// Rebuild the cached image (built here or pulled) in a scratch cache and report every difference
+    #[arg(long, conflicts_with_all = ["force", "push", "nobuild", "update", "dry_run"])]
+    pub verify: bool,
     /// Progress output: auto (bars on a terminal), plain (no bars), tty (bars)
     #[arg(long, default_value = "auto", value_parser = ["auto", "plain", "tty"])]
     pub progress: String,

@@ -77,20 +77,6 @@ pub const REFUSED: &[Refused] = &[
         why: "reusing a previous build's tar is not implemented; build without it (unchanged images are read from the cache, and the initrd's unchanged sections from its segment cache, anyway)",
     },
     Refused {
-        commands: &["build"],
-        long: "sbom-output",
-        kind: Kind::Value,
-        global: false,
-        why: "no SBOM is written yet (SBOMs come with issue 22); drop the flag",
-    },
-    Refused {
-        commands: &["build"],
-        long: "sbom-current-time",
-        kind: Kind::Bool,
-        global: false,
-        why: "no SBOM is written yet (SBOMs come with issue 22); drop the flag",
-    },
-    Refused {
         commands: PKG_BUILD,
         long: "docker",
         kind: Kind::Bool,
@@ -137,7 +123,7 @@ pub const REFUSED: &[Refused] = &[
         long: "sbom-scanner",
         kind: Kind::Value,
         global: false,
-        why: "packages get no SBOM yet (SBOMs come with issue 22), so nothing is scanned; drop the flag",
+        why: "no scanner image is run: the package builder records each package's SBOM itself from what it builds the image from (Debian packages, crates, Go binaries, files; docs/sbom.md); drop the flag",
     },
     Refused {
         commands: &["pkg"],

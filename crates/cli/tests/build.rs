@@ -223,8 +223,12 @@ fn tar_listing(path: &Path, registry: &str) -> String {
 ///   image (`dupMap`) gets only `tarPrefix` of its own directory, no
 ///   `lower`. `files:` (`filesystem`): a parent not made by an earlier
 ///   entry (mode plus search bits, so 0755 for 0644), then the entry, with
-///   the source `linuxkit.files` and location `files[N]`. The JSON sizes
-///   are `*`: they are compared below as files.
+///   the source `linuxkit.files` and location `files[N]`. Last,
+///   `SbomGenerator.Close` (`sbom.go`, unless `--no-sbom`) writes
+///   `sbom.spdx.json` (0644, root's, no PAX records): the consolidated SBOM
+///   of the images' attested SBOMs (these have none). The JSON sizes are
+///   `*`: they are compared below as files (the SBOM's in sbom.md's terms:
+///   the reference's JSON writer formats it otherwise).
 /// - `snapshots/reference/*.runtime.json`: `ImageBundle`'s runtime
 ///   config, `json.MarshalIndent` with four spaces: the rootfs mounts it
 ///   prepends (a tmpfs on `tmp`, its private remount and the overlay with
@@ -244,7 +248,10 @@ fn against_the_reference(ours: &str, tar: &Path, tmp: &Path) {
         .lines()
         .map(|l| {
             let (path, rest) = l.split_once(' ').unwrap();
-            let rest = if path.ends_with("/config.json") || path.ends_with("/runtime.json") {
+            let rest = if path.ends_with("/config.json")
+                || path.ends_with("/runtime.json")
+                || path == "sbom.spdx.json"
+            {
                 // type mode uid gid SIZE [provenance]
                 let mut f: Vec<&str> = rest.splitn(6, ' ').collect();
                 f[4] = "*";
@@ -781,7 +788,9 @@ fn initrd_compression_and_size_report() {
             .collect();
         assert_eq!(
             sections,
-            ["kernel", "init", "volumes", "onboot", "services", "files"],
+            [
+                "kernel", "init", "volumes", "onboot", "services", "files", "sbom"
+            ],
             "{r}"
         );
         let sum: u64 = r["sections"]

@@ -101,7 +101,7 @@ struct Fixture {
     /// Each format built alone, in a directory named after it; these are
     /// the files that are booted.
     alone: tempfile::TempDir,
-    /// The manifest digest `pkg build pkg/bootloader` printed.
+    /// The platform manifest digest of what `pkg build pkg/bootloader` built.
     bootloader: String,
     /// SHA-256 of every output, taken before any test touched them:
     /// (format, digest of the shared build, digest of the build alone).
@@ -152,6 +152,23 @@ fn fixture() -> &'static Fixture {
             .filter_map(|l| l.split_once('@').map(|(_, d)| d.to_string()))
             .next_back()
             .unwrap_or_else(|| panic!("no image reference in pkg build's output:\n{stdout}"));
+        // The tag names the index of the platform manifest and its
+        // attestation (docs/sbom.md); the pin is the platform manifest's.
+        let top: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(
+                cache
+                    .path()
+                    .join("blobs/sha256")
+                    .join(bootloader.strip_prefix("sha256:").unwrap()),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let bootloader = top["manifests"]
+            .as_array()
+            .and_then(|m| m.iter().find(|e| e["platform"]["os"] == "linux"))
+            .map(|e| e["digest"].as_str().unwrap().to_string())
+            .unwrap_or(bootloader);
         // Before anything looks for it by the pinned digest.
         assert_pinned(&bootloader);
 

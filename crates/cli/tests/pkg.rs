@@ -51,6 +51,157 @@ fn blob(cache: &Path, digest: &str) -> Vec<u8> {
     std::fs::read(cache.join("blobs/sha256").join(hex)).unwrap()
 }
 
+/// The platform manifest `digest` names: itself, or the first platform
+/// manifest of an index (a package with attestations is always one).
+fn platform_manifest(cache: &Path, digest: &str) -> serde_json::Value {
+    let m: serde_json::Value = serde_json::from_slice(&blob(cache, digest)).unwrap();
+    match m["manifests"].as_array() {
+        Some(entries) => {
+            let first = entries
+                .iter()
+                .find(|e| e["platform"]["os"] == "linux")
+                .expect("a platform manifest");
+            serde_json::from_slice(&blob(cache, first["digest"].as_str().unwrap())).unwrap()
+        }
+        None => m,
+    }
+}
+
+/// Runs the SPDX validator (`pyspdxtools`, scripts/setup installs it) on
+/// `doc`; fails with its report unless it says the document is valid.
+fn validate_spdx(doc: &serde_json::Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("doc.spdx.json");
+    std::fs::write(&f, serde_json::to_vec_pretty(doc).unwrap()).unwrap();
+    let out = Command::new("pyspdxtools")
+        .arg("-i")
+        .arg(&f)
+        .output()
+        .expect("pyspdxtools (PyPI's spdx-tools; scripts/setup installs it)");
+    assert!(
+        out.status.success() && !String::from_utf8_lossy(&out.stderr).contains("ERROR"),
+        "the SPDX validator refuses the document: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The attestations of the index `top`, checked entry by entry against
+/// BuildKit's attestation storage layout: after every platform manifest,
+/// one attestation manifest per platform manifest (platform
+/// `unknown/unknown`, annotated `vnd.docker.reference.type:
+/// attestation-manifest` and `vnd.docker.reference.digest`), an OCI
+/// manifest whose config is an `unknown/unknown` image config with the
+/// layers as its diff IDs and whose layers are in-toto statements
+/// (`application/vnd.in-toto+json`, annotated with their predicate type)
+/// about the platform manifest. Returns, per platform manifest digest,
+/// (the SPDX document, the SLSA provenance).
+fn attestations(
+    cache: &Path,
+    top: &str,
+) -> BTreeMap<String, (serde_json::Value, serde_json::Value)> {
+    let index: serde_json::Value = serde_json::from_slice(&blob(cache, top)).unwrap();
+    assert_eq!(
+        index["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let entries = index["manifests"].as_array().unwrap();
+    let n = entries
+        .iter()
+        .take_while(|e| e["platform"]["os"] == "linux")
+        .count();
+    let (images, atts) = entries.split_at(n);
+    assert_eq!(
+        images.len(),
+        atts.len(),
+        "one attestation per image: {index}"
+    );
+    let mut out = BTreeMap::new();
+    for (image, att) in images.iter().zip(atts) {
+        assert_eq!(
+            att["platform"],
+            serde_json::json!({"architecture": "unknown", "os": "unknown"})
+        );
+        assert_eq!(
+            att["annotations"],
+            serde_json::json!({
+                "vnd.docker.reference.digest": image["digest"],
+                "vnd.docker.reference.type": "attestation-manifest",
+            })
+        );
+        assert_eq!(
+            att["mediaType"],
+            "application/vnd.oci.image.manifest.v1+json"
+        );
+        let am: serde_json::Value =
+            serde_json::from_slice(&blob(cache, att["digest"].as_str().unwrap())).unwrap();
+        assert_eq!(am["schemaVersion"], 2);
+        assert_eq!(
+            am["mediaType"],
+            "application/vnd.oci.image.manifest.v1+json"
+        );
+        assert_eq!(
+            am["config"]["mediaType"],
+            "application/vnd.oci.image.config.v1+json"
+        );
+        let config: serde_json::Value =
+            serde_json::from_slice(&blob(cache, am["config"]["digest"].as_str().unwrap())).unwrap();
+        let layers = am["layers"].as_array().unwrap();
+        assert_eq!(config["architecture"], "unknown");
+        assert_eq!(config["os"], "unknown");
+        assert_eq!(config["rootfs"]["type"], "layers");
+        let diff_ids: Vec<&serde_json::Value> = layers.iter().map(|l| &l["digest"]).collect();
+        assert_eq!(
+            config["rootfs"]["diff_ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .collect::<Vec<_>>(),
+            diff_ids
+        );
+        let mut predicates = BTreeMap::new();
+        for l in layers {
+            assert_eq!(l["mediaType"], "application/vnd.in-toto+json");
+            let kind = l["annotations"]["in-toto.io/predicate-type"]
+                .as_str()
+                .unwrap();
+            let stmt: serde_json::Value =
+                serde_json::from_slice(&blob(cache, l["digest"].as_str().unwrap())).unwrap();
+            assert_eq!(stmt["_type"], "https://in-toto.io/Statement/v0.1");
+            assert_eq!(stmt["predicateType"], kind);
+            assert_eq!(
+                format!(
+                    "sha256:{}",
+                    stmt["subject"][0]["digest"]["sha256"].as_str().unwrap()
+                ),
+                image["digest"].as_str().unwrap()
+            );
+            predicates.insert(kind.to_string(), stmt["predicate"].clone());
+        }
+        let sbom = predicates
+            .remove("https://spdx.dev/Document")
+            .expect("an SBOM");
+        let provenance = predicates
+            .remove("https://slsa.dev/provenance/v1")
+            .expect("a provenance");
+        out.insert(
+            image["digest"].as_str().unwrap().to_string(),
+            (sbom, provenance),
+        );
+    }
+    out
+}
+
+/// The package named `name` of an SPDX document.
+fn spdx_package<'a>(doc: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    doc["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("no package {name} in {doc}"))
+}
+
 /// The paths in the image's one layer.
 fn layer_paths(cache: &Path, manifest_digest: &str) -> Vec<String> {
     layer(cache, manifest_digest).into_keys().collect()
@@ -58,7 +209,7 @@ fn layer_paths(cache: &Path, manifest_digest: &str) -> Vec<String> {
 
 /// The image's one layer: path → (mode, uid, gid, content or link target).
 fn layer(cache: &Path, manifest_digest: &str) -> BTreeMap<String, (u32, u64, u64, Vec<u8>)> {
-    let m: serde_json::Value = serde_json::from_slice(&blob(cache, manifest_digest)).unwrap();
+    let m = platform_manifest(cache, manifest_digest);
     let layers = m["layers"].as_array().unwrap();
     assert_eq!(layers.len(), 1);
     let gz = blob(cache, layers[0]["digest"].as_str().unwrap());
@@ -89,7 +240,7 @@ fn layer(cache: &Path, manifest_digest: &str) -> BTreeMap<String, (u32, u64, u64
 
 /// The image config of a cached manifest.
 fn image_config(cache: &Path, manifest_digest: &str) -> serde_json::Value {
-    let m: serde_json::Value = serde_json::from_slice(&blob(cache, manifest_digest)).unwrap();
+    let m = platform_manifest(cache, manifest_digest);
     serde_json::from_slice(&blob(cache, m["config"]["digest"].as_str().unwrap())).unwrap()
 }
 
@@ -150,6 +301,36 @@ fn pkg_build_from_debian_packages_is_cached_and_reproducible() {
 
     let paths = layer_paths(&cache, &first);
     assert!(paths.iter().any(|p| p == "bin/busybox"), "{paths:?}");
+
+    // The SBOM: the pinned package, with its .deb's SHA-256 and a purl,
+    // valid SPDX; the provenance names the inputs.
+    let atts = attestations(&cache, &first);
+    let (sbom, provenance) = atts.values().next().unwrap();
+    let lock = std::fs::read_to_string(repo.join("pkg/busybox/debian.lock")).unwrap();
+    let lock = linuxkit_pkg::lock::Lockfile::parse("debian.lock", &lock).unwrap();
+    let pinned = &lock.packages["amd64"][0];
+    let p = spdx_package(sbom, "busybox-static");
+    assert_eq!(p["versionInfo"], pinned.version.as_str());
+    assert_eq!(p["checksums"][0]["checksumValue"], pinned.sha256.as_str());
+    assert!(
+        p["externalRefs"][0]["referenceLocator"]
+            .as_str()
+            .unwrap()
+            .starts_with("pkg:deb/debian/busybox-static@"),
+        "{p}"
+    );
+    assert!(p["sourceInfo"].as_str().unwrap().contains("busybox"), "{p}");
+    assert_eq!(sbom["creationInfo"]["created"], "2017-04-18T16:30:00Z");
+    validate_spdx(sbom);
+    let deps = provenance["buildDefinition"]["resolvedDependencies"].to_string();
+    assert!(deps.contains(&pinned.sha256), "{provenance}");
+    assert!(
+        provenance["buildDefinition"]["externalParameters"]["debianLock"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("busybox-static"),
+        "{provenance}"
+    );
     assert!(
         !paths.iter().any(|p| p.starts_with("usr/share/doc")),
         "{paths:?}"
@@ -168,6 +349,44 @@ fn pkg_build_from_debian_packages_is_cached_and_reproducible() {
         "an up-to-date lockfile is kept: {err}"
     );
     assert_eq!(first, third, "the rebuild is bit-for-bit identical");
+
+    // --verify rebuilds elsewhere and finds it identical; a tampered
+    // cached image (another SBOM date) is reported.
+    let (ok, out, err) = linuxkit(
+        &debs,
+        &["--cache", c, "pkg", "build", "--verify", "pkg/busybox"],
+        &repo,
+    );
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("rebuilt identically"), "{out}");
+    let (ok, out, _) = linuxkit_env(
+        &debs,
+        &["--cache", c, "pkg", "build", "--force", "pkg/busybox"],
+        &repo,
+        &[("SOURCE_DATE_EPOCH", "1700000000")],
+    );
+    assert!(ok);
+    let dated = out.trim().rsplit_once('@').unwrap().1.to_string();
+    assert_ne!(dated, first, "another date, another SBOM, another index");
+    let (sbom, provenance) = attestations(&cache, &dated).into_values().next().unwrap();
+    assert_eq!(sbom["creationInfo"]["created"], "2023-11-14T22:13:20Z");
+    assert_eq!(
+        provenance["buildDefinition"]["externalParameters"]["SOURCE_DATE_EPOCH"],
+        "1700000000"
+    );
+    let (ok, out, err) = linuxkit(
+        &debs,
+        &["--cache", c, "pkg", "build", "--verify", "pkg/busybox"],
+        &repo,
+    );
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("the SBOM differs") && out.contains("the provenance differs"),
+        "{out}"
+    );
+    assert!(err.contains("did not rebuild identically"), "{err}");
+    let (_, back, _) = build(&["--force"]);
+    assert_eq!(back, first, "undated again: the first bytes again");
 
     // With the lockfile, no index is read: a rebuild with the mirror
     // unreachable works from the Debian cache and is identical.
@@ -294,8 +513,17 @@ fn cargo_binary_is_cross_compiled_for_the_other_platform() {
     assert!(ok, "{err}");
     let index_digest = out.trim().rsplit_once('@').unwrap().1;
     let index: serde_json::Value = serde_json::from_slice(&blob(&cache, index_digest)).unwrap();
-    let m = index["manifests"].as_array().unwrap();
+    let m: Vec<&serde_json::Value> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["platform"]["os"] == "linux")
+        .collect();
     assert_eq!(m.len(), 2, "{index}");
+    // Each platform with its own SBOM, after both platforms.
+    for sbom in attestations(&cache, index_digest).values().map(|a| &a.0) {
+        validate_spdx(sbom);
+    }
     for (m, (arch, machine)) in m.iter().zip([("amd64", 62), ("arm64", 183)]) {
         assert_eq!(m["platform"]["architecture"], arch, "{index}");
         let digest = m["digest"].as_str().unwrap();
@@ -451,6 +679,124 @@ config:
     );
     assert_eq!(config["config"]["Entrypoint"][0], "/usr/bin/hello");
 
+    // The SBOM: the crates of the binary, the files with their digests.
+    let atts = attestations(&cache, &first);
+    let (sbom, provenance) = atts.values().next().unwrap();
+    validate_spdx(sbom);
+    let hello_crate = spdx_package(sbom, "hello");
+    assert_eq!(hello_crate["versionInfo"], "0.1.0");
+    let files = sbom["files"].as_array().unwrap();
+    let motd = files
+        .iter()
+        .find(|f| f["fileName"] == "./etc/motd")
+        .unwrap_or_else(|| panic!("etc/motd in {sbom}"));
+    let sha256 = |b: &[u8]| {
+        use sha2::Digest;
+        format!("{:x}", sha2::Sha256::digest(b))
+    };
+    assert_eq!(
+        motd["checksums"][1]["checksumValue"],
+        sha256(b"from a source file\n")
+    );
+    let bin = files
+        .iter()
+        .find(|f| f["fileName"] == "./usr/bin/hello")
+        .unwrap();
+    assert_eq!(bin["checksums"][1]["checksumValue"], sha256(&hello.3));
+    let rel = sbom["relationships"].to_string();
+    assert!(
+        rel.contains(&format!(
+            "\"spdxElementId\":\"{}\",\"relationshipType\":\"GENERATED_FROM\",\"relatedSpdxElement\":\"{}\"",
+            bin["SPDXID"].as_str().unwrap(),
+            hello_crate["SPDXID"].as_str().unwrap()
+        )),
+        "{rel}"
+    );
+    assert!(
+        provenance["buildDefinition"]["externalParameters"]["buildYml"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("image: tools"),
+        "{provenance}"
+    );
+
+    // `build` consolidates it into the root filesystem, at the end, the
+    // image's file names under where it is unpacked; reproducibly;
+    // `--no-sbom`, `--sbom-output`, `--sbom-current-time` as the reference's.
+    let yml = tmp.path().join("sys.yml");
+    std::fs::write(
+        &yml,
+        format!("onboot:\n  - name: tools\n    image: {reference}\n"),
+    )
+    .unwrap();
+    let assemble = |extra: &[&str]| -> Vec<(String, Vec<u8>)> {
+        let out = tmp.path().join("sys.tar");
+        let mut args = vec!["--cache", c, "build", "--format", "tar", "--o"];
+        args.push(out.to_str().unwrap());
+        args.extend_from_slice(extra);
+        args.push(yml.to_str().unwrap());
+        let (ok, _, err) = linuxkit(&debs, &args, &ws);
+        assert!(ok, "build {extra:?}: {err}");
+        let bytes = std::fs::read(&out).unwrap();
+        let mut ar = tar::Archive::new(&bytes[..]);
+        ar.entries()
+            .unwrap()
+            .map(|e| {
+                let mut e = e.unwrap();
+                let mut body = Vec::new();
+                e.read_to_end(&mut body).unwrap();
+                (e.path().unwrap().to_string_lossy().into_owned(), body)
+            })
+            .collect()
+    };
+    let entries = assemble(&[]);
+    let (last, body) = entries.last().unwrap();
+    assert_eq!(last, "sbom.spdx.json", "the SBOM comes last");
+    let doc: serde_json::Value = serde_json::from_slice(body).unwrap();
+    validate_spdx(&doc);
+    assert_eq!(doc["creationInfo"]["created"], "2017-04-18T16:30:00Z");
+    spdx_package(&doc, "hello");
+    let names: Vec<&str> = doc["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["fileName"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"./containers/onboot/000-tools/lower/etc/motd")
+            || names.contains(&"./containers/onboot/000-tools/rootfs/etc/motd"),
+        "{names:?}"
+    );
+    assert_eq!(assemble(&[]).last().unwrap().1, *body, "reproducible");
+    assert!(
+        !assemble(&["--no-sbom"])
+            .iter()
+            .any(|(p, _)| p.contains("spdx")),
+        "--no-sbom writes none"
+    );
+    let moved = assemble(&["--sbom-output", "/etc/sbom/all.json"]);
+    assert_eq!(moved.last().unwrap().0, "etc/sbom/all.json");
+    let now = assemble(&["--sbom-current-time"]);
+    let doc: serde_json::Value = serde_json::from_slice(&now.last().unwrap().1).unwrap();
+    assert_ne!(doc["creationInfo"]["created"], "2017-04-18T16:30:00Z");
+    let (ok, _, err) = linuxkit(
+        &debs,
+        &[
+            "--cache",
+            c,
+            "build",
+            "--sbom-output",
+            "../x.json",
+            "--format",
+            "tar",
+            "--o",
+            "/dev/null",
+            yml.to_str().unwrap(),
+        ],
+        &ws,
+    );
+    assert!(!ok && err.contains("--sbom-output"), "{err}");
+
     // Rebuilt from scratch: the same image.
     let (_, again, _) = build(&["--force"]);
     assert_eq!(again, first);
@@ -471,6 +817,8 @@ config:
         b"from a source file\n",
         "the pulled image is the built one"
     );
+    // The attestation came with it, identical.
+    assert_eq!(attestations(&fresh, &first), atts);
 
     // A dirty package is built, but not pushed, as the reference refuses.
     let yml = pkg.join("build.yml");
@@ -610,6 +958,36 @@ go:
     std::fs::set_permissions(&bin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let out = Command::new(&bin).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from Go\n");
+
+    // The SBOM: the binary with its Go version and main package (its
+    // build information), the standard library, and the Debian toolchain
+    // it was built with.
+    let (sbom, _) = attestations(&cache, &first).into_values().next().unwrap();
+    validate_spdx(&sbom);
+    let stdlib = spdx_package(&sbom, "stdlib");
+    assert!(
+        stdlib["versionInfo"].as_str().unwrap().starts_with("1."),
+        "{stdlib}"
+    );
+    let file = sbom["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["fileName"] == "./usr/bin/hello")
+        .unwrap();
+    let comment = file["comment"].as_str().unwrap();
+    assert!(
+        comment.contains("linuxkit.pkg/") && comment.contains("GOARCH="),
+        "{comment}"
+    );
+    let go = spdx_package(&sbom, "golang-go");
+    assert!(
+        sbom["relationships"].to_string().contains(&format!(
+            "\"spdxElementId\":\"{}\",\"relationshipType\":\"BUILD_DEPENDENCY_OF\"",
+            go["SPDXID"].as_str().unwrap()
+        )),
+        "{sbom}"
+    );
 
     // A build killed while its build root exists leaves it behind (no
     // destructor runs on SIGKILL); it lives in the cache's `.tmp`, named
@@ -932,8 +1310,17 @@ fn multi_platform_build_gives_one_index_with_debians_arm64_packages() {
     );
     assert_eq!(entry["digest"], index_digest);
     let index: serde_json::Value = serde_json::from_slice(&blob(&cache, index_digest)).unwrap();
-    let m = index["manifests"].as_array().unwrap();
+    let m: Vec<&serde_json::Value> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["platform"]["os"] == "linux")
+        .collect();
     assert_eq!(m.len(), 2, "{index}");
+    // Each platform with its own SBOM, after both platforms.
+    for sbom in attestations(&cache, index_digest).values().map(|a| &a.0) {
+        validate_spdx(sbom);
+    }
     assert_eq!(m[0]["platform"]["architecture"], "amd64");
     assert_eq!(m[1]["platform"]["architecture"], "arm64");
     let (amd64, arm64) = (

@@ -484,11 +484,15 @@ impl Cache {
     }
 
     /// What `index.json` has for `image` (by canonical name; a digest
-    /// reference also matches an entry with that digest).
+    /// reference also matches an entry with that digest, or a platform
+    /// manifest an index entry lists, as a registry serves any manifest
+    /// by its digest: `pkg build` names a package's platform manifest by
+    /// an index once it has attestations, and `build` still finds the boot
+    /// loader by its manifest's digest).
     pub fn resolve(&self, image: &ImageRef) -> Result<Option<Descriptor>> {
         let name = image.canonical();
         let index = self.index()?;
-        Ok(index
+        let found = index
             .manifests
             .iter()
             .find(|d| name_of(d).as_deref() == Some(name.as_str()))
@@ -497,7 +501,36 @@ impl Cache {
                     .digest()
                     .and_then(|dg| index.manifests.iter().find(|d| d.digest == dg))
             })
-            .cloned())
+            .cloned();
+        if found.is_some() {
+            return Ok(found);
+        }
+        let Some(dg) = image.digest() else {
+            return Ok(None);
+        };
+        for top in index
+            .manifests
+            .iter()
+            .filter(|d| media_type::is_index(&d.media_type))
+        {
+            let Ok(td) = Digest::parse(&top.digest) else {
+                continue;
+            };
+            if !self.has_blob(&td) {
+                continue;
+            }
+            let Ok(listed) = serde_json::from_slice::<Index>(&self.read_blob(&td)?) else {
+                continue;
+            };
+            if let Some(m) = listed
+                .manifests
+                .into_iter()
+                .find(|m| m.digest == dg && media_type::is_manifest(&m.media_type))
+            {
+                return Ok(Some(m));
+            }
+        }
+        Ok(None)
     }
 
     /// Resolves `image` for `platform` with all its blobs present, or `None`

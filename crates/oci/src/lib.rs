@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 mod archive;
+pub mod attestation;
 mod cache;
 mod digest;
 mod error;

@@ -407,13 +407,27 @@ impl Registry {
             let mut full: Vec<(Digest, Vec<u8>)> = Vec::new();
             if media_type::is_index(&top_type) {
                 let index: Index = parse_json(&bytes, &name, "index")?;
-                let wanted: Vec<Descriptor> = match want {
+                let mut wanted: Vec<Descriptor> = match want {
                     Want::Platform(p) => vec![select_platform(&name, &index, p)?],
                     Want::Layout(ps) => layout_manifests(&name, &index, ps)?
                         .into_iter()
                         .cloned()
                         .collect(),
                 };
+                // The attestations of the wanted manifests come whole (their
+                // layers are the SBOM and provenance statements `build`
+                // consolidates, as the reference does): small, and what a
+                // later push of the image needs.
+                let attestations: Vec<Descriptor> = index
+                    .manifests
+                    .iter()
+                    .filter(|m| {
+                        crate::attestation::attests(m)
+                            .is_some_and(|d| wanted.iter().any(|w| w.digest == d))
+                    })
+                    .cloned()
+                    .collect();
+                wanted.extend(attestations);
                 // As the reference, keep every manifest the index lists, so
                 // another platform or the reference's completeness check
                 // (it reads attestation manifests and their configs) finds
@@ -448,7 +462,14 @@ impl Registry {
                         continue;
                     }
                     cache.write_blob_verified(&md, &mbytes, "manifest")?;
-                    if m.platform.as_ref().is_none_or(is_attestation) {
+                    // The reference checks attestation manifests (and entries
+                    // without a platform) for a config before it calls a
+                    // cached index complete.
+                    if m
+                        .platform
+                        .as_ref()
+                        .is_none_or(crate::attestation::is_attestation_platform)
+                    {
                         let am: Manifest = parse_json(&mbytes, &name, "manifest")?;
                         if am.config.size > MAX_MANIFEST_SIZE {
                             return Err(too_big("attestation config", &am.config, MAX_MANIFEST_SIZE));
@@ -895,14 +916,6 @@ enum Want<'a> {
 /// platform's (an index is at most 4 MiB, so this bounds the requests a pull
 /// makes; real indexes list a few dozen).
 pub const MAX_INDEX_MANIFESTS: usize = 256;
-
-/// Whether an index entry is an attestation (BuildKit's provenance and SBOM
-/// manifests, `unknown/unknown`), not a runnable image. The reference
-/// checks these (and entries without a platform) for a config before it
-/// calls a cached index complete.
-fn is_attestation(p: &Platform) -> bool {
-    p.os == "unknown" && p.architecture == "unknown"
-}
 
 /// The Docker client configuration file: `$DOCKER_CONFIG/config.json`, else
 /// `~/.docker/config.json`.

@@ -80,15 +80,172 @@ fn encoded_rustflags(spec: &CargoBinary) -> Option<String> {
     (!spec.rustflags.is_empty()).then(|| spec.rustflags.join("\x1f"))
 }
 
+/// A crate compiled into (or for) a `cargo:` binary, for the image's SBOM.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Crate {
+    /// Its name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// Where it comes from: `registry+https://...`, `path+file://...`,
+    /// `git+...`.
+    pub source: String,
+    /// The SHA-256 `Cargo.lock` records for it (registry crates).
+    pub checksum: Option<String>,
+    /// The `license` its `Cargo.toml` states.
+    pub license: Option<String>,
+    /// Only a build script or a procedural macro: run while building,
+    /// not in the binary.
+    pub build_only: bool,
+}
+
+impl Crate {
+    /// Whether it comes from a registry (crates.io).
+    pub fn from_registry(&self) -> bool {
+        self.source.starts_with("registry+") || self.source.starts_with("sparse+")
+    }
+}
+
+/// `(name, version, source)` of a cargo package id, in either of the
+/// forms cargo prints (`registry+URL#name@1.0`, `path+file:///x/name#1.0`,
+/// or the older `name 1.0 (registry+URL)`).
+fn parse_package_id(id: &str) -> Option<(String, String, String)> {
+    if let Some((source, frag)) = id.rsplit_once('#') {
+        let (name, version) = match frag.split_once('@') {
+            Some((n, v)) => (n.to_string(), v.to_string()),
+            None => {
+                let url = source.split('?').next().unwrap_or(source);
+                (url.rsplit('/').next()?.to_string(), frag.to_string())
+            }
+        };
+        return Some((name, version, source.to_string()));
+    }
+    let mut f = id.split_whitespace();
+    let (name, version) = (f.next()?, f.next()?);
+    let source = f
+        .next()
+        .unwrap_or("")
+        .trim_matches(|c| c == '(' || c == ')');
+    Some((name.to_string(), version.to_string(), source.to_string()))
+}
+
+/// The value of a `key = "value"` line of a TOML file, at the top of
+/// `section` (`[package]`); enough for `Cargo.lock` and a manifest's
+/// `license`.
+fn toml_strings<'a>(text: &'a str, section: &str, key: &str) -> Vec<(usize, &'a str)> {
+    let mut out = Vec::new();
+    let mut current = "";
+    for (n, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            current = t;
+            continue;
+        }
+        if current != section {
+            continue;
+        }
+        if let Some((k, v)) = t.split_once('=')
+            && k.trim() == key
+            && let Some(v) = v.trim().strip_prefix('"').and_then(|v| v.strip_suffix('"'))
+        {
+            out.push((n, v));
+        }
+    }
+    out
+}
+
+/// `(name, version) -> checksum` of a `Cargo.lock`.
+fn lock_checksums(lock: &str) -> std::collections::BTreeMap<(String, String), String> {
+    let mut out = std::collections::BTreeMap::new();
+    for block in lock.split("[[package]]").skip(1) {
+        let field = |k: &str| {
+            block.lines().find_map(|l| {
+                let (key, v) = l.split_once('=')?;
+                (key.trim() == k).then(|| v.trim().trim_matches('"').to_string())
+            })
+        };
+        if let (Some(n), Some(v), Some(c)) = (field("name"), field("version"), field("checksum")) {
+            out.insert((n, v), c);
+        }
+    }
+    out
+}
+
+/// The crates of a build, from cargo's `compiler-artifact` messages (every
+/// unit compiled or found fresh) with their `Cargo.lock` checksums and
+/// their manifests' licences.
+#[derive(Default)]
+struct Crates {
+    /// package id → (manifest path, any target that is not a build script
+    /// or a procedural macro).
+    seen: std::collections::BTreeMap<String, (PathBuf, bool)>,
+}
+
+impl Crates {
+    fn note(&mut self, v: &serde_json::Value) {
+        let (Some(id), Some(manifest)) = (v["package_id"].as_str(), v["manifest_path"].as_str())
+        else {
+            return;
+        };
+        let kinds: Vec<&str> = v["target"]["kind"]
+            .as_array()
+            .map(|k| k.iter().filter_map(|k| k.as_str()).collect())
+            .unwrap_or_default();
+        let linked = kinds
+            .iter()
+            .any(|k| *k != "custom-build" && *k != "proc-macro");
+        let e = self
+            .seen
+            .entry(id.to_string())
+            .or_insert_with(|| (PathBuf::from(manifest), false));
+        e.1 |= linked;
+    }
+
+    fn finish(self, root: &Path) -> Vec<Crate> {
+        let lock = std::fs::read_to_string(root.join("Cargo.lock")).unwrap_or_default();
+        let sums = lock_checksums(&lock);
+        let mut out: Vec<Crate> = self
+            .seen
+            .into_iter()
+            .filter_map(|(id, (manifest, linked))| {
+                let (name, version, source) = parse_package_id(&id)?;
+                let text = std::fs::read_to_string(&manifest).unwrap_or_default();
+                let license = toml_strings(&text, "[package]", "license")
+                    .first()
+                    .map(|(_, l)| l.to_string());
+                Some(Crate {
+                    checksum: sums.get(&(name.clone(), version.clone())).cloned(),
+                    name,
+                    version,
+                    source,
+                    license,
+                    build_only: !linked,
+                })
+            })
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+/// A built `cargo:` binary and the crates it was built from.
+pub struct Built {
+    /// The binary.
+    pub bytes: Vec<u8>,
+    /// Every crate compiled for it, sorted.
+    pub crates: Vec<Crate>,
+}
+
 /// Builds `spec` for `arch` in the workspace around `pkg_dir`; returns
-/// the binary's bytes. `build_yml` and `index` name the entry in errors.
+/// the binary and its crates. `build_yml` and `index` name the entry in
+/// errors.
 pub fn build_binary(
     pkg_dir: &Path,
     spec: &CargoBinary,
     arch: Arch,
     build_yml: &str,
     index: usize,
-) -> Result<Vec<u8>, BuildError> {
+) -> Result<Built, BuildError> {
     let err = |message: String| BuildError::Package {
         build_yml: build_yml.to_string(),
         message: format!("`cargo[{index}]` ({}): {message}", spec.package),
@@ -128,12 +285,16 @@ pub fn build_binary(
         ))
     })?;
     let mut exe: Option<PathBuf> = None;
+    let mut crates = Crates::default();
     let stdout = child.stdout.take().expect("piped");
     for l in std::io::BufReader::new(stdout).lines() {
         let Ok(l) = l else { break };
         let Ok(v) = serde_json::from_str::<serde_json::Value>(&l) else {
             continue;
         };
+        if v["reason"] == "compiler-artifact" {
+            crates.note(&v);
+        }
         if v["reason"] == "compiler-artifact"
             && v["target"]["name"] == spec.bin.as_str()
             && let Some(p) = v["executable"].as_str()
@@ -156,12 +317,62 @@ pub fn build_binary(
             spec.bin
         ))
     })?;
-    std::fs::read(&exe).map_err(|e| err(format!("cannot read {}: {e}", exe.display())))
+    let bytes =
+        std::fs::read(&exe).map_err(|e| err(format!("cannot read {}: {e}", exe.display())))?;
+    Ok(Built {
+        bytes,
+        crates: crates.finish(&root),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn package_ids_of_every_form() {
+        let r = "registry+https://github.com/rust-lang/crates.io-index";
+        assert_eq!(
+            parse_package_id(&format!("{r}#serde@1.0.200")),
+            Some(("serde".into(), "1.0.200".into(), r.into()))
+        );
+        assert_eq!(
+            parse_package_id("path+file:///w/crates/init#0.1.0"),
+            Some((
+                "init".into(),
+                "0.1.0".into(),
+                "path+file:///w/crates/init".into()
+            ))
+        );
+        assert_eq!(
+            parse_package_id("path+file:///w/crates/init#linuxkit-init@0.1.0"),
+            Some((
+                "linuxkit-init".into(),
+                "0.1.0".into(),
+                "path+file:///w/crates/init".into()
+            ))
+        );
+        assert_eq!(
+            parse_package_id(&format!("serde 1.0.200 ({r})")),
+            Some(("serde".into(), "1.0.200".into(), r.into()))
+        );
+    }
+
+    #[test]
+    fn lock_checksums_and_manifest_licences() {
+        let lock = "version = 4\n\n[[package]]\nname = \"a\"\nversion = \"1.0.0\"\nsource = \"registry+x\"\nchecksum = \"abc\"\n\n[[package]]\nname = \"b\"\nversion = \"0.1.0\"\n";
+        let sums = lock_checksums(lock);
+        assert_eq!(
+            sums.get(&("a".into(), "1.0.0".into())).map(String::as_str),
+            Some("abc")
+        );
+        assert_eq!(sums.len(), 1);
+        let manifest = "[package]\nname = \"a\"\nlicense = \"MIT OR Apache-2.0\"\n[dependencies]\nlicense = \"x\"\n";
+        assert_eq!(
+            toml_strings(manifest, "[package]", "license"),
+            [(2, "MIT OR Apache-2.0")]
+        );
+    }
 
     #[test]
     fn rustflags_go_to_cargo_ahead_of_everything_else() {

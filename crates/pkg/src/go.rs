@@ -423,9 +423,130 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// What a Go binary says of how it was built: its `.go.buildinfo`
+/// (what `go version -m` prints), for the image's SBOM.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuildInfo {
+    /// The Go version (`go1.19.8`).
+    pub go_version: String,
+    /// The main package's import path.
+    pub path: String,
+    /// The main module (path, version), in module mode.
+    pub main: Option<(String, String)>,
+    /// The modules compiled in: (path, version, go.sum hash), with a
+    /// replacement's in place of the module it replaces.
+    pub deps: Vec<(String, String, String)>,
+    /// The build settings (`-compiler=gc`, `GOARCH=amd64`, ...).
+    pub settings: Vec<(String, String)>,
+}
+
+/// The build information of the Go binary `bin` (Go 1.18 and later, which
+/// write it inline), or `None` if it has none: the 32-byte header at a
+/// 16-byte boundary starting `\xff Go buildinf:`, then the version and the
+/// module information as varint-prefixed strings (the runtime/debug format
+/// `go version -m` reads).
+pub fn build_info(bin: &[u8]) -> Option<BuildInfo> {
+    const MAGIC: &[u8] = b"\xff Go buildinf:";
+    let start = (0..bin.len().saturating_sub(32))
+        .step_by(16)
+        .find(|&i| bin[i..].starts_with(MAGIC))?;
+    let flags = bin[start + 15];
+    if flags & 2 == 0 {
+        return None;
+    }
+    let mut rest = &bin[start + 32..];
+    let mut string = || -> Option<Vec<u8>> {
+        let (mut len, mut shift, mut used) = (0u64, 0u32, 0usize);
+        for b in rest.iter().take(10) {
+            len |= u64::from(b & 0x7f).checked_shl(shift).unwrap_or(0);
+            shift += 7;
+            used += 1;
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+        let len = usize::try_from(len).ok()?;
+        let s = rest.get(used..used.checked_add(len)?)?;
+        rest = &rest[used + len..];
+        Some(s.to_vec())
+    };
+    let go_version = String::from_utf8_lossy(&string()?).into_owned();
+    let mut modinfo = string()?;
+    // The module information is framed by 16-byte sentinels (binary, not
+    // text: they are cut before the rest is read as text).
+    if modinfo.len() >= 33 && modinfo[modinfo.len() - 17] == b'\n' {
+        modinfo = modinfo[16..modinfo.len() - 16].to_vec();
+    }
+    let modinfo = String::from_utf8_lossy(&modinfo);
+    let mut info = BuildInfo {
+        go_version,
+        ..BuildInfo::default()
+    };
+    for line in modinfo.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        let at = |i: usize| f.get(i).copied().unwrap_or("").to_string();
+        match f[0] {
+            "path" => info.path = at(1),
+            "mod" => info.main = Some((at(1), at(2))),
+            "dep" => info.deps.push((at(1), at(2), at(3))),
+            "=>" => {
+                if let Some(last) = info.deps.last_mut() {
+                    *last = (at(1), at(2), at(3));
+                }
+            }
+            "build" => {
+                let (k, v) = f
+                    .get(1)
+                    .and_then(|s| s.split_once('='))
+                    .unwrap_or((f.get(1).copied().unwrap_or(""), ""));
+                info.settings.push((k.to_string(), v.to_string()));
+            }
+            _ => {}
+        }
+    }
+    Some(info)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn build_info_is_read_as_go_version_m_reads_it() {
+        let modinfo = "path\tlinuxkit.pkg/hello\nmod\texample.com/m\t(devel)\t\ndep\tgolang.org/x/sys\tv0.1.0\th1:abc=\ndep\told.org/x\tv1.0.0\th1:old=\n=>\tnew.org/x\tv1.1.0\th1:new=\nbuild\t-compiler=gc\nbuild\tGOARCH=amd64\n";
+        // The sentinels are binary, as Go writes them.
+        let framed = [&[0xffu8; 16][..], modinfo.as_bytes(), b"\n", &[0xfe; 15]].concat();
+        let mut bin = vec![0u8; 48];
+        let mut header = b"\xff Go buildinf:".to_vec();
+        header.extend([8, 2]);
+        header.resize(32, 0);
+        bin.extend(header);
+        for s in [&b"go1.19.8"[..], &framed[..]] {
+            let mut n = s.len();
+            while n >= 0x80 {
+                bin.push((n as u8 & 0x7f) | 0x80);
+                n >>= 7;
+            }
+            bin.push(n as u8);
+            bin.extend(s);
+        }
+        let info = build_info(&bin).unwrap();
+        assert_eq!(info.go_version, "go1.19.8");
+        assert_eq!(info.path, "linuxkit.pkg/hello");
+        assert_eq!(info.main, Some(("example.com/m".into(), "(devel)".into())));
+        assert_eq!(
+            info.deps,
+            [
+                ("golang.org/x/sys".into(), "v0.1.0".into(), "h1:abc=".into()),
+                ("new.org/x".into(), "v1.1.0".into(), "h1:new=".into())
+            ]
+        );
+        assert_eq!(info.settings[1], ("GOARCH".into(), "amd64".into()));
+        assert_eq!(
+            build_info(b"no build info here, not even 32 bytes long enough"),
+            None
+        );
+    }
     use std::io::Write as _;
     use std::os::unix::fs::PermissionsExt as _;
 

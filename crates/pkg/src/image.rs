@@ -13,15 +13,20 @@
 //! build` leaves it: building another platform later adds it to the index,
 //! building one again replaces its entry. The entries are sorted by
 //! platform, so the index digest depends only on the manifests in it, not
-//! on the order they were built in. A tag with a single platform names its
-//! manifest directly (where the reference writes a one-entry index), so
-//! that an amd64-only package keeps the manifest digest `build` pins (the
-//! boot loader image is looked up by it).
+//! on the order they were built in. Each platform manifest of a declarative
+//! package comes with its attestation manifest (its SBOM and provenance,
+//! [`crate::sbom`]), listed after the platform manifests as BuildKit lists
+//! them, so such a tag always names an index; the platform manifest's
+//! digest does not change by it (the boot loader image is still found by
+//! the manifest digest `build` pins: the cache resolves a digest inside
+//! the indexes it holds). A tag with a single manifest and no attestation
+//! (a Dockerfile package) names the manifest directly.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 
 use linuxkit_base::Arch;
+use linuxkit_oci::attestation::attests;
 use linuxkit_oci::{Cache, Descriptor, Digest, ImageRef, Index, Manifest, Platform, media_type};
 use linuxkit_rootfs::CONFIG_LABEL;
 use serde::Serialize;
@@ -149,10 +154,6 @@ pub fn image_config(pkg: &Package, arch: Arch, diff_id: &Digest) -> Result<Vec<u
     Ok(serde_json::to_vec(&config).expect("config serializes"))
 }
 
-/// The annotation of an attestation manifest naming the manifest it is
-/// about (BuildKit's).
-const ATTESTATION_OF: &str = "vnd.docker.reference.digest";
-
 /// The platform manifests `top` (what a tag names) stands for: an index's
 /// entries, or the manifest itself with its platform (the descriptor's,
 /// else its config's `os` and `architecture`; `None` when neither says).
@@ -187,11 +188,12 @@ pub fn platform_entries(cache: &Cache, top: &Descriptor) -> Result<Vec<Descripto
     Ok(vec![desc])
 }
 
-/// Names the platform manifests `built` (each with its platform) as
-/// `image` in the cache, keeping the platforms the tag already has and
-/// replacing those built again (and the attestations of what they
-/// replace). Returns what the tag names now: the manifest if there is one
-/// platform, else an index of all of them, sorted by platform.
+/// Names the platform manifests `built` (each with its platform, and
+/// their attestation manifests) as `image` in the cache, keeping the
+/// platforms the tag already has and replacing those built again (and the
+/// attestations of what they replace). Returns what the tag names now: the
+/// manifest if it is all there is (one platform without attestations),
+/// else an index of all of them, sorted by platform, attestations last.
 pub fn tag_platforms(
     cache: &Cache,
     image: &ImageRef,
@@ -207,37 +209,44 @@ pub fn tag_platforms(
 }
 
 /// What a tag whose platform manifests are `old` names once `built` are
-/// added: see [`tag_platforms`]. Writes the index blob, if there is one.
+/// added: see [`tag_platforms`]. `built` may hold attestation manifests
+/// (of the manifests built with them). Writes the index blob, if there is
+/// one. Attestations come after every platform manifest, in their
+/// manifests' order, as BuildKit writes them.
 fn merge_platforms(
     cache: &Cache,
     old: &[Descriptor],
     built: &[Descriptor],
 ) -> Result<Descriptor, BuildError> {
+    let is_att = |d: &Descriptor| attests(d).is_some();
     let same = |a: &Descriptor, b: &Descriptor| match (&a.platform, &b.platform) {
-        (Some(a), Some(b)) => {
-            a.os == b.os && a.architecture == b.architecture && a.variant == b.variant
+        (Some(x), Some(y)) if !is_att(a) && !is_att(b) => {
+            x.os == y.os && x.architecture == y.architecture && x.variant == y.variant
         }
         _ => false,
     };
-    let replaced: Vec<&str> = old
-        .iter()
-        .filter(|o| built.iter().any(|b| same(o, b)))
-        .map(|o| o.digest.as_str())
-        .collect();
     let mut entries: Vec<Descriptor> = old
         .iter()
-        .filter(|o| !built.iter().any(|b| same(o, b)))
-        .filter(|o| {
-            o.annotations
-                .get(ATTESTATION_OF)
-                .is_none_or(|d| !replaced.contains(&d.as_str()))
-        })
+        .filter(|o| !is_att(o) && !built.iter().any(|b| same(o, b)))
         .cloned()
-        .chain(built.iter().cloned())
+        .chain(built.iter().filter(|b| !is_att(b)).cloned())
         .collect();
-    for e in &mut entries {
-        e.annotations.remove(linuxkit_oci::REF_NAME_ANNOTATION);
-    }
+    // The attestations of the manifests kept: the new ones, and the old
+    // ones of manifests not built again.
+    let attestations: Vec<Descriptor> =
+        built
+            .iter()
+            .filter(|b| is_att(b))
+            .chain(old.iter().filter(|o| {
+                is_att(o) && !built.iter().any(|b| is_att(b) && attests(b) == attests(o))
+            }))
+            .filter(|a| {
+                entries
+                    .iter()
+                    .any(|e| Some(e.digest.as_str()) == attests(a))
+            })
+            .cloned()
+            .collect();
     let key = |d: &Descriptor| {
         d.platform
             .as_ref()
@@ -245,6 +254,18 @@ fn merge_platforms(
     };
     entries.sort_by(|a, b| key(a).cmp(&key(b)).then(a.digest.cmp(&b.digest)));
     entries.dedup_by(|a, b| a.digest == b.digest);
+    let position = |a: &Descriptor| {
+        entries
+            .iter()
+            .position(|e| Some(e.digest.as_str()) == attests(a))
+    };
+    let mut attestations = attestations;
+    attestations.sort_by(|a, b| position(a).cmp(&position(b)).then(a.digest.cmp(&b.digest)));
+    attestations.dedup_by(|a, b| attests(a) == attests(b));
+    entries.extend(attestations);
+    for e in &mut entries {
+        e.annotations.remove(linuxkit_oci::REF_NAME_ANNOTATION);
+    }
     Ok(match entries.as_slice() {
         [one] => one.clone(),
         _ => {
@@ -336,6 +357,83 @@ mod tests {
             assert_eq!(top.digest, tops[0]);
         }
         assert_eq!(tops[0], tops[1], "the index does not depend on the order");
+    }
+
+    fn attestation(cache: &Cache, of: &Descriptor) -> Descriptor {
+        linuxkit_oci::attestation::write_attestation(
+            cache,
+            of,
+            &[("https://spdx.dev/Document", of.digest.clone().into_bytes())],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn attestations_follow_the_platforms_and_are_replaced_with_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let image = ImageRef::parse("linuxkit/p:1").unwrap();
+        let amd64 = manifest(&cache, Arch::Amd64, 1);
+        let att_amd64 = attestation(&cache, &amd64);
+        // One platform with its attestation: an index, the attestation last.
+        let top = tag_platforms(&cache, &image, &[amd64.clone(), att_amd64.clone()]).unwrap();
+        assert_eq!(top.media_type, media_type::OCI_INDEX);
+        let digests = |top: &Descriptor| -> Vec<String> {
+            platform_entries(&cache, top)
+                .unwrap()
+                .into_iter()
+                .map(|d| d.digest)
+                .collect()
+        };
+        assert_eq!(
+            digests(&top),
+            [amd64.digest.clone(), att_amd64.digest.clone()]
+        );
+        // Another platform: both manifests first, then their attestations
+        // in the same order.
+        let arm64 = manifest(&cache, Arch::Arm64, 2);
+        let att_arm64 = attestation(&cache, &arm64);
+        let top = tag_platforms(&cache, &image, &[att_arm64.clone(), arm64.clone()]).unwrap();
+        assert_eq!(
+            digests(&top),
+            [
+                amd64.digest.clone(),
+                arm64.digest.clone(),
+                att_amd64.digest.clone(),
+                att_arm64.digest.clone()
+            ]
+        );
+        // amd64 built again: its new attestation replaces the old one.
+        let amd64b = manifest(&cache, Arch::Amd64, 3);
+        let att_amd64b = attestation(&cache, &amd64b);
+        let top = tag_platforms(&cache, &image, &[amd64b.clone(), att_amd64b.clone()]).unwrap();
+        assert_eq!(
+            digests(&top),
+            [
+                amd64b.digest,
+                arm64.digest,
+                att_amd64b.digest,
+                att_arm64.digest
+            ]
+        );
+        // The platform manifest is still found by its digest.
+        let by_digest =
+            ImageRef::parse(&format!("linuxkit/p@{}", arm64_digest(&cache, &image))).unwrap();
+        assert!(cache.resolve(&by_digest).unwrap().is_some());
+    }
+
+    fn arm64_digest(cache: &Cache, image: &ImageRef) -> String {
+        let top = cache.resolve(image).unwrap().unwrap();
+        platform_entries(cache, &top)
+            .unwrap()
+            .into_iter()
+            .find(|d| {
+                d.platform
+                    .as_ref()
+                    .is_some_and(|p| p.architecture == "arm64")
+            })
+            .unwrap()
+            .digest
     }
 
     #[test]

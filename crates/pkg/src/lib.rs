@@ -32,7 +32,8 @@
 //!
 //! Imports run one way, from the top of this list to its bottom, and never
 //! back (`scripts/import-graph crates/pkg/src` checks): [`build`] (the
-//! orchestrator) → [`kernel`], [`cargo`], [`go`], [`dockerfile`] →
+//! orchestrator) → [`sbom`] (what went into an image, as SPDX and SLSA
+//! provenance) → [`kernel`], [`cargo`], [`go`], [`dockerfile`] →
 //! [`docker`], [`lock`] →
 //! [`layer`] (the layer tree), [`image`] (the image writer) → `package`
 //! (with `git` and `tag`) → `build_yml` → [`filter`], `glob`; each of them
@@ -60,6 +61,7 @@ pub mod layer;
 pub mod lock;
 mod package;
 pub mod progress;
+pub mod sbom;
 mod tag;
 
 pub use build_yml::{

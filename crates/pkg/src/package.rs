@@ -261,12 +261,16 @@ impl Package {
     /// `org/image:tag`, with tag `latest` if the template rendered empty
     /// (as it does outside git).
     pub fn tag(&self) -> String {
-        let t = if self.tag.is_empty() {
-            "latest"
+        format!("{}:{}", self.image(), self.tag_or_latest())
+    }
+
+    /// The tag alone: the rendered template, `latest` if it rendered empty.
+    pub fn tag_or_latest(&self) -> String {
+        if self.tag.is_empty() {
+            "latest".into()
         } else {
-            &self.tag
-        };
-        format!("{}:{t}", self.image())
+            self.tag.clone()
+        }
     }
 
     /// [`tag`](Self::tag) in canonical form, `docker.io/…` for Docker Hub

@@ -6,7 +6,8 @@
 //! 3. `containers/volumes/NAME/{lower,tmp,merged}`;
 //! 4. the bundles `containers/onboot/NNN-NAME/`, `containers/onshutdown/NNN-NAME/`
 //!    and `containers/services/NAME/` with `config.json` and `runtime.json`;
-//! 5. the `files` section.
+//! 5. the `files` section;
+//! 6. the consolidated SBOM of the images (`sbom.spdx.json`, [`crate::sbom`]).
 //!
 //! Every image is unpacked as the reference's `ImageTar` unpacks it, and
 //! followed by the same standard entries (`dev`, `dev/pts`, `dev/shm`,
@@ -37,6 +38,7 @@ use crate::entry::{Entry, EntryKind, EntrySink};
 use crate::error::{Error, Result};
 use crate::files;
 use crate::flatten::{Compression, Filter, Layer, Replacement, flatten_layers};
+use crate::sbom::{Consolidated, SbomOptions};
 use crate::spec::{ImageRuntimeDefaults, oci_config, readonly_rootfs, runtime_config_with_root};
 
 /// What assembly reads images from.
@@ -479,14 +481,23 @@ fn part<'a>(
     }
 }
 
-/// The root filesystem of `config` as an ordered list of parts. `config`
-/// must be validated and its images cached.
-pub fn parts<'a>(config: &'a Config, images: &'a Images<'a>) -> Result<Vec<Part<'a>>> {
+/// The root filesystem of `config` as an ordered list of parts, the
+/// consolidated SBOM last if `sbom` says where (see [`crate::sbom`]).
+/// `config` must be validated and its images cached.
+pub fn parts<'a>(
+    config: &'a Config,
+    images: &'a Images<'a>,
+    sbom: Option<&'a SbomOptions>,
+) -> Result<Vec<Part<'a>>> {
     let m = &config.moby;
     let mut parts = Vec::new();
+    // Each unpacked image and where, in unpacking order: whose SBOMs the
+    // consolidated one gathers.
+    let mut unpacked: Vec<(String, CachedImage)> = Vec::new();
     if !m.kernel.image.is_empty() {
         let k = &m.kernel;
         let img = images.get(&k.image)?;
+        unpacked.push((String::new(), img.clone()));
         let key = format!(
             "kernel {} binary={:?} tar={:?} ucode={:?}",
             img.manifest_digest, k.binary, k.tar, k.ucode
@@ -513,6 +524,7 @@ pub fn parts<'a>(config: &'a Config, images: &'a Images<'a>) -> Result<Vec<Part<
     }
     for (i, reference) in m.init.iter().enumerate() {
         let img = images.get(reference)?;
+        unpacked.push((String::new(), img.clone()));
         let key = format!("init {} {reference}", img.manifest_digest);
         parts.push(
             part(Some(key), format!("init[{i}] {reference}"), move |out| {
@@ -549,6 +561,7 @@ pub fn parts<'a>(config: &'a Config, images: &'a Images<'a>) -> Result<Vec<Part<
             );
         } else if !v.image.is_empty() {
             let img = images.get(&v.image)?;
+            unpacked.push((format!("{base}/lower/"), img.clone()));
             let key = format!("volume {} {base} {}", img.manifest_digest, v.image);
             let (base, location) = (base.clone(), location.clone());
             parts.push(
@@ -606,6 +619,7 @@ pub fn parts<'a>(config: &'a Config, images: &'a Images<'a>) -> Result<Vec<Part<
             Some(first) => first.clone(),
             None => {
                 first_copy.insert(copy_key, root.clone());
+                unpacked.push((format!("{root}/"), img.clone()));
                 let key = format!("bundle {} {root} {}", img.manifest_digest, c.image);
                 let location = format!("{}[{i}]", section.key());
                 let part_root = root.clone();
@@ -655,13 +669,65 @@ pub fn parts<'a>(config: &'a Config, images: &'a Images<'a>) -> Result<Vec<Part<
             .of("files", None),
         );
     }
+    if let Some(sbom) = sbom {
+        // Keyed by what it is made of (each image's attestation manifest,
+        // where it is unpacked) and how, so that a warm build reuses it.
+        let mut key = format!("sbom {} {}", sbom.path(), sbom.created());
+        for (prefix, img) in &unpacked {
+            let att = images.cache.attestation_manifest(img)?;
+            // Whether its statements are all here (a pull by an earlier
+            // version fetched none): the SBOM changes when they come.
+            let complete = match &att {
+                Some(d) => {
+                    let digest = Digest::parse(&d.digest)?;
+                    images.cache.has_blob(&digest)
+                        && serde_json::from_slice::<linuxkit_oci::Manifest>(
+                            &images.cache.read_blob(&digest)?,
+                        )
+                        .is_ok_and(|m| {
+                            m.layers.iter().all(|l| {
+                                Digest::parse(&l.digest).is_ok_and(|l| images.cache.has_blob(&l))
+                            })
+                        })
+                }
+                None => true,
+            };
+            key.push_str(&format!(
+                "\n{prefix} {} {} {complete}",
+                img.manifest_digest,
+                att.map(|d| d.digest).unwrap_or_default()
+            ));
+        }
+        parts.push(
+            part(Some(key), "sbom".into(), move |out| {
+                let mut doc = Consolidated::default();
+                for (prefix, img) in &unpacked {
+                    let found = images.cache.sboms(img)?;
+                    if !found.missing.is_empty() {
+                        tracing::warn!(
+                            "{}: its SBOM attestation is not in the cache (blobs {}), so the image's SBOM is left out; pull the image again (`linuxkit cache pull {}`, or `build --pull`) to fetch it",
+                            img.name,
+                            found.missing.join(", "),
+                            img.name
+                        );
+                    }
+                    for p in found.predicates {
+                        doc.add(&img.name, prefix, p)?;
+                    }
+                }
+                let bytes = doc.finish(sbom.created());
+                out.bytes(sbom.entry(bytes.len() as u64), &bytes)
+            })
+            .of("sbom", None),
+        );
+    }
     Ok(parts)
 }
 
 /// Assembles the whole root filesystem of `config` into one sink, part by
 /// part.
 pub fn assemble(config: &Config, images: &Images, sink: &mut dyn EntrySink) -> Result<()> {
-    for p in parts(config, images)? {
+    for p in parts(config, images, None)? {
         p.produce(sink)?;
     }
     Ok(())

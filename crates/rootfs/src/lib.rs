@@ -16,6 +16,7 @@ mod error;
 pub mod files;
 mod flatten;
 mod resolve;
+pub mod sbom;
 mod spec;
 
 pub use assemble::{Images, Part, assemble, parts};

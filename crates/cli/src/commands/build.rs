@@ -27,6 +27,8 @@ pub const HONOURED: crate::cli::Honoured = &[(
         "arch",
         "formats",
         "no_sbom",
+        "sbom_output",
+        "sbom_current_time",
         "dry_run",
         "compression",
         "size_report",
@@ -440,6 +442,30 @@ pub fn parse_size(s: &str) -> Result<u64> {
         .ok_or_else(bad)
 }
 
+/// The consolidated SBOM `build` writes (`--no-sbom`, `--sbom-output`,
+/// `--sbom-current-time`, as the reference's): `None` with `--no-sbom`.
+fn sbom_options(
+    no_sbom: bool,
+    output: &str,
+    current_time: bool,
+) -> Result<Option<linuxkit_rootfs::sbom::SbomOptions>> {
+    if no_sbom {
+        return Ok(None);
+    }
+    let created = if current_time {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        linuxkit_rootfs::sbom::spdx_time(now)
+    } else {
+        linuxkit_rootfs::sbom::DEFAULT_CREATED.to_string()
+    };
+    linuxkit_rootfs::sbom::SbomOptions::new(output, created)
+        .map(Some)
+        .map_err(Error::Usage)
+}
+
 pub fn run(
     args: &BuildArgs,
     pkg_opts: &linuxkit_pkg::PkgOptions,
@@ -460,6 +486,8 @@ pub fn run(
         arch,
         formats: _,
         no_sbom,
+        sbom_output,
+        sbom_current_time,
         dry_run,
         compression,
         size_report,
@@ -467,11 +495,7 @@ pub fn run(
     } = args;
     let formats = check_flags(args)?;
     let name = output_name(args);
-    if !no_sbom {
-        // The reference writes `sbom.spdx.json` unless --no-sbom; we write
-        // no SBOM at all yet (issue 22), which is what --no-sbom asks for.
-        tracing::debug!("no SBOM is written (SBOMs come with issue 22)");
-    }
+    let sbom = sbom_options(*no_sbom, sbom_output, *sbom_current_time)?;
     let (config, packages) = load_config(files, pkg_opts, ca, *strict)?;
     // Image references are checked before the dry run stops, so that a
     // configuration it accepts does not fail later on a reference.
@@ -543,7 +567,7 @@ pub fn run(
         platform,
         scratch: scratch.path(),
     };
-    let parts = linuxkit_rootfs::parts(&config, &images)?;
+    let parts = linuxkit_rootfs::parts(&config, &images, sbom.as_ref())?;
     if let Some(o) = output {
         // A single streamable format (checked above) to a file or stdout.
         if o == "-" {

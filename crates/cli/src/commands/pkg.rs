@@ -60,6 +60,7 @@ const BUILD_ARGS: &[&str] = &[
     "platforms",
     "skip_platforms",
     "update",
+    "verify",
     "progress",
     "build_arg_file",
     "dockerfile",
@@ -229,6 +230,7 @@ fn pkg_build(
         platforms,
         skip_platforms,
         update,
+        verify,
         progress,
         build_arg_file,
         dockerfile,
@@ -366,6 +368,44 @@ fn pkg_build(
                     ),
                 }
             }
+        }
+        if *verify && push {
+            return Err(Error::Usage(
+                "--verify rebuilds and compares, it pushes nothing; use `pkg build --verify`, then `pkg push`".into(),
+            ));
+        }
+        if *verify {
+            let found = build::verify(&p, &cache, &bopts, &arches).map_err(build_err)?;
+            let mut failed = 0;
+            for v in &found {
+                if v.differences.is_empty() {
+                    println!(
+                        "{} for {}: rebuilt identically ({}, and the same SBOM and provenance)",
+                        p.full_tag(),
+                        v.arch.oci_platform(),
+                        v.expected
+                    );
+                } else {
+                    failed += 1;
+                    println!(
+                        "{} for {}: the rebuild differs ({} in the cache, {} rebuilt):",
+                        p.full_tag(),
+                        v.arch.oci_platform(),
+                        v.expected,
+                        v.rebuilt
+                    );
+                    for d in &v.differences {
+                        println!("  {d}");
+                    }
+                }
+            }
+            if failed > 0 {
+                return Err(Error::Usage(format!(
+                    "{} did not rebuild identically for {failed} platform(s); see the differences above",
+                    p.full_tag()
+                )));
+            }
+            continue;
         }
         let built = build::build_platforms(&p, &cache, &bopts, &arches).map_err(build_err)?;
         if let Some(l) = &built.lock_written {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use linuxkit_base::Arch;
 use linuxkit_base::path::normalize;
 use linuxkit_oci::Cache;
-use linuxkit_rootfs::Entry;
+use linuxkit_rootfs::{Entry, EntryKind};
 
 use super::files;
 use crate::Package;
@@ -18,6 +18,7 @@ use crate::kernel::KernelInfo;
 use crate::layer::LayerTree;
 use crate::lock::{LockedDeb, Lockfile};
 use crate::progress::Progress;
+use crate::sbom::{CargoBinary, Contents, Deb, GoBinary, digests};
 
 /// Where `.deb`s of a lockfile come from: the Debian cache by SHA256, else
 /// the mirror (found only when something is missing).
@@ -48,9 +49,18 @@ impl DebStore<'_> {
     }
 }
 
-/// The image's one layer (uncompressed tar), the Debian packages in it
-/// (`name version`), and the kernel for a `kernel:` image.
-type Assembled = (Vec<u8>, Vec<String>, Option<KernelInfo>);
+/// The image's one layer and what the builder knows of it.
+pub(super) struct Assembled {
+    /// The layer, an uncompressed tar.
+    pub tar: Vec<u8>,
+    /// The Debian packages in it (`name version`; build packages with
+    /// ` (build)`).
+    pub packages: Vec<String>,
+    /// The kernel, for a `kernel:` image.
+    pub kernel: Option<KernelInfo>,
+    /// What went in, for the SBOM and the provenance.
+    pub contents: Contents,
+}
 
 /// The image's one layer; see [`Assembled`].
 pub(super) fn assemble(
@@ -66,6 +76,7 @@ pub(super) fn assemble(
     let mut layer = LayerTree::new();
     let mut packages = Vec::new();
     let mut kernel = None;
+    let mut contents = Contents::default();
     let mut store = lock.map(|lock| DebStore {
         cache_dir: debian_cache
             .cloned()
@@ -88,9 +99,18 @@ pub(super) fn assemble(
             .collect::<Result<Vec<_>, BuildError>>()?;
         step.done();
         let step = progress.step(format!("unpack {} Debian packages", debs.len()));
-        for (label, deb) in opened {
+        for (d, (label, deb)) in debs.iter().zip(opened) {
             layer.add_deb(&label, &deb)?;
             packages.push(label);
+            // Read before `include`/`exclude` drop the documentation.
+            let copyright = layer
+                .get(&format!("usr/share/doc/{}/copyright", d.name))
+                .map(|(_, data)| data.to_vec());
+            contents.debs.push(Deb {
+                locked: d.clone(),
+                source: deb.control()?.get("Source").map(str::to_string),
+                copyright,
+            });
         }
         let patterns = |v: &[String], globs| {
             PathPatterns::new(v, globs).map_err(|message| BuildError::Package {
@@ -113,8 +133,14 @@ pub(super) fn assemble(
     }
     for (i, c) in info.cargo.iter().enumerate() {
         let step = progress.step(format!("compile {} (cargo)", c.bin));
-        let bin = crate::cargo::build_binary(pkg.path(), c, arch, &build_yml, i)?;
-        put_binary(&mut layer, &c.path, bin);
+        let built = crate::cargo::build_binary(pkg.path(), c, arch, &build_yml, i)?;
+        contents.cargo.push(CargoBinary {
+            path: c.path.clone(),
+            package: c.package.clone(),
+            digests: digests(&built.bytes),
+            crates: built.crates,
+        });
+        put_binary(&mut layer, &c.path, built.bytes);
         step.done();
     }
     if !info.go.is_empty() {
@@ -145,6 +171,11 @@ pub(super) fn assemble(
         for (i, g) in info.go.iter().enumerate() {
             let step = progress.step(format!("compile {} (go)", g.path));
             let bin = crate::go::build_binary(pkg.path(), g, arch, &root, &build_yml, i)?;
+            contents.go.push(GoBinary {
+                path: g.path.clone(),
+                digests: digests(&bin),
+                info: crate::go::build_info(&bin),
+            });
             put_binary(&mut layer, &g.path, bin);
             step.done();
         }
@@ -159,6 +190,7 @@ pub(super) fn assemble(
             .filter_map(|p| p.parse::<Dependency>().ok())
             .map(|d| d.name)
             .collect();
+        contents.build_debs = pins.to_vec();
         let toolchain = |n: &str| n.starts_with("golang-1") && n.ends_with("-go");
         for d in pins
             .iter()
@@ -169,6 +201,12 @@ pub(super) fn assemble(
     }
     for (i, f) in info.files.iter().enumerate() {
         files::add_file(&mut layer, pkg, i, f)?;
+        let path = normalize(&f.path).expect("checked when parsed");
+        if let Some((e, data)) = layer.get(&path)
+            && e.kind == EntryKind::File
+        {
+            contents.files.push((path, data.to_vec()));
+        }
     }
     files::add_accounts(&mut layer, pkg)?;
     for (i, c) in info.concat.iter().enumerate() {
@@ -177,7 +215,12 @@ pub(super) fn assemble(
     let step = progress.step("layer");
     let tar = layer.to_tar()?;
     step.done();
-    Ok((tar, packages, kernel))
+    Ok(Assembled {
+        tar,
+        packages,
+        kernel,
+        contents,
+    })
 }
 
 /// A built binary at `path` (as checked when build.yml was read), mode

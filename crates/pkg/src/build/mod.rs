@@ -22,7 +22,10 @@
 //! 6. blobs and the manifest go into the OCI cache under the package's
 //!    canonical tag (`docker.io/ORG/IMAGE:TAG`); built for several
 //!    platforms ([`build_platforms`]), the tag names one index of a
-//!    manifest per platform ([`crate::image`] says how it is merged).
+//!    manifest per platform ([`crate::image`] says how it is merged);
+//! 7. beside each platform manifest, its attestation manifest: the image's
+//!    SBOM and provenance ([`crate::sbom`]), as BuildKit attaches them
+//!    ([`linuxkit_oci::attestation`]); so the tag names an index.
 //!
 //! No maintainer script is run and no dpkg database is written.
 //!
@@ -48,6 +51,9 @@ use crate::{DebianSource, Package};
 
 mod assemble;
 mod files;
+mod verify;
+
+pub use verify::{Verified, verify};
 
 pub use crate::lock::lock_status;
 
@@ -90,6 +96,9 @@ pub struct Built {
     pub reference: String,
     /// The manifest's descriptor.
     pub manifest: Descriptor,
+    /// The descriptor of its attestation manifest (SBOM and provenance),
+    /// if this build made one.
+    pub attestation: Option<Descriptor>,
     /// `true` if the tag was already cached and nothing was built.
     pub cached: bool,
     /// The Debian packages that went into the layer, `name version`.
@@ -230,7 +239,7 @@ pub fn build_platforms(
         let shown = opts
             .progress
             .with_prefix(format!("{} {}", pkg.tag(), arch.oci_platform()));
-        let (tar, packages, kernel) = assemble::assemble(
+        let a = assemble::assemble(
             pkg,
             cache,
             lock.as_ref(),
@@ -239,21 +248,23 @@ pub fn build_platforms(
             &shown,
         )?;
         let step = shown.step("compress and store");
-        let manifest = store_image(cache, pkg, arch, &tar)?;
+        let manifest = store_image(cache, pkg, arch, &a.tar)?;
+        let attestation = attest(pkg, cache, arch, &manifest, &a.contents)?;
         step.done();
         platforms.push(Built {
             reference: image.canonical(),
             manifest,
+            attestation: Some(attestation),
             cached: false,
-            packages,
+            packages: a.packages,
             lock_written: None,
-            kernel,
+            kernel: a.kernel,
         });
     }
     let fresh: Vec<Descriptor> = platforms
         .iter()
         .filter(|b| !b.cached)
-        .map(|b| b.manifest.clone())
+        .flat_map(|b| std::iter::once(b.manifest.clone()).chain(b.attestation.clone()))
         .collect();
     let top = if fresh.is_empty() {
         cache
@@ -314,14 +325,62 @@ fn cached(pkg: &Package, cache: &Cache, opts: &BuildOptions) -> Result<Option<Bu
         platform: Some(platform),
         annotations: BTreeMap::new(),
     };
+    // An image of a declarative package built before packages had SBOMs is
+    // built again (to the same manifest), to get them.
+    if pkg.build_yml().is_declarative() && cache.sboms(&img)?.predicates.is_empty() {
+        tracing::info!(
+            "{} is cached without an SBOM attestation: building it again to attach one",
+            image.canonical()
+        );
+        return Ok(None);
+    }
     Ok(Some(Built {
         reference: image.canonical(),
         manifest,
+        attestation: None,
         cached: true,
         packages: Vec::new(),
         lock_written: None,
         kernel: None,
     }))
+}
+
+/// Writes the attestation manifest of `manifest` (`pkg`'s image for
+/// `arch`, made of `contents`): its SPDX SBOM and its SLSA provenance, as
+/// in-toto statements (see [`crate::sbom`]). Returns its index entry.
+fn attest(
+    pkg: &Package,
+    cache: &Cache,
+    arch: Arch,
+    manifest: &Descriptor,
+    contents: &crate::sbom::Contents,
+) -> Result<Descriptor, BuildError> {
+    use linuxkit_oci::attestation::{
+        SLSA_PROVENANCE_V1, SPDX_PREDICATE, Statement, write_attestation,
+    };
+    let created = crate::sbom::created().map_err(|message| BuildError::Package {
+        build_yml: pkg.build_yml_name(),
+        message,
+    })?;
+    let doc = crate::sbom::document(pkg, arch, manifest, contents, &created);
+    let provenance =
+        crate::sbom::provenance(pkg, arch, contents).map_err(|e| BuildError::Layer {
+            what: pkg.build_yml_path().display().to_string(),
+            message: format!("cannot read it for the provenance: {e}"),
+        })?;
+    let subject = crate::sbom::image_purl(pkg, arch);
+    let digest = linuxkit_oci::Digest::parse(&manifest.digest)?;
+    let statements = [
+        (
+            SPDX_PREDICATE,
+            Statement::about(&subject, &digest, SPDX_PREDICATE, &doc).to_bytes(),
+        ),
+        (
+            SLSA_PROVENANCE_V1,
+            Statement::about(&subject, &digest, SLSA_PROVENANCE_V1, &provenance).to_bytes(),
+        ),
+    ];
+    Ok(write_attestation(cache, manifest, &statements)?)
 }
 
 /// A Dockerfile package, for each of `arches`: by the Docker daemon
@@ -378,6 +437,9 @@ fn build_dockerfile(
             packages: Vec::new(),
             lock_written: None,
             kernel: None,
+            // What went into a Dockerfile's image is not known to us (its
+            // RUN steps fetch what they like): no SBOM (docs/sbom.md).
+            attestation: None,
         });
     }
     let fresh: Vec<Descriptor> = platforms
