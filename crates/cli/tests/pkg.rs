@@ -1256,7 +1256,18 @@ fn multi_platform_build_gives_one_index_with_debians_arm64_packages() {
 
     // amd64 alone, from the lockfile as it is: the digest of today.
     let (out, err) = run(&["pkg", "build", "--platforms", "linux/amd64", "pkg/busybox"]);
-    let amd64_alone = out.trim().rsplit_once('@').unwrap().1.to_string();
+    // The tag names an index of the manifest and its attestation.
+    let top_alone = out.trim().rsplit_once('@').unwrap().1.to_string();
+    let index_alone: serde_json::Value = serde_json::from_slice(&blob(&cache, &top_alone)).unwrap();
+    let amd64_alone = index_alone["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["platform"]["os"] == "linux")
+        .unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(!err.contains("wrote"), "amd64 is pinned already: {err}");
 
     let (out, err) = run(&[
