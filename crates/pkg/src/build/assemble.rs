@@ -91,7 +91,7 @@ pub(super) fn assemble(
             &patterns(&src.excluded(), true)?,
         );
         if let Some(k) = &info.kernel {
-            let (l, k) = crate::kernel::layout(&layer, k, &build_yml)?;
+            let (l, k) = crate::kernel::layout(&layer, k, arch, &build_yml)?;
             layer = l;
             kernel = Some(k);
         }

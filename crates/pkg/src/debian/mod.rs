@@ -58,7 +58,7 @@ pub mod version;
 pub use deb::DebArchive;
 pub use error::{DebianError, Result};
 pub use index::{Client, Package, PackageIndex, Release};
-pub use relation::{Dependency, Provide};
+pub use relation::{ArchRestriction, Dependency, Provide, Request};
 pub use resolve::{ResolveOptions, resolve};
 pub use sources::{Mirror, Source};
 pub use version::{Relation, Version};
