@@ -252,12 +252,24 @@ impl Format {
     }
 
     /// Whether the format boots a machine, and so needs the boot loaders
-    /// (from [`crate::BOOTLOADER_IMAGE`]).
+    /// (from [`crate::BOOTLOADERS`]).
     pub fn needs_bootloader(self) -> bool {
         matches!(
             self,
             Format::IsoBios | Format::IsoEfi | Format::IsoEfiInitrd
         ) || self.disk_plan().is_some()
+    }
+
+    /// Whether the format boots through a PC BIOS (isolinux): `iso-bios`
+    /// and the BIOS disks.
+    pub fn boots_from_bios(self) -> bool {
+        self == Format::IsoBios || self.disk_plan().is_some_and(|p| p.base == Base::Bios)
+    }
+
+    /// Whether the format boots through UEFI (systemd-boot): the EFI ISOs
+    /// and disks.
+    pub fn boots_from_uefi(self) -> bool {
+        self.needs_bootloader() && !self.boots_from_bios()
     }
 
     /// Whether the format is made of the kernel (the configuration's

@@ -617,7 +617,10 @@ mod tests {
             .iter()
             .map(|s| s.to_string())
             .collect();
-        assert_eq!(globs_for(&e, Arch::Amd64).unwrap(), ["virtio_net", "ata_piix"]);
+        assert_eq!(
+            globs_for(&e, Arch::Amd64).unwrap(),
+            ["virtio_net", "ata_piix"]
+        );
         assert_eq!(globs_for(&e, Arch::Arm64).unwrap(), ["virtio_net", "pl061"]);
         assert!(globs_for(&["x [vax]".to_string()], Arch::Amd64).is_err());
     }

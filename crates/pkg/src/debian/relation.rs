@@ -153,12 +153,13 @@ impl Request {
                 Some(n) if negated => n,
                 None if !negated => w,
                 _ => {
-                    return Err(format!(
-                        "{s:?} mixes `!arch` and `arch` in one restriction"
-                    ));
+                    return Err(format!("{s:?} mixes `!arch` and `arch` in one restriction"));
                 }
             };
-            arches.push(name.parse::<Arch>().map_err(|e| format!("{e} (in {s:?})"))?);
+            arches.push(
+                name.parse::<Arch>()
+                    .map_err(|e| format!("{e} (in {s:?})"))?,
+            );
         }
         Ok(Request {
             dependency: Dependency::parse(rel)?,

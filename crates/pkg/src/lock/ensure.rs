@@ -149,9 +149,8 @@ pub fn ensure_lock(
         let arch: Arch = arch.parse().map_err(|e| lock_err(pkg, format!("{e}")))?;
         let mut out = Vec::new();
         for p in list {
-            let r = Request::parse(p).map_err(|m| {
-                lock_err(pkg, format!("`debian`: bad package {p:?}: {m}"))
-            })?;
+            let r = Request::parse(p)
+                .map_err(|m| lock_err(pkg, format!("`debian`: bad package {p:?}: {m}")))?;
             if r.applies_to(arch) {
                 out.push(r.dependency);
             }
