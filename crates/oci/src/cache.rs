@@ -484,11 +484,12 @@ impl Cache {
     }
 
     /// What `index.json` has for `image` (by canonical name; a digest
-    /// reference also matches an entry with that digest).
+    /// reference also matches an entry with that digest, or a manifest
+    /// with that digest in a cached image index).
     pub fn resolve(&self, image: &ImageRef) -> Result<Option<Descriptor>> {
         let name = image.canonical();
         let index = self.index()?;
-        Ok(index
+        let top = index
             .manifests
             .iter()
             .find(|d| name_of(d).as_deref() == Some(name.as_str()))
@@ -497,7 +498,31 @@ impl Cache {
                     .digest()
                     .and_then(|dg| index.manifests.iter().find(|d| d.digest == dg))
             })
-            .cloned())
+            .cloned();
+        if top.is_some() {
+            return Ok(top);
+        }
+        // One platform's manifest of a cached multi-platform image, by its
+        // digest, as a registry serves `NAME@DIGEST` of a manifest an index
+        // lists (`linuxkit build` finds each platform's boot loaders so).
+        let Some(dg) = image.digest() else {
+            return Ok(None);
+        };
+        for d in index
+            .manifests
+            .iter()
+            .filter(|d| media_type::is_index(&d.media_type))
+        {
+            let digest = Digest::parse(&d.digest)?;
+            if !self.has_blob(&digest) {
+                continue;
+            }
+            let nested: Index = parse_json(&self.read_blob(&digest)?, &name, "index")?;
+            if let Some(m) = nested.manifests.into_iter().find(|m| m.digest == dg) {
+                return Ok(Some(m));
+            }
+        }
+        Ok(None)
     }
 
     /// Resolves `image` for `platform` with all its blobs present, or `None`
