@@ -13,6 +13,11 @@
 //! | `iso-efi` | systemd-boot in the El Torito UEFI image (also the 0xEF partition of the hybrid MBR) | `/kernel`, `/initrd.img` in that FAT image |
 //! | `iso-efi-initrd` | the same | the same, and also `/kernel`, `/initrd.img`, `/cmdline` in the ISO tree |
 //! | `raw-efi`, `qcow2-efi` | systemd-boot on a FAT32 ESP, the GPT's only partition | `/kernel`, `/initrd.img` on the ESP |
+//!
+//! Each architecture has its own boot loaders ([`BOOTLOADERS`]): amd64 has
+//! both; arm64 machines have no BIOS, so only the UEFI formats exist for
+//! it, with systemd-boot's arm64 build as `EFI/BOOT/BOOTAA64.EFI` (a BIOS
+//! format is refused: [`format_unavailable`]).
 
 use std::cell::OnceCell;
 use std::collections::BTreeMap;
@@ -345,6 +350,20 @@ pub(crate) fn bios_iso(b: &BootFiles, bl: &Bootloader, spool: &Path) -> io::Resu
     Ok(BiosIso { tree: t, opts, len })
 }
 
+/// The kernel as UEFI firmware loads it: systemd-boot starts the kernel
+/// through its EFI stub, so the file must be a PE image. x86's bzImage and
+/// arm64's `Image` (Debian's) are; arm64 kernels shipped as `Image.gz`
+/// (the reference's kernel images) are not, and GRUB, the reference's
+/// loader, unpacks them itself: here they are stored unpacked on the ESP.
+fn efi_kernel(b: &BootFiles, bl: &Bootloader) -> io::Result<Arc<Vec<u8>>> {
+    if bl.image.arch == Arch::Amd64 || !b.kernel.starts_with(&[0x1f, 0x8b]) {
+        return Ok(b.kernel.clone());
+    }
+    crate::kernel::decompress_kernel(b.kernel)
+        .map(Arc::new)
+        .map_err(|e| io::Error::other(format!("cannot unpack the gzip'd kernel for UEFI: {e}")))
+}
+
 /// The ESP: systemd-boot as the removable-media loader (so no boot entry
 /// in the firmware is needed), one loader entry, and the kernel, initrd
 /// and command line beside it (systemd-boot only reads its own volume).
@@ -368,7 +387,7 @@ pub(crate) fn esp(b: &BootFiles, bl: &Bootloader, fat32: bool) -> io::Result<Fat
         entry.push_str(&format!("options {}\n", b.cmdline));
     }
     f.add_bytes("loader/entries/linuxkit.conf", entry.into_bytes())?;
-    f.add_shared("kernel", b.kernel.clone())?;
+    f.add_shared("kernel", efi_kernel(b, bl)?)?;
     f.add_open("initrd.img", b.initrd.clone())?;
     f.add_bytes("cmdline", b.cmdline.as_bytes().to_vec())?;
     Ok(f)
@@ -402,7 +421,7 @@ pub(crate) fn write_efi_iso(
     let mut aliases = Vec::new();
     if with_files {
         for (name, size) in [
-            ("kernel", b.kernel.len() as u64),
+            ("kernel", efi_kernel(b, bl)?.len() as u64),
             ("initrd.img", b.initrd_len),
             ("cmdline", b.cmdline.len() as u64),
         ] {
@@ -528,6 +547,28 @@ mod tests {
             ["usr/lib/systemd/boot/efi/systemd-bootaa64.efi"]
         );
         assert!(Bootloader::new(Arch::S390x).is_none());
+    }
+
+    #[test]
+    fn a_gzipped_arm64_kernel_is_unpacked_for_uefi() {
+        let image = b"MZ arm64 Image with its EFI stub".repeat(100);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&image).unwrap();
+        let kernel = Arc::new(gz.finish().unwrap());
+        let initrd = Arc::new(tempfile::tempfile().unwrap());
+        let seed = OnceCell::new();
+        let b = BootFiles {
+            kernel: &kernel,
+            initrd: &initrd,
+            initrd_len: 0,
+            cmdline: "",
+            initrd_id: &[0; 32],
+            seed: &seed,
+        };
+        let arm = Bootloader::new(Arch::Arm64).unwrap();
+        assert_eq!(*efi_kernel(&b, &arm).unwrap(), image);
+        let x86 = Bootloader::new(Arch::Amd64).unwrap();
+        assert_eq!(*efi_kernel(&b, &x86).unwrap(), *kernel);
     }
 
     #[test]
