@@ -46,14 +46,15 @@ const PACKAGES: &[&str] = &[
     "poweroff",
 ];
 
-/// The arm64 cache with the package set built, once per test run.
-fn cache() -> &'static Path {
-    static CACHE: OnceLock<PathBuf> = OnceLock::new();
+/// The arm64 cache with the package set built, once per test run, and
+/// the boot loader image's digest `pkg build` printed.
+fn built() -> &'static (PathBuf, String) {
+    static CACHE: OnceLock<(PathBuf, String)> = OnceLock::new();
     CACHE.get_or_init(|| {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("boot-cache-arm64");
         std::fs::create_dir_all(&dir).unwrap();
         let dirs: Vec<String> = PACKAGES.iter().map(|p| format!("pkg/{p}")).collect();
-        succeeded(
+        let out = succeeded(
             "linuxkit pkg build --platforms linux/arm64",
             linuxkit(&dir)
                 .args(["pkg", "build", "--platforms", "linux/arm64"])
@@ -61,8 +62,19 @@ fn cache() -> &'static Path {
                 .output()
                 .unwrap(),
         );
-        dir
+        let stdout = text(&out.stdout);
+        let bootloader = stdout
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("docker.io/linuxkit/bootloader:"))
+            .filter_map(|l| l.split_once('@').map(|(_, d)| d.to_string()))
+            .next_back()
+            .unwrap_or_else(|| panic!("no boot loader reference in pkg build's output:\n{stdout}"));
+        (dir, bootloader)
     })
+}
+
+fn cache() -> &'static Path {
+    &built().0
 }
 
 /// One VM at a time: two cores, and TCG is slow enough.
@@ -142,6 +154,22 @@ fn arm64_check_passes_as_kernel_initrd_and_from_a_uefi_disk() {
     assert_eq!(&kernel[0x38..0x3c], b"ARMd", "not an arm64 Image");
     check_boots("kernel+initrd", &image);
     check_boots("qcow2-efi", &out.path().join("check-efi.qcow2"));
+}
+
+#[test]
+fn arm64_bootloader_digest_is_the_pinned_one() {
+    let built = &built().1;
+    let pinned = linuxkit_output::BootloaderImage::of(linuxkit_base::Arch::Arm64)
+        .unwrap()
+        .image
+        .split_once('@')
+        .unwrap()
+        .1;
+    assert_eq!(
+        built, pinned,
+        "pkg/bootloader now builds to {built} for arm64, but BOOTLOADERS in crates/output/src/bootable.rs pins {pinned}: \
+         if pkg/bootloader (build.yml or debian.lock) changed on purpose, update arm64's `image` there"
+    );
 }
 
 #[test]
