@@ -245,7 +245,7 @@ impl Format {
     pub fn not_implemented_why(self) -> Option<&'static str> {
         match self {
             Format::Rpi3 => Some(
-                "the Raspberry Pi image needs an arm64 kernel, packages and the Pi's boot firmware (device trees included), which come with issue 19; build `--arch arm64 --format tar` and lay out the SD card yourself meanwhile",
+                "the Raspberry Pi image needs the Pi's boot firmware and device trees (bootcode, start*.elf, bcm27*.dtb, config.txt), which no package here provides yet; build `--arch arm64 --format tar` (or `raw-efi` for a Pi with UEFI firmware) and lay out the SD card yourself meanwhile",
             ),
             _ => None,
         }
