@@ -196,11 +196,19 @@ fn arm64_bios_formats_are_refused_with_what_to_use() {
 #[test]
 fn arm64_standard_example_serves_nginx_and_shuts_down_cleanly() {
     let out = tempfile::tempdir().unwrap();
-    let image = build(
-        &root().join("examples/linuxkit.yml"),
-        out.path(),
-        "kernel+initrd",
-    );
+    // examples/linuxkit.yml with arm64's serial console last: its
+    // `console=tty0 console=ttyS0` makes /dev/console the (invisible)
+    // virtual terminal on arm64, which has no ttyS0, and adding ttyAMA0 to
+    // the example does the same to amd64, which has no ttyAMA0: the last
+    // `console=` that exists nowhere leaves /dev/console on tty0.
+    let yml = std::fs::read_to_string(root().join("examples/linuxkit.yml"))
+        .unwrap()
+        .replace("console=ttyS0\"", "console=ttyS0 console=ttyAMA0\"")
+        .replace("@pkg:../pkg/", &format!("@pkg:{}/pkg/", root().display()));
+    assert!(yml.contains("console=ttyAMA0"), "{yml}");
+    let yml_path = out.path().join("linuxkit.yml");
+    std::fs::write(&yml_path, yml).unwrap();
+    let image = build(&yml_path, out.path(), "kernel+initrd");
     let port = free_port();
     let _slot = vm_slot();
     succeeded(
