@@ -586,9 +586,9 @@ pub struct QemuFlags {
     /// Accelerator: kvm, tcg, or kvm:tcg [default: kvm:tcg when KVM runs a test guest, else tcg]
     #[arg(long, env = "LINUXKIT_QEMU_ACCEL")]
     pub accel: Option<String>,
-    /// Guest architecture: x86_64, aarch64, s390x (amd64 and arm64 too)
-    #[arg(long, default_value = Arch::host().qemu())]
-    pub arch: Arch,
+    /// Guest architecture: x86_64, aarch64, s390x (amd64 and arm64 too) [default: the image's, else the host's]
+    #[arg(long)]
+    pub arch: Option<Arch>,
     /// QEMU binary to use [default: qemu-system-ARCH]
     #[arg(long)]
     pub qemu: Option<PathBuf>,

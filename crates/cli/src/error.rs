@@ -35,13 +35,11 @@ pub enum Error {
         given: String,
         source: linuxkit_base::ParseArchError,
     },
-    /// A bootable format asked for an architecture it has no boot loaders
-    /// for yet.
-    #[error(
-        "format {format} is only available for amd64 so far (its boot loaders are isolinux and systemd-boot for x86-64), not {arch}"
-    )]
+    /// A bootable format asked for an architecture it cannot boot (see
+    /// `linuxkit_output::format_unavailable`).
+    #[error("{why} (--arch {arch})")]
     FormatArch {
-        format: linuxkit_output::Format,
+        why: String,
         arch: linuxkit_base::Arch,
     },
     /// A flag of the reference we refuse (see `flags::REFUSED`).

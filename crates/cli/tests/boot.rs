@@ -19,13 +19,12 @@
 //! Debian downloads are cached in `~/.cache/linuxkit/debian`.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 mod common;
-use common::{linuxkit, root, succeeded};
+use common::{free_port, http_get, linuxkit, root, succeeded};
 #[path = "boot/cloud.rs"]
 mod cloud;
 use std::time::{Duration, Instant};
@@ -333,30 +332,6 @@ fn crashing_service_is_reported_on_the_console() {
 #[test]
 fn crashing_service_is_reported_under_containerds_runc_shim() {
     crashing_service_is_reported_with(Some("runc"));
-}
-
-/// A free loopback port for `--publish`.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `GET /` from 127.0.0.1:PORT: the body, if the server answered.
-fn http_get(port: u16) -> Option<String> {
-    let mut s = TcpStream::connect_timeout(
-        &format!("127.0.0.1:{port}").parse().unwrap(),
-        Duration::from_secs(2),
-    )
-    .ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    s.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
-        .ok()?;
-    let mut body = String::new();
-    s.read_to_string(&mut body).ok()?;
-    Some(body)
 }
 
 #[test]

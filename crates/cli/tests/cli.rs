@@ -428,7 +428,7 @@ fn dry_run_refuses_a_malformed_image_reference_at_its_line() {
 /// refused, naming both, before anything is pulled (an empty cache, no
 /// registry: the refusal must come first).
 #[test]
-fn a_bootable_format_for_arm64_is_refused_naming_the_architecture() {
+fn a_bios_format_for_arm64_is_refused_naming_what_to_use() {
     let dir = tempfile::tempdir().unwrap();
     let (code, _, err) = run(linuxkit()
         .args(["--cache"])
@@ -441,6 +441,18 @@ fn a_bootable_format_for_arm64_is_refused_naming_the_architecture() {
     assert_eq!(code, 1);
     assert_one_error_line(
         &err,
-        "format iso-bios is only available for amd64 so far (its boot loaders are isolinux and systemd-boot for x86-64), not arm64",
+        "format iso-bios boots through a PC BIOS (isolinux), which arm64 machines do not have: use a UEFI format instead (iso-efi, iso-efi-initrd, qcow2-efi, raw-efi) (--arch arm64)",
+    );
+    // An architecture without boot loaders.
+    let (code, _, err) = run(linuxkit()
+        .args(["--cache"])
+        .arg(dir.path().join("cache"))
+        .args(["build", "--arch", "riscv64", "--format", "raw-efi", "--dir"])
+        .arg(dir.path())
+        .arg(examples().join("minimal.yml")));
+    assert_eq!(code, 1);
+    assert_one_error_line(
+        &err,
+        "format raw-efi needs boot loaders, which exist for amd64 and arm64 only, not riscv64 (--arch riscv64)",
     );
 }

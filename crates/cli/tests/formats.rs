@@ -221,14 +221,22 @@ fn fixture() -> &'static Fixture {
 /// Fails, naming the constant to update, unless `built` (what `pkg build
 /// pkg/bootloader` printed) is the digest `linuxkit build` looks for.
 fn assert_pinned(built: &str) {
-    let pinned = linuxkit_output::BOOTLOADER_IMAGE
+    assert_pinned_for(linuxkit_base::Arch::Amd64, built)
+}
+
+/// Fails, naming the row to update, unless `built` (the digest `pkg build
+/// pkg/bootloader` printed for `arch`) is what `linuxkit build` looks for.
+pub fn assert_pinned_for(arch: linuxkit_base::Arch, built: &str) {
+    let pinned = linuxkit_output::BootloaderImage::of(arch)
+        .unwrap()
+        .image
         .split_once('@')
         .map(|(_, d)| d)
         .unwrap();
     assert_eq!(
         built, pinned,
-        "pkg/bootloader now builds to {built}, but BOOTLOADER_IMAGE in crates/output/src/bootable.rs pins {pinned}: \
-         if pkg/bootloader (build.yml or debian.lock) changed on purpose, update the constant BOOTLOADER_IMAGE \
+        "pkg/bootloader now builds to {built} for {arch}, but BOOTLOADERS in crates/output/src/bootable.rs pins {pinned}: \
+         if pkg/bootloader (build.yml or debian.lock) changed on purpose, update {arch}'s `image` in BOOTLOADERS \
          to docker.io/linuxkit/bootloader@{built}"
     );
 }
@@ -739,8 +747,11 @@ fn a_missing_bootloader_image_says_how_to_get_it() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
-        err.contains(linuxkit_output::BOOTLOADER_IMAGE)
-            && err.contains("linuxkit pkg build pkg/bootloader"),
+        err.contains(
+            linuxkit_output::BootloaderImage::of(linuxkit_base::Arch::Amd64)
+                .unwrap()
+                .image
+        ) && err.contains("linuxkit pkg build --platforms linux/amd64 pkg/bootloader"),
         "{err}"
     );
 }

@@ -13,6 +13,11 @@
 //! | `iso-efi` | systemd-boot in the El Torito UEFI image (also the 0xEF partition of the hybrid MBR) | `/kernel`, `/initrd.img` in that FAT image |
 //! | `iso-efi-initrd` | the same | the same, and also `/kernel`, `/initrd.img`, `/cmdline` in the ISO tree |
 //! | `raw-efi`, `qcow2-efi` | systemd-boot on a FAT32 ESP, the GPT's only partition | `/kernel`, `/initrd.img` on the ESP |
+//!
+//! Each architecture has its own boot loaders ([`BOOTLOADERS`]): amd64 has
+//! both; arm64 machines have no BIOS, so only the UEFI formats exist for
+//! it, with systemd-boot's arm64 build as `EFI/BOOT/BOOTAA64.EFI` (a BIOS
+//! format is refused: [`format_unavailable`]).
 
 use std::cell::OnceCell;
 use std::collections::BTreeMap;
@@ -22,9 +27,11 @@ use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::sync::Arc;
 
+use linuxkit_base::Arch;
 use linuxkit_rootfs::{Entry, EntryKind, EntrySink};
 use sha2::{Digest, Sha256};
 
+use crate::Format;
 use crate::fat::{FatBuilder, FatType};
 use crate::fstree::FsTree;
 use crate::gpt::{ALIGN, Guid, Layout};
@@ -33,29 +40,106 @@ use crate::iso::{
     write_iso_with,
 };
 
-/// The boot loader image, by digest: `pkg/bootloader` built by
-/// `linuxkit pkg build` from its `debian.lock`, which makes the digest
-/// stable. When the lockfile changes, this digest must change with it
-/// (`cargo test -p linuxkit --test formats` says so).
-pub const BOOTLOADER_IMAGE: &str = "docker.io/linuxkit/bootloader@sha256:9b716833515ab4f884d37539efb45179434fae70a27f3539660374366d880c91";
-
-/// The package directory the boot loader image is built from.
+/// The package directory the boot loader images are built from.
 pub const BOOTLOADER_PACKAGE: &str = "pkg/bootloader";
 
 const ISOLINUX_BIN: &str = "usr/lib/ISOLINUX/isolinux.bin";
 const ISOHDPFX_BIN: &str = "usr/lib/ISOLINUX/isohdpfx.bin";
 const LDLINUX_C32: &str = "usr/lib/syslinux/modules/bios/ldlinux.c32";
-const SYSTEMD_BOOT_X64: &str = "usr/lib/systemd/boot/efi/systemd-bootx64.efi";
+const BIOS_FILES: [&str; 3] = [ISOLINUX_BIN, ISOHDPFX_BIN, LDLINUX_C32];
 
-/// The files of the boot loader image the formats use (paths in the image,
-/// as Debian installs them).
-pub const BOOTLOADER_FILES: &[&str] = &[ISOLINUX_BIN, ISOHDPFX_BIN, LDLINUX_C32, SYSTEMD_BOOT_X64];
+/// The boot loaders of one architecture: its platform of the
+/// `pkg/bootloader` image and what the formats take from it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct BootloaderImage {
+    /// The architecture.
+    pub arch: Arch,
+    /// The image, by the digest of this platform's manifest:
+    /// `pkg/bootloader` built by `linuxkit pkg build` from its
+    /// `debian.lock`, which makes the digest stable. When the lockfile
+    /// changes, this digest must change with it (`cargo test -p linuxkit
+    /// --test formats` says so).
+    pub image: &'static str,
+    /// systemd-boot's build for the architecture, as Debian installs it.
+    pub efi_loader: &'static str,
+    /// Where UEFI firmware of the architecture looks for the loader of a
+    /// removable medium (so no boot entry is needed).
+    pub efi_removable: &'static str,
+    /// Whether the architecture's machines have a PC BIOS, and so the
+    /// image has isolinux for the BIOS formats.
+    pub bios: bool,
+}
 
-/// The boot loader files. Collect them by flattening the boot loader image
-/// into it (it is an [`EntrySink`] keeping only [`BOOTLOADER_FILES`]), or
-/// read them from a directory with [`Bootloader::from_dir`].
-#[derive(Clone, Default)]
+/// Every architecture's boot loaders (a third architecture is one more
+/// row: its `pkg/bootloader` platform built and its digest here).
+pub const BOOTLOADERS: [BootloaderImage; 2] = [
+    BootloaderImage {
+        arch: Arch::Amd64,
+        image: "docker.io/linuxkit/bootloader@sha256:9b716833515ab4f884d37539efb45179434fae70a27f3539660374366d880c91",
+        efi_loader: "usr/lib/systemd/boot/efi/systemd-bootx64.efi",
+        efi_removable: "EFI/BOOT/BOOTX64.EFI",
+        bios: true,
+    },
+    BootloaderImage {
+        arch: Arch::Arm64,
+        image: "docker.io/linuxkit/bootloader@sha256:bb25795864785ae6079df5fc794f5ab41439793a4dcbd9ab0c8e6076d135fe98",
+        efi_loader: "usr/lib/systemd/boot/efi/systemd-bootaa64.efi",
+        efi_removable: "EFI/BOOT/BOOTAA64.EFI",
+        bios: false,
+    },
+];
+
+impl BootloaderImage {
+    /// The boot loaders of `arch`, if there are any.
+    pub fn of(arch: Arch) -> Option<&'static BootloaderImage> {
+        BOOTLOADERS.iter().find(|b| b.arch == arch)
+    }
+
+    /// The files of the image the formats use (paths in the image, as
+    /// Debian installs them).
+    pub fn files(&self) -> Vec<&'static str> {
+        let mut f = vec![self.efi_loader];
+        if self.bios {
+            f.extend(BIOS_FILES);
+        }
+        f
+    }
+}
+
+/// Why `format` cannot be written for `arch`, or `None` if it can: the
+/// BIOS formats need isolinux, which only PC machines run, and the
+/// bootable formats need the architecture's boot loaders.
+pub fn format_unavailable(format: Format, arch: Arch) -> Option<String> {
+    if !format.needs_bootloader() {
+        return None;
+    }
+    let with_loaders = || {
+        BOOTLOADERS
+            .iter()
+            .map(|b| b.arch.to_string())
+            .collect::<Vec<_>>()
+            .join(" and ")
+    };
+    match BootloaderImage::of(arch) {
+        None => Some(format!(
+            "format {format} needs boot loaders, which exist for {} only, not {arch}",
+            with_loaders()
+        )),
+        Some(b) if format.boots_from_bios() && !b.bios => Some(format!(
+            "format {format} boots through a PC BIOS (isolinux), which {arch} machines do not have: use a UEFI format instead ({})",
+            Format::list(Format::ALL.into_iter().filter(|f| f.boots_from_uefi()))
+        )),
+        Some(_) => None,
+    }
+}
+
+/// The boot loader files of one architecture. Collect them by flattening
+/// that platform's boot loader image into it (it is an [`EntrySink`]
+/// keeping only [`BootloaderImage::files`]), or read them from a
+/// directory with [`Bootloader::from_dir`].
+#[derive(Clone)]
 pub struct Bootloader {
+    image: &'static BootloaderImage,
     files: BTreeMap<String, Vec<u8>>,
 }
 
@@ -68,11 +152,25 @@ impl fmt::Debug for Bootloader {
 }
 
 impl Bootloader {
-    /// Reads [`BOOTLOADER_FILES`] under `root` (`/` for the host's own
+    /// An empty collection for `arch`'s boot loaders (`None`: there are
+    /// none for it).
+    pub fn new(arch: Arch) -> Option<Bootloader> {
+        Some(Bootloader {
+            image: BootloaderImage::of(arch)?,
+            files: BTreeMap::new(),
+        })
+    }
+
+    /// Reads `arch`'s files under `root` (`/` for the host's own
     /// `isolinux`, `syslinux-common` and `systemd-boot-efi` packages).
-    pub fn from_dir(root: &Path) -> io::Result<Bootloader> {
-        let mut b = Bootloader::default();
-        for f in BOOTLOADER_FILES {
+    pub fn from_dir(root: &Path, arch: Arch) -> io::Result<Bootloader> {
+        let mut b = Bootloader::new(arch).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("no boot loaders for {arch}"),
+            )
+        })?;
+        for f in b.image.files() {
             let p = root.join(f);
             let data = std::fs::read(&p)
                 .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", p.display())))?;
@@ -81,12 +179,17 @@ impl Bootloader {
         Ok(b)
     }
 
-    /// The files of [`BOOTLOADER_FILES`] not collected (empty when
+    /// Which architecture's boot loaders these are.
+    pub fn image(&self) -> &'static BootloaderImage {
+        self.image
+    }
+
+    /// The files of [`BootloaderImage::files`] not collected (empty when
     /// complete).
     pub fn missing(&self) -> Vec<&'static str> {
-        BOOTLOADER_FILES
-            .iter()
-            .copied()
+        self.image
+            .files()
+            .into_iter()
             .filter(|f| !self.files.contains_key(*f))
             .collect()
     }
@@ -95,7 +198,7 @@ impl Bootloader {
         self.files.get(path).map(Vec::as_slice).ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::NotFound,
-                format!("the boot loader image has no {path}"),
+                format!("the {} boot loader image has no {path}", self.image.arch),
             )
         })
     }
@@ -104,7 +207,7 @@ impl Bootloader {
 impl EntrySink for Bootloader {
     fn add(&mut self, e: &Entry, data: &mut dyn Read) -> linuxkit_rootfs::Result<()> {
         let path = e.path.trim_start_matches("./").trim_start_matches('/');
-        if e.kind != EntryKind::File || !BOOTLOADER_FILES.contains(&path) {
+        if e.kind != EntryKind::File || !self.image.files().contains(&path) {
             return Ok(());
         }
         let mut buf = Vec::with_capacity(e.size as usize);
@@ -247,6 +350,20 @@ pub(crate) fn bios_iso(b: &BootFiles, bl: &Bootloader, spool: &Path) -> io::Resu
     Ok(BiosIso { tree: t, opts, len })
 }
 
+/// The kernel as UEFI firmware loads it: systemd-boot starts the kernel
+/// through its EFI stub, so the file must be a PE image. x86's bzImage and
+/// arm64's `Image` (Debian's) are; arm64 kernels shipped as `Image.gz`
+/// (the reference's kernel images) are not, and GRUB, the reference's
+/// loader, unpacks them itself: here they are stored unpacked on the ESP.
+fn efi_kernel(b: &BootFiles, bl: &Bootloader) -> io::Result<Arc<Vec<u8>>> {
+    if bl.image.arch == Arch::Amd64 || !b.kernel.starts_with(&[0x1f, 0x8b]) {
+        return Ok(b.kernel.clone());
+    }
+    crate::kernel::decompress_kernel(b.kernel)
+        .map(Arc::new)
+        .map_err(|e| io::Error::other(format!("cannot unpack the gzip'd kernel for UEFI: {e}")))
+}
+
 /// The ESP: systemd-boot as the removable-media loader (so no boot entry
 /// in the firmware is needed), one loader entry, and the kernel, initrd
 /// and command line beside it (systemd-boot only reads its own volume).
@@ -257,7 +374,10 @@ pub(crate) fn esp(b: &BootFiles, bl: &Bootloader, fat32: bool) -> io::Result<Fat
     if fat32 {
         f = f.fat_type(FatType::Fat32).hidden_sectors(ALIGN as u32);
     }
-    f.add_bytes("EFI/BOOT/BOOTX64.EFI", bl.get(SYSTEMD_BOOT_X64)?.to_vec())?;
+    f.add_bytes(
+        bl.image.efi_removable,
+        bl.get(bl.image.efi_loader)?.to_vec(),
+    )?;
     f.add_bytes(
         "loader/loader.conf",
         b"timeout 0\ndefault linuxkit.conf\n".to_vec(),
@@ -267,7 +387,7 @@ pub(crate) fn esp(b: &BootFiles, bl: &Bootloader, fat32: bool) -> io::Result<Fat
         entry.push_str(&format!("options {}\n", b.cmdline));
     }
     f.add_bytes("loader/entries/linuxkit.conf", entry.into_bytes())?;
-    f.add_shared("kernel", b.kernel.clone())?;
+    f.add_shared("kernel", efi_kernel(b, bl)?)?;
     f.add_open("initrd.img", b.initrd.clone())?;
     f.add_bytes("cmdline", b.cmdline.as_bytes().to_vec())?;
     Ok(f)
@@ -301,7 +421,7 @@ pub(crate) fn write_efi_iso(
     let mut aliases = Vec::new();
     if with_files {
         for (name, size) in [
-            ("kernel", b.kernel.len() as u64),
+            ("kernel", efi_kernel(b, bl)?.len() as u64),
             ("initrd.img", b.initrd_len),
             ("cmdline", b.cmdline.len() as u64),
         ] {
@@ -406,8 +526,8 @@ mod tests {
 
     #[test]
     fn the_collector_keeps_only_the_boot_loader_files() {
-        let mut b = Bootloader::default();
-        assert_eq!(b.missing().len(), BOOTLOADER_FILES.len());
+        let mut b = Bootloader::new(Arch::Amd64).unwrap();
+        assert_eq!(b.missing().len(), 4);
         b.add(
             &Entry::file("usr/lib/ISOLINUX/isolinux.bin", 3),
             &mut &b"abc"[..],
@@ -421,5 +541,53 @@ mod tests {
         assert_eq!(b.files.len(), 1);
         assert_eq!(b.get(ISOLINUX_BIN).unwrap(), b"abc");
         assert!(!b.missing().contains(&ISOLINUX_BIN));
+        let arm = Bootloader::new(Arch::Arm64).unwrap();
+        assert_eq!(
+            arm.missing(),
+            ["usr/lib/systemd/boot/efi/systemd-bootaa64.efi"]
+        );
+        assert!(Bootloader::new(Arch::S390x).is_none());
+    }
+
+    #[test]
+    fn a_gzipped_arm64_kernel_is_unpacked_for_uefi() {
+        let image = b"MZ arm64 Image with its EFI stub".repeat(100);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&image).unwrap();
+        let kernel = Arc::new(gz.finish().unwrap());
+        let initrd = Arc::new(tempfile::tempfile().unwrap());
+        let seed = OnceCell::new();
+        let b = BootFiles {
+            kernel: &kernel,
+            initrd: &initrd,
+            initrd_len: 0,
+            cmdline: "",
+            initrd_id: &[0; 32],
+            seed: &seed,
+        };
+        let arm = Bootloader::new(Arch::Arm64).unwrap();
+        assert_eq!(*efi_kernel(&b, &arm).unwrap(), image);
+        let x86 = Bootloader::new(Arch::Amd64).unwrap();
+        assert_eq!(*efi_kernel(&b, &x86).unwrap(), *kernel);
+    }
+
+    #[test]
+    fn bios_formats_are_refused_where_there_is_no_bios() {
+        for f in Format::ALL {
+            let why = format_unavailable(f, Arch::Arm64);
+            assert_eq!(why.is_some(), f.boots_from_bios(), "{f}");
+            assert_eq!(format_unavailable(f, Arch::Amd64), None, "{f}");
+            assert_eq!(
+                format_unavailable(f, Arch::Riscv64).is_some(),
+                f.needs_bootloader(),
+                "{f}"
+            );
+        }
+        let why = format_unavailable(Format::Vmdk, Arch::Arm64).unwrap();
+        assert!(why.contains("format vmdk boots through a PC BIOS"), "{why}");
+        assert!(
+            why.contains("iso-efi, iso-efi-initrd, qcow2-efi, raw-efi"),
+            "{why}"
+        );
     }
 }

@@ -23,13 +23,18 @@ pub enum Error {
     NoKernel(Format),
     /// A bootable format, and the boot loaders were not given
     /// ([`crate::OutputOptions::bootloader`]).
-    #[error("{format} needs the boot loaders of {image}, which were not given")]
+    #[error(
+        "{format} needs the boot loaders of {}, which were not given",
+        crate::BOOTLOADER_PACKAGE
+    )]
     NoBootloader {
         /// The format being written.
         format: Format,
-        /// The boot loader image ([`crate::BOOTLOADER_IMAGE`]).
-        image: &'static str,
     },
+    /// A bootable format the given boot loaders' architecture cannot boot
+    /// (see [`crate::format_unavailable`]).
+    #[error("{0}")]
+    FormatArch(String),
     /// `--size` is smaller than what the disk holds.
     #[error(
         "format {format}: content {} MiB does not fit in --size {}M",

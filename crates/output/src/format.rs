@@ -245,19 +245,31 @@ impl Format {
     pub fn not_implemented_why(self) -> Option<&'static str> {
         match self {
             Format::Rpi3 => Some(
-                "the Raspberry Pi image needs an arm64 kernel, packages and the Pi's boot firmware (device trees included), which come with issue 19; build `--arch arm64 --format tar` and lay out the SD card yourself meanwhile",
+                "the Raspberry Pi image needs the Pi's boot firmware and device trees (bootcode, start*.elf, bcm27*.dtb, config.txt), which no package here provides yet; build `--arch arm64 --format tar` (or `raw-efi` for a Pi with UEFI firmware) and lay out the SD card yourself meanwhile",
             ),
             _ => None,
         }
     }
 
     /// Whether the format boots a machine, and so needs the boot loaders
-    /// (from [`crate::BOOTLOADER_IMAGE`]).
+    /// (from [`crate::BOOTLOADERS`]).
     pub fn needs_bootloader(self) -> bool {
         matches!(
             self,
             Format::IsoBios | Format::IsoEfi | Format::IsoEfiInitrd
         ) || self.disk_plan().is_some()
+    }
+
+    /// Whether the format boots through a PC BIOS (isolinux): `iso-bios`
+    /// and the BIOS disks.
+    pub fn boots_from_bios(self) -> bool {
+        self == Format::IsoBios || self.disk_plan().is_some_and(|p| p.base == Base::Bios)
+    }
+
+    /// Whether the format boots through UEFI (systemd-boot): the EFI ISOs
+    /// and disks.
+    pub fn boots_from_uefi(self) -> bool {
+        self.needs_bootloader() && !self.boots_from_bios()
     }
 
     /// Whether the format is made of the kernel (the configuration's

@@ -44,7 +44,9 @@ mod session;
 mod squashfs;
 mod tar;
 
-pub use bootable::{BOOTLOADER_FILES, BOOTLOADER_IMAGE, BOOTLOADER_PACKAGE, Bootloader};
+pub use bootable::{
+    BOOTLOADER_PACKAGE, BOOTLOADERS, Bootloader, BootloaderImage, format_unavailable,
+};
 pub use compress::{Compression, Compressor, LZ4_LEGACY_BLOCK, LZ4_LEGACY_MAGIC, Lz4Legacy};
 pub use cpio::{CpioWriter, InitrdSink, LinkAction, LinkPlan, trailer_archive};
 pub use erofs::{ErofsError, INLINE_MAX, write_erofs};

@@ -400,10 +400,15 @@ impl<'a> Session<'a, '_> {
     }
 
     fn bootloader(&self, format: Format) -> Result<&'a Bootloader> {
-        self.opts.bootloader.as_ref().ok_or(Error::NoBootloader {
-            format,
-            image: crate::BOOTLOADER_IMAGE,
-        })
+        let bl = self
+            .opts
+            .bootloader
+            .as_ref()
+            .ok_or(Error::NoBootloader { format })?;
+        match crate::format_unavailable(format, bl.image().arch) {
+            Some(why) => Err(Error::FormatArch(why)),
+            None => Ok(bl),
+        }
     }
 
     fn kernel_initrd(&mut self, format: Format) -> Result<Vec<PathBuf>> {

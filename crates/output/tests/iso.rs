@@ -530,9 +530,10 @@ fn bootable_formats_need_the_boot_loaders_and_a_kernel() {
         assert!(err.contains("needs the boot loaders"), "{err}");
         let opts = OutputOptions {
             bootloader: Some(
-                linuxkit_output::Bootloader::from_dir(Path::new("/")).expect(
-                    "the host's isolinux, syslinux-common and systemd-boot-efi (scripts/setup)",
-                ),
+                linuxkit_output::Bootloader::from_dir(Path::new("/"), linuxkit_base::Arch::Amd64)
+                    .expect(
+                        "the host's isolinux, syslinux-common and systemd-boot-efi (scripts/setup)",
+                    ),
             ),
             ..OutputOptions::default()
         };

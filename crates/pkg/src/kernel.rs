@@ -39,6 +39,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use linuxkit_base::Arch;
 use linuxkit_rootfs::{Entry, EntryKind};
 
 use crate::KernelSpec;
@@ -390,11 +391,33 @@ fn filter_index(file: &str, text: &str, kept: &BTreeSet<String>) -> Option<Strin
     Some(out)
 }
 
+/// The globs of `kernel.modules` a kernel for `arch` selects: an entry
+/// may name architectures as `debian.packages` does (`ata_piix [amd64]`,
+/// `pl061 [!amd64]`), the same [`Request`](crate::debian::Request) grammar.
+pub fn globs_for(entries: &[String], arch: Arch) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for e in entries {
+        let (glob, admitted) = match e.split_once('[') {
+            None => (e.trim(), true),
+            Some((g, _)) => {
+                let r = crate::debian::Request::parse(&format!("x {}", &e[g.len()..]))
+                    .map_err(|m| format!("`kernel.modules`: bad entry {e:?}: {m}"))?;
+                (g.trim(), r.applies_to(arch))
+            }
+        };
+        if admitted {
+            out.push(glob.to_string());
+        }
+    }
+    Ok(out)
+}
+
 /// Lays `tree` (the Debian packages' files) out as a kernel image;
 /// `build_yml` names the file in errors.
 pub fn layout(
     tree: &LayerTree,
     spec: &KernelSpec,
+    arch: Arch,
     build_yml: &str,
 ) -> Result<(LayerTree, KernelInfo), BuildError> {
     let err = |message: String| BuildError::Package {
@@ -462,6 +485,8 @@ pub fn layout(
     let kept: Option<BTreeSet<String>> = match &spec.modules {
         None => None,
         Some(globs) => {
+            let globs = globs_for(globs, arch).map_err(err)?;
+            let globs = &globs;
             let builtin = builtin_names(&text_of("modules.builtin").unwrap_or_default());
             let paths = select_modules(&dep, &builtin, globs).map_err(|bad| {
                 err(format!(
@@ -585,6 +610,20 @@ pub fn layout(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn module_entries_name_their_architectures() {
+        let e: Vec<String> = ["virtio_net", "ata_piix [amd64]", "pl061 [!amd64]"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            globs_for(&e, Arch::Amd64).unwrap(),
+            ["virtio_net", "ata_piix"]
+        );
+        assert_eq!(globs_for(&e, Arch::Arm64).unwrap(), ["virtio_net", "pl061"]);
+        assert!(globs_for(&["x [vax]".to_string()], Arch::Amd64).is_err());
+    }
 
     #[test]
     fn names_and_globs() {

@@ -93,9 +93,8 @@ pub fn run(opts: &QemuOptions, mode: &Mode) -> Result<Outcome> {
         // A reboot (a panic with panic=N, or a reboot command) ends the run.
         opts.no_reboot = true;
     }
-    let arch = qemu::supported_arch(opts.arch)?;
-    let binary = qemu::qemu_binary(opts.qemu.as_deref(), arch)?;
     let vm = qemu::prepare(&opts)?;
+    let binary = qemu::qemu_binary(opts.qemu.as_deref(), vm.arch)?;
     qmp::check_socket_path(&qmp::socket_path(&vm.state_dir))?;
     refuse_if_running(&vm.state_dir)?;
     let args = qemu::qemu_args(&vm);

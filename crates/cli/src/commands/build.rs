@@ -372,26 +372,28 @@ fn check_kernel(config: &Config, formats: &[Format]) -> Result<()> {
     )))
 }
 
-/// The boot loader image (`pkg/bootloader`, pinned by digest), from the
-/// cache; never pulled or built here.
+/// The boot loader image of `arch` (`pkg/bootloader`, pinned by
+/// digest), from the cache; never pulled or built here.
 fn load_bootloader(
     cache: &linuxkit_oci::Cache,
     platform: &linuxkit_oci::Platform,
     arch: linuxkit_base::Arch,
     format: Format,
 ) -> Result<linuxkit_output::Bootloader> {
-    if arch != linuxkit_base::Arch::Amd64 {
-        return Err(Error::FormatArch { format, arch });
-    }
-    let image = linuxkit_oci::ImageRef::parse(linuxkit_output::BOOTLOADER_IMAGE)
+    // Checked before (`format_unavailable`): there are boot loaders for `arch`.
+    let mut bl = linuxkit_output::Bootloader::new(arch).ok_or_else(|| Error::FormatArch {
+        why: format!("format {format} has no boot loaders for {arch}"),
+        arch,
+    })?;
+    let pinned = bl.image().image;
+    let image = linuxkit_oci::ImageRef::parse(pinned)
         .map_err(|e| Error::Usage(format!("the boot loader reference: {e}")))?;
     let Some(img) = cache.image(&image, platform)? else {
         return Err(Error::Usage(format!(
-            "format {format} needs the boot loader image {}, which is not in the cache {}: build it with `linuxkit pkg build {}` in a linuxkit checkout (with the same --cache), or pull it with `linuxkit cache pull {}` from a registry that has it",
-            linuxkit_output::BOOTLOADER_IMAGE,
+            "format {format} needs the {arch} boot loader image {pinned}, which is not in the cache {}: build it with `linuxkit pkg build --platforms {} {}` in a linuxkit checkout (with the same --cache), or pull it with `linuxkit cache pull {pinned}` from a registry that has it",
             cache.root().display(),
+            arch.oci_platform(),
             linuxkit_output::BOOTLOADER_PACKAGE,
-            linuxkit_output::BOOTLOADER_IMAGE,
         )));
     };
     let layers = img
@@ -400,9 +402,9 @@ fn load_bootloader(
         .iter()
         .map(|l| linuxkit_rootfs::Layer::cached(&img.name, cache, l))
         .collect::<std::result::Result<Vec<_>, _>>()?;
-    let mut bl = linuxkit_output::Bootloader::default();
+    let files = bl.image().files();
     let wanted = |p: &str| {
-        if linuxkit_output::BOOTLOADER_FILES
+        if files
             .iter()
             .any(|f| *f == p || f.starts_with(&format!("{p}/")))
         {
@@ -415,8 +417,7 @@ fn load_bootloader(
     let missing = bl.missing();
     if !missing.is_empty() {
         return Err(Error::Usage(format!(
-            "the boot loader image {} has no {}",
-            linuxkit_output::BOOTLOADER_IMAGE,
+            "the boot loader image {pinned} has no {}",
             missing.join(", ")
         )));
     }
@@ -512,6 +513,12 @@ pub fn run(
     let _pin = cache.reclaim_and_pin()?;
     // The boot loaders come from the cache only; looked up before any pull,
     // so that a missing image is said at once.
+    if let Some(why) = formats
+        .iter()
+        .find_map(|f| linuxkit_output::format_unavailable(*f, *arch))
+    {
+        return Err(Error::FormatArch { why, arch: *arch });
+    }
     let bootloader = match formats.iter().find(|f| f.needs_bootloader()) {
         Some(&f) if output.is_none() => Some(load_bootloader(&cache, &platform, *arch, f)?),
         _ => None,

@@ -125,7 +125,7 @@ pub(super) fn assemble(
         step.done();
         if let Some(k) = &info.kernel {
             let step = progress.step("lay out the kernel");
-            let (l, k) = crate::kernel::layout(&layer, k, &build_yml)?;
+            let (l, k) = crate::kernel::layout(&layer, k, arch, &build_yml)?;
             layer = l;
             kernel = Some(k);
             step.done();

@@ -36,10 +36,16 @@ pub struct Concat {
 pub(super) fn de_kernel<'de, D: Deserializer<'de>>(d: D) -> Result<Option<KernelSpec>, D::Error> {
     let k = Option::<KernelSpec>::deserialize(d)?.unwrap_or_default();
     if let Some(m) = &k.modules
-        && let Some(bad) = m.iter().find(|g| g.trim().is_empty() || g.contains('/'))
+        && let Some(bad) = m.iter().find(|g| {
+            let glob = g.split_once('[').map_or(g.as_str(), |(g, _)| g);
+            glob.trim().is_empty()
+                || glob.contains('/')
+                || crate::kernel::globs_for(std::slice::from_ref(*g), linuxkit_base::Arch::host())
+                    .is_err()
+        })
     {
         return Err(de::Error::custom(format!(
-            "`kernel.modules`: bad module glob {bad:?}: give a module name or a glob such as `virtio*`"
+            "`kernel.modules`: bad module glob {bad:?}: give a module name or a glob such as `virtio*`, optionally with architectures as `ata_piix [amd64]`"
         )));
     }
     Ok(Some(k))

@@ -277,7 +277,7 @@ impl BuildYml {
                 ("build_packages", &d.build_packages),
             ] {
                 for p in list {
-                    if let Err(e) = crate::debian::Dependency::parse(p) {
+                    if let Err(e) = crate::debian::Request::parse(p) {
                         return Err(ConfigError::new(format!(
                             "`debian.{key}`: bad package {p:?}: {e}"
                         ))

@@ -59,7 +59,7 @@ pub use deb::DebArchive;
 pub(crate) use error::hex;
 pub use error::{DebianError, Result};
 pub use index::{Client, Package, PackageIndex, Release};
-pub use relation::{Dependency, Provide};
+pub use relation::{ArchRestriction, Dependency, Provide, Request};
 pub use resolve::{ResolveOptions, resolve};
 pub use sources::{Mirror, Source};
 pub use version::{Relation, Version};

@@ -9,6 +9,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use linuxkit_base::Arch;
+
 use super::error::{DebianError, Result, parse_err};
 use super::version::{Relation, Version};
 
@@ -35,7 +37,8 @@ impl Dependency {
 
     /// Parses `name[:arch] [(op version)]`. Build-profile restrictions
     /// (`<!nocheck>`) and architecture restrictions (`[amd64]`) only appear
-    /// in source packages and are rejected.
+    /// in source packages and are rejected (a [`Request`] takes the
+    /// latter).
     pub fn parse(s: &str) -> Result<Dependency, String> {
         let s = s.trim();
         let (head, constraint) = match s.split_once('(') {
@@ -95,6 +98,81 @@ impl fmt::Display for Dependency {
     }
 }
 
+/// One entry of `build.yml`'s `debian.packages`: a relation, optionally
+/// restricted to some architectures as Debian's `Build-Depends` are
+/// (`linux-image-cloud-amd64 [amd64]`, `foo [!s390x]`), so one list serves
+/// every platform of a multi-platform package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// The relation.
+    pub dependency: Dependency,
+    /// The architectures it is for (`None`: all).
+    pub restriction: Option<ArchRestriction>,
+}
+
+/// A `[arch ...]` or `[!arch ...]` restriction (one or the other: Debian
+/// does not mix them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchRestriction {
+    /// `[!...]`: every architecture but these.
+    pub negated: bool,
+    /// The architectures named.
+    pub arches: Vec<Arch>,
+}
+
+impl ArchRestriction {
+    /// Whether a build for `arch` takes the restricted relation.
+    pub fn admits(&self, arch: Arch) -> bool {
+        self.arches.contains(&arch) != self.negated
+    }
+}
+
+impl Request {
+    /// Parses `RELATION [arch ...]` (see [`Dependency::parse`]); the
+    /// architectures are Debian's names (or any other [`Arch`] spelling).
+    pub fn parse(s: &str) -> Result<Request, String> {
+        let s = s.trim();
+        let Some((rel, rest)) = s.split_once('[') else {
+            return Ok(Request {
+                dependency: Dependency::parse(s)?,
+                restriction: None,
+            });
+        };
+        let inner = rest
+            .trim_end()
+            .strip_suffix(']')
+            .ok_or_else(|| format!("unclosed `[` in {s:?}"))?;
+        let words: Vec<&str> = inner.split_whitespace().collect();
+        if words.is_empty() {
+            return Err(format!("an empty architecture restriction in {s:?}"));
+        }
+        let negated = words[0].starts_with('!');
+        let mut arches = Vec::new();
+        for w in words {
+            let name = match w.strip_prefix('!') {
+                Some(n) if negated => n,
+                None if !negated => w,
+                _ => {
+                    return Err(format!("{s:?} mixes `!arch` and `arch` in one restriction"));
+                }
+            };
+            arches.push(
+                name.parse::<Arch>()
+                    .map_err(|e| format!("{e} (in {s:?})"))?,
+            );
+        }
+        Ok(Request {
+            dependency: Dependency::parse(rel)?,
+            restriction: Some(ArchRestriction { negated, arches }),
+        })
+    }
+
+    /// Whether a build for `arch` takes this request.
+    pub fn applies_to(&self, arch: Arch) -> bool {
+        self.restriction.as_ref().is_none_or(|r| r.admits(arch))
+    }
+}
+
 /// One `Provides:` entry; only `=` versions are allowed there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Provide {
@@ -133,4 +211,24 @@ pub fn parse_provides(field: &str) -> Result<Vec<Provide>, String> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_take_architecture_restrictions() {
+        let r = Request::parse("linux-image-cloud-amd64 [amd64]").unwrap();
+        assert_eq!(r.dependency.name, "linux-image-cloud-amd64");
+        assert!(r.applies_to(Arch::Amd64) && !r.applies_to(Arch::Arm64));
+        let r = Request::parse("foo (>= 1) [!s390x !armhf]").unwrap();
+        assert!(r.dependency.constraint.is_some());
+        assert!(r.applies_to(Arch::Arm64) && !r.applies_to(Arch::Arm));
+        assert!(Request::parse("foo").unwrap().applies_to(Arch::S390x));
+        for bad in ["foo [amd64", "foo []", "foo [amd64 !arm64]", "foo [vax]"] {
+            assert!(Request::parse(bad).is_err(), "{bad}");
+        }
+        assert!(Dependency::parse("foo [amd64]").is_err());
+    }
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use linuxkit_base::Arch;
 
 use super::{LOCKFILE, LockRequest, LockedDeb, Lockfile};
-use crate::debian::{self, Client, Dependency, ResolveOptions};
+use crate::debian::{self, Client, Dependency, Request, ResolveOptions};
 use crate::error::BuildError;
 use crate::{DebianSource, Package};
 
@@ -144,12 +144,20 @@ pub fn ensure_lock(
     let mirror = debian::sources::find_mirror(Some(&lock.suite))?;
     let client = Client::for_mirror(&mirror, debian_cache).progress(progress.clone());
     let release = client.release(&lock.suite)?;
-    let parse = |list: &[String]| {
-        list.iter()
-            .map(|p| p.parse::<Dependency>())
-            .collect::<Result<Vec<_>, _>>()
+    // The requests of a build for `arch` (`name [arch ...]` restricts one
+    // to some architectures, as in Debian's Build-Depends).
+    let parse = |list: &[String], arch: &str| -> Result<Vec<Dependency>, BuildError> {
+        let arch: Arch = arch.parse().map_err(|e| lock_err(pkg, format!("{e}")))?;
+        let mut out = Vec::new();
+        for p in list {
+            let r = Request::parse(p)
+                .map_err(|m| lock_err(pkg, format!("`debian`: bad package {p:?}: {m}")))?;
+            if r.applies_to(arch) {
+                out.push(r.dependency);
+            }
+        }
+        Ok(out)
     };
-    let (wanted, build_wanted) = (parse(&src.packages)?, parse(&src.build_packages)?);
     let ropts = ResolveOptions {
         no_dependencies: !src.dependencies,
         ..ResolveOptions::default()
@@ -170,9 +178,11 @@ pub fn ensure_lock(
     for a in every {
         let index = client.packages(&release, &src.components, a)?;
         if arches.contains(a) {
+            let wanted = parse(&src.packages, a)?;
             lock.packages
                 .insert(a.clone(), resolve(&index, &wanted, &ropts)?);
         }
+        let build_wanted = parse(&src.build_packages, a)?;
         if build_arches.contains(a) && !build_wanted.is_empty() {
             // A build root needs its whole closure, whatever `dependencies`
             // says of the image.

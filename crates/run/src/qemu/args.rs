@@ -30,6 +30,16 @@ fn machine(arch: Arch, native: bool) -> &'static str {
     }
 }
 
+/// The guest's name for the first `-drive` disk: `virt`'s disks are
+/// virtio-blk (`vda`); q35's and the others' are SCSI-named (`sda`), as
+/// the reference's squashfs boot assumes everywhere.
+fn first_disk(arch: Arch) -> &'static str {
+    match arch {
+        Arch::Arm64 => "/dev/vda",
+        _ => "/dev/sda",
+    }
+}
+
 /// The `-netdev` value of `n` (without port forwards), `None` for no network.
 fn netdev(n: &Networking) -> Option<String> {
     match n {
@@ -161,9 +171,10 @@ pub fn qemu_args(vm: &Vm) -> Vec<String> {
         }
         Boot::Squashfs { kernel, cmdline } => {
             push(&["-kernel", &path_str(kernel)]);
+            let root = first_disk(vm.arch);
             let c = match cmdline {
-                Some(c) if !c.is_empty() => format!("{c} root=/dev/sda"),
-                _ => "root=/dev/sda".to_string(),
+                Some(c) if !c.is_empty() => format!("{c} root={root}"),
+                _ => format!("root={root}"),
             };
             push(&["-append", &c]);
         }
@@ -374,6 +385,12 @@ mod tests {
         v.arch = Arch::Arm64;
         let j = joined(&v);
         assert!(j.contains("-cpu cortex-a57 -machine virt "), "{j}");
+        let mut sq = vm(Boot::Squashfs {
+            kernel: "/k".into(),
+            cmdline: None,
+        });
+        sq.arch = Arch::Arm64;
+        assert!(joined(&sq).contains("-append root=/dev/vda "));
         v.host_arch = Arch::Arm64;
         v.accel = Some("kvm:tcg".into());
         let j = joined(&v);

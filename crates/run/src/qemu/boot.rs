@@ -22,7 +22,7 @@ pub enum Boot {
         /// exist (the kernel then gets an empty command line).
         cmdline: Option<String>,
     },
-    /// `-kernel` and `-append CMDLINE root=/dev/sda`; the squashfs image is
+    /// `-kernel` and `-append CMDLINE root=/dev/sda` (`/dev/vda` on arm64); the squashfs image is
     /// the first disk.
     Squashfs {
         /// The kernel image (`PATH-kernel`).

@@ -8,7 +8,8 @@
 //! with `PATH-initrd.img` boots kernel+initrd (with `PATH-cmdline` as the
 //! command line), an existing `*.iso` boots from CD, and any other existing
 //! file is the boot disk. `--kernel`, `--squashfs` and `--iso` force a
-//! mode; `--uefi` adds UEFI firmware to any of them.
+//! mode; `--uefi` adds UEFI firmware to any of them (arm64 always boots
+//! through it). Without `--arch`, the guest's architecture is the image's.
 //!
 //! | module | holds |
 //! |---|---|
@@ -17,6 +18,7 @@
 //! | `state` | the state directory: its files, the VM's kept MAC address, its UUID |
 //! | `host` | what this host has: the architectures we run, the accelerator, QEMU binaries, running QEMUs |
 //! | `firmware` | UEFI firmware, and the VM's own copy of its variables |
+//! | `guest_arch` | the guest's architecture read from the image (kernel header, EFI loader) when `--arch` is not given |
 //! | `vm` | [`Vm`], the resolved VM: the boundary between the side that looks at the host and the pure argument builder |
 //! | `prepare` | [`prepare`]: options to [`Vm`], making what is missing (state directory, metadata CD, disks) |
 //! | `args` | [`qemu_args`], a pure function of the [`Vm`], and QEMU's spelling of each part |
@@ -29,6 +31,7 @@
 mod args;
 mod boot;
 mod firmware;
+mod guest_arch;
 mod host;
 mod options;
 mod prepare;

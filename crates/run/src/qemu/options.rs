@@ -204,8 +204,9 @@ pub struct QemuOptions {
     /// `accel=` of `-machine`; `None` chooses: KVM where it runs a guest, else TCG.
     pub accel: Option<String>,
     /// Guest architecture: amd64 (`x86_64`), arm64 (`aarch64`) or s390x
-    /// (see [`super::supported_arch`]).
-    pub arch: Arch,
+    /// (see [`super::supported_arch`]); `None`: the image's (its kernel's
+    /// header, or the EFI loader on its disk), else the host's.
+    pub arch: Option<Arch>,
     /// The QEMU binary; default `qemu-system-ARCH` from `PATH`.
     pub qemu: Option<PathBuf>,
     /// Virtual CPUs (`-smp`).
@@ -246,7 +247,7 @@ impl QemuOptions {
             data: None,
             fw: None,
             accel: None,
-            arch: Arch::host(),
+            arch: None,
             qemu: None,
             cpus: 1,
             mem: 1024,

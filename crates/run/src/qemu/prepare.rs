@@ -71,10 +71,43 @@ pub(super) fn create_disk(
     }
 }
 
+/// The guest's architecture: `given` (`--arch`), else the image's (see
+/// [`super::guest_arch`]), else the host's.
+pub(super) fn guest_arch(given: Option<Arch>, boot: &Boot, image: Option<&Path>) -> Arch {
+    if let Some(a) = given {
+        return a;
+    }
+    let found = match boot {
+        Boot::Kernel { kernel, .. } | Boot::Squashfs { kernel, .. } => {
+            super::guest_arch::kernel_file_arch(kernel)
+        }
+        Boot::Iso | Boot::Disk => image.and_then(super::guest_arch::disk_arch),
+    };
+    match found {
+        Some(a) if a != Arch::host() => {
+            tracing::info!(
+                "the image is for {a}: running it on {} (--arch chooses)",
+                a.qemu_system()
+            );
+            a
+        }
+        Some(a) => a,
+        None => Arch::host(),
+    }
+}
+
+/// Whether `arch`'s machine always boots through UEFI firmware: arm64's
+/// `virt` has no BIOS to boot a disk, and a kernel booted by the firmware
+/// gets ACPI, whose power button (through `virt`'s Generic Event Device)
+/// is the one Debian's arm64 cloud kernel sees (it has no gpio-keys driver
+/// for the device tree's), so `--powerdown-after` and `--stop` work.
+pub(super) fn needs_firmware(arch: Arch) -> bool {
+    arch == Arch::Arm64
+}
+
 /// Makes the state directory, the metadata CD and missing disks, chooses
 /// the accelerator and firmware: everything [`super::qemu_args`] needs.
 pub fn prepare(o: &QemuOptions) -> Result<Vm> {
-    let arch = supported_arch(o.arch)?;
     if o.cpus == 0 || o.mem == 0 {
         return Err(Error::Usage("--cpus and --mem must be positive".into()));
     }
@@ -84,6 +117,7 @@ pub fn prepare(o: &QemuOptions) -> Result<Vm> {
         ));
     }
     let (boot, image) = detect_boot(o)?;
+    let arch = supported_arch(guest_arch(o.arch, &boot, image.as_deref()))?;
     let state_dir = state_dir_for(&o.path, o.state.as_deref());
     std::fs::create_dir_all(&state_dir)
         .context(|| format!("cannot create the state directory {}", state_dir.display()))?;
@@ -136,7 +170,7 @@ pub fn prepare(o: &QemuOptions) -> Result<Vm> {
         }
         disks.push(Disk { path, format });
     }
-    let firmware = if o.uefi {
+    let firmware = if o.uefi || needs_firmware(arch) {
         Some(firmware(o.fw.as_deref(), arch, &state_dir)?)
     } else {
         None
@@ -171,6 +205,25 @@ pub fn prepare(o: &QemuOptions) -> Result<Vm> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_guest_architecture_comes_from_the_image() {
+        let d = tempfile::tempdir().unwrap();
+        let kernel = d.path().join("k");
+        let mut image = vec![0u8; 4096];
+        image[0x38..0x3c].copy_from_slice(b"ARMd");
+        std::fs::write(&kernel, &image).unwrap();
+        let boot = Boot::Kernel {
+            kernel: kernel.clone(),
+            initrd: kernel.clone(),
+            cmdline: None,
+        };
+        assert_eq!(guest_arch(None, &boot, None), Arch::Arm64);
+        assert_eq!(guest_arch(Some(Arch::Amd64), &boot, None), Arch::Amd64);
+        std::fs::write(&kernel, b"neither").unwrap();
+        assert_eq!(guest_arch(None, &boot, None), Arch::host());
+        assert!(needs_firmware(Arch::Arm64) && !needs_firmware(Arch::Amd64));
+    }
 
     #[test]
     fn disks_are_created() {
