@@ -766,3 +766,100 @@ fn service_tool_lists_restarts_and_stops_services() {
         "a requested stop is not a failure:\n{console}"
     );
 }
+
+/// The log daemon: a service that writes 50 MB keeps `/var/log` within
+/// its rotation bound and the daemon's memory within its ring's, and
+/// `logread` (the init's applet, bound into a service) shows its last
+/// lines (stdout and stderr as separate sources), an onboot container's
+/// output and the kernel's messages.
+#[test]
+fn chatty_service_stays_within_the_logs_bounds() {
+    let out = tempfile::tempdir().unwrap();
+    // 50 MiB of 1000-byte lines, then a last line on each stream, once
+    // `ctl` has seen the lines the flood will push out of the ring.
+    let chatty = "B=/bin/busybox; until [ -e /run/chatty-go ]; do $B sleep 1; done; \
+        $B yes \\\"$(printf 'chatty%0993d' 0)\\\" | $B head -c 52428800; \
+        echo CHATTY-LAST-LINE; echo CHATTY-ERR-LINE >&2; exec $B sleep 100000";
+    let script = "B=/bin/busybox; exec >/dev/console 2>&1; \
+        i=0; until /usr/bin/logread | $B grep -q ';onboot.hello.out;onboot says hello'; do \
+          i=$((i+1)); [ $i -gt 60 ] && break; $B sleep 1; done; \
+        /usr/bin/logread | $B grep -q ';onboot.hello.out;onboot says hello' && echo LOG-ONBOOT-OK; \
+        /usr/bin/logread | $B grep -q ';kmsg;Linux version' && echo LOG-KMSG-OK; \
+        $B touch /run/chatty-go; \
+        i=0; until /usr/bin/logread | $B grep -q ';chatty;CHATTY-ERR-LINE'; do \
+          i=$((i+1)); [ $i -gt 300 ] && echo LOG-NEVER-DONE && break; $B sleep 3; done; \
+        /usr/bin/logread | $B grep -q ';chatty.out;CHATTY-LAST-LINE' && echo LOG-LAST-LINE-OK; \
+        $B ls -l /var/log; \
+        echo VAR-LOG-KB=$($B du -sk /var/log | $B cut -f1); \
+        echo CHATTY-FILES=$($B ls /var/log | $B grep -c '^chatty.out.log'); \
+        echo MEMLOGD-RSS-KB=$($B grep VmRSS /proc/$($B pidof memlogd)/status | $B tr -dc 0-9); \
+        echo LOG-TEST-DONE";
+    let yml = write_yml(
+        out.path(),
+        "logs",
+        &["init", "crun", "containerd"],
+        &format!(
+            r#"onboot:
+  - name: hello
+    image: "@pkg:PKG/busybox"
+    command: ["/bin/busybox", "echo", "onboot says hello"]
+services:
+  - name: chatty
+    image: "@pkg:PKG/busybox"
+    binds:
+      - /run:/run
+    command: ["/bin/busybox", "sh", "-c", "{chatty}"]
+  - name: ctl
+    image: "@pkg:PKG/busybox"
+    pid: host
+    binds:
+      - /usr/bin/logread:/usr/bin/logread
+      - /run:/run
+      - /var/log:/var/log
+      - /dev/console:/dev/console
+    devices:
+      - {{path: /dev/console, type: c, major: 5, minor: 1, mode: "0666"}}
+    command: ["/bin/busybox", "sh", "-c", "{script}"]
+"#
+        ),
+    );
+    let image = build(&yml, out.path());
+    let r = succeeded(
+        "run logs",
+        run_qemu(
+            &image,
+            &[
+                "--expect",
+                "LOG-TEST-DONE",
+                "--fail-on",
+                "LOG-NEVER-DONE",
+                "--powerdown-after",
+                "LOG-TEST-DONE",
+                "--timeout",
+                "1500",
+            ],
+        ),
+    );
+    let console = text(&r.stdout);
+    for marker in ["LOG-LAST-LINE-OK", "LOG-ONBOOT-OK", "LOG-KMSG-OK"] {
+        assert!(console.contains(marker), "no {marker:?} in:\n{console}");
+    }
+    let value = |key: &str| -> u64 {
+        console
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(key))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {key} in:\n{console}"))
+    };
+    // 10 files of about 1 MiB for chatty's stdout (the reference's
+    // logwrite defaults), little else.
+    assert_eq!(value("CHATTY-FILES="), 10, "{console}");
+    let var_log = value("VAR-LOG-KB=");
+    assert!(
+        var_log < 16 * 1024,
+        "/var/log holds {var_log} KiB:\n{console}"
+    );
+    // 5000 lines of at most 1 KiB in the ring.
+    let rss = value("MEMLOGD-RSS-KB=");
+    assert!(rss < 32 * 1024, "memlogd uses {rss} KiB:\n{console}");
+}

@@ -117,6 +117,11 @@ pub fn main() -> ! {
         warn!("bringing the system up: {e}");
     }
     crate::power::watch();
+    // The log daemon, before anything that logs to it (onboot, services).
+    match crate::memlogd::start() {
+        Ok(pid) => info!("memlogd started (pid {pid}): logread shows the log"),
+        Err(e) => warn!("the log daemon did not start: {e}; services log to /var/log directly"),
+    }
     let oci = crate::oci_runtime::OciRuntime::select(&cmdline);
     if let Err(e) = oci.record() {
         warn!(

@@ -6,7 +6,10 @@
 //! start (~0.4 s under TCG) and `ctr` itself a tenth of the initrd. A
 //! service is a container made from the bundle's own OCI spec (no image,
 //! no snapshot), its root made an absolute path to the bundle's (already
-//! mounted) rootfs, and a task with its output appended to
+//! mounted) rootfs, and a task whose stdout and stderr go to the log
+//! daemon ([`crate::memlogd`]; `/var/log/NAME.out.log` and
+//! `/var/log/NAME.log`, rotated) through containerd's logging-binary
+//! protocol (`binary://`), or without the daemon are appended to
 //! `/var/log/NAME.log` (the shim's `file://` log URI, as `ctr run
 //! --log-uri` used).
 //!
@@ -218,7 +221,7 @@ pub fn start(bundle: &Path) -> io::Result<()> {
     let binary = (oci != crate::oci_runtime::RUNC).then_some(oci.path);
     c.create_container(&name, spec, shim, binary)
         .map_err(|e| io::Error::other(format!("creating the container: {e}")))?;
-    let log = format!("file:///var/log/{name}.log");
+    let log = log_uri(&name);
     let pid = match c.create_task(&name, &log) {
         Ok(pid) => pid,
         Err(e) => {
@@ -233,6 +236,22 @@ pub fn start(bundle: &Path) -> io::Result<()> {
         .map_err(|e| io::Error::other(format!("starting the task: {e}")))?;
     Ok(())
 }
+
+/// Where a service's output goes: to the log daemon (through the
+/// `log-forward` logging binary, which hands the task's stdout and stderr
+/// to it as `NAME.out` and `NAME`; containerd's runc shim runs it the same
+/// way), or, without the daemon, appended to `/var/log/NAME.log`.
+fn log_uri(name: &str) -> String {
+    if crate::memlogd::running() {
+        LOG_FORWARD_URI.to_string()
+    } else {
+        format!("file:///var/log/{name}.log")
+    }
+}
+
+/// The containerd logging binary that hands a task's output to the log
+/// daemon ([`crate::memlogd::log_forward_main`]).
+pub const LOG_FORWARD_URI: &str = "binary:///sbin/linuxkit-init?log-forward";
 
 /// Where the services' specs are written (for inspection: containerd
 /// gets the same JSON in the Containers.Create call and keeps its own
@@ -533,20 +552,39 @@ fn watch_exits() {
     let _ = rx.recv_timeout(Duration::from_secs(5));
 }
 
-/// Prints the last `n` lines of a service's log, so a failure can be
-/// understood from the console alone.
+/// Prints the last `n` lines of a service's output (stdout and stderr,
+/// from the log daemon, else its file), so a failure can be understood
+/// from the console alone.
 fn print_log_tail(name: &str, n: usize) {
-    let path = format!("/var/log/{name}.log");
-    let Ok(text) = fs::read_to_string(&path) else {
-        return;
+    let (what, tail) = if crate::memlogd::running() {
+        let out = format!("{name}.out");
+        let sources = [name, out.as_str()];
+        // The exit reaches us through the shim and containerd; the daemon
+        // has almost always read the last output by then, but is given a
+        // moment when it has nothing yet.
+        let mut tail = Vec::new();
+        for _ in 0..5 {
+            tail = crate::memlogd::tail(&sources, n)
+                .map(|v| v.into_iter().map(|e| e.msg).collect())
+                .unwrap_or_default();
+            if !tail.is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        (format!("{name} (logread)"), tail)
+    } else {
+        let path = format!("/var/log/{name}.log");
+        let text = fs::read_to_string(&path).unwrap_or_default();
+        let lines: Vec<String> = text.lines().map(str::to_string).collect();
+        let tail = lines[lines.len().saturating_sub(n)..].to_vec();
+        (path, tail)
     };
-    let lines: Vec<&str> = text.lines().collect();
-    let tail = &lines[lines.len().saturating_sub(n)..];
     if tail.is_empty() {
         return;
     }
-    let mut out = format!("--- last lines of {path} ---\n");
-    for l in tail {
+    let mut out = format!("--- last lines of {what} ---\n");
+    for l in &tail {
         out.push_str(l);
         out.push('\n');
     }
