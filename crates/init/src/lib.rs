@@ -28,6 +28,8 @@
 
 #![warn(missing_docs)]
 
+#[allow(unsafe_code)]
+pub mod clock;
 pub mod cmdline;
 pub mod containerd;
 pub mod log;
