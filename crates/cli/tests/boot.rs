@@ -863,3 +863,110 @@ services:
     let rss = value("MEMLOGD-RSS-KB=");
     assert!(rss < 32 * 1024, "memlogd uses {rss} KiB:\n{console}");
 }
+
+/// Restart policies and ordering (`org.linuxkit.*` annotations): a
+/// service that exits 3 twice then stays up is restarted twice (said on
+/// the console and in its log) and is running at the end; a service
+/// ordered after a later one (by name) starts after it; one waiting for a
+/// file starts once the file exists.
+#[test]
+fn services_restart_by_policy_and_start_in_order() {
+    let out = tempfile::tempdir().unwrap();
+    let flapper = "B=/bin/busybox; n=$($B cat /run/flaps 2>/dev/null || echo 0); \
+        echo $((n+1)) > /run/flaps; [ $n -ge 2 ] && exec $B sleep 100000; echo flap $n; exit 3";
+    let script = "B=/bin/busybox; exec >/dev/console 2>&1; \
+        i=0; until [ \\\"$($B cat /run/flaps 2>/dev/null)\\\" = 3 ] && /usr/bin/service ls | $B grep -q 'flapper .*RUNNING'; do \
+          i=$((i+1)); [ $i -gt 120 ] && echo FLAP-NEVER-UP && break; $B sleep 1; done; \
+        $B sleep 5; \
+        /usr/bin/service ls | $B grep -q 'flapper .*RUNNING' && [ \\\"$($B cat /run/flaps)\\\" = 3 ] && echo FLAP-STAYED-UP; \
+        /usr/bin/logread | $B grep -q ';flapper;linuxkit: service flapper: restarting' && echo FLAP-LOGGED; \
+        /usr/bin/service ls; echo ORDER-TEST-DONE";
+    let yml = write_yml(
+        out.path(),
+        "order",
+        &["init", "crun", "containerd"],
+        &format!(
+            r#"services:
+  - name: a-dependent
+    image: "@pkg:PKG/busybox"
+    annotations:
+      org.linuxkit.after: z-dependency
+    command: ["/bin/busybox", "sleep", "100000"]
+  - name: b-waiter
+    image: "@pkg:PKG/busybox"
+    annotations:
+      org.linuxkit.wait-for: /run/z-ready
+    binds:
+      - /run:/run
+      - /dev/console:/dev/console
+    devices:
+      - {{path: /dev/console, type: c, major: 5, minor: 1, mode: "0666"}}
+    command: ["/bin/busybox", "sh", "-c", "[ -e /run/z-ready ] && echo WAITFOR-OK >/dev/console; exec /bin/busybox sleep 100000"]
+  - name: flapper
+    image: "@pkg:PKG/busybox"
+    annotations:
+      org.linuxkit.restart: on-failure:5
+    binds:
+      - /run:/run
+    command: ["/bin/busybox", "sh", "-c", "{flapper}"]
+  - name: z-dependency
+    image: "@pkg:PKG/busybox"
+    binds:
+      - /run:/run
+    command: ["/bin/busybox", "sh", "-c", "/bin/busybox sleep 2; /bin/busybox touch /run/z-ready; exec /bin/busybox sleep 100000"]
+  - name: ctl
+    image: "@pkg:PKG/busybox"
+    binds:
+      - /usr/bin/service:/usr/bin/service
+      - /usr/bin/logread:/usr/bin/logread
+      - /run:/run
+      - /containers/services:/containers/services
+      - /dev/console:/dev/console
+    devices:
+      - {{path: /dev/console, type: c, major: 5, minor: 1, mode: "0666"}}
+    command: ["/bin/busybox", "sh", "-c", "{script}"]
+"#
+        ),
+    );
+    let image = build(&yml, out.path());
+    let r = succeeded(
+        "run order",
+        run_qemu(
+            &image,
+            &[
+                "--expect",
+                "ORDER-TEST-DONE",
+                "--fail-on",
+                "FLAP-NEVER-UP",
+                "--powerdown-after",
+                "ORDER-TEST-DONE",
+                "--timeout",
+                "900",
+            ],
+        ),
+    );
+    let console = text(&r.stdout);
+    for marker in [
+        "service flapper: restarting in 1 s (restart 1 of 5, exit status 3)",
+        "service flapper: restarting in 2 s (restart 2 of 5, exit status 3)",
+        "FLAP-STAYED-UP",
+        "FLAP-LOGGED",
+        "WAITFOR-OK",
+        "service a-dependent: starting after z-dependency",
+    ] {
+        assert!(console.contains(marker), "no {marker:?} in:\n{console}");
+    }
+    assert!(
+        !console.contains("(restart 3 of 5"),
+        "a third restart:\n{console}"
+    );
+    let at = |what: &str| {
+        console
+            .find(what)
+            .unwrap_or_else(|| panic!("no {what:?} in:\n{console}"))
+    };
+    assert!(
+        at("service z-dependency: started") < at("service a-dependent: started"),
+        "a-dependent started before z-dependency:\n{console}"
+    );
+}

@@ -897,6 +897,26 @@ pub fn log_forward_main(_args: &[String]) -> i32 {
     }
 }
 
+/// Adds one line to the log as `source` (the init's notes about a
+/// service, such as a restart, in that service's log); nothing when the
+/// daemon is not running.
+pub fn say_as(source: &str, line: &str) {
+    if !running() {
+        return;
+    }
+    let Ok((r, w)) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) else {
+        return;
+    };
+    let mut w = File::from(w);
+    if w.write_all(line.as_bytes())
+        .and_then(|()| w.write_all(b"\n"))
+        .is_ok()
+    {
+        drop(w);
+        let _ = send_fd(LOG_SOCKET, source, r.as_raw_fd());
+    }
+}
+
 /// Hands an already written file to the daemon as `source` (the onboot
 /// and onshutdown containers' logs, once they have ended).
 pub fn send_file(path: &Path, source: &str) -> io::Result<()> {

@@ -28,6 +28,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use linuxkit_config::service_policy::ServicePolicy;
+
 use crate::containerd::proto::Status;
 use crate::containerd::{self, Client};
 use crate::oci_runtime::OciRuntime;
@@ -479,7 +481,9 @@ pub fn start_all() -> (usize, usize) {
         }
         let t = std::thread::spawn(move || {
             let name = crate::onboot::bundle_name(&b);
-            match start(&b) {
+            let r = wait_ordering(&name, &policy_of(&b)).and_then(|()| start(&b));
+            set_outcome(&name, r.is_ok());
+            match r {
                 Ok(()) => {
                     info!("service {name}: started");
                     true
@@ -498,6 +502,140 @@ pub fn start_all() -> (usize, usize) {
     }
     started += running.into_iter().map(joined).sum::<usize>();
     (total, started)
+}
+
+/// How long a service waits for the services and paths it is ordered
+/// after before it fails to start.
+const ORDER_LIMIT: Duration = Duration::from_secs(120);
+
+/// Whether each service started, as the boot's start threads learn it
+/// (for the services ordered after it).
+static OUTCOMES: Mutex<Option<std::collections::HashMap<String, bool>>> = Mutex::new(None);
+
+fn set_outcome(name: &str, ok: bool) {
+    let mut o = OUTCOMES.lock().unwrap_or_else(|e| e.into_inner());
+    o.get_or_insert_with(Default::default)
+        .insert(name.to_string(), ok);
+}
+
+fn outcome(name: &str) -> Option<bool> {
+    let o = OUTCOMES.lock().unwrap_or_else(|e| e.into_inner());
+    o.as_ref().and_then(|m| m.get(name).copied())
+}
+
+/// A service's restart policy and ordering, from the annotations of its
+/// bundle's spec ([`linuxkit_config::service_policy`]); a value `linuxkit
+/// build` did not check (a bundle made otherwise) is reported and
+/// ignored.
+pub fn policy_of(bundle: &Path) -> ServicePolicy {
+    let name = crate::onboot::bundle_name(bundle);
+    let annotations: std::collections::BTreeMap<String, String> =
+        fs::read(bundle.join("config.json"))
+            .ok()
+            .and_then(|t| serde_json::from_slice::<serde_json::Value>(&t).ok())
+            .and_then(|v| v.get("annotations").cloned())
+            .and_then(|a| serde_json::from_value(a).ok())
+            .unwrap_or_default();
+    ServicePolicy::from_annotations(&annotations).unwrap_or_else(|(_, e)| {
+        warn!("service {name}: {e}; ignored");
+        ServicePolicy::default()
+    })
+}
+
+/// Waits until the services `policy` names are running and its paths
+/// exist (up to [`ORDER_LIMIT`]); fails if one of them cannot be.
+fn wait_ordering(name: &str, policy: &ServicePolicy) -> io::Result<()> {
+    if policy.after.is_empty() && policy.wait_for.is_empty() {
+        return Ok(());
+    }
+    let start = Instant::now();
+    let late = |what: &str| {
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("{what} after {} s", ORDER_LIMIT.as_secs()),
+        )
+    };
+    for dep in &policy.after {
+        let bundle = Path::new(SERVICES_DIR).join(dep);
+        let ns = runtime::load(&bundle)
+            .map(|rt| namespace_of(&rt))
+            .unwrap_or_else(|_| NAMESPACE.to_string());
+        let mut c = client(&ns)?;
+        loop {
+            if outcome(dep) == Some(false) {
+                return Err(io::Error::other(format!(
+                    "it starts after {dep} ({}), which FAILED to start",
+                    linuxkit_config::service_policy::AFTER
+                )));
+            }
+            if c.get_task(dep).is_ok_and(|p| p.status() == Status::Running) {
+                break;
+            }
+            if start.elapsed() >= ORDER_LIMIT {
+                return Err(late(&format!("{dep} is not running")));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    for p in &policy.wait_for {
+        while fs::symlink_metadata(p).is_err() {
+            if start.elapsed() >= ORDER_LIMIT {
+                return Err(late(&format!("{p} does not exist")));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let mut what = policy.after.clone();
+    what.extend(policy.wait_for.iter().cloned());
+    info!("service {name}: starting after {}", what.join(", "));
+    Ok(())
+}
+
+/// How many times each service was restarted by its policy.
+static RESTARTS: Mutex<Option<std::collections::HashMap<String, u32>>> = Mutex::new(None);
+
+/// After service `id` exited with `status`: restarts it if its policy
+/// says so, after a back-off, saying so on the console and in its log.
+/// Returns whether it will be restarted.
+fn restart_by_policy(id: &str, status: u32) -> bool {
+    let bundle = Path::new(SERVICES_DIR).join(id);
+    let policy = policy_of(&bundle).restart;
+    let n = {
+        let mut r = RESTARTS.lock().unwrap_or_else(|e| e.into_inner());
+        let counts = r.get_or_insert_with(Default::default);
+        let done = counts.get(id).copied().unwrap_or(0);
+        if !policy.restarts(status, done) {
+            if policy.limit().is_some_and(|l| done >= l && status != 0) {
+                warn!("service {id}: not restarted again, its {done} restarts are spent");
+            }
+            return false;
+        }
+        counts.insert(id.to_string(), done + 1);
+        done + 1
+    };
+    let wait = linuxkit_config::service_policy::backoff(n);
+    let of = policy
+        .limit()
+        .map(|l| format!(" of {l}"))
+        .unwrap_or_default();
+    let msg = format!(
+        "service {id}: restarting in {} s (restart {n}{of}, exit status {status})",
+        wait.as_secs()
+    );
+    info!("{msg}");
+    crate::memlogd::say_as(id, &format!("linuxkit: {msg}"));
+    let id = id.to_string();
+    std::thread::spawn(move || {
+        std::thread::sleep(wait);
+        if SHUTTING_DOWN.load(Ordering::SeqCst) {
+            return;
+        }
+        match start(&bundle) {
+            Ok(()) => info!("service {id}: restarted (restart {n}{of})"),
+            Err(e) => warn!("service {id}: FAILED to restart: {e}"),
+        }
+    });
+    true
 }
 
 /// Whether a service must start alone ([`start_all`]): it binds a
@@ -541,12 +679,14 @@ fn watch_exits() {
             }
             if fs::remove_file(stopping_marker(&id)).is_ok() {
                 info!("service {id}: stopped (exit status {status})");
+                continue;
             } else if status == 0 {
                 info!("service {id}: exited 0");
             } else {
                 warn!("service {id}: FAILED, exited with status {status}");
                 print_log_tail(&id, 10);
             }
+            restart_by_policy(&id, status);
         }
     });
     let _ = rx.recv_timeout(Duration::from_secs(5));
