@@ -695,7 +695,8 @@ fn check_image_boots_from_an_lz4_initrd() {
 
 /// The `service` tool inside the machine (the init's applet, bound into a
 /// service container with the containerd socket): `ls` lists the running
-/// services, `restart` and `stop` act on one, and the init reports the
+/// services, `pids`, `pause` and `resume` reach the shim's Pids, Pause
+/// and Resume through containerd, `restart` and `stop` act on one, and the init reports the
 /// stop on the console as a stop, not a failure.
 #[test]
 fn service_tool_lists_restarts_and_stops_services() {
@@ -705,6 +706,9 @@ fn service_tool_lists_restarts_and_stops_services() {
           i=$((i+1)); [ $i -gt 120 ] && echo SVC-NEVER-RUNNING && /usr/bin/service ls; \
           /bin/busybox sleep 1; done; \
         /usr/bin/service ls; \
+        /usr/bin/service pids sleeper | /bin/busybox grep -qE '^[0-9]+$' && echo SVC-PIDS-OK; \
+        /usr/bin/service pause sleeper && /usr/bin/service ls | /bin/busybox grep -q 'sleeper .*PAUSED' && echo SVC-PAUSED; \
+        /usr/bin/service resume sleeper && /usr/bin/service ls | /bin/busybox grep -q 'sleeper .*RUNNING' && echo SVC-RESUMED; \
         /usr/bin/service restart sleeper && echo SVC-RESTARTED; \
         /usr/bin/service ls | /bin/busybox grep -q 'sleeper .*RUNNING' && echo SVC-RUNNING-AGAIN; \
         /usr/bin/service stop sleeper && echo SVC-STOPPED; \
@@ -753,6 +757,9 @@ fn service_tool_lists_restarts_and_stops_services() {
     let console = text(&r.stdout);
     for marker in [
         "TASK",
+        "SVC-PIDS-OK",
+        "SVC-PAUSED",
+        "SVC-RESUMED",
         "SVC-RESTARTED",
         "SVC-RUNNING-AGAIN",
         "SVC-STOPPED",

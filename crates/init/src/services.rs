@@ -735,7 +735,7 @@ fn print_log_tail(name: &str, n: usize) {
 /// `service ls|start|stop|restart [NAME...]`: managing services from a
 /// shell inside the machine.
 pub fn service_main(args: &[String]) -> i32 {
-    let usage = "usage: service ls | start NAME... | stop NAME... | restart NAME...";
+    let usage = "usage: service ls | start NAME... | stop NAME... | restart NAME... | pause NAME... | resume NAME... | pids NAME | ps NAME";
     let Some(verb) = args.first() else {
         eprintln!("{usage}");
         return 2;
@@ -770,12 +770,78 @@ pub fn service_main(args: &[String]) -> i32 {
                 }
             }
         }
+        "pause" | "resume" if !names.is_empty() => {
+            for n in names {
+                let r = task_client(n).and_then(|mut c| {
+                    let r = if verb == "pause" {
+                        c.pause_task(n)
+                    } else {
+                        c.resume_task(n)
+                    };
+                    r.map_err(|e| io::Error::other(e.to_string()))
+                });
+                if let Err(e) = r {
+                    eprintln!("service {verb} {n}: {e}");
+                    rc = 1;
+                }
+            }
+        }
+        "pids" | "ps" if names.len() == 1 => {
+            let n = &names[0];
+            let pids = task_client(n)
+                .and_then(|mut c| c.list_pids(n).map_err(|e| io::Error::other(e.to_string())));
+            match pids {
+                Ok(pids) if verb == "pids" => {
+                    for p in pids {
+                        println!("{p}");
+                    }
+                }
+                Ok(pids) => print!("{}", ps_table(&pids)),
+                Err(e) => {
+                    eprintln!("service {verb} {n}: {e}");
+                    return 1;
+                }
+            }
+        }
         _ => {
             eprintln!("{usage}");
             return 2;
         }
     }
     rc
+}
+
+/// A client in the namespace of service `name` (runtime.json's, or the
+/// services').
+fn task_client(name: &str) -> io::Result<Client> {
+    let bundle = Path::new(SERVICES_DIR).join(name);
+    if !bundle.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("no service {name} in {SERVICES_DIR}"),
+        ));
+    }
+    client(&namespace_of(&runtime::load(&bundle)?))
+}
+
+/// `service ps`'s table: each pid with its command line, from `/proc`
+/// (the tool must see the host's pids: `pid: host`, as the getty has).
+fn ps_table(pids: &[u32]) -> String {
+    let mut out = String::from("PID\tCOMMAND\n");
+    for p in pids {
+        let cmd = fs::read(format!("/proc/{p}/cmdline"))
+            .map(|b| {
+                b.split(|&c| c == 0)
+                    .filter(|a| !a.is_empty())
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default();
+        let cmd = if cmd.is_empty() { "?".to_string() } else { cmd };
+        out.push_str(&format!("{p}\t{cmd}\n"));
+    }
+    out
 }
 
 /// `service ls`'s table: each container of the services' namespace with
