@@ -778,7 +778,8 @@ fn service_tool_lists_restarts_and_stops_services() {
 /// its rotation bound and the daemon's memory within its ring's, and
 /// `logread` (the init's applet, bound into a service) shows its last
 /// lines (stdout and stderr as separate sources), an onboot container's
-/// output and the kernel's messages.
+/// output (as `onboot.000-hello.out`: the bundle's name, as the
+/// reference's init names it) and the kernel's messages.
 #[test]
 fn chatty_service_stays_within_the_logs_bounds() {
     let out = tempfile::tempdir().unwrap();
@@ -788,9 +789,9 @@ fn chatty_service_stays_within_the_logs_bounds() {
         $B yes \\\"$(printf 'chatty%0993d' 0)\\\" | $B head -c 52428800; \
         echo CHATTY-LAST-LINE; echo CHATTY-ERR-LINE >&2; exec $B sleep 100000";
     let script = "B=/bin/busybox; exec >/dev/console 2>&1; \
-        i=0; until /usr/bin/logread | $B grep -q ';onboot.hello.out;onboot says hello'; do \
+        i=0; until /usr/bin/logread | $B grep -q ';onboot.000-hello.out;onboot says hello'; do \
           i=$((i+1)); [ $i -gt 60 ] && break; $B sleep 1; done; \
-        /usr/bin/logread | $B grep -q ';onboot.hello.out;onboot says hello' && echo LOG-ONBOOT-OK; \
+        /usr/bin/logread | $B grep -q ';onboot.000-hello.out;onboot says hello' && echo LOG-ONBOOT-OK; \
         /usr/bin/logread | $B grep -q ';kmsg;Linux version' && echo LOG-KMSG-OK; \
         $B touch /run/chatty-go; \
         i=0; until /usr/bin/logread | $B grep -q ';chatty;CHATTY-ERR-LINE'; do \

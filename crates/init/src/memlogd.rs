@@ -67,6 +67,21 @@ pub const LOG_SOCKET: &str = "/var/run/linuxkit-external-logging.sock";
 /// Where the log is queried (the reference's path).
 pub const QUERY_SOCKET: &str = "/var/run/memlogdq.sock";
 
+/// `path` (under `/var/run`) as this process sees it: a container that
+/// binds the host's `/run` but has no `/var/run` link to it reaches the
+/// socket as `/run/...`.
+pub fn socket_path(path: &str) -> String {
+    if fs::symlink_metadata(path).is_err()
+        && let Some(rest) = path.strip_prefix("/var/run/")
+    {
+        let alt = format!("/run/{rest}");
+        if fs::symlink_metadata(&alt).is_ok() {
+            return alt;
+        }
+    }
+    path.to_string()
+}
+
 /// A query's first byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -745,7 +760,7 @@ pub fn send_fd(socket: &str, source: &str, fd: RawFd) -> io::Result<()> {
 
 /// Whether the daemon's log socket is there (so output may be sent to it).
 pub fn running() -> bool {
-    fs::symlink_metadata(LOG_SOCKET).is_ok()
+    fs::symlink_metadata(socket_path(LOG_SOCKET)).is_ok()
 }
 
 /// Opens a query of `mode` on `socket`: its entries, one per item.
@@ -762,7 +777,7 @@ pub fn query(socket: &str, mode: Mode) -> io::Result<impl Iterator<Item = io::Re
 /// The last `n` entries of the given sources in the ring.
 pub fn tail(sources: &[&str], n: usize) -> io::Result<Vec<Entry>> {
     let mut v: VecDeque<Entry> = VecDeque::new();
-    for e in query(QUERY_SOCKET, Mode::Dump)? {
+    for e in query(&socket_path(QUERY_SOCKET), Mode::Dump)? {
         let e = e?;
         if sources.contains(&e.source.as_str()) {
             if v.len() == n {
@@ -779,7 +794,7 @@ pub fn tail(sources: &[&str], n: usize) -> io::Result<Vec<Entry>> {
 /// line, as the reference's `logread`.
 pub fn logread_main(args: &[String]) -> i32 {
     let (mut follow, mut dump_follow) = (false, false);
-    let mut socket = QUERY_SOCKET.to_string();
+    let mut socket = socket_path(QUERY_SOCKET);
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -861,8 +876,8 @@ pub fn log_forward_main(_args: &[String]) -> i32 {
         );
         return 2;
     }
-    let sent =
-        send_fd(LOG_SOCKET, &format!("{id}.out"), 3).and_then(|()| send_fd(LOG_SOCKET, &id, 4));
+    let socket = socket_path(LOG_SOCKET);
+    let sent = send_fd(&socket, &format!("{id}.out"), 3).and_then(|()| send_fd(&socket, &id, 4));
     // SAFETY: descriptors 3, 4 and 5 are the shim's hand-over to this
     // process (the binary-logger protocol) and nothing else uses them.
     let (out, err, ready) = unsafe {
@@ -913,7 +928,7 @@ pub fn say_as(source: &str, line: &str) {
         .is_ok()
     {
         drop(w);
-        let _ = send_fd(LOG_SOCKET, source, r.as_raw_fd());
+        let _ = send_fd(&socket_path(LOG_SOCKET), source, r.as_raw_fd());
     }
 }
 
@@ -928,7 +943,7 @@ pub fn send_file(path: &Path, source: &str) -> io::Result<()> {
     // SAFETY: `fd` was just taken from `f`; this owner closes it after
     // the send (the daemon has its own copy).
     let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-    send_fd(LOG_SOCKET, source, owned.as_raw_fd())
+    send_fd(&socket_path(LOG_SOCKET), source, owned.as_raw_fd())
 }
 
 #[cfg(test)]
