@@ -794,9 +794,10 @@ fn chatty_service_stays_within_the_logs_bounds() {
         /usr/bin/logread | $B grep -q ';onboot.000-hello.out;onboot says hello' && echo LOG-ONBOOT-OK; \
         /usr/bin/logread | $B grep -q ';kmsg;Linux version' && echo LOG-KMSG-OK; \
         $B touch /run/chatty-go; \
-        i=0; until /usr/bin/logread | $B grep -q ';chatty;CHATTY-ERR-LINE'; do \
+        i=0; until /usr/bin/logread | $B grep -q ';chatty.out;CHATTY-LAST-LINE'; do \
           i=$((i+1)); [ $i -gt 300 ] && echo LOG-NEVER-DONE && break; $B sleep 3; done; \
         /usr/bin/logread | $B grep -q ';chatty.out;CHATTY-LAST-LINE' && echo LOG-LAST-LINE-OK; \
+        /usr/bin/logread | $B grep -q ';chatty;CHATTY-ERR-LINE' && echo LOG-ERR-LINE-OK; \
         $B ls -l /var/log; \
         echo VAR-LOG-KB=$($B du -sk /var/log | $B cut -f1); \
         echo CHATTY-FILES=$($B ls /var/log | $B grep -c '^chatty.out.log'); \
@@ -849,7 +850,12 @@ services:
         ),
     );
     let console = text(&r.stdout);
-    for marker in ["LOG-LAST-LINE-OK", "LOG-ONBOOT-OK", "LOG-KMSG-OK"] {
+    for marker in [
+        "LOG-LAST-LINE-OK",
+        "LOG-ERR-LINE-OK",
+        "LOG-ONBOOT-OK",
+        "LOG-KMSG-OK",
+    ] {
         assert!(console.contains(marker), "no {marker:?} in:\n{console}");
     }
     let value = |key: &str| -> u64 {
@@ -870,6 +876,13 @@ services:
     // 5000 lines of at most 1 KiB in the ring.
     let rss = value("MEMLOGD-RSS-KB=");
     assert!(rss < 32 * 1024, "memlogd uses {rss} KiB:\n{console}");
+    // The daemon ends on the shutdown's TERM like any process.
+    assert!(
+        !console
+            .lines()
+            .any(|l| l.contains("left after TERM") && l.contains("memlogd")),
+        "memlogd outlived the TERM:\n{console}"
+    );
 }
 
 /// Restart policies and ordering (`org.linuxkit.*` annotations): a

@@ -665,6 +665,21 @@ pub fn hand_fds(
 /// [-max-log-files N] [-kmsg=false]`.
 pub fn memlogd_main(args: &[String]) -> i32 {
     let _ = nix::sys::prctl::set_name(c"memlogd");
+    // Started by PID 1, which blocks the signals it waits for: the
+    // daemon must die on the shutdown's TERM like any process, not make
+    // the shutdown wait out its grace.
+    let _ = nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&nix::sys::signal::SigSet::empty()),
+        None,
+    );
+    // SAFETY: restoring the default action installs no handler.
+    let _ = unsafe {
+        nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGTERM,
+            nix::sys::signal::SigHandler::SigDfl,
+        )
+    };
     let mut limits = Limits::default();
     let (mut fd_log, mut fd_query) = (None::<RawFd>, None::<RawFd>);
     let (mut socket_log, mut socket_query) = (LOG_SOCKET.to_string(), QUERY_SOCKET.to_string());
