@@ -783,11 +783,12 @@ fn service_tool_lists_restarts_and_stops_services() {
 #[test]
 fn chatty_service_stays_within_the_logs_bounds() {
     let out = tempfile::tempdir().unwrap();
-    // 50 MiB of 1000-byte lines, then a last line on each stream, once
+    // 50 MiB of 1000-byte lines (the last one cut short by `head`, so a
+    // newline ends it), then a last line on each stream, once
     // `ctl` has seen the lines the flood will push out of the ring.
     let chatty = "B=/bin/busybox; until [ -e /run/chatty-go ]; do $B sleep 1; done; \
         $B yes \\\"$(printf 'chatty%0993d' 0)\\\" | $B head -c 52428800; \
-        echo CHATTY-LAST-LINE; echo CHATTY-ERR-LINE >&2; exec $B sleep 100000";
+        echo; echo CHATTY-LAST-LINE; echo CHATTY-ERR-LINE >&2; exec $B sleep 100000";
     let script = "B=/bin/busybox; exec >/dev/console 2>&1; \
         i=0; until /usr/bin/logread | $B grep -q ';onboot.000-hello.out;onboot says hello'; do \
           i=$((i+1)); [ $i -gt 60 ] && break; $B sleep 1; done; \
