@@ -747,7 +747,8 @@ fn check_image_boots_from_an_lz4_initrd() {
 
 /// The `service` tool inside the machine (the init's applet, bound into a
 /// service container with the containerd socket): `ls` lists the running
-/// services, `restart` and `stop` act on one, and the init reports the
+/// services, `pids`, `pause` and `resume` reach the shim's Pids, Pause
+/// and Resume through containerd, `restart` and `stop` act on one, and the init reports the
 /// stop on the console as a stop, not a failure.
 #[test]
 fn service_tool_lists_restarts_and_stops_services() {
@@ -757,6 +758,9 @@ fn service_tool_lists_restarts_and_stops_services() {
           i=$((i+1)); [ $i -gt 120 ] && echo SVC-NEVER-RUNNING && /usr/bin/service ls; \
           /bin/busybox sleep 1; done; \
         /usr/bin/service ls; \
+        /usr/bin/service pids sleeper | /bin/busybox grep -qE '^[0-9]+$' && echo SVC-PIDS-OK; \
+        /usr/bin/service pause sleeper && /usr/bin/service ls | /bin/busybox grep -q 'sleeper .*PAUSED' && echo SVC-PAUSED; \
+        /usr/bin/service resume sleeper && /usr/bin/service ls | /bin/busybox grep -q 'sleeper .*RUNNING' && echo SVC-RESUMED; \
         /usr/bin/service restart sleeper && echo SVC-RESTARTED; \
         /usr/bin/service ls | /bin/busybox grep -q 'sleeper .*RUNNING' && echo SVC-RUNNING-AGAIN; \
         /usr/bin/service stop sleeper && echo SVC-STOPPED; \
@@ -805,6 +809,9 @@ fn service_tool_lists_restarts_and_stops_services() {
     let console = text(&r.stdout);
     for marker in [
         "TASK",
+        "SVC-PIDS-OK",
+        "SVC-PAUSED",
+        "SVC-RESUMED",
         "SVC-RESTARTED",
         "SVC-RUNNING-AGAIN",
         "SVC-STOPPED",
@@ -816,5 +823,224 @@ fn service_tool_lists_restarts_and_stops_services() {
     assert!(
         !console.contains("service sleeper: FAILED"),
         "a requested stop is not a failure:\n{console}"
+    );
+}
+
+/// The log daemon: a service that writes 50 MB keeps `/var/log` within
+/// its rotation bound and the daemon's memory within its ring's, and
+/// `logread` (the init's applet, bound into a service) shows its last
+/// lines (stdout and stderr as separate sources), an onboot container's
+/// output (as `onboot.000-hello.out`: the bundle's name, as the
+/// reference's init names it) and the kernel's messages.
+#[test]
+fn chatty_service_stays_within_the_logs_bounds() {
+    let out = tempfile::tempdir().unwrap();
+    // 50 MiB of 1000-byte lines (the last one cut short by `head`, so a
+    // newline ends it), then a last line on each stream, once
+    // `ctl` has seen the lines the flood will push out of the ring.
+    let chatty = "B=/bin/busybox; until [ -e /run/chatty-go ]; do $B sleep 1; done; \
+        $B yes \\\"$(printf 'chatty%0993d' 0)\\\" | $B head -c 52428800; \
+        echo; echo CHATTY-LAST-LINE; echo CHATTY-ERR-LINE >&2; exec $B sleep 100000";
+    let script = "B=/bin/busybox; exec >/dev/console 2>&1; \
+        i=0; until /usr/bin/logread | $B grep -q ';onboot.000-hello.out;onboot says hello'; do \
+          i=$((i+1)); [ $i -gt 60 ] && break; $B sleep 1; done; \
+        /usr/bin/logread | $B grep -q ';onboot.000-hello.out;onboot says hello' && echo LOG-ONBOOT-OK; \
+        /usr/bin/logread | $B grep -q ';kmsg;Linux version' && echo LOG-KMSG-OK; \
+        $B touch /run/chatty-go; \
+        i=0; until /usr/bin/logread | $B grep -q ';chatty.out;CHATTY-LAST-LINE'; do \
+          i=$((i+1)); [ $i -gt 300 ] && echo LOG-NEVER-DONE && break; $B sleep 3; done; \
+        /usr/bin/logread | $B grep -q ';chatty.out;CHATTY-LAST-LINE' && echo LOG-LAST-LINE-OK; \
+        /usr/bin/logread | $B grep -q ';chatty;CHATTY-ERR-LINE' && echo LOG-ERR-LINE-OK; \
+        $B ls -l /var/log; \
+        echo VAR-LOG-KB=$($B du -sk /var/log | $B cut -f1); \
+        echo CHATTY-FILES=$($B ls /var/log | $B grep -c '^chatty.out.log'); \
+        echo MEMLOGD-RSS-KB=$($B grep VmRSS /proc/$($B pidof memlogd)/status | $B tr -dc 0-9); \
+        echo LOG-TEST-DONE";
+    let yml = write_yml(
+        out.path(),
+        "logs",
+        &["init", "crun", "containerd"],
+        &format!(
+            r#"onboot:
+  - name: hello
+    image: "@pkg:PKG/busybox"
+    command: ["/bin/busybox", "echo", "onboot says hello"]
+services:
+  - name: chatty
+    image: "@pkg:PKG/busybox"
+    binds:
+      - /run:/run
+    command: ["/bin/busybox", "sh", "-c", "{chatty}"]
+  - name: ctl
+    image: "@pkg:PKG/busybox"
+    pid: host
+    binds:
+      - /usr/bin/logread:/usr/bin/logread
+      - /run:/run
+      - /var/log:/var/log
+      - /dev/console:/dev/console
+    devices:
+      - {{path: /dev/console, type: c, major: 5, minor: 1, mode: "0666"}}
+    command: ["/bin/busybox", "sh", "-c", "{script}"]
+"#
+        ),
+    );
+    let image = build(&yml, out.path());
+    let r = succeeded(
+        "run logs",
+        run_qemu(
+            &image,
+            &[
+                "--expect",
+                "LOG-TEST-DONE",
+                "--fail-on",
+                "LOG-NEVER-DONE",
+                "--powerdown-after",
+                "LOG-TEST-DONE",
+                "--timeout",
+                "1500",
+            ],
+        ),
+    );
+    let console = text(&r.stdout);
+    for marker in [
+        "LOG-LAST-LINE-OK",
+        "LOG-ERR-LINE-OK",
+        "LOG-ONBOOT-OK",
+        "LOG-KMSG-OK",
+    ] {
+        assert!(console.contains(marker), "no {marker:?} in:\n{console}");
+    }
+    let value = |key: &str| -> u64 {
+        console
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(key))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {key} in:\n{console}"))
+    };
+    // 10 files of about 1 MiB for chatty's stdout (the reference's
+    // logwrite defaults), little else.
+    assert_eq!(value("CHATTY-FILES="), 10, "{console}");
+    let var_log = value("VAR-LOG-KB=");
+    assert!(
+        var_log < 16 * 1024,
+        "/var/log holds {var_log} KiB:\n{console}"
+    );
+    // 5000 lines of at most 1 KiB in the ring.
+    let rss = value("MEMLOGD-RSS-KB=");
+    assert!(rss < 32 * 1024, "memlogd uses {rss} KiB:\n{console}");
+    // The daemon ends on the shutdown's TERM like any process.
+    assert!(
+        !console
+            .lines()
+            .any(|l| l.contains("left after TERM") && l.contains("memlogd")),
+        "memlogd outlived the TERM:\n{console}"
+    );
+}
+
+/// Restart policies and ordering (`org.linuxkit.*` annotations): a
+/// service that exits 3 twice then stays up is restarted twice (said on
+/// the console and in its log) and is running at the end; a service
+/// ordered after a later one (by name) starts after it; one waiting for a
+/// file starts once the file exists.
+#[test]
+fn services_restart_by_policy_and_start_in_order() {
+    let out = tempfile::tempdir().unwrap();
+    let flapper = "B=/bin/busybox; n=$($B cat /run/flaps 2>/dev/null || echo 0); \
+        echo $((n+1)) > /run/flaps; [ $n -ge 2 ] && exec $B sleep 100000; echo flap $n; exit 3";
+    let script = "B=/bin/busybox; exec >/dev/console 2>&1; \
+        i=0; until [ \\\"$($B cat /run/flaps 2>/dev/null)\\\" = 3 ] && /usr/bin/service ls | $B grep -q 'flapper .*RUNNING'; do \
+          i=$((i+1)); [ $i -gt 120 ] && echo FLAP-NEVER-UP && break; $B sleep 1; done; \
+        $B sleep 5; \
+        /usr/bin/service ls | $B grep -q 'flapper .*RUNNING' && [ \\\"$($B cat /run/flaps)\\\" = 3 ] && echo FLAP-STAYED-UP; \
+        /usr/bin/logread | $B grep -q ';flapper;linuxkit: service flapper: restarting' && echo FLAP-LOGGED; \
+        /usr/bin/service ls; echo ORDER-TEST-DONE";
+    let yml = write_yml(
+        out.path(),
+        "order",
+        &["init", "crun", "containerd"],
+        &format!(
+            r#"services:
+  - name: a-dependent
+    image: "@pkg:PKG/busybox"
+    annotations:
+      org.linuxkit.after: z-dependency
+    command: ["/bin/busybox", "sleep", "100000"]
+  - name: b-waiter
+    image: "@pkg:PKG/busybox"
+    annotations:
+      org.linuxkit.wait-for: /run/z-ready
+    binds:
+      - /run:/run
+      - /dev/console:/dev/console
+    devices:
+      - {{path: /dev/console, type: c, major: 5, minor: 1, mode: "0666"}}
+    command: ["/bin/busybox", "sh", "-c", "[ -e /run/z-ready ] && echo WAITFOR-OK >/dev/console; exec /bin/busybox sleep 100000"]
+  - name: flapper
+    image: "@pkg:PKG/busybox"
+    annotations:
+      org.linuxkit.restart: on-failure:5
+    binds:
+      - /run:/run
+    command: ["/bin/busybox", "sh", "-c", "{flapper}"]
+  - name: z-dependency
+    image: "@pkg:PKG/busybox"
+    binds:
+      - /run:/run
+    command: ["/bin/busybox", "sh", "-c", "/bin/busybox sleep 2; /bin/busybox touch /run/z-ready; exec /bin/busybox sleep 100000"]
+  - name: ctl
+    image: "@pkg:PKG/busybox"
+    binds:
+      - /usr/bin/service:/usr/bin/service
+      - /usr/bin/logread:/usr/bin/logread
+      - /run:/run
+      - /containers/services:/containers/services
+      - /dev/console:/dev/console
+    devices:
+      - {{path: /dev/console, type: c, major: 5, minor: 1, mode: "0666"}}
+    command: ["/bin/busybox", "sh", "-c", "{script}"]
+"#
+        ),
+    );
+    let image = build(&yml, out.path());
+    let r = succeeded(
+        "run order",
+        run_qemu(
+            &image,
+            &[
+                "--expect",
+                "ORDER-TEST-DONE",
+                "--fail-on",
+                "FLAP-NEVER-UP",
+                "--powerdown-after",
+                "ORDER-TEST-DONE",
+                "--timeout",
+                "900",
+            ],
+        ),
+    );
+    let console = text(&r.stdout);
+    for marker in [
+        "service flapper: restarting in 1 s (restart 1 of 5, exit status 3)",
+        "service flapper: restarting in 2 s (restart 2 of 5, exit status 3)",
+        "FLAP-STAYED-UP",
+        "FLAP-LOGGED",
+        "WAITFOR-OK",
+        "service a-dependent: starting after z-dependency",
+    ] {
+        assert!(console.contains(marker), "no {marker:?} in:\n{console}");
+    }
+    assert!(
+        !console.contains("(restart 3 of 5"),
+        "a third restart:\n{console}"
+    );
+    let at = |what: &str| {
+        console
+            .find(what)
+            .unwrap_or_else(|| panic!("no {what:?} in:\n{console}"))
+    };
+    assert!(
+        at("service z-dependency: started") < at("service a-dependent: started"),
+        "a-dependent started before z-dependency:\n{console}"
     );
 }

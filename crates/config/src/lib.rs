@@ -23,6 +23,7 @@ mod mounts;
 mod paths;
 mod render;
 mod runtime_json;
+pub mod service_policy;
 mod templates;
 mod validate;
 mod yaml;

@@ -311,8 +311,78 @@ impl Config {
             }
             self.check_image(key, i, c, &ids, warnings)?;
         }
+        self.check_service_policies(warnings)?;
         for (i, f) in m.files.iter().enumerate() {
             self.check_file(i, f, &ids, checks, warnings)?;
+        }
+        Ok(())
+    }
+
+    /// The restart and ordering annotations ([`crate::service_policy`]):
+    /// valid values, `after` naming services of this configuration, and no
+    /// services waiting for each other.
+    fn check_service_policies(&self, warnings: &mut Warnings) -> Check {
+        use crate::service_policy::{AFTER, RESTART, ServicePolicy, WAIT_FOR, find_cycle};
+        let m = &self.moby;
+        let at = |section: &str, i: usize, key: &str, msg: String| {
+            self.error_at(section, i, &format!("annotations.{key}"), msg)
+        };
+        for (section, i, c) in m.containers() {
+            if section == Section::Services {
+                continue;
+            }
+            let Some(a) = &c.config.annotations else {
+                continue;
+            };
+            for key in [RESTART, AFTER, WAIT_FOR] {
+                if a.contains_key(key) {
+                    warnings.push(at(
+                        section.key(),
+                        i,
+                        key,
+                        format!(
+                            "`{key}` only applies to services; in {} it is ignored",
+                            section.key()
+                        ),
+                    ));
+                }
+            }
+        }
+        let names: Vec<&str> = m.services.iter().map(|s| s.name.as_str()).collect();
+        let mut graph = Vec::new();
+        for (i, s) in m.services.iter().enumerate() {
+            let Some(a) = &s.config.annotations else {
+                graph.push((s.name.clone(), Vec::new()));
+                continue;
+            };
+            let p = ServicePolicy::from_annotations(a)
+                .map_err(|(key, msg)| at("services", i, &key, msg))?;
+            for dep in &p.after {
+                if !names.contains(&dep.as_str()) {
+                    let hint = crate::error::did_you_mean(dep, names.iter().copied())
+                        .map(|n| format!(", did you mean `{n}`?"))
+                        .unwrap_or_default();
+                    return Err(at(
+                        "services",
+                        i,
+                        AFTER,
+                        format!("`{AFTER}`: there is no service `{dep}`{hint}"),
+                    ));
+                }
+            }
+            graph.push((s.name.clone(), p.after));
+        }
+        if let Some(cycle) = find_cycle(&graph) {
+            let i = names.iter().position(|n| *n == cycle[0]).unwrap_or(0);
+            return Err(at(
+                "services",
+                i,
+                AFTER,
+                format!(
+                    "services wait for each other through `{AFTER}` ({}), so none of them would start; remove one of the waits",
+                    cycle.join(" -> ")
+                ),
+            ));
         }
         Ok(())
     }

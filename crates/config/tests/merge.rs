@@ -608,3 +608,43 @@ fn ids_used_by_files_across_files() {
 fn first_allocated_id_constant() {
     assert_eq!(linuxkit_config::IdMap::default().get("x"), None);
 }
+
+#[test]
+fn services_waiting_for_each_other_are_refused_at_the_wait() {
+    let b = "\
+services:
+  - name: web
+    image: x
+    annotations:
+      org.linuxkit.after: db
+  - name: db
+    image: x
+    annotations:
+      org.linuxkit.after: \"cache, web\"
+  - name: cache
+    image: x
+";
+    assert_eq!(
+        merge_error(A_OK, b),
+        "b.yml:5:27: services wait for each other through `org.linuxkit.after` (web -> db -> web), so none of them would start; remove one of the waits"
+    );
+}
+
+#[test]
+fn service_policies_are_checked_at_their_annotation() {
+    let b = "services:\n  - name: web\n    image: x\n    annotations: {org.linuxkit.restart: sometimes}\n";
+    assert_eq!(
+        merge_error(A_OK, b),
+        "b.yml:4:41: `org.linuxkit.restart: sometimes`: not a restart policy; use `no`, `always`, `on-failure` or `on-failure:N`"
+    );
+    let b = "services:\n  - name: web\n    image: x\n    annotations: {org.linuxkit.after: gety}\n";
+    assert_eq!(
+        merge_error(A_OK, b),
+        "b.yml:4:39: `org.linuxkit.after`: there is no service `gety`, did you mean `getty`?"
+    );
+    // Valid ones build, and the reference's schema is untouched.
+    let b = "services:\n  - name: web\n    image: x\n    annotations:\n      org.linuxkit.restart: on-failure:2\n      org.linuxkit.after: getty\n      org.linuxkit.wait-for: /run/x.sock\n";
+    merged(&[("a.yml", A_OK), ("b.yml", b)])
+        .validate(&strict())
+        .unwrap();
+}

@@ -9,6 +9,9 @@
 //! | `modprobe` | [`modules`]: load a module or alias with its dependencies (also the kernel's helper) |
 //! | `service` | [`services`]: `ls`, `start`, `stop`, `restart` services |
 //! | `metadata` | [`metadata`]: fetch the machine's configuration into `/run/config` |
+//! | `memlogd` | [`memlogd`]: the log daemon (started by PID 1) |
+//! | `logread` | [`memlogd`]: read the log (`-f`, `-F` to follow) |
+//! | `log-forward` | [`memlogd`]: a containerd logging binary handing a task's output to the log |
 //! | `containerd-shim-linuxkit-v1` | [`shim`]: containerd's shim for the services |
 //! | `poweroff`, `reboot`, `halt` | ask PID 1 for a clean shutdown; `-f`: right now |
 //!
@@ -25,9 +28,13 @@
 
 #![warn(missing_docs)]
 
+#[allow(unsafe_code)]
+pub mod clock;
 pub mod cmdline;
 pub mod containerd;
 pub mod log;
+#[allow(unsafe_code)]
+pub mod memlogd;
 pub mod metadata;
 #[allow(unsafe_code)]
 pub mod modules;
@@ -71,13 +78,16 @@ pub fn dispatch(name: &str, argv: &[String]) -> i32 {
         "modprobe" => modules::modprobe_main(args),
         "service" => services::service_main(args),
         "metadata" => metadata::metadata_main(args),
+        "memlogd" => memlogd::memlogd_main(args),
+        "logread" => memlogd::logread_main(args),
+        "log-forward" => memlogd::log_forward_main(args),
         shim::NAME => shim::shim_main(args),
         "poweroff" | "reboot" | "halt" => pid1::halt_main(base, args),
         "linuxkit-init" => match args.first() {
             Some(applet) if applet != "linuxkit-init" => dispatch(applet, args),
             _ => {
                 eprintln!(
-                    "usage: linuxkit-init APPLET [ARGS...]; applets: init, modprobe, service, metadata, containerd-shim-linuxkit-v1, poweroff, reboot, halt"
+                    "usage: linuxkit-init APPLET [ARGS...]; applets: init, modprobe, service, metadata, memlogd, logread, log-forward, containerd-shim-linuxkit-v1, poweroff, reboot, halt"
                 );
                 2
             }

@@ -11,7 +11,10 @@
 //! a bundle with `interfaces` or `bindNS` needs work between create and
 //! start, so it gets `runc create`, those steps, `runc start`, wait and
 //! `runc delete` instead. Then the rootfs is unmounted and the logs copied
-//! to the console. As in the reference, a failure does
+//! to the console and handed to the log daemon ([`crate::memlogd`]) as
+//! `onboot.NAME.out` and `onboot.NAME`, so `logread` shows them (with the
+//! time they were handed over: the files, written straight by the runtime,
+//! keep the console's copy exact and in order). As in the reference, a failure does
 //! not stop the boot; unlike it, the failure is *said* on the console with
 //! the exit code, and runc's state is deleted so an onshutdown container may
 //! reuse an onboot container's name.
@@ -186,6 +189,18 @@ fn run_bundle(phase: Phase, bundle: &Path, name: &str, cmdline: &Cmdline) -> Out
     if !to_console {
         dump(&out_log);
         dump(&err_log);
+        // The same lines in the machine's log, under the reference's
+        // source names (`onboot.NAME.out`, `onboot.NAME`).
+        if crate::memlogd::running() {
+            for (log, source) in [
+                (&out_log, format!("{prefix}.{name}.out")),
+                (&err_log, format!("{prefix}.{name}")),
+            ] {
+                if let Err(e) = crate::memlogd::send_file(log, &source) {
+                    warn!("{} {name}: sending its log to memlogd: {e}", phase.word());
+                }
+            }
+        }
     }
     outcome.unwrap_or_else(Outcome::NotStarted)
 }

@@ -35,24 +35,39 @@ pub enum Stage {
 /// The built-in stages' names.
 pub const BUILTINS: [&str; 3] = ["005-volumes", "010-onboot", "020-containerd"];
 
+/// The built-in shutdown stage (the reference's name, a symlink to its
+/// `service` binary in `/etc/shutdown.d`).
+pub const SHUTDOWN_BUILTINS: [&str; 1] = ["010-onshutdown"];
+
 /// The stages in run order: `/etc/init.d`'s files (given as names) and
 /// the built-ins, sorted by name; files named like a built-in are dropped.
 pub fn stages(init_d: &Path, files: &[String]) -> Vec<Stage> {
-    let mut all: Vec<(String, Stage)> = BUILTINS
+    merge_stages(init_d, files, &BUILTINS)
+}
+
+/// The shutdown stages in run order: `/etc/shutdown.d`'s files and the
+/// onshutdown containers, as [`stages`] does for boot.
+pub fn shutdown_stages(shutdown_d: &Path, files: &[String]) -> Vec<Stage> {
+    merge_stages(shutdown_d, files, &SHUTDOWN_BUILTINS)
+}
+
+fn merge_stages(dir: &Path, files: &[String], builtins: &[&'static str]) -> Vec<Stage> {
+    let mut all: Vec<(String, Stage)> = builtins
         .iter()
         .map(|b| (b.to_string(), Stage::Builtin(b)))
         .collect();
     for f in files {
-        if !BUILTINS.contains(&f.as_str()) {
-            all.push((f.clone(), Stage::Script(init_d.join(f))));
+        if !builtins.contains(&f.as_str()) {
+            all.push((f.clone(), Stage::Script(dir.join(f))));
         }
     }
     all.sort_by(|a, b| a.0.cmp(&b.0));
     all.into_iter().map(|(_, s)| s).collect()
 }
 
-fn init_d_files() -> Vec<String> {
-    let dir = Path::new("/etc/init.d");
+/// The regular files (symlinks followed, as the reference's `rc.init`
+/// does) of a stage directory.
+fn stage_files(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .map(|rd| {
             rd.flatten()
@@ -117,6 +132,11 @@ pub fn main() -> ! {
         warn!("bringing the system up: {e}");
     }
     crate::power::watch();
+    // The log daemon, before anything that logs to it (onboot, services).
+    match crate::memlogd::start() {
+        Ok(pid) => info!("memlogd started (pid {pid}): logread shows the log"),
+        Err(e) => warn!("the log daemon did not start: {e}; services log to /var/log directly"),
+    }
     let oci = crate::oci_runtime::OciRuntime::select(&cmdline);
     if let Err(e) = oci.record() {
         warn!(
@@ -139,7 +159,10 @@ pub fn main() -> ! {
     // volumes and onboot; the services stage (020) waits for its socket.
     services::start_containerd_early();
 
-    for stage in stages(Path::new("/etc/init.d"), &init_d_files()) {
+    for stage in stages(
+        Path::new("/etc/init.d"),
+        &stage_files(Path::new("/etc/init.d")),
+    ) {
         match stage {
             Stage::Builtin("005-volumes") => volumes::mount_all(),
             Stage::Builtin("010-onboot") => {
@@ -162,12 +185,7 @@ pub fn main() -> ! {
                     )
                 }
             },
-            Stage::Script(p) => {
-                let st = Command::new(&p).stdin(Stdio::null()).status();
-                if let Err(e) = st {
-                    warn!("{}: {e}", p.display());
-                }
-            }
+            Stage::Script(p) => run_script(&p, None),
         }
         reap::reap_all();
     }
@@ -185,7 +203,9 @@ pub fn main() -> ! {
     shutdown(halt, &cmdline)
 }
 
-/// The shutdown path: onshutdown containers, TERM to everything, up to 5 s
+/// The shutdown path: `/etc/shutdown.d`'s scripts merged by name with
+/// the onshutdown containers (`010-onshutdown`, as in the reference),
+/// TERM to everything, up to 5 s
 /// (only while something may still act on the TERM), KILL, sync, unmount
 /// the disks, power off or reboot.
 pub fn shutdown(halt: Halt, cmdline: &Cmdline) -> ! {
@@ -198,7 +218,16 @@ pub fn shutdown(halt: Halt, cmdline: &Cmdline) -> ! {
             "reboot"
         }
     );
-    onboot::run_phase(Phase::Onshutdown, cmdline);
+    let dir = Path::new("/etc/shutdown.d");
+    for stage in shutdown_stages(dir, &stage_files(dir)) {
+        match stage {
+            Stage::Builtin(_) => {
+                onboot::run_phase(Phase::Onshutdown, cmdline);
+            }
+            Stage::Script(p) => run_script(&p, Some(SCRIPT_LIMIT)),
+        }
+        reap::reap_all();
+    }
     terminate_all();
     nix::unistd::sync();
     unmount_disks();
@@ -220,6 +249,48 @@ pub fn shutdown(halt: Halt, cmdline: &Cmdline) -> ! {
     // better to do than wait.
     loop {
         std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+/// How long a `/etc/shutdown.d` script may run: the reference waits
+/// for ever, which a hung script turns into a machine that never powers
+/// off.
+const SCRIPT_LIMIT: Duration = Duration::from_secs(60);
+
+/// Runs a stage script with the console as its output; with a `limit`,
+/// kills it (saying so) when it runs longer.
+fn run_script(p: &Path, limit: Option<Duration>) {
+    let mut child = match Command::new(p).stdin(Stdio::null()).spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            warn!("{}: {e}", p.display());
+            return;
+        }
+    };
+    let Some(limit) = limit else {
+        let _ = crate::reap::wait_for(child.id() as i32);
+        return;
+    };
+    let start = Instant::now();
+    loop {
+        match nix::sys::wait::waitpid(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+        ) {
+            Ok(nix::sys::wait::WaitStatus::StillAlive) => {}
+            _ => return,
+        }
+        if start.elapsed() >= limit {
+            warn!(
+                "{}: still running after {} s, killed",
+                p.display(),
+                limit.as_secs()
+            );
+            let _ = child.kill();
+            let _ = crate::reap::wait_for(child.id() as i32);
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -489,6 +560,20 @@ mod tests {
         let ctd = "200 (containerd) S 1 200 200 0 -1 1077936384 0";
         assert_eq!(classify(ctd, &none).1, Proc::Waited);
         assert_eq!(classify("garbage", &none).1, Proc::Ignored);
+    }
+
+    #[test]
+    fn shutdown_d_merges_with_the_onshutdown_containers() {
+        let files = ["000-first", "010-onshutdown", "020-after"].map(String::from);
+        let d = Path::new("/etc/shutdown.d");
+        assert_eq!(
+            shutdown_stages(d, &files),
+            [
+                Stage::Script(d.join("000-first")),
+                Stage::Builtin("010-onshutdown"),
+                Stage::Script(d.join("020-after")),
+            ]
+        );
     }
 
     #[test]

@@ -6,7 +6,10 @@
 //! start (~0.4 s under TCG) and `ctr` itself a tenth of the initrd. A
 //! service is a container made from the bundle's own OCI spec (no image,
 //! no snapshot), its root made an absolute path to the bundle's (already
-//! mounted) rootfs, and a task with its output appended to
+//! mounted) rootfs, and a task whose stdout and stderr go to the log
+//! daemon ([`crate::memlogd`]; `/var/log/NAME.out.log` and
+//! `/var/log/NAME.log`, rotated) through containerd's logging-binary
+//! protocol (`binary://`), or without the daemon are appended to
 //! `/var/log/NAME.log` (the shim's `file://` log URI, as `ctr run
 //! --log-uri` used).
 //!
@@ -24,6 +27,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+use linuxkit_config::service_policy::ServicePolicy;
 
 use crate::containerd::proto::Status;
 use crate::containerd::{self, Client};
@@ -218,7 +223,7 @@ pub fn start(bundle: &Path) -> io::Result<()> {
     let binary = (oci != crate::oci_runtime::RUNC).then_some(oci.path);
     c.create_container(&name, spec, shim, binary)
         .map_err(|e| io::Error::other(format!("creating the container: {e}")))?;
-    let log = format!("file:///var/log/{name}.log");
+    let log = log_uri(&name);
     let pid = match c.create_task(&name, &log) {
         Ok(pid) => pid,
         Err(e) => {
@@ -233,6 +238,22 @@ pub fn start(bundle: &Path) -> io::Result<()> {
         .map_err(|e| io::Error::other(format!("starting the task: {e}")))?;
     Ok(())
 }
+
+/// Where a service's output goes: to the log daemon (through the
+/// `log-forward` logging binary, which hands the task's stdout and stderr
+/// to it as `NAME.out` and `NAME`; containerd's runc shim runs it the same
+/// way), or, without the daemon, appended to `/var/log/NAME.log`.
+fn log_uri(name: &str) -> String {
+    if crate::memlogd::running() {
+        LOG_FORWARD_URI.to_string()
+    } else {
+        format!("file:///var/log/{name}.log")
+    }
+}
+
+/// The containerd logging binary that hands a task's output to the log
+/// daemon ([`crate::memlogd::log_forward_main`]).
+pub const LOG_FORWARD_URI: &str = "binary:///sbin/linuxkit-init?log-forward";
 
 /// Where the services' specs are written (for inspection: containerd
 /// gets the same JSON in the Containers.Create call and keeps its own
@@ -460,7 +481,9 @@ pub fn start_all() -> (usize, usize) {
         }
         let t = std::thread::spawn(move || {
             let name = crate::onboot::bundle_name(&b);
-            match start(&b) {
+            let r = wait_ordering(&name, &policy_of(&b)).and_then(|()| start(&b));
+            set_outcome(&name, r.is_ok());
+            match r {
                 Ok(()) => {
                     info!("service {name}: started");
                     true
@@ -479,6 +502,140 @@ pub fn start_all() -> (usize, usize) {
     }
     started += running.into_iter().map(joined).sum::<usize>();
     (total, started)
+}
+
+/// How long a service waits for the services and paths it is ordered
+/// after before it fails to start.
+const ORDER_LIMIT: Duration = Duration::from_secs(120);
+
+/// Whether each service started, as the boot's start threads learn it
+/// (for the services ordered after it).
+static OUTCOMES: Mutex<Option<std::collections::HashMap<String, bool>>> = Mutex::new(None);
+
+fn set_outcome(name: &str, ok: bool) {
+    let mut o = OUTCOMES.lock().unwrap_or_else(|e| e.into_inner());
+    o.get_or_insert_with(Default::default)
+        .insert(name.to_string(), ok);
+}
+
+fn outcome(name: &str) -> Option<bool> {
+    let o = OUTCOMES.lock().unwrap_or_else(|e| e.into_inner());
+    o.as_ref().and_then(|m| m.get(name).copied())
+}
+
+/// A service's restart policy and ordering, from the annotations of its
+/// bundle's spec ([`linuxkit_config::service_policy`]); a value `linuxkit
+/// build` did not check (a bundle made otherwise) is reported and
+/// ignored.
+pub fn policy_of(bundle: &Path) -> ServicePolicy {
+    let name = crate::onboot::bundle_name(bundle);
+    let annotations: std::collections::BTreeMap<String, String> =
+        fs::read(bundle.join("config.json"))
+            .ok()
+            .and_then(|t| serde_json::from_slice::<serde_json::Value>(&t).ok())
+            .and_then(|v| v.get("annotations").cloned())
+            .and_then(|a| serde_json::from_value(a).ok())
+            .unwrap_or_default();
+    ServicePolicy::from_annotations(&annotations).unwrap_or_else(|(_, e)| {
+        warn!("service {name}: {e}; ignored");
+        ServicePolicy::default()
+    })
+}
+
+/// Waits until the services `policy` names are running and its paths
+/// exist (up to [`ORDER_LIMIT`]); fails if one of them cannot be.
+fn wait_ordering(name: &str, policy: &ServicePolicy) -> io::Result<()> {
+    if policy.after.is_empty() && policy.wait_for.is_empty() {
+        return Ok(());
+    }
+    let start = Instant::now();
+    let late = |what: &str| {
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("{what} after {} s", ORDER_LIMIT.as_secs()),
+        )
+    };
+    for dep in &policy.after {
+        let bundle = Path::new(SERVICES_DIR).join(dep);
+        let ns = runtime::load(&bundle)
+            .map(|rt| namespace_of(&rt))
+            .unwrap_or_else(|_| NAMESPACE.to_string());
+        let mut c = client(&ns)?;
+        loop {
+            if outcome(dep) == Some(false) {
+                return Err(io::Error::other(format!(
+                    "it starts after {dep} ({}), which FAILED to start",
+                    linuxkit_config::service_policy::AFTER
+                )));
+            }
+            if c.get_task(dep).is_ok_and(|p| p.status() == Status::Running) {
+                break;
+            }
+            if start.elapsed() >= ORDER_LIMIT {
+                return Err(late(&format!("{dep} is not running")));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    for p in &policy.wait_for {
+        while fs::symlink_metadata(p).is_err() {
+            if start.elapsed() >= ORDER_LIMIT {
+                return Err(late(&format!("{p} does not exist")));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let mut what = policy.after.clone();
+    what.extend(policy.wait_for.iter().cloned());
+    info!("service {name}: starting after {}", what.join(", "));
+    Ok(())
+}
+
+/// How many times each service was restarted by its policy.
+static RESTARTS: Mutex<Option<std::collections::HashMap<String, u32>>> = Mutex::new(None);
+
+/// After service `id` exited with `status`: restarts it if its policy
+/// says so, after a back-off, saying so on the console and in its log.
+/// Returns whether it will be restarted.
+fn restart_by_policy(id: &str, status: u32) -> bool {
+    let bundle = Path::new(SERVICES_DIR).join(id);
+    let policy = policy_of(&bundle).restart;
+    let n = {
+        let mut r = RESTARTS.lock().unwrap_or_else(|e| e.into_inner());
+        let counts = r.get_or_insert_with(Default::default);
+        let done = counts.get(id).copied().unwrap_or(0);
+        if !policy.restarts(status, done) {
+            if policy.limit().is_some_and(|l| done >= l && status != 0) {
+                warn!("service {id}: not restarted again, its {done} restarts are spent");
+            }
+            return false;
+        }
+        counts.insert(id.to_string(), done + 1);
+        done + 1
+    };
+    let wait = linuxkit_config::service_policy::backoff(n);
+    let of = policy
+        .limit()
+        .map(|l| format!(" of {l}"))
+        .unwrap_or_default();
+    let msg = format!(
+        "service {id}: restarting in {} s (restart {n}{of}, exit status {status})",
+        wait.as_secs()
+    );
+    info!("{msg}");
+    crate::memlogd::say_as(id, &format!("linuxkit: {msg}"));
+    let id = id.to_string();
+    std::thread::spawn(move || {
+        std::thread::sleep(wait);
+        if SHUTTING_DOWN.load(Ordering::SeqCst) {
+            return;
+        }
+        match start(&bundle) {
+            Ok(()) => info!("service {id}: restarted (restart {n}{of})"),
+            Err(e) => warn!("service {id}: FAILED to restart: {e}"),
+        }
+    });
+    true
 }
 
 /// Whether a service must start alone ([`start_all`]): it binds a
@@ -522,31 +679,52 @@ fn watch_exits() {
             }
             if fs::remove_file(stopping_marker(&id)).is_ok() {
                 info!("service {id}: stopped (exit status {status})");
+                continue;
             } else if status == 0 {
                 info!("service {id}: exited 0");
             } else {
                 warn!("service {id}: FAILED, exited with status {status}");
                 print_log_tail(&id, 10);
             }
+            restart_by_policy(&id, status);
         }
     });
     let _ = rx.recv_timeout(Duration::from_secs(5));
 }
 
-/// Prints the last `n` lines of a service's log, so a failure can be
-/// understood from the console alone.
+/// Prints the last `n` lines of a service's output (stdout and stderr,
+/// from the log daemon, else its file), so a failure can be understood
+/// from the console alone.
 fn print_log_tail(name: &str, n: usize) {
-    let path = format!("/var/log/{name}.log");
-    let Ok(text) = fs::read_to_string(&path) else {
-        return;
+    let (what, tail) = if crate::memlogd::running() {
+        let out = format!("{name}.out");
+        let sources = [name, out.as_str()];
+        // The exit reaches us through the shim and containerd; the daemon
+        // has almost always read the last output by then, but is given a
+        // moment when it has nothing yet.
+        let mut tail = Vec::new();
+        for _ in 0..5 {
+            tail = crate::memlogd::tail(&sources, n)
+                .map(|v| v.into_iter().map(|e| e.msg).collect())
+                .unwrap_or_default();
+            if !tail.is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        (format!("{name} (logread)"), tail)
+    } else {
+        let path = format!("/var/log/{name}.log");
+        let text = fs::read_to_string(&path).unwrap_or_default();
+        let lines: Vec<String> = text.lines().map(str::to_string).collect();
+        let tail = lines[lines.len().saturating_sub(n)..].to_vec();
+        (path, tail)
     };
-    let lines: Vec<&str> = text.lines().collect();
-    let tail = &lines[lines.len().saturating_sub(n)..];
     if tail.is_empty() {
         return;
     }
-    let mut out = format!("--- last lines of {path} ---\n");
-    for l in tail {
+    let mut out = format!("--- last lines of {what} ---\n");
+    for l in &tail {
         out.push_str(l);
         out.push('\n');
     }
@@ -557,7 +735,7 @@ fn print_log_tail(name: &str, n: usize) {
 /// `service ls|start|stop|restart [NAME...]`: managing services from a
 /// shell inside the machine.
 pub fn service_main(args: &[String]) -> i32 {
-    let usage = "usage: service ls | start NAME... | stop NAME... | restart NAME...";
+    let usage = "usage: service ls | start NAME... | stop NAME... | restart NAME... | pause NAME... | resume NAME... | pids NAME | ps NAME";
     let Some(verb) = args.first() else {
         eprintln!("{usage}");
         return 2;
@@ -592,12 +770,78 @@ pub fn service_main(args: &[String]) -> i32 {
                 }
             }
         }
+        "pause" | "resume" if !names.is_empty() => {
+            for n in names {
+                let r = task_client(n).and_then(|mut c| {
+                    let r = if verb == "pause" {
+                        c.pause_task(n)
+                    } else {
+                        c.resume_task(n)
+                    };
+                    r.map_err(|e| io::Error::other(e.to_string()))
+                });
+                if let Err(e) = r {
+                    eprintln!("service {verb} {n}: {e}");
+                    rc = 1;
+                }
+            }
+        }
+        "pids" | "ps" if names.len() == 1 => {
+            let n = &names[0];
+            let pids = task_client(n)
+                .and_then(|mut c| c.list_pids(n).map_err(|e| io::Error::other(e.to_string())));
+            match pids {
+                Ok(pids) if verb == "pids" => {
+                    for p in pids {
+                        println!("{p}");
+                    }
+                }
+                Ok(pids) => print!("{}", ps_table(&pids)),
+                Err(e) => {
+                    eprintln!("service {verb} {n}: {e}");
+                    return 1;
+                }
+            }
+        }
         _ => {
             eprintln!("{usage}");
             return 2;
         }
     }
     rc
+}
+
+/// A client in the namespace of service `name` (runtime.json's, or the
+/// services').
+fn task_client(name: &str) -> io::Result<Client> {
+    let bundle = Path::new(SERVICES_DIR).join(name);
+    if !bundle.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("no service {name} in {SERVICES_DIR}"),
+        ));
+    }
+    client(&namespace_of(&runtime::load(&bundle)?))
+}
+
+/// `service ps`'s table: each pid with its command line, from `/proc`
+/// (the tool must see the host's pids: `pid: host`, as the getty has).
+fn ps_table(pids: &[u32]) -> String {
+    let mut out = String::from("PID\tCOMMAND\n");
+    for p in pids {
+        let cmd = fs::read(format!("/proc/{p}/cmdline"))
+            .map(|b| {
+                b.split(|&c| c == 0)
+                    .filter(|a| !a.is_empty())
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default();
+        let cmd = if cmd.is_empty() { "?".to_string() } else { cmd };
+        out.push_str(&format!("{p}\t{cmd}\n"));
+    }
+    out
 }
 
 /// `service ls`'s table: each container of the services' namespace with

@@ -1,6 +1,7 @@
 //! Bringing the machine up: the filesystems, devices, limits, host name,
 //! loopback and banner that every LinuxKit system has before its
-//! containers run (the reference's `rc.init`, steps 1–10).
+//! containers run (the reference's `rc.init`, steps 1–10), the clock set
+//! from the RTC among them ([`crate::clock`]).
 
 use std::fs;
 use std::io::{self, Write};
@@ -313,6 +314,10 @@ pub fn bring_up(cmdline: &Cmdline) -> io::Result<()> {
             if loaded.is_empty() { "" } else { ": " },
             loaded.join(" ")
         );
+    }
+    match crate::clock::set_from_rtc() {
+        Ok(t) => info!("clock set from the RTC: {}", crate::clock::rfc3339_nano(t)),
+        Err(e) => warn!("setting the clock from /dev/rtc0: {e}"),
     }
     if let Err(e) = link_up("lo") {
         warn!("bringing up lo: {e}");

@@ -280,6 +280,34 @@ impl Client {
         self.call("/containerd.services.tasks.v1.Tasks/Delete", &req)
     }
 
+    /// Tasks.Pause: freezes every process of the task.
+    pub fn pause_task(&mut self, id: &str) -> Result<()> {
+        let req = TaskIdRequest {
+            container_id: id.into(),
+        };
+        let _: Empty = self.call("/containerd.services.tasks.v1.Tasks/Pause", &req)?;
+        Ok(())
+    }
+
+    /// Tasks.Resume: thaws a paused task.
+    pub fn resume_task(&mut self, id: &str) -> Result<()> {
+        let req = TaskIdRequest {
+            container_id: id.into(),
+        };
+        let _: Empty = self.call("/containerd.services.tasks.v1.Tasks/Resume", &req)?;
+        Ok(())
+    }
+
+    /// Tasks.ListPids: the pids of the task's processes.
+    pub fn list_pids(&mut self, id: &str) -> Result<Vec<u32>> {
+        let req = TaskIdRequest {
+            container_id: id.into(),
+        };
+        let r: ListPidsResponse =
+            self.call("/containerd.services.tasks.v1.Tasks/ListPids", &req)?;
+        Ok(r.processes.into_iter().map(|p| p.pid).collect())
+    }
+
     /// Tasks.Get: the task's main process.
     pub fn get_task(&mut self, id: &str) -> Result<Process> {
         let req = GetRequest {

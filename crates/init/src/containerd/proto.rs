@@ -220,6 +220,32 @@ pub struct DeleteResponse {
     pub exited_at: Option<Timestamp>,
 }
 
+/// The request of Tasks.Pause, Tasks.Resume and Tasks.ListPids: the
+/// container whose task (field 1 of `PauseTaskRequest`,
+/// `ResumeTaskRequest` and `ListPidsRequest` alike).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TaskIdRequest {
+    /// The container whose task to act on.
+    #[prost(string, tag = "1")]
+    pub container_id: String,
+}
+
+/// A process of a task (`containerd.v1.types.ProcessInfo`).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ProcessInfo {
+    /// Its pid, in the machine's PID namespace.
+    #[prost(uint32, tag = "1")]
+    pub pid: u32,
+}
+
+/// Tasks.ListPids' reply.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ListPidsResponse {
+    /// The task's processes.
+    #[prost(message, repeated, tag = "1")]
+    pub processes: Vec<ProcessInfo>,
+}
+
 /// Tasks.Get's request.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct GetRequest {

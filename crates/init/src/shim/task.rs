@@ -4,6 +4,10 @@
 //! `create` with a pid file, `start`, `kill`, `delete`, each with a JSON
 //! log from which a failure's message is read.
 //!
+//! A task's output goes to files or FIFOs handed to the container as
+//! they are, or to a logging binary (`binary://`, as containerd's runc
+//! shim does), which is how the services reach the log daemon.
+//!
 //! Only what LinuxKit's services need is implemented: no terminal, no
 //! rootfs mounts (a service's spec names its root directory), no exec,
 //! checkpoint, update or stats. Those calls fail with `Unimplemented` and
@@ -271,9 +275,12 @@ impl Tasks {
                 format!("task {} already exists", req.id),
             ));
         }
-        let stdio = open_stdio(&req.stdin, &req.stdout, &req.stderr).map_err(|e| {
-            CallError::new(code::INVALID_ARGUMENT, format!("the task's stdio: {e}"))
-        })?;
+        let stdio = if req.stdout.starts_with("binary://") {
+            self.binary_logger(&req.id, &req.stdout, &req.stdin)
+        } else {
+            open_stdio(&req.stdin, &req.stdout, &req.stderr)
+        }
+        .map_err(|e| CallError::new(code::INVALID_ARGUMENT, format!("the task's stdio: {e}")))?;
         let pid_file = Path::new(&req.bundle).join("init.pid");
         let mut cmd = self.runtime(
             &req.bundle,
@@ -319,6 +326,64 @@ impl Tasks {
         );
         tasks.insert(req.id, t);
         Ok(PidResponse { pid })
+    }
+
+    /// containerd's logging-binary protocol, as its runc shim has it: for a
+    /// stdout of `binary:///PATH?KEY=VALUE&...`, PATH runs with `KEY
+    /// VALUE ...` as arguments, `CONTAINER_ID` and `CONTAINER_NAMESPACE`
+    /// in its environment, the task's stdout and stderr readable on its
+    /// descriptors 3 and 4, and closes (or writes to) descriptor 5 once
+    /// it is ready; the task is created after that. (LinuxKit's services
+    /// use the init's `log-forward`, which hands 3 and 4 to the log
+    /// daemon.)
+    fn binary_logger(&self, id: &str, uri: &str, stdin: &str) -> io::Result<[Stdio; 3]> {
+        let rest = uri.trim_start_matches("binary://");
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        if !path.starts_with('/') {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{uri}: the logging binary must be an absolute path"),
+            ));
+        }
+        let mut cmd = Command::new(path);
+        for kv in query.split('&').filter(|s| !s.is_empty()) {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            cmd.arg(k).arg(v);
+        }
+        cmd.env("CONTAINER_ID", id)
+            .env("CONTAINER_NAMESPACE", &self.namespace)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
+        let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        let (ready_r, ready_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        let keep = crate::memlogd::hand_fds(
+            &mut cmd,
+            &[
+                std::os::fd::AsFd::as_fd(&out_r),
+                std::os::fd::AsFd::as_fd(&err_r),
+                std::os::fd::AsFd::as_fd(&ready_w),
+            ],
+        )?;
+        let reaper = self
+            .reaper
+            .get()
+            .expect("the reaper is set at start")
+            .clone();
+        let child = reaper
+            .spawn(&mut cmd)
+            .map_err(|e| io::Error::new(e.kind(), format!("{path}: {e}")))?;
+        drop((keep, out_r, err_r, ready_w));
+        // Ready when it closes (or writes to) its end.
+        let mut b = [0u8; 1];
+        let _ = io::Read::read(&mut File::from(ready_r), &mut b);
+        std::thread::spawn(move || reaper.wait(child));
+        let input = if stdin.is_empty() {
+            Stdio::null()
+        } else {
+            Stdio::from(open_fifo_or_file(stdin, true)?)
+        };
+        Ok([input, Stdio::from(out_w), Stdio::from(err_w)])
     }
 
     fn start(&self, req: TaskRequest) -> Result<PidResponse, CallError> {
