@@ -82,6 +82,8 @@ pub(super) fn guest_arch(given: Option<Arch>, boot: &Boot, image: Option<&Path>)
             super::guest_arch::kernel_file_arch(kernel)
         }
         Boot::Iso | Boot::Disk => image.and_then(super::guest_arch::disk_arch),
+        // The kernel comes over the network: the host's, unless --arch.
+        Boot::Net { .. } => None,
     };
     match found {
         Some(a) if a != Arch::host() => {
