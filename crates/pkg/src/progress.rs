@@ -96,6 +96,14 @@ impl Progress {
         }
     }
 
+    /// Takes a finished step's or download's bar off the terminal.
+    fn clear(&self, bar: Option<&ProgressBar>) {
+        if let Some(b) = bar {
+            b.finish_and_clear();
+            self.multi.remove(b);
+        }
+    }
+
     fn print(&self, text: &str) {
         match self.mode {
             Mode::Quiet => {}
@@ -177,23 +185,18 @@ pub struct Step {
 impl Step {
     /// Reports the step finished.
     pub fn done(mut self) {
-        self.finish();
+        self.finish(true);
     }
 
-    fn finish(&mut self) {
+    /// Ends the step; one that ends without [`Step::done`] (an error
+    /// returned through it, or a panic) is reported as failed.
+    fn finish(&mut self, ok: bool) {
         if std::mem::replace(&mut self.done, true) {
             return;
         }
-        if let Some(b) = &self.bar {
-            b.finish_and_clear();
-            self.progress.multi.remove(b);
-        }
+        self.progress.clear(self.bar.as_ref());
         let took = secs(self.start.elapsed());
-        let what = if std::thread::panicking() {
-            "failed"
-        } else {
-            "done"
-        };
+        let what = if ok { "done" } else { "failed" };
         self.progress
             .print(&format!("{} {what} in {took}", self.name));
     }
@@ -201,7 +204,7 @@ impl Step {
 
 impl Drop for Step {
     fn drop(&mut self) {
-        self.finish();
+        self.finish(false);
     }
 }
 
@@ -234,29 +237,28 @@ impl Download {
 
     /// Reports the download finished.
     pub fn done(mut self) {
-        self.finish();
+        self.finish(true);
     }
 
-    fn finish(&mut self) {
+    /// Ends the download; one that ends without [`Download::done`] is
+    /// reported as failed.
+    fn finish(&mut self, ok: bool) {
         if std::mem::replace(&mut self.done, true) {
             return;
         }
-        if let Some(b) = &self.bar {
-            b.finish_and_clear();
-            self.progress.multi.remove(b);
-        }
-        self.progress.print(&format!(
-            "downloaded {} ({}) in {}",
-            self.what,
-            bytes(self.bytes),
-            secs(self.start.elapsed())
-        ));
+        self.progress.clear(self.bar.as_ref());
+        let (what, bytes, took) = (&self.what, bytes(self.bytes), secs(self.start.elapsed()));
+        self.progress.print(&if ok {
+            format!("downloaded {what} ({bytes}) in {took}")
+        } else {
+            format!("download of {what} failed after {bytes} in {took}")
+        });
     }
 }
 
 impl Drop for Download {
     fn drop(&mut self) {
-        self.finish();
+        self.finish(false);
     }
 }
 

@@ -261,24 +261,35 @@ pub fn build_platforms(
             kernel: a.kernel,
         });
     }
-    let fresh: Vec<Descriptor> = platforms
-        .iter()
-        .filter(|b| !b.cached)
-        .flat_map(|b| std::iter::once(b.manifest.clone()).chain(b.attestation.clone()))
-        .collect();
-    let top = if fresh.is_empty() {
-        cache
-            .resolve(&image)?
-            .expect("every platform was found under the tag")
-    } else {
-        tag_platforms(cache, &image, &fresh)?
-    };
+    let top = tag_built(cache, &image, &platforms)?;
     Ok(BuiltPlatforms {
         reference: image.canonical(),
         top,
         platforms,
         lock_written,
     })
+}
+
+/// What `image`'s tag names once `platforms` are built: the tag as the
+/// cache has it when every platform was cached, else the tag moved to take
+/// the ones built now (with their attestations).
+fn tag_built(
+    cache: &Cache,
+    image: &ImageRef,
+    platforms: &[Built],
+) -> Result<Descriptor, BuildError> {
+    let fresh: Vec<Descriptor> = platforms
+        .iter()
+        .filter(|b| !b.cached)
+        .flat_map(|b| std::iter::once(b.manifest.clone()).chain(b.attestation.clone()))
+        .collect();
+    if fresh.is_empty() {
+        Ok(cache
+            .resolve(image)?
+            .expect("every platform was found under the tag"))
+    } else {
+        tag_platforms(cache, image, &fresh)
+    }
 }
 
 /// Whether the cache has `image` complete for `arch` (a tag naming an
@@ -442,18 +453,7 @@ fn build_dockerfile(
             attestation: None,
         });
     }
-    let fresh: Vec<Descriptor> = platforms
-        .iter()
-        .filter(|b| !b.cached)
-        .map(|b| b.manifest.clone())
-        .collect();
-    let top = if fresh.is_empty() {
-        cache
-            .resolve(&image)?
-            .expect("every platform was found under the tag")
-    } else {
-        tag_platforms(cache, &image, &fresh)?
-    };
+    let top = tag_built(cache, &image, &platforms)?;
     Ok(BuiltPlatforms {
         reference: image.canonical(),
         top,
