@@ -22,10 +22,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::{Mutex, MutexGuard, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod common;
-use common::{free_port, http_get, linuxkit, root, succeeded};
+use common::{linuxkit, nginx_answers_then_powers_off, root, succeeded};
 
 /// The packages `examples/check.yml` and `examples/linuxkit.yml` use, and
 /// the boot loaders.
@@ -209,48 +209,13 @@ fn arm64_standard_example_serves_nginx_and_shuts_down_cleanly() {
     let yml_path = out.path().join("linuxkit.yml");
     std::fs::write(&yml_path, yml).unwrap();
     let image = build(&yml_path, out.path(), "kernel+initrd");
-    let port = free_port();
     let _slot = vm_slot();
-    succeeded(
-        "run --detached",
-        linuxkit(cache())
-            .args(["run", "qemu", "--accel", "tcg", "--mem", "1024"])
-            .args(["--detached", "--publish"])
-            .arg(format!("127.0.0.1:{port}:80"))
-            .arg(&image)
-            .output()
-            .unwrap(),
-    );
-    let console_log = out.path().join("linuxkit-state/console.log");
-    let start = Instant::now();
-    let mut page = None;
     // Generous: TCG emulating arm64 on a shared machine.
-    while start.elapsed() < Duration::from_secs(1800) {
-        if let Some(b) = http_get(port).filter(|b| b.contains("200 OK")) {
-            page = Some(b);
-            break;
-        }
-        std::thread::sleep(Duration::from_secs(2));
-    }
-    let stop = linuxkit(cache())
-        .args(["run", "qemu", "--stop", "--timeout", "300"])
-        .arg(&image)
-        .output()
-        .unwrap();
-    let console = std::fs::read_to_string(&console_log).unwrap_or_default();
-    let page =
-        page.unwrap_or_else(|| panic!("nginx never answered on port {port}; console:\n{console}"));
-    assert!(page.contains("Welcome to nginx on LinuxKit"), "{page}");
-    succeeded("run --stop", stop);
-    assert!(
-        console.contains("eth0: leased 10.0.2.15"),
-        "dhcpcd got no lease:\n{console}"
+    nginx_answers_then_powers_off(
+        || linuxkit(cache()),
+        &image,
+        out.path(),
+        Duration::from_secs(1800),
+        "300",
     );
-    assert!(console.contains("all services started"), "{console}");
-    assert!(!console.contains("FAILED"), "something failed:\n{console}");
-    assert!(
-        console.contains("so long and thanks for all the fish"),
-        "{console}"
-    );
-    assert!(console.contains("linuxkit: power off"), "{console}");
 }

@@ -24,10 +24,10 @@ use std::process::Output;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 mod common;
-use common::{free_port, http_get, linuxkit, root, succeeded};
+use common::{linuxkit, nginx_answers_then_powers_off, root, succeeded};
 #[path = "boot/cloud.rs"]
 mod cloud;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The packages the tests' images use.
 const PACKAGES: &[&str] = &[
@@ -338,60 +338,14 @@ fn crashing_service_is_reported_under_containerds_runc_shim() {
 fn standard_example_serves_nginx_and_shuts_down_cleanly() {
     let out = tempfile::tempdir().unwrap();
     let image = build(&root().join("examples/linuxkit.yml"), out.path());
-    let port = free_port();
     let _slot = vm_slot();
-    succeeded(
-        "run --detached",
-        linuxkit(cache())
-            .args([
-                "run",
-                "qemu",
-                "--accel",
-                "tcg",
-                "--mem",
-                "1024",
-                "--detached",
-                "--publish",
-            ])
-            .arg(format!("127.0.0.1:{port}:80"))
-            .arg(&image)
-            .output()
-            .unwrap(),
+    nginx_answers_then_powers_off(
+        || linuxkit(cache()),
+        &image,
+        out.path(),
+        Duration::from_secs(600),
+        "120",
     );
-    let console_log = out.path().join("linuxkit-state/console.log");
-    let start = Instant::now();
-    let mut page = None;
-    while start.elapsed() < Duration::from_secs(600) {
-        if let Some(b) = http_get(port).filter(|b| b.contains("200 OK")) {
-            page = Some(b);
-            break;
-        }
-        std::thread::sleep(Duration::from_secs(1));
-    }
-    // Stop it whatever happened, then judge.
-    let stop = linuxkit(cache())
-        .args(["run", "qemu", "--stop", "--timeout", "120"])
-        .arg(&image)
-        .output()
-        .unwrap();
-    let console = std::fs::read_to_string(&console_log).unwrap_or_default();
-    let page =
-        page.unwrap_or_else(|| panic!("nginx never answered on port {port}; console:\n{console}"));
-    assert!(page.contains("Welcome to nginx on LinuxKit"), "{page}");
-    succeeded("run --stop", stop);
-    assert!(
-        console.contains("eth0: leased 10.0.2.15"),
-        "dhcpcd got no lease:\n{console}"
-    );
-    assert!(console.contains("all services started"), "{console}");
-    assert!(!console.contains("FAILED"), "something failed:\n{console}");
-    // The power button ran the onshutdown container, then the machine
-    // powered off (run --stop waits for QEMU to exit).
-    assert!(
-        console.contains("so long and thanks for all the fish"),
-        "{console}"
-    );
-    assert!(console.contains("linuxkit: power off"), "{console}");
 }
 
 #[test]

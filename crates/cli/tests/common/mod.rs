@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The repository's root (where `pkg/` and `examples/` are).
 pub fn root() -> PathBuf {
@@ -68,4 +68,65 @@ pub fn http_get(port: u16) -> Option<String> {
     let mut body = String::new();
     s.read_to_string(&mut body).ok()?;
     Some(body)
+}
+
+/// Runs `image` (a build of examples/linuxkit.yml) detached with nginx's
+/// port published, waits up to `wait` for the page, stops the machine by
+/// its power button (`run qemu --stop --timeout STOP`), then judges the
+/// page and the console (`STATE/linuxkit-state/console.log`): a DHCP
+/// lease, every service started, nothing failed, the onshutdown container
+/// run and the power off. `linuxkit` makes the command of the caller's
+/// cache; the caller holds its VM slot.
+pub fn nginx_answers_then_powers_off(
+    linuxkit: impl Fn() -> Command,
+    image: &Path,
+    state: &Path,
+    wait: Duration,
+    stop: &str,
+) {
+    let port = free_port();
+    succeeded(
+        "run --detached",
+        linuxkit()
+            .args(["run", "qemu", "--accel", "tcg", "--mem", "1024"])
+            .args(["--detached", "--publish"])
+            .arg(format!("127.0.0.1:{port}:80"))
+            .arg(image)
+            .output()
+            .unwrap(),
+    );
+    let console_log = state.join("linuxkit-state/console.log");
+    let start = Instant::now();
+    let mut page = None;
+    while start.elapsed() < wait {
+        if let Some(b) = http_get(port).filter(|b| b.contains("200 OK")) {
+            page = Some(b);
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    // Stop it whatever happened, then judge.
+    let stopped = linuxkit()
+        .args(["run", "qemu", "--stop", "--timeout", stop])
+        .arg(image)
+        .output()
+        .unwrap();
+    let console = std::fs::read_to_string(&console_log).unwrap_or_default();
+    let page =
+        page.unwrap_or_else(|| panic!("nginx never answered on port {port}; console:\n{console}"));
+    assert!(page.contains("Welcome to nginx on LinuxKit"), "{page}");
+    succeeded("run --stop", stopped);
+    assert!(
+        console.contains("eth0: leased 10.0.2.15"),
+        "dhcpcd got no lease:\n{console}"
+    );
+    assert!(console.contains("all services started"), "{console}");
+    assert!(!console.contains("FAILED"), "something failed:\n{console}");
+    // The power button ran the onshutdown container, then the machine
+    // powered off (run --stop waits for QEMU to exit).
+    assert!(
+        console.contains("so long and thanks for all the fish"),
+        "{console}"
+    );
+    assert!(console.contains("linuxkit: power off"), "{console}");
 }
