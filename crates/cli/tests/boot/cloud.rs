@@ -13,7 +13,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-/// moto's server, as scripts/setup installs it (pinned): its instance
+/// moto's server, as scripts/setup installs it (pinned in scripts/check-tools): its instance
 /// metadata answers the IMDSv2 token PUT and the meta-data paths the AWS
 /// provider reads.
 const MOTO: &str = "moto_server";
