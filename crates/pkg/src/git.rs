@@ -214,6 +214,72 @@ impl Git {
             .collect())
     }
 
+    /// The full hash of `commit` (`git rev-parse --verify COMMIT^{commit}`).
+    pub(crate) fn commit_hash(&self, commit: &str) -> Result<String, PkgError> {
+        let arg = format!("{commit}^{{commit}}");
+        let args = [
+            OsStr::new("rev-parse"),
+            OsStr::new("--verify"),
+            OsStr::new(&arg),
+        ];
+        let out = String::from_utf8_lossy(&self.stdout(&args)?)
+            .trim()
+            .to_string();
+        if !is_object_id(&out) {
+            return Err(self.bad_output(&args, &out));
+        }
+        Ok(out)
+    }
+
+    /// A Go version of `commit`, as the reference's `GOPKGVERSION` build
+    /// argument: the last `vX.Y.Z` tag if `commit` is it, else that tag
+    /// (`v0.0.0` without one) followed by the commit's date and its 12-digit
+    /// abbreviation, as Go's pseudo-versions (`v0.0.0-20261208021500-abcdef012345`).
+    /// The date is UTC, so every machine computes the same version (the
+    /// reference uses the local time zone, and its tag pattern, quoted for a
+    /// shell it does not run, never matches: it always writes `v0.0.0-...`).
+    pub(crate) fn go_pkg_version(&self, commit: &str) -> Result<String, PkgError> {
+        let described = self.run(&[
+            OsStr::new("describe"),
+            OsStr::new("--match=v[0-9].[0-9].[0-9]*"),
+            OsStr::new("--abbrev=0"),
+            OsStr::new("--tags"),
+            OsStr::new(commit),
+        ])?;
+        let last = String::from_utf8_lossy(&described.stdout)
+            .trim()
+            .to_string();
+        let last = if described.status.success() && !last.is_empty() {
+            last
+        } else {
+            "v0.0.0".to_string()
+        };
+        let range = if last == "v0.0.0" {
+            commit.to_string()
+        } else {
+            format!("{last}..{commit}")
+        };
+        let count = self.stdout(&[
+            OsStr::new("rev-list"),
+            OsStr::new(&range),
+            OsStr::new("--count"),
+        ])?;
+        if String::from_utf8_lossy(&count).trim() == "0" {
+            return Ok(last);
+        }
+        let date = self.stdout(&[
+            OsStr::new("-c"),
+            OsStr::new("log.showSignature=false"),
+            OsStr::new("show"),
+            OsStr::new("--quiet"),
+            OsStr::new("--abbrev=12"),
+            OsStr::new("--date=format:%Y%m%d%H%M%S"),
+            OsStr::new("--format=%cd-%h"),
+            OsStr::new(commit),
+        ])?;
+        Ok(format!("{last}-{}", String::from_utf8_lossy(&date).trim()))
+    }
+
     /// Runs `git -C <dir> <args>`, capturing its output; only failing to
     /// start git is an error.
     fn run(&self, args: &[&OsStr]) -> Result<Output, PkgError> {

@@ -289,6 +289,22 @@ impl Package {
         }
     }
 
+    /// The reference's `REVISION` and `GOPKGVERSION` build arguments: the
+    /// hashed commit's full hash (none for a dirty package, whose sources
+    /// are not that commit's) and its Go version (see
+    /// `Git::go_pkg_version`); both `None` outside git.
+    pub fn revision(&self) -> Result<(Option<String>, Option<String>), PkgError> {
+        let Some(g) = Git::open(&self.path, &self.pkg)? else {
+            return Ok((None, None));
+        };
+        let revision = if self.dirty {
+            None
+        } else {
+            Some(g.commit_hash(&self.commit)?)
+        };
+        Ok((revision, Some(g.go_pkg_version(&self.commit)?)))
+    }
+
     /// `org/image:release`, for releasing this package's sources under a
     /// version; refused for an empty release or a dirty package.
     pub fn release_tag(&self, release: &str) -> Result<String, PkgError> {

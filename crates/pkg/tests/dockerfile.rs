@@ -239,6 +239,54 @@ fn build_args_come_from_build_yml_then_the_files_and_dockerfile_can_be_chosen() 
     }
 }
 
+/// `git ARGS` in `dir` with a fixed author, committer and date, which must
+/// succeed; its output.
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.org"])
+        .args(args)
+        .env("GIT_AUTHOR_DATE", "2026-12-08T01:02:03Z")
+        .env("GIT_COMMITTER_DATE", "2026-12-08T01:02:03Z")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn revision_and_gopkgversion_are_the_commits_as_the_references() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = Cache::open(&tmp.path().join("cache")).unwrap();
+    let dir = tmp.path().join("rev");
+    with_busybox(&dir);
+    let files = [
+        ("build.yml", "image: rev\n"),
+        (
+            "Dockerfile",
+            "FROM scratch\nCOPY busybox /bin/busybox\nARG REVISION\nARG GOPKGVERSION\n\
+             RUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo $REVISION $GOPKGVERSION > /v\"]\n",
+        ),
+    ];
+    package(&dir, &files);
+    git(&dir, &["init", "-q"]);
+    git(&dir, &["add", "."]);
+    git(&dir, &["commit", "-qm", "rev"]);
+    let commit = git(&dir, &["rev-parse", "HEAD"]);
+    let v = |p: &Package| text(&layer(&cache, &build_one(p, &cache)), "v");
+    // Without a vX.Y.Z tag: v0.0.0, the commit's UTC date and abbreviation.
+    let p = Package::load(&dir, &PkgOptions::default()).unwrap();
+    assert_eq!(
+        v(&p),
+        format!("{commit} v0.0.0-20261208010203-{}\n", &commit[..12])
+    );
+    // On a vX.Y.Z tag: the tag.
+    git(&dir, &["tag", "v1.2.3"]);
+    let p = Package::load(&dir, &PkgOptions::default()).unwrap();
+    assert_eq!(v(&p), format!("{commit} v1.2.3\n"));
+}
+
 /// A one-connection TCP server on loopback answering `pong`.
 fn pong_server() -> (u16, std::thread::JoinHandle<()>) {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -21,7 +21,8 @@
 //!    `extra-sources`, copied; `depends.docker-images` are saved into it
 //!    from our cache (`docker save` archives, as the reference writes them);
 //! 3. `buildah build` runs with the build arguments (the reference's
-//!    defaults `SOURCE`, `PKG_HASH`, `PKG_IMAGE`, then `buildArgs`, then
+//!    defaults `SOURCE`, `REVISION`, `GOPKGVERSION`, `PKG_HASH`,
+//!    `PKG_IMAGE`, then `buildArgs`, then
 //!    `--build-arg-file`s), no network unless `network: true`;
 //! 4. the result is squashed to one layer and written again the way our
 //!    declarative images are ([`crate::image::store_layer`]): entries
@@ -177,8 +178,16 @@ pub fn build_args(pkg: &Package, extra: &[String]) -> Result<Vec<(String, String
         };
         args.insert(k.trim().to_string(), v.trim().to_string());
     }
+    let (revision, go_version) = pkg.revision().map_err(|e| {
+        fail(
+            pkg,
+            format!("the REVISION and GOPKGVERSION build arguments: {e}"),
+        )
+    })?;
     let defaults = [
         ("SOURCE", info.git_repo.clone()),
+        ("REVISION", revision.unwrap_or_default()),
+        ("GOPKGVERSION", go_version.unwrap_or_default()),
         ("PKG_HASH", pkg.hash().to_string()),
         ("PKG_IMAGE", pkg.image()),
     ];
