@@ -182,13 +182,33 @@ struct LogFile {
     size: u64,
 }
 
+/// Opens `path` to append to it, only if it is (or becomes) a regular
+/// file: `/var/log` is shared with containers, and one could plant a link
+/// there (not followed), or a FIFO or device, whose open or writes would
+/// block the daemon (opened without blocking, then refused).
 fn open_append(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
+    let f = OpenOptions::new()
         .create(true)
         .append(true)
         .mode(0o644)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?;
+    if !f.metadata()?.file_type().is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    // Regular files do not block; the flag is cleared all the same.
+    let flags = nix::fcntl::OFlag::from_bits_truncate(
+        nix::fcntl::fcntl(&f, nix::fcntl::FcntlArg::F_GETFL).map_err(io::Error::from)?,
+    );
+    nix::fcntl::fcntl(
+        &f,
+        nix::fcntl::FcntlArg::F_SETFL(flags - nix::fcntl::OFlag::O_NONBLOCK),
+    )
+    .map_err(io::Error::from)?;
+    Ok(f)
 }
 
 impl LogFile {
@@ -229,7 +249,9 @@ impl LogFile {
 struct Shared {
     limits: Limits,
     ring: Mutex<Ring>,
-    files: Mutex<HashMap<String, LogFile>>,
+    /// Each source's file; `None` for one whose file could not be opened
+    /// or rotated (said once, not tried again for every line).
+    files: Mutex<HashMap<String, Option<LogFile>>>,
     /// Cleared when the reference's `logwrite` takes the files over.
     files_on: AtomicBool,
     readers: AtomicUsize,
@@ -288,16 +310,19 @@ impl Shared {
             }
             match LogFile::open(dir.join(file_name(source))) {
                 Ok(f) => {
-                    files.insert(source.to_string(), f);
+                    files.insert(source.to_string(), Some(f));
                 }
                 Err(e) => {
+                    files.insert(source.to_string(), None);
                     drop(files);
-                    self.say(format!("{source}: cannot open its file: {e}"));
+                    self.say(format!(
+                        "{source}: cannot open its file: {e}; its lines stay in memory only"
+                    ));
                     return;
                 }
             }
         }
-        let Some(f) = files.get_mut(source) else {
+        let Some(Some(f)) = files.get_mut(source) else {
             return;
         };
         if f.out
@@ -312,14 +337,14 @@ impl Shared {
             && let Err(e) = f.rotate(self.limits.max_log_files)
         {
             let p = f.path.display().to_string();
-            files.remove(source);
+            files.insert(source.to_string(), None);
             drop(files);
-            self.say(format!("{p}: rotating: {e}"));
+            self.say(format!("{p}: rotating: {e}; its lines stay in memory only"));
         }
     }
 
     fn flush(&self, source: &str) {
-        if let Some(f) = lock(&self.files).get_mut(source) {
+        if let Some(Some(f)) = lock(&self.files).get_mut(source) {
             let _ = f.out.flush();
         }
     }
@@ -1054,6 +1079,55 @@ mod tests {
         assert!(newest.ends_with("line 019\nno newline\n"), "{newest}");
         for n in &names {
             assert!(fs::metadata(logs.join(n)).unwrap().len() <= 100 + 11);
+        }
+    }
+
+    #[test]
+    fn a_fifo_planted_as_a_log_file_is_refused_and_logging_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join("log");
+        fs::create_dir(&logs).unwrap();
+        // A container sharing /var/log made `web.log` a FIFO with no
+        // reader: opening it to write would block the daemon for ever.
+        nix::unistd::mkfifo(&logs.join("web.log"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        // With a reader (the container's), the open itself succeeds: the
+        // file's type refuses it; without one, the open fails at once.
+        let _reader = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(logs.join("web.log"))
+            .unwrap();
+        let limits = Limits {
+            log_dir: Some(logs.clone()),
+            kmsg: false,
+            ..Limits::default()
+        };
+        let (l, q) = daemon(dir.path(), limits);
+        let (mut web, r) = UnixStream::pair().unwrap();
+        send_fd(&l, "web", r.as_raw_fd()).unwrap();
+        drop(r);
+        let (mut db, r) = UnixStream::pair().unwrap();
+        send_fd(&l, "db", r.as_raw_fd()).unwrap();
+        drop(r);
+        for i in 0..3 {
+            writeln!(web, "web {i}").unwrap();
+        }
+        writeln!(db, "db 0").unwrap();
+        drop((web, db));
+        let v = wait_for(&q, |v| {
+            v.iter().any(|e| e.msg == "web 2") && v.iter().any(|e| e.msg == "db 0")
+        });
+        let refusals: Vec<&Entry> = v
+            .iter()
+            .filter(|e| e.source == "memlogd" && e.msg.contains("web: cannot open its file"))
+            .collect();
+        assert_eq!(refusals.len(), 1, "said once: {v:?}");
+        assert!(refusals[0].msg.contains("not a regular file"), "{v:?}");
+        // The other source's file is written as usual.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while fs::read_to_string(logs.join("db.log")).unwrap_or_default() != "db 0\n" {
+            assert!(std::time::Instant::now() < deadline, "db.log never written");
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
 
