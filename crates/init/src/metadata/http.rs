@@ -304,11 +304,13 @@ fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
         if size == 0 {
             return Some(out);
         }
-        if b.len() < size + 2 || &b[size..size + 2] != b"\r\n" {
+        // A size near usize::MAX (from whoever answers) must not wrap.
+        let end = size.checked_add(2)?;
+        if b.len() < end || &b[size..end] != b"\r\n" {
             return None;
         }
         out.extend_from_slice(&b[..size]);
-        b = &b[size + 2..];
+        b = &b[end..];
     }
 }
 
@@ -396,5 +398,7 @@ mod tests {
         );
         assert!(dechunk(b"5\r\nhel").is_none());
         assert!(dechunk(b"zz\r\n").is_none());
+        // A size that would wrap when the CRLF is counted.
+        assert!(dechunk(b"ffffffffffffffff\r\nx\r\n0\r\n\r\n").is_none());
     }
 }
