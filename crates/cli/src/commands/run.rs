@@ -163,17 +163,27 @@ pub fn run(path: &str, shared: &RunShared, f: &QemuFlags, g: &GlobalArgs) -> Res
 }
 
 /// `--netboot`: writes `PATH.ipxe` beside the kernel+initrd build and
-/// serves its directory on the host's loopback (QEMU's user network takes
-/// the guest's connections to 10.0.2.2 there) for as long as this command
-/// runs, which is why `--detached` is refused with it. Returns the
-/// script's URL as the guest reaches it.
+/// serves it, the kernel and the initrd (nothing else of their directory)
+/// on the host's loopback (QEMU's user network takes the guest's
+/// connections to 10.0.2.2 there) for as long as this command runs, which
+/// is why `--detached` is refused with it. Returns the script's URL as the
+/// guest reaches it.
 fn netboot(path: &str) -> Result<String> {
     let script = linuxkit_run::netboot::write_script(path)?;
     let dir = script
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(std::path::Path::new("."));
-    let addr = crate::commands::serve::spawn(dir, "127.0.0.1:0")?;
+    let name = |p: &std::path::Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
+    let only = [
+        script.clone(),
+        format!("{path}-kernel").into(),
+        format!("{path}-initrd.img").into(),
+    ]
+    .iter()
+    .filter_map(|p| name(p))
+    .collect();
+    let addr = crate::commands::serve::spawn(dir, "127.0.0.1:0", only)?;
     tracing::info!("netboot: {} served on http://{addr}/", script.display());
     Ok(linuxkit_run::netboot::guest_url(addr.port(), &script))
 }

@@ -67,7 +67,7 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         for _ in 0..WORKERS {
             s.spawn(|| {
                 while let Ok(request) = server.recv() {
-                    answer(&root, request);
+                    answer(&root, None, request);
                 }
             });
         }
@@ -96,21 +96,29 @@ fn listen(directory: &Path, port: &str) -> Result<(PathBuf, Server, SocketAddr)>
     Ok((root, server, bound))
 }
 
-/// Serves `directory` on `port` from background threads for the rest of
-/// the process (`run qemu --netboot`); returns the address bound.
-pub fn spawn(directory: &Path, port: &str) -> Result<SocketAddr> {
+/// Serves the files `only` names in `directory` (nothing else: not the
+/// rest of a directory the user happens to build in, e.g. a home with its
+/// keys) on `port` from background threads for the rest of the process
+/// (`run qemu --netboot`); returns the address bound.
+pub fn spawn(directory: &Path, port: &str, only: Vec<String>) -> Result<SocketAddr> {
     let (root, server, bound) = listen(directory, port)?;
     let server = std::sync::Arc::new(server);
-    let root = std::sync::Arc::new(root);
+    let shared = std::sync::Arc::new((root, only));
     for _ in 0..WORKERS {
-        let (server, root) = (server.clone(), root.clone());
+        let (server, shared) = (server.clone(), shared.clone());
         std::thread::spawn(move || {
             while let Ok(request) = server.recv() {
-                answer(&root, request);
+                answer(&shared.0, Some(&shared.1), request);
             }
         });
     }
     Ok(bound)
+}
+
+/// Whether `url` names one of the files `only` lists, directly under the
+/// root.
+fn allowed(only: &[String], url: &str) -> bool {
+    matches!(clean_path(url), Some((parts, false)) if parts.len() == 1 && only.contains(&parts[0]))
 }
 
 /// The request path made relative: percent-decoded, `.` and `..` resolved
@@ -256,7 +264,8 @@ fn resolve(root: &Path, url: &str) -> Answer {
     Answer::File(real)
 }
 
-fn answer(root: &Path, request: Request) {
+/// Answers `request` from `root`; with `only`, just those files.
+fn answer(root: &Path, only: Option<&[String]>, request: Request) {
     // Each request on stderr as the reference logs it; written directly,
     // as a server must outlive a closed stderr (tracing's writer panics).
     if tracing::enabled!(tracing::Level::INFO) {
@@ -268,7 +277,13 @@ fn answer(root: &Path, request: Request) {
         );
         return;
     }
-    let result = match resolve(root, request.url()) {
+    let found = match only {
+        Some(names) if !allowed(names, request.url()) => {
+            Answer::Text(404, "404 page not found\n".into())
+        }
+        _ => resolve(root, request.url()),
+    };
+    let result = match found {
         Answer::Text(status, body) => request.respond(text(status, &body)),
         Answer::Redirect(to) => {
             request.respond(Response::empty(StatusCode(301)).with_header(header("Location", &to)))
@@ -292,6 +307,17 @@ fn answer(root: &Path, request: Request) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_listed_files_are_allowed() {
+        let only = ["a.ipxe".to_string(), "a-kernel".to_string()];
+        assert!(allowed(&only, "/a.ipxe"));
+        assert!(allowed(&only, "/x/../a-kernel"));
+        assert!(!allowed(&only, "/"));
+        assert!(!allowed(&only, "/a.ipxe/"));
+        assert!(!allowed(&only, "/.ssh/id_ed25519"));
+        assert!(!allowed(&only, "/sub/a.ipxe"));
+    }
 
     #[test]
     fn paths_are_cleaned_as_go_does() {
