@@ -25,6 +25,11 @@ use crate::types::{Descriptor, Index, Manifest, Platform, media_type};
 
 /// The media type of an in-toto statement layer.
 pub const IN_TOTO_MEDIA_TYPE: &str = "application/vnd.in-toto+json";
+/// The largest in-toto statement (an SBOM or a provenance) pulled or read:
+/// each is read whole and parsed, so one a registry declares bigger is
+/// refused before it is downloaded. Generous: the SBOM of a full
+/// distribution image is a few MiB.
+pub const MAX_STATEMENT_SIZE: u64 = 64 << 20;
 /// The in-toto statement type BuildKit writes.
 pub const IN_TOTO_STATEMENT_V01: &str = "https://in-toto.io/Statement/v0.1";
 /// The annotation on an attestation manifest's descriptor saying what it
@@ -233,6 +238,16 @@ impl Cache {
             if !self.has_blob(&d) {
                 found.missing.push(layer.digest.clone());
                 continue;
+            }
+            if layer.size > MAX_STATEMENT_SIZE {
+                return Err(crate::Error::Json {
+                    image: img.name.clone(),
+                    what: "in-toto statement",
+                    reason: format!(
+                        "{} declares {} bytes, more than the {MAX_STATEMENT_SIZE} a statement may have",
+                        layer.digest, layer.size
+                    ),
+                });
             }
             let stmt: AnyStatement =
                 crate::cache::parse_json(&self.read_blob(&d)?, &img.name, "in-toto statement")?;

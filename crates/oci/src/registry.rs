@@ -498,8 +498,18 @@ impl Registry {
                     }
                 }
             }
-            // Refuse absurd sizes before anything is downloaded.
+            // Refuse absurd sizes before anything is downloaded (statements
+            // are read whole: a smaller bound).
             for d in &blobs {
+                if d.media_type == crate::attestation::IN_TOTO_MEDIA_TYPE
+                    && d.size > crate::attestation::MAX_STATEMENT_SIZE
+                {
+                    return Err(too_big(
+                        "in-toto statement",
+                        d,
+                        crate::attestation::MAX_STATEMENT_SIZE,
+                    ));
+                }
                 if d.size > t.limits.max_blob_size {
                     return Err(err(Failure::Fatal(format!(
                         "blob {} declares {} bytes, more than the {} bytes a blob may have ({} sets the limit)",
