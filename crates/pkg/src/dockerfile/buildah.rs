@@ -45,6 +45,10 @@ pub struct Buildah {
     runroot: PathBuf,
     storage_conf: PathBuf,
     registries_conf: PathBuf,
+    /// An empty containers.conf: the builder's built-in defaults, not the
+    /// host's or the user's (their `env`, `tz`, `umask`, ulimits or
+    /// capabilities would change what `RUN` does).
+    containers_conf: PathBuf,
     policy: PathBuf,
 }
 
@@ -76,6 +80,7 @@ impl Buildah {
             runroot: dir.join("run"),
             storage_conf: dir.join("storage.conf"),
             registries_conf: dir.join("registries.conf"),
+            containers_conf: dir.join("containers.conf"),
             policy: dir.join("policy.json"),
         };
         for d in [&b.root, &b.runroot] {
@@ -95,6 +100,7 @@ impl Buildah {
             &b.registries_conf,
             "unqualified-search-registries = [\"docker.io\"]\nshort-name-mode = \"disabled\"\n",
         )?;
+        std::fs::write(&b.containers_conf, "")?;
         std::fs::write(
             &b.policy,
             r#"{"default":[{"type":"insecureAcceptAnything"}]}"#,
@@ -105,6 +111,8 @@ impl Buildah {
     fn env(&self, cmd: &mut Command) {
         cmd.env("CONTAINERS_STORAGE_CONF", &self.storage_conf)
             .env("CONTAINERS_REGISTRIES_CONF", &self.registries_conf)
+            .env("CONTAINERS_CONF", &self.containers_conf)
+            .env_remove("CONTAINERS_CONF_OVERRIDE")
             .env_remove("BUILDAH_ISOLATION")
             .env_remove("BUILDAH_FORMAT")
             .env_remove("STORAGE_DRIVER")
