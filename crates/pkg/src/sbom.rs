@@ -323,11 +323,52 @@ fn crate_license(l: Option<&str>) -> String {
     }
 }
 
-/// The SPDX file of `path` (in the image) with `digests`.
-fn file(path: &str, digests: &(String, String)) -> File {
-    File {
+/// SPDX identifiers of the things one document names, one each:
+/// [`spdx_id`] maps several texts to one (`a-b`, `a/b` and `a_b` alike), so
+/// a second thing whose identifier is taken gets `-2`, `-3`, ...; the same
+/// thing asked for again gets its own. The order of the questions decides,
+/// so a document stays reproducible.
+struct Ids {
+    by_key: BTreeMap<Vec<String>, String>,
+    taken: BTreeSet<String>,
+}
+
+impl Ids {
+    /// With the document's and the image's identifiers taken.
+    fn new(reserved: &[&str]) -> Ids {
+        Ids {
+            by_key: BTreeMap::new(),
+            taken: reserved.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// The identifier of the thing `parts` names, and whether it is new
+    /// (not named before in this document).
+    fn get(&mut self, parts: &[&str]) -> (String, bool) {
+        let key: Vec<String> = parts.iter().map(|p| p.to_string()).collect();
+        if let Some(id) = self.by_key.get(&key) {
+            return (id.clone(), false);
+        }
+        let base = spdx_id(parts);
+        let mut id = base.clone();
+        let mut n = 1;
+        while self.taken.contains(&id) {
+            n += 1;
+            id = format!("{base}-{n}");
+        }
+        self.taken.insert(id.clone());
+        self.by_key.insert(key, id.clone());
+        (id, true)
+    }
+}
+
+/// The SPDX file of `path` (in the image) with `digests`, and whether the
+/// document names it for the first time.
+fn file(ids: &mut Ids, path: &str, digests: &(String, String)) -> (File, bool) {
+    let (spdx_id, new) = ids.get(&["File", path.trim_start_matches('/')]);
+    let f = File {
         file_name: format!("./{}", path.trim_start_matches('/')),
-        spdx_id: spdx_id(&["File", path.trim_start_matches('/')]),
+        spdx_id,
         checksums: vec![
             Checksum {
                 algorithm: "SHA1".into(),
@@ -338,7 +379,8 @@ fn file(path: &str, digests: &(String, String)) -> File {
         license_concluded: NOASSERTION.into(),
         copyright_text: NOASSERTION.into(),
         comment: None,
-    }
+    };
+    (f, new)
 }
 
 fn deb_package(id: String, d: &LockedDeb) -> SpdxPackage {
@@ -364,6 +406,7 @@ pub fn document(
     let mut rels = Vec::new();
     let mut refs = BTreeSet::new();
     let image_id = "SPDXRef-Image".to_string();
+    let mut ids = Ids::new(&[DOCUMENT_ID, &image_id]);
     let mut image =
         SpdxPackage::new(image_id.clone(), pkg.image()).with_purl(image_purl(pkg, arch));
     image.version_info = Some(pkg.tag_or_latest());
@@ -374,7 +417,7 @@ pub fn document(
     packages.push(image);
     rels.push(Relationship::new(DOCUMENT_ID, "DESCRIBES", &image_id));
     for d in &contents.debs {
-        let id = spdx_id(&["deb", &d.locked.name, &d.locked.architecture]);
+        let (id, _) = ids.get(&["deb", &d.locked.name, &d.locked.architecture]);
         let mut p = deb_package(id.clone(), &d.locked);
         p.source_info = d
             .source
@@ -391,13 +434,15 @@ pub fn document(
         rels.push(Relationship::new(&image_id, "CONTAINS", &id));
     }
     for c in &contents.cargo {
-        let f = file(&c.path, &c.digests);
+        let (f, new) = file(&mut ids, &c.path, &c.digests);
         let bin = f.spdx_id.clone();
-        files.push(f);
+        if new {
+            files.push(f);
+        }
         rels.push(Relationship::new(&image_id, "CONTAINS", &bin));
         for k in &c.crates {
-            let id = spdx_id(&["crate", &k.name, &k.version]);
-            if !packages.iter().any(|p: &SpdxPackage| p.spdx_id == id) {
+            let (id, new) = ids.get(&["crate", &k.name, &k.version]);
+            if new {
                 let mut p = SpdxPackage::new(id.clone(), k.name.clone());
                 p.version_info = Some(k.version.clone());
                 p.license_declared = crate_license(k.license.as_deref());
@@ -435,19 +480,23 @@ pub fn document(
     }
     if !contents.go.is_empty() {
         for d in &contents.build_debs {
-            let id = spdx_id(&["build-deb", &d.name, &d.architecture]);
-            packages.push(deb_package(id, d));
+            let (id, new) = ids.get(&["build-deb", &d.name, &d.architecture]);
+            if new {
+                packages.push(deb_package(id, d));
+            }
         }
     }
     for g in &contents.go {
-        let f = file(&g.path, &g.digests);
+        let (f, new) = file(&mut ids, &g.path, &g.digests);
         let bin = f.spdx_id.clone();
-        files.push(f);
+        if new {
+            files.push(f);
+        }
         rels.push(Relationship::new(&image_id, "CONTAINS", &bin));
         if let Some(info) = &g.info {
             let version = info.go_version.trim_start_matches("go");
-            let id = spdx_id(&["go", "stdlib", version]);
-            if !packages.iter().any(|p| p.spdx_id == id) {
+            let (id, new) = ids.get(&["go", "stdlib", version]);
+            if new {
                 let mut p = SpdxPackage::new(id.clone(), "stdlib")
                     .with_purl(format!("pkg:golang/stdlib@{}", purl_encode(version)));
                 p.version_info = Some(version.to_string());
@@ -456,8 +505,8 @@ pub fn document(
             }
             rels.push(Relationship::new(&bin, "DEPENDS_ON", &id));
             for (path, version, sum) in &info.deps {
-                let id = spdx_id(&["go", path, version]);
-                if !packages.iter().any(|p| p.spdx_id == id) {
+                let (id, new) = ids.get(&["go", path, version]);
+                if new {
                     let mut p = SpdxPackage::new(id.clone(), path.clone()).with_purl(format!(
                         "pkg:golang/{}@{}",
                         path.split('/')
@@ -478,19 +527,19 @@ pub fn document(
             for (k, v) in &info.settings {
                 comment.push_str(&format!("; {k}={v}"));
             }
-            if let Some(f) = files.last_mut() {
+            if let Some(f) = files.iter_mut().find(|f| f.spdx_id == bin) {
                 f.comment = Some(comment);
             }
         }
         for d in &contents.build_debs {
-            let id = spdx_id(&["build-deb", &d.name, &d.architecture]);
+            let (id, _) = ids.get(&["build-deb", &d.name, &d.architecture]);
             rels.push(Relationship::new(&id, "BUILD_DEPENDENCY_OF", &bin));
         }
     }
     for (path, data) in &contents.files {
-        let f = file(path, &digests(data));
+        let (f, new) = file(&mut ids, path, &digests(data));
         rels.push(Relationship::new(&image_id, "CONTAINS", &f.spdx_id));
-        if !files.iter().any(|x: &File| x.spdx_id == f.spdx_id) {
+        if new {
             files.push(f);
         }
     }
@@ -683,6 +732,25 @@ mod tests {
         );
         assert_eq!(refs.len(), 2);
         assert_eq!(copyright_license("Just text\n", &mut refs), None);
+    }
+
+    #[test]
+    fn things_whose_ids_would_collide_get_ids_of_their_own() {
+        let mut ids = Ids::new(&[DOCUMENT_ID, "SPDXRef-Image"]);
+        let (a, new_a) = ids.get(&["File", "usr/lib/a-b"]);
+        let (b, new_b) = ids.get(&["File", "usr/lib/a/b"]);
+        let (c, _) = ids.get(&["File", "usr/lib/a_b"]);
+        assert!(new_a && new_b);
+        assert_eq!(a, "SPDXRef-File-usr-lib-a-b");
+        assert_eq!(b, "SPDXRef-File-usr-lib-a-b-2");
+        assert_eq!(c, "SPDXRef-File-usr-lib-a-b-3");
+        // The same thing again: its own identifier, not new.
+        assert_eq!(ids.get(&["File", "usr/lib/a/b"]), (b, false));
+        // A thing whose natural identifier a renamed one took.
+        let (d, _) = ids.get(&["File", "usr/lib/a-b-2"]);
+        assert_eq!(d, "SPDXRef-File-usr-lib-a-b-2-2");
+        // Reserved identifiers are never handed out.
+        assert_eq!(ids.get(&["Image"]).0, "SPDXRef-Image-2");
     }
 
     #[test]

@@ -350,7 +350,13 @@ impl Consolidated {
         };
         let mut packages = array(&mut doc, "packages");
         let mut files = array(&mut doc, "files");
-        // Identifiers this document uses that an earlier one has: renamed.
+        // Identifiers this document uses that an earlier one has: renamed,
+        // to names neither an earlier document nor this one uses.
+        let own: std::collections::BTreeSet<String> = packages
+            .iter()
+            .chain(files.iter())
+            .filter_map(|e| e.get("SPDXID").and_then(Value::as_str).map(str::to_string))
+            .collect();
         let mut renamed: BTreeMap<String, String> = BTreeMap::new();
         for e in packages.iter_mut().chain(files.iter_mut()) {
             let Some(id) = e.get("SPDXID").and_then(Value::as_str).map(str::to_string) else {
@@ -358,7 +364,10 @@ impl Consolidated {
             };
             let mut new = id.clone();
             let mut n = 1;
-            while self.ids.contains(&new) || renamed.values().any(|v| *v == new) {
+            while self.ids.contains(&new)
+                || renamed.values().any(|v| *v == new)
+                || (new != id && own.contains(&new))
+            {
                 n += 1;
                 new = format!("{id}-{n}");
             }
@@ -602,6 +611,36 @@ mod tests {
         assert_eq!(spdx_time(1_492_533_000), DEFAULT_CREATED);
         assert_eq!(spdx_time(0), "1970-01-01T00:00:00Z");
         assert_eq!(spdx_time(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn a_rename_never_takes_an_id_the_same_document_uses() {
+        let mut c = Consolidated::default();
+        c.add(
+            "a",
+            "",
+            serde_json::json!({"packages": [{"SPDXID": "SPDXRef-x", "name": "a"}]}),
+        )
+        .unwrap();
+        // `SPDXRef-x` is taken: its rename must not be `SPDXRef-x-2`, which
+        // this document uses itself.
+        c.add(
+            "b",
+            "",
+            serde_json::json!({"packages": [
+                {"SPDXID": "SPDXRef-x-2", "name": "b1"},
+                {"SPDXID": "SPDXRef-x", "name": "b2"},
+            ]}),
+        )
+        .unwrap();
+        let out: Value = serde_json::from_slice(&c.finish(DEFAULT_CREATED)).unwrap();
+        let ids: Vec<&str> = out["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["SPDXID"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["SPDXRef-x", "SPDXRef-x-2", "SPDXRef-x-3"]);
     }
 
     #[test]
