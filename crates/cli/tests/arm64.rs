@@ -25,7 +25,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 mod common;
-use common::{linuxkit, nginx_answers_then_powers_off, root, succeeded};
+use common::{linuxkit, nginx_answers_then_powers_off, platform_manifest, root, succeeded};
 
 /// The packages `examples/check.yml` and `examples/linuxkit.yml` use, and
 /// the boot loaders.
@@ -69,6 +69,7 @@ fn built() -> &'static (PathBuf, String) {
             .filter_map(|l| l.split_once('@').map(|(_, d)| d.to_string()))
             .next_back()
             .unwrap_or_else(|| panic!("no boot loader reference in pkg build's output:\n{stdout}"));
+        let bootloader = platform_manifest(&dir, &bootloader);
         (dir, bootloader)
     })
 }

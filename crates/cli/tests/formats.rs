@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 mod common;
-use common::{linuxkit, ok, root};
+use common::{linuxkit, ok, platform_manifest, root};
 
 use sha2::{Digest, Sha256};
 
@@ -154,21 +154,7 @@ fn fixture() -> &'static Fixture {
             .unwrap_or_else(|| panic!("no image reference in pkg build's output:\n{stdout}"));
         // The tag names the index of the platform manifest and its
         // attestation (docs/sbom.md); the pin is the platform manifest's.
-        let top: serde_json::Value = serde_json::from_slice(
-            &std::fs::read(
-                cache
-                    .path()
-                    .join("blobs/sha256")
-                    .join(bootloader.strip_prefix("sha256:").unwrap()),
-            )
-            .unwrap(),
-        )
-        .unwrap();
-        let bootloader = top["manifests"]
-            .as_array()
-            .and_then(|m| m.iter().find(|e| e["platform"]["os"] == "linux"))
-            .map(|e| e["digest"].as_str().unwrap().to_string())
-            .unwrap_or(bootloader);
+        let bootloader = platform_manifest(cache.path(), &bootloader);
         // Before anything looks for it by the pinned digest.
         assert_pinned(&bootloader);
 

@@ -130,3 +130,22 @@ pub fn nginx_answers_then_powers_off(
     );
     assert!(console.contains("linuxkit: power off"), "{console}");
 }
+
+/// The platform manifest digest of what `pkg build` printed as `digest` in
+/// the cache at `cache`: the tag names an index of the manifest and its
+/// attestation (docs/sbom.md), whose linux entry is the manifest (an image
+/// without attestations is its own manifest).
+pub fn platform_manifest(cache: &Path, digest: &str) -> String {
+    let blob = std::fs::read(
+        cache
+            .join("blobs/sha256")
+            .join(digest.strip_prefix("sha256:").unwrap()),
+    )
+    .unwrap();
+    let top: serde_json::Value = serde_json::from_slice(&blob).unwrap();
+    top["manifests"]
+        .as_array()
+        .and_then(|m| m.iter().find(|e| e["platform"]["os"] == "linux"))
+        .map(|e| e["digest"].as_str().unwrap().to_string())
+        .unwrap_or_else(|| digest.to_string())
+}
