@@ -315,6 +315,25 @@ fn pkg_build(
             println!("Skipping {} with no architectures to build", p.tag());
             continue;
         }
+        // Flags of Dockerfile builds say so when a package has no
+        // Dockerfile, rather than being dropped without a word.
+        if p.build_yml().is_declarative() {
+            let given: Vec<&str> = [
+                ("--dockerfile", dockerfile.is_some()),
+                ("--build-arg-file", !build_arg_file.is_empty()),
+                ("--ssh", !ssh.is_empty()),
+            ]
+            .into_iter()
+            .filter_map(|(f, on)| on.then_some(f))
+            .collect();
+            if !given.is_empty() {
+                tracing::warn!(
+                    "{}: {} apply to Dockerfile packages only; this one is built from its build.yml (debian:, cargo:, go:, files:), which they do not change",
+                    dir.display(),
+                    given.join(", ")
+                );
+            }
+        }
         if *dry_run {
             for &arch in &arches {
                 print_plan(&p, &cache, arch, &bopts, push)?;
