@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod arch;
+pub mod calendar;
 pub mod path;
 pub mod staged;
 pub mod text;

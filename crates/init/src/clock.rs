@@ -1,10 +1,11 @@
 //! The wall clock: set from the RTC at boot (the reference's `rc.init`
 //! runs `hwclock --hctosys --utc`), and written as RFC 3339 for the log.
 //!
-//! The date arithmetic is Howard Hinnant's days-from-civil algorithms, a
-//! dozen lines, rather than a calendar crate in PID 1.
+//! The date arithmetic is `linuxkit_base::calendar`'s.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use linuxkit_base::calendar::{civil_from_days, days_from_civil};
 
 /// Go's `time.RFC3339Nano` of a UTC time: fractional zeros trimmed.
 pub fn rfc3339_nano(t: SystemTime) -> String {
@@ -26,32 +27,6 @@ pub fn rfc3339_nano(t: SystemTime) -> String {
     }
     s.push('Z');
     s
-}
-
-/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard
-/// Hinnant's algorithm).
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-/// The day count since 1970-01-01 of a proleptic Gregorian date.
-pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// `struct rtc_time` (include/uapi/linux/rtc.h).
@@ -128,11 +103,6 @@ mod tests {
         let t = UNIX_EPOCH + Duration::new(1_765_153_623, 120_000_000);
         assert_eq!(rfc3339_nano(t), "2025-12-08T00:27:03.12Z");
         assert_eq!(rfc3339_nano(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        for days in [-1000, 0, 59, 60, 365, 11_016, 20_000, 50_000] {
-            let (y, m, d) = civil_from_days(days);
-            assert_eq!(days_from_civil(y, m, d), days);
-        }
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
     }
 
     #[test]
