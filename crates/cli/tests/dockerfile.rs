@@ -27,17 +27,6 @@ fn write(dir: &Path, files: &[(&str, &str)]) {
     }
 }
 
-fn remote_digest(registry: &TestRegistry, repo: &str, tag: &str) -> Option<String> {
-    let r = registry.get(
-        &format!("/v2/{repo}/manifests/{tag}"),
-        &[(
-            "Accept",
-            "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json",
-        )],
-    );
-    (r.status == 200).then(|| r.header("docker-content-digest").unwrap().to_string())
-}
-
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -131,11 +120,11 @@ fn a_dockerfile_package_builds_from_a_registry_image_with_a_build_arg_file_and_i
     // Pushed under its tag, and released as v1.0 with the same digest.
     let hash = app_tag.trim().rsplit_once(':').unwrap().1;
     assert_eq!(
-        remote_digest(&registry, "lk/app", hash),
+        registry.manifest_digest("lk/app", hash),
         Some(digest.clone())
     );
     assert_eq!(
-        remote_digest(&registry, "lk/app", "v1.0"),
+        registry.manifest_digest("lk/app", "v1.0"),
         Some(digest.clone())
     );
 
@@ -145,7 +134,7 @@ fn a_dockerfile_package_builds_from_a_registry_image_with_a_build_arg_file_and_i
     ok(pkg(cache.path())
         .args(["build", "--push", "--nobuild"])
         .arg(&app));
-    assert_eq!(remote_digest(&registry, "lk/app", "v2.0"), Some(digest));
+    assert_eq!(registry.manifest_digest("lk/app", "v2.0"), Some(digest));
 }
 
 /// `pkg build` names each step with its elapsed time, as plain lines when

@@ -428,18 +428,6 @@ fn imported_index(name: &str) -> (Fixture, tempfile::TempDir) {
     (fixture, dir)
 }
 
-/// The manifest (or index) digest the registry has for `repo:tag`.
-fn remote_digest(registry: &TestRegistry, repo: &str, tag: &str) -> Option<String> {
-    let r = registry.get(
-        &format!("/v2/{repo}/manifests/{tag}"),
-        &[(
-            "Accept",
-            "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json",
-        )],
-    );
-    (r.status == 200).then(|| r.header("docker-content-digest").unwrap().to_string())
-}
-
 #[test]
 fn cache_export_platform_picks_the_platform_of_an_index() {
     let (fixture, dir) = imported_index("example.org/multi/img:1");
@@ -506,12 +494,12 @@ fn cache_push_with_arch_tags_tags_each_platform() {
         .args(["-q", "cache", "push", "--with-arch-tags"])
         .arg(&name));
     assert_eq!(
-        remote_digest(&registry, "multi/img", "1").as_deref(),
+        registry.manifest_digest("multi/img", "1").as_deref(),
         Some(fixture.digest.as_str())
     );
     for a in ["amd64", "arm64"] {
         assert_eq!(
-            remote_digest(&registry, "multi/img", &format!("1-{a}")),
+            registry.manifest_digest("multi/img", &format!("1-{a}")),
             Some(fixture.platform("linux", a).manifest_digest.clone()),
             "{a}"
         );
@@ -523,8 +511,8 @@ fn cache_push_with_arch_tags_tags_each_platform() {
         .arg(&cache)
         .args(["-q", "cache", "push", "--remote-name", &other])
         .arg(&name));
-    assert!(remote_digest(&registry, "multi/other", "1").is_some());
-    assert_eq!(remote_digest(&registry, "multi/other", "1-amd64"), None);
+    assert!(registry.manifest_digest("multi/other", "1").is_some());
+    assert_eq!(registry.manifest_digest("multi/other", "1-amd64"), None);
     // The push's scratch names are gone from the cache.
     let (ls, _) = ok(linuxkit().arg("--cache").arg(&cache).args(["cache", "ls"]));
     assert_eq!(ls.lines().count(), 1, "{ls}");
@@ -543,7 +531,7 @@ fn cache_push_leaves_a_tag_the_registry_has_unless_override() {
         false,
     );
     linuxkit_testing::push_fixture(&theirs, &registry, "kept/img:1");
-    let before = remote_digest(&registry, "kept/img", "1").unwrap();
+    let before = registry.manifest_digest("kept/img", "1").unwrap();
     let (ours, dir) = imported_index(&name);
     assert_ne!(before, ours.digest);
     let cache = dir.path().join("cache");
@@ -554,13 +542,13 @@ fn cache_push_leaves_a_tag_the_registry_has_unless_override() {
         .arg(&name));
     assert!(err.contains("already exists in the registry"), "{err}");
     assert!(err.contains("--override"), "{err}");
-    assert_eq!(remote_digest(&registry, "kept/img", "1"), Some(before));
+    assert_eq!(registry.manifest_digest("kept/img", "1"), Some(before));
     ok(linuxkit()
         .arg("--cache")
         .arg(&cache)
         .args(["-q", "cache", "push", "--override"])
         .arg(&name));
-    assert_eq!(remote_digest(&registry, "kept/img", "1"), Some(ours.digest));
+    assert_eq!(registry.manifest_digest("kept/img", "1"), Some(ours.digest));
 }
 
 #[test]
@@ -585,7 +573,7 @@ fn pkg_remote_tag_gives_the_same_digest_under_another_name() {
             .arg(registry.image_ref("pkgs/a:1"))
             .arg(registry.image_ref(&format!("{to_repo}:{to_tag}"))));
         assert_eq!(
-            remote_digest(&registry, to_repo, to_tag).as_deref(),
+            registry.manifest_digest(to_repo, to_tag).as_deref(),
             Some(fixture.digest.as_str()),
             "{to_repo}"
         );
@@ -726,11 +714,11 @@ fn pkg_push_without_building_pushes_tag_and_arch_tag() {
         "--manifest=false",
     ]));
     assert_eq!(
-        remote_digest(&registry, "lk/hello", &hash),
+        registry.manifest_digest("lk/hello", &hash),
         Some(digest.clone())
     );
     let arch_tag = format!("{hash}-{}", linuxkit_arch());
-    assert_eq!(remote_digest(&registry, "lk/hello", &arch_tag), None);
+    assert_eq!(registry.manifest_digest("lk/hello", &arch_tag), None);
     // The default: TAG-ARCH too, as the reference's push leaves it: the
     // platform's manifest (the tag names the index of it and its SBOM).
     ok(&mut pkg(&["build", "--push", "--nobuild"]));
@@ -746,7 +734,7 @@ fn pkg_push_without_building_pushes_tag_and_arch_tag() {
     .unwrap();
     let platform_manifest = index["manifests"][0]["digest"].as_str().unwrap();
     assert_eq!(
-        remote_digest(&registry, "lk/hello", &arch_tag).as_deref(),
+        registry.manifest_digest("lk/hello", &arch_tag).as_deref(),
         Some(platform_manifest)
     );
 }
@@ -769,7 +757,7 @@ fn pkg_build_for_two_platforms_pushes_one_index_and_arch_tags() {
     let (tag, _) = ok(&mut pkg(&["show-tag"]));
     let hash = tag.trim().rsplit_once(':').unwrap().1.to_string();
     assert_eq!(
-        remote_digest(&registry, "lk/hello", &hash),
+        registry.manifest_digest("lk/hello", &hash),
         Some(index_digest.clone())
     );
     let index: serde_json::Value = serde_json::from_slice(
@@ -792,7 +780,9 @@ fn pkg_build_for_two_platforms_pushes_one_index_and_arch_tags() {
     for (m, arch) in manifests.iter().zip(["amd64", "arm64"]) {
         assert_eq!(m["platform"]["architecture"], arch, "{index}");
         assert_eq!(
-            remote_digest(&registry, "lk/hello", &format!("{hash}-{arch}")).as_deref(),
+            registry
+                .manifest_digest("lk/hello", &format!("{hash}-{arch}"))
+                .as_deref(),
             m["digest"].as_str(),
             "{arch}"
         );

@@ -229,6 +229,19 @@ impl TestRegistry {
         }
     }
 
+    /// The manifest (or index) digest the registry has for `repo:tag`, as
+    /// its `Docker-Content-Digest`; `None` if it has none.
+    pub fn manifest_digest(&self, repo: &str, tag: &str) -> Option<String> {
+        let r = self.get(
+            &format!("/v2/{repo}/manifests/{tag}"),
+            &[(
+                "Accept",
+                "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json",
+            )],
+        );
+        (r.status == 200).then(|| r.header("docker-content-digest").unwrap().to_string())
+    }
+
     /// `GET path` as an authorised client would: with basic credentials, or
     /// after answering the registry's Bearer challenge with a token from the
     /// issuer. `headers` are added to every attempt (e.g. `Accept`).
